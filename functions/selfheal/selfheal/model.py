@@ -1,0 +1,116 @@
+"""Plain data shared by observe, plan, apply and report: changes, steps and outcomes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Outcome(str, enum.Enum):
+    """What happened to one resource in one run."""
+
+    OK = "ok"
+    CREATED = "created"
+    RESTORED = "restored"
+    REPAIRED = "repaired"
+    CONFLICT = "conflict"
+    ERROR = "error"
+    DEFERRED = "deferred"
+    PENDING = "pending"  # plan only: apply would change it
+
+    def __str__(self) -> str:
+        return self.value
+
+
+HEALED = (Outcome.CREATED, Outcome.RESTORED, Outcome.REPAIRED)
+FAILED = (Outcome.CONFLICT, Outcome.ERROR)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between what exists and what is declared: a field path, its value now, its declared value."""
+
+    path: str
+    old: Any
+    new: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "from": self.old, "to": self.new}
+
+    def __str__(self) -> str:
+        return f"{self.path}: {_short(self.old)} -> {_short(self.new)}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One AWS write (or wait) that carries out some changes: `service.operation(**params)`.
+
+    Steps are plain data so a plan can be printed, tested and checked against IAM without touching AWS.
+    """
+
+    service: str  # "dynamodb" | "s3"
+    operation: str  # boto3 client method name, e.g. "update_continuous_backups"; "wait_active" is a wait
+    params: dict[str, Any]
+    changes: tuple[Change, ...] = ()
+    region: str | None = None
+
+    @property
+    def is_wait(self) -> bool:
+        return self.operation.startswith("wait_")
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    """What differs for one resource, and what apply will (steps) and will not (conflicts) do about it."""
+
+    kind: str  # "table" | "bucket"
+    name: str
+    exists: bool
+    steps: tuple[Step, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    error: str | None = None  # the resource could not be observed or cannot be healed at all
+    then_reconcile: bool = False  # after creating/restoring, observe again and repair what remains
+    predicted: tuple[Change, ...] = ()  # for a missing resource: what the follow-up repair is expected to change
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(c for s in self.steps for c in s.changes) + self.predicted
+
+    @property
+    def in_sync(self) -> bool:
+        return self.exists and not self.steps and not self.conflicts and self.error is None
+
+
+@dataclass
+class ResourceResult:
+    """The outcome of one resource in one run, as every face reports it."""
+
+    kind: str
+    name: str
+    outcome: Outcome
+    changes: list[Change] = field(default_factory=list)
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)  # status facts (items, billing, ...) for `status`
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "name": self.name,
+            "outcome": self.outcome.value,
+            "changes": [c.to_dict() for c in self.changes],
+            "reason": self.reason,
+            "notes": list(self.notes),
+            "duration_s": round(self.duration_s, 3),
+        }
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = "-" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
