@@ -1,0 +1,1 @@
+"""Developer tools: the local AWS server used by the demo, the tests and the benchmark."""
