@@ -1,0 +1,138 @@
+"""Carry out one planned Step: the boto3 call, retries for the errors AWS means as "try again", bounded waits."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import WaiterError
+from botocore.waiter import WaiterModel, create_waiter_with_client
+
+from ..aws import AWS_ERRORS, error_code, explain
+from ..model import Step
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "not now": retried with backoff on top of botocore's own throttling/5xx retries.
+RETRY_LATER = {
+    "ContinuousBackupsUnavailableException",  # PITR right after CreateTable/restore
+    "LimitExceededException",  # too many concurrent table operations in the account
+    "ResourceInUseException",  # the table is UPDATING: wait for ACTIVE, then again
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "OperationAborted",  # S3: a conflicting operation on the bucket is in progress
+    "InternalServerError",
+    "InternalError",
+    "ServiceUnavailable",
+}
+# The resource already exists because another run got there first: that is success, not failure.
+ALREADY_DONE = {
+    "create_table": {"ResourceInUseException"},
+    "restore_table_from_backup": {"TableAlreadyExistsException"},
+    "create_bucket": {"BucketAlreadyOwnedByYou"},
+}
+
+_ACTIVE_MODEL = WaiterModel({
+    "version": 2,
+    "waiters": {
+        "TableAndIndexesActive": {
+            "operation": "DescribeTable",
+            "delay": 5,
+            "maxAttempts": 180,
+            "acceptors": [
+                {"matcher": "path", "state": "success", "expected": True,
+                 "argument": "Table.TableStatus == 'ACTIVE' && "
+                             "length(Table.GlobalSecondaryIndexes[?IndexStatus != 'ACTIVE'] || `[]`) == `0`"},
+                {"matcher": "error", "state": "retry", "expected": "ResourceNotFoundException"},
+            ],
+        }
+    },
+})
+
+
+class StepFailed(Exception):
+    """A step that did not happen; `reason` says why and what to do."""
+
+    def __init__(self, step: Step, reason: str) -> None:
+        super().__init__(reason)
+        self.step, self.reason = step, reason
+
+
+class Deferred(Exception):
+    """A step that ran out of time (a wait or the run's budget); the next run carries on."""
+
+
+@dataclass(frozen=True)
+class Waits:
+    poll_seconds: float = 5.0
+    timeout_seconds: float = 900.0
+    retry_base_seconds: float = 1.0
+    retry_attempts: int = 8
+
+
+class Deadline:
+    """The run's time budget; None means unbounded."""
+
+    def __init__(self, at: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.at, self.clock = at, clock
+
+    def left(self) -> float:
+        return float("inf") if self.at is None else self.at - self.clock()
+
+    @property
+    def expired(self) -> bool:
+        return self.left() <= 0
+
+
+def run_step(clients: Any, step: Step, waits: Waits, deadline: Deadline) -> str | None:
+    """Do one step. Returns a note for the report (e.g. a race won by another run), raises StepFailed/Deferred."""
+    client = clients.client(step.service, step.region)
+    if step.operation == "wait_active":
+        wait_active(client, step.params["TableName"], waits, deadline)
+        return None
+    attempt = 0
+    while True:
+        try:
+            getattr(client, step.operation)(**step.params)
+            log.debug("done %s %s", step.operation, _target(step))
+            return None
+        except AWS_ERRORS as exc:
+            code = error_code(exc)
+            if code in ALREADY_DONE.get(step.operation, ()):
+                return f"{_target(step)} already existed: another run created it first"
+            attempt += 1
+            if code not in RETRY_LATER or attempt >= waits.retry_attempts:
+                raise StepFailed(step, explain(exc, step.operation, _target(step))) from exc
+            if code == "ResourceInUseException" and step.service == "dynamodb":
+                wait_active(client, step.params["TableName"], waits, deadline)
+            pause = min(20.0, waits.retry_base_seconds * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+            if pause >= deadline.left():
+                raise Deferred(f"{step.operation} on {_target(step)} was still refused ({code}) when the time "
+                               "budget ran out") from exc
+            log.info("retrying %s on %s after %s (attempt %d)", step.operation, _target(step), code, attempt)
+            time.sleep(pause)
+
+
+def wait_active(client: Any, table: str, waits: Waits, deadline: Deadline) -> None:
+    """Until the table and all its indexes are ACTIVE, bounded by the wait timeout and the run's budget."""
+    budget = min(waits.timeout_seconds, deadline.left())
+    attempts = max(1, int(budget // max(waits.poll_seconds, 0.001)))
+    waiter = create_waiter_with_client("TableAndIndexesActive", _ACTIVE_MODEL, client)
+    try:
+        waiter.wait(TableName=table, WaiterConfig={"Delay": waits.poll_seconds, "MaxAttempts": attempts})
+    except WaiterError as exc:
+        if exc.last_response and "Error" in exc.last_response and "ResourceNotFound" not in str(exc.last_response):
+            raise StepFailed(Step("dynamodb", "wait_active", {"TableName": table}),
+                             f"waiting for {table} to be ACTIVE failed: {exc.last_response['Error']}") from exc
+        raise Deferred(f"{table} was not ACTIVE within {budget:.0f}s: the next run carries on") from exc
+
+
+def _target(step: Step) -> str:
+    p = step.params
+    name = p.get("TableName") or p.get("TargetTableName") or p.get("Bucket") or p.get("ResourceArn", "?")
+    return f"{'table' if step.service == 'dynamodb' else 'bucket'} {name}"

@@ -1,0 +1,126 @@
+"""boto3 clients for the engine, and what an AWS error means for a person who must act on it."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+# botocore's standard mode already retries throttling (incl. LimitExceededException) and 5xx with backoff.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=30,
+    max_pool_connections=64,
+    user_agent_extra="selfheal",
+)
+
+
+WRITE_PREFIXES = ("Create", "Put", "Update", "Delete", "Restore", "Tag", "Untag")
+
+
+class Clients:
+    """Creates each boto3 client once per (service, region) and shares it between threads.
+
+    endpoint_url: None lets boto3 read AWS_ENDPOINT_URL itself (a moto server, say).
+    """
+
+    def __init__(
+        self,
+        session: boto3.Session | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        config: Config | None = None,
+    ) -> None:
+        self.session = session or boto3.Session(region_name=region)
+        self.region = region or self.session.region_name or "us-east-1"
+        self.endpoint_url = endpoint_url
+        self.config = config or CLIENT_CONFIG
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self._calls = {"reads": 0, "writes": 0}
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region or self.region)
+        with self._lock:  # botocore client creation is not thread-safe
+            if key not in self._clients:
+                kwargs: dict[str, Any] = {"region_name": key[1], "config": self.config}
+                if self.endpoint_url:
+                    kwargs["endpoint_url"] = self.endpoint_url
+                client = self.session.client(service, **kwargs)
+                if service == "s3control" and (self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")):
+                    # A custom endpoint (a local AWS) has no per-account host names: send to it as given.
+                    client.meta.events.register("before-send.s3-control", _drop_account_host)
+                client.meta.events.register("before-call", self._count)
+                self._clients[key] = client
+            return self._clients[key]
+
+    def _count(self, model: Any, **_: Any) -> None:
+        kind = "writes" if model.name.startswith(WRITE_PREFIXES) else "reads"
+        with self._lock:
+            self._calls[kind] += 1
+
+    def call_counts(self) -> dict[str, int]:
+        """AWS calls made through these clients so far, as reads and writes (every attempt counts)."""
+        with self._lock:
+            return dict(self._calls)
+
+
+_ACCOUNT_HOST = re.compile(r"^(https?://)\d{12}\.")
+
+
+def _drop_account_host(request: Any, **_: Any) -> None:
+    request.url = _ACCOUNT_HOST.sub(r"\1", request.url)
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+    return type(exc).__name__
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
+    return str(exc)
+
+
+def http_status(exc: BaseException) -> int | None:
+    if isinstance(exc, ClientError):
+        return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
+
+
+AWS_ERRORS = (ClientError, BotoCoreError)
+
+_ACCESS = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden", "403")
+_KMS = ("KMSAccessDeniedException", "KMS.DisabledException", "KMS.NotFoundException", "KMS.KMSInvalidStateException",
+        "DisabledException", "NotFoundException", "KMSInvalidStateException", "InvalidKeyUsageException",
+        "KMS.AccessDeniedException", "KMSDisabledException", "KMSNotFoundException", "KMSInvalidKeyUsageException")
+
+
+def explain(exc: BaseException, operation: str, resource: str) -> str:
+    """One line a person can act on: what failed, AWS's words, and the fix."""
+    code, message = error_code(exc), error_message(exc)
+    if code in _KMS or "KMS" in code or ("kms" in message.lower() and code not in _ACCESS):
+        fix = "the KMS key is unusable: check it exists, is enabled, and the role may use it (kms:DescribeKey, CreateGrant)"
+    elif code in _ACCESS or http_status(exc) == 403:
+        fix = f"the caller may not {operation} on {resource}: grant it in the function's IAM role"
+    elif code == "BucketAlreadyExists":
+        fix = "another AWS account owns this bucket name: choose another name (bucket names are global)"
+    elif code in ("LimitExceededException", "ThrottlingException", "TooManyRequestsException", "SlowDown"):
+        fix = "AWS kept throttling after retries: the next run continues"
+    elif code == "ValidationException" or code.startswith("Invalid") or code.startswith("Malformed"):
+        fix = "AWS rejected the declared value: fix it in the estate"
+    elif code in ("ResourceInUseException",):
+        fix = "the table is busy with another operation: the next run continues"
+    elif isinstance(exc, BotoCoreError):
+        fix = "AWS could not be reached: check the endpoint, network and credentials"
+    else:
+        fix = "see AWS's message; the next run retries"
+    return f"{operation} on {resource} failed: {code}: {message} — {fix}"

@@ -1,0 +1,122 @@
+"""Read an S3 bucket's declared aspects into a normalized state: one read per declared aspect."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..aws import error_code, explain, http_status
+from ..spec import BPA_FLAGS, BucketSpec
+
+# aspect -> (client method, error codes that mean "not configured")
+_READS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "public_access_block": ("get_public_access_block", ("NoSuchPublicAccessBlockConfiguration",)),
+    "object_ownership": ("get_bucket_ownership_controls", ("OwnershipControlsNotFoundError",)),
+    "encryption": ("get_bucket_encryption", ("ServerSideEncryptionConfigurationNotFoundError",)),
+    "versioning": ("get_bucket_versioning", ()),
+    "website": ("get_bucket_website", ("NoSuchWebsiteConfiguration",)),
+    "policy": ("get_bucket_policy", ("NoSuchBucketPolicy",)),
+    "cors": ("get_bucket_cors", ("NoSuchCORSConfiguration",)),
+    "lifecycle": ("get_bucket_lifecycle_configuration", ("NoSuchLifecycleConfiguration",)),
+    "tags": ("get_bucket_tagging", ("NoSuchTagSet", "NoSuchTagSetError")),
+}
+
+
+@dataclass(frozen=True)
+class BucketState:
+    """A bucket as it is. `aspects` holds only what was read; a value of None means "not configured"."""
+
+    name: str
+    exists: bool
+    foreign: bool = False  # the name belongs to another account
+    region: str | None = None
+    aspects: dict[str, Any] = field(default_factory=dict)
+    read_errors: dict[str, str] = field(default_factory=dict)
+
+
+def declared_aspects(spec: BucketSpec) -> tuple[str, ...]:
+    """The aspects worth a read: always access block, ownership and encryption; the rest only when declared."""
+    aspects = ["public_access_block", "object_ownership", "encryption"]
+    if spec.versioning:
+        aspects.append("versioning")
+    if spec.website:
+        aspects.append("website")
+    if spec.policy_statements:
+        aspects.append("policy")
+    if spec.cors:
+        aspects.append("cors")
+    if spec.lifecycle:
+        aspects.append("lifecycle")
+    if spec.tags:
+        aspects.append("tags")
+    return tuple(aspects)
+
+
+def observe_bucket(client: Any, spec: BucketSpec, owned_names: Any = None) -> BucketState:
+    """HeadBucket, then one read per declared aspect. `owned_names()` lists our buckets, asked only on a 403."""
+    try:
+        head = client.head_bucket(Bucket=spec.name)
+    except ClientError as exc:
+        status = http_status(exc)
+        if status == 404 or error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
+            return BucketState(spec.name, exists=False)
+        if status == 403 and owned_names is not None and spec.name not in owned_names():
+            return BucketState(spec.name, exists=False, foreign=True)
+        raise
+    region = head.get("BucketRegion") or head["ResponseMetadata"].get("HTTPHeaders", {}).get("x-amz-bucket-region")
+    aspects: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for aspect in declared_aspects(spec):
+        method, absent = _READS[aspect]
+        try:
+            aspects[aspect] = normalize_aspect(aspect, getattr(client, method)(Bucket=spec.name))
+        except ClientError as exc:
+            if error_code(exc) in absent:
+                aspects[aspect] = None
+            else:
+                errors[aspect] = explain(exc, method, f"bucket {spec.name}")
+    return BucketState(spec.name, exists=True, region=region or None, aspects=aspects, read_errors=errors)
+
+
+def normalize_aspect(aspect: str, response: dict[str, Any]) -> Any:
+    """The part of a Get* response that the estate can declare."""
+    if aspect == "public_access_block":
+        cfg = response.get("PublicAccessBlockConfiguration", {})
+        return {flag: bool(cfg.get(BPA_KEYS[flag])) for flag in BPA_FLAGS}
+    if aspect == "object_ownership":
+        rules = response.get("OwnershipControls", {}).get("Rules", [])
+        return rules[0].get("ObjectOwnership") if rules else None
+    if aspect == "encryption":
+        rules = response.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+        if not rules:
+            return None
+        default = rules[0].get("ApplyServerSideEncryptionByDefault", {})
+        return {"algorithm": default.get("SSEAlgorithm"), "kms_key": default.get("KMSMasterKeyID"),
+                "bucket_key": bool(rules[0].get("BucketKeyEnabled"))}
+    if aspect == "versioning":
+        return response.get("Status")
+    if aspect == "website":
+        return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+    if aspect == "policy":
+        try:
+            return json.loads(response.get("Policy") or "{}")
+        except json.JSONDecodeError:
+            return {"Statement": [], "_unparsable": response.get("Policy")}
+    if aspect == "cors":
+        return list(response.get("CORSRules", []))
+    if aspect == "lifecycle":
+        return list(response.get("Rules", []))
+    if aspect == "tags":
+        return {t["Key"]: t["Value"] for t in response.get("TagSet", [])}
+    raise ValueError(aspect)
+
+
+BPA_KEYS = {
+    "block_public_acls": "BlockPublicAcls",
+    "ignore_public_acls": "IgnorePublicAcls",
+    "block_public_policy": "BlockPublicPolicy",
+    "restrict_public_buckets": "RestrictPublicBuckets",
+}

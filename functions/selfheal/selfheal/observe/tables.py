@@ -1,0 +1,186 @@
+"""Read a DynamoDB table's settings (and, when it is missing, its restorable backups) into a normalized state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..aws import error_code
+from ..spec import ON_DEMAND, PROVISIONED, KeyAttr, TableSpec
+
+DELETED_TABLE_BACKUP = "$DeletedTableBackup"
+
+
+@dataclass(frozen=True)
+class IndexState:
+    name: str
+    hash_key: KeyAttr | None
+    range_key: KeyAttr | None
+    projection: str
+    non_key_attributes: tuple[str, ...] = ()
+    status: str = "ACTIVE"
+    read_capacity: int | None = None
+    write_capacity: int | None = None
+
+
+@dataclass(frozen=True)
+class Backup:
+    arn: str
+    name: str
+    type: str  # SYSTEM | USER | AWS_BACKUP
+    created: datetime | None
+    size_bytes: int | None = None
+
+    def describe(self) -> str:
+        when = self.created.isoformat(timespec="seconds") if self.created else "unknown time"
+        return f"{self.name} ({self.type}, {when})"
+
+
+@dataclass(frozen=True)
+class TableState:
+    """A table as it is. Fields left None were not read (the estate does not declare them)."""
+
+    name: str
+    exists: bool
+    status: str | None = None
+    arn: str | None = None
+    hash_key: KeyAttr | None = None
+    range_key: KeyAttr | None = None
+    gsis: tuple[IndexState, ...] = ()
+    lsis: tuple[IndexState, ...] = ()
+    billing: str | None = None
+    read_capacity: int | None = None
+    write_capacity: int | None = None
+    sse_type: str | None = None  # KMS | AES256 | None (DynamoDB's AWS-owned key)
+    kms_key_arn: str | None = None
+    deletion_protection: bool = False
+    stream: str | None = None
+    item_count: int | None = None
+    size_bytes: int | None = None
+    pitr: bool | None = None
+    recovery_days: int | None = None
+    ttl_attribute: str | None = None
+    ttl_status: str | None = None
+    tags: tuple[tuple[str, str], ...] | None = None
+    backups: tuple[Backup, ...] = ()
+    read_errors: tuple[str, ...] = field(default=())
+
+    @property
+    def gsi_map(self) -> dict[str, IndexState]:
+        return {g.name: g for g in self.gsis}
+
+
+def normalize_table(desc: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a DescribeTable `Table` that the estate can declare, in spec terms."""
+    types = {a["AttributeName"]: a["AttributeType"] for a in desc.get("AttributeDefinitions", [])}
+
+    def keys(schema: list[dict[str, str]]) -> tuple[KeyAttr | None, KeyAttr | None]:
+        hash_key = range_key = None
+        for k in schema or []:
+            attr = KeyAttr(k["AttributeName"], types.get(k["AttributeName"], "S"))
+            if k["KeyType"] == "HASH":
+                hash_key = attr
+            else:
+                range_key = attr
+        return hash_key, range_key
+
+    def index(ix: dict[str, Any]) -> IndexState:
+        hk, rk = keys(ix.get("KeySchema", []))
+        proj = ix.get("Projection", {})
+        tp = ix.get("ProvisionedThroughput") or {}
+        return IndexState(
+            name=ix["IndexName"], hash_key=hk, range_key=rk, projection=proj.get("ProjectionType", "ALL"),
+            non_key_attributes=tuple(sorted(proj.get("NonKeyAttributes", []))), status=ix.get("IndexStatus", "ACTIVE"),
+            read_capacity=tp.get("ReadCapacityUnits") or None, write_capacity=tp.get("WriteCapacityUnits") or None,
+        )
+
+    hash_key, range_key = keys(desc.get("KeySchema", []))
+    throughput = desc.get("ProvisionedThroughput") or {}
+    billing = (desc.get("BillingModeSummary") or {}).get("BillingMode")
+    if billing is None:  # tables created before on-demand existed report no summary: they are provisioned
+        billing = PROVISIONED if throughput.get("ReadCapacityUnits") else ON_DEMAND
+    sse = desc.get("SSEDescription") or {}
+    sse_on = sse.get("Status") in ("ENABLED", "UPDATING")
+    stream = desc.get("StreamSpecification") or {}
+    return {
+        "status": desc.get("TableStatus"),
+        "arn": desc.get("TableArn"),
+        "hash_key": hash_key,
+        "range_key": range_key,
+        "gsis": tuple(index(ix) for ix in desc.get("GlobalSecondaryIndexes") or []),
+        "lsis": tuple(index(ix) for ix in desc.get("LocalSecondaryIndexes") or []),
+        "billing": billing,
+        "read_capacity": throughput.get("ReadCapacityUnits") or None,
+        "write_capacity": throughput.get("WriteCapacityUnits") or None,
+        "sse_type": sse.get("SSEType") if sse_on else None,
+        "kms_key_arn": sse.get("KMSMasterKeyArn") if sse_on else None,
+        "deletion_protection": bool(desc.get("DeletionProtectionEnabled")),
+        "stream": stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
+        "item_count": desc.get("ItemCount"),
+        "size_bytes": desc.get("TableSizeBytes"),
+    }
+
+
+def observe_table(client: Any, spec: TableSpec) -> TableState:
+    """Read only what the spec declares: DescribeTable, then PITR, TTL and tags where declared."""
+    try:
+        desc = client.describe_table(TableName=spec.name)["Table"]
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+        backups = find_backups(client, spec.name) if spec.restore else ()
+        return TableState(name=spec.name, exists=False, backups=backups)
+    fields = normalize_table(desc)
+    if spec.pitr:
+        cb = client.describe_continuous_backups(TableName=spec.name)["ContinuousBackupsDescription"]
+        pitr = cb.get("PointInTimeRecoveryDescription") or {}
+        fields["pitr"] = pitr.get("PointInTimeRecoveryStatus") == "ENABLED"
+        fields["recovery_days"] = pitr.get("RecoveryPeriodInDays", 35) if fields["pitr"] else None
+    if spec.ttl:
+        ttl = client.describe_time_to_live(TableName=spec.name)["TimeToLiveDescription"]
+        fields["ttl_attribute"] = ttl.get("AttributeName")
+        fields["ttl_status"] = ttl.get("TimeToLiveStatus")
+    if spec.tags:
+        fields["tags"] = _tags(client, fields["arn"])
+    return TableState(name=spec.name, exists=True, **fields)
+
+
+def _tags(client: Any, arn: str) -> tuple[tuple[str, str], ...]:
+    tags: list[tuple[str, str]] = []
+    kwargs: dict[str, Any] = {"ResourceArn": arn}
+    while True:
+        page = client.list_tags_of_resource(**kwargs)
+        tags += [(t["Key"], t["Value"]) for t in page.get("Tags", [])]
+        if not page.get("NextToken"):
+            return tuple(sorted(tags))
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def find_backups(client: Any, table: str) -> tuple[Backup, ...]:
+    """Restorable backups of `table`, best first: its SYSTEM `$DeletedTableBackup`, then the newest on-demand ones.
+
+    The response is filtered here (table name, type, AVAILABLE): a server-side type filter is not trusted.
+    """
+    found: list[Backup] = []
+    kwargs: dict[str, Any] = {"TableName": table, "BackupType": "ALL"}  # the default, USER, hides SYSTEM backups
+    while True:
+        page = client.list_backups(**kwargs)
+        for b in page.get("BackupSummaries", []):
+            if b.get("TableName") != table or b.get("BackupStatus") != "AVAILABLE":
+                continue
+            if b.get("BackupType") not in ("SYSTEM", "USER"):
+                continue  # AWS Backup's copies restore through AWS Backup, not RestoreTableFromBackup
+            found.append(Backup(b["BackupArn"], b.get("BackupName", ""), b["BackupType"],
+                                b.get("BackupCreationDateTime"), b.get("BackupSizeBytes")))
+        if not page.get("LastEvaluatedBackupArn"):
+            break
+        kwargs["ExclusiveStartBackupArn"] = page["LastEvaluatedBackupArn"]
+
+    def rank(b: Backup) -> tuple[int, float]:
+        deleted = b.type == "SYSTEM" and b.name == table + DELETED_TABLE_BACKUP
+        return (0 if deleted else 1 if b.type == "USER" else 2, -(b.created.timestamp() if b.created else 0))
+
+    return tuple(b for b in sorted(found, key=rank) if rank(b)[0] < 2)

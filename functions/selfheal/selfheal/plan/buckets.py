@@ -1,0 +1,312 @@
+"""Plan a bucket: compare a BucketSpec with a BucketState, aspect by aspect. Pure.
+
+Policy, CORS, lifecycle and tags are whole documents in S3: the planned write is the current document with the
+declared parts merged in, so nothing someone else added is clobbered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..model import Change, ResourcePlan, Step
+from ..observe.account import AccountFacts, KeyInfo
+from ..observe.buckets import BPA_KEYS, BucketState, declared_aspects
+from ..spec import BPA_FLAGS, BucketSpec, CorsRule, LifecycleRule, canonical_json
+
+POLICY_VERSION = "2012-10-17"
+
+
+def plan_bucket(
+    spec: BucketSpec,
+    state: BucketState,
+    account: AccountFacts | None = None,
+    declared_key: KeyInfo | None = None,
+) -> ResourcePlan:
+    """What to do about one bucket. `account` carries the account-level public-access block."""
+    if state.foreign:
+        return ResourcePlan("bucket", spec.name, False, error=(
+            f"bucket name {spec.name} is owned by another AWS account (bucket names are global) — choose another "
+            "name: --set / SELFHEAL_VAR_* for the bucket's var, or the stack's bucket-name parameter"))
+    if declared_key is not None and not declared_key.usable:
+        return ResourcePlan("bucket", spec.name, state.exists,
+                            error=f"{declared_key.problem} — fix encryption.kms_key in the estate or the key itself")
+    conflicts = _account_conflicts(spec, account)
+    if not state.exists:
+        params: dict[str, Any] = {"Bucket": spec.name, "ObjectOwnership": spec.object_ownership}
+        if spec.region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": spec.region}
+        after = BucketState(spec.name, True, region=spec.region,
+                            aspects={a: None for a in declared_aspects(spec)} | {"object_ownership": spec.object_ownership})
+        followup = _aspect_steps(spec, after, declared_key, skip_policy=bool(conflicts))
+        return ResourcePlan("bucket", spec.name, False,
+                            (Step("s3", "create_bucket", params, (Change("bucket", "missing", "created"),), spec.region),),
+                            conflicts=tuple(conflicts), then_reconcile=True,
+                            predicted=tuple(c for s in followup for c in s.changes))
+    if state.region and state.region != spec.region:
+        return ResourcePlan("bucket", spec.name, True, conflicts=(
+            f"bucket is in {state.region}, declared {spec.region}: a bucket cannot move — declare {state.region} "
+            "or choose another name",))
+    steps = _aspect_steps(spec, state, declared_key, skip_policy=bool(conflicts))
+    notes = _notes(spec, state)
+    error = "; ".join(state.read_errors.values()) or None
+    return ResourcePlan("bucket", spec.name, True, tuple(steps), tuple(conflicts), tuple(notes), error=error)
+
+
+def _account_conflicts(spec: BucketSpec, account: AccountFacts | None) -> list[str]:
+    if not spec.is_public or account is None or not account.public_access_block:
+        return []
+    blocking = [f for f in ("block_public_policy", "restrict_public_buckets") if account.public_access_block.get(f)]
+    if not blocking:
+        return []
+    return [f"the account's public access block ({', '.join(BPA_KEYS[f] for f in blocking)}) overrides this bucket, so "
+            "its public policy cannot apply — turn those off in S3 > Block Public Access settings for this account "
+            f"{account.account_id or ''}, or serve the site through CloudFront with origin access control"]
+
+
+def _aspect_steps(spec: BucketSpec, state: BucketState, key: KeyInfo | None, skip_policy: bool) -> list[Step]:
+    a = state.aspects
+    steps: list[Step] = []
+
+    def put(aspect: str, operation: str, changes: list[Change], **params: Any) -> None:
+        if changes and aspect not in state.read_errors:
+            steps.append(Step("s3", operation, {"Bucket": spec.name, **params}, tuple(changes), spec.region))
+
+    if "object_ownership" in a and a["object_ownership"] != spec.object_ownership:
+        put("object_ownership", "put_bucket_ownership_controls",
+            [Change("object_ownership", a["object_ownership"], spec.object_ownership)],
+            OwnershipControls={"Rules": [{"ObjectOwnership": spec.object_ownership}]})
+    if "public_access_block" in a:
+        have = a["public_access_block"] or dict.fromkeys(BPA_FLAGS, False)
+        want = spec.bpa
+        put("public_access_block", "put_public_access_block",
+            [Change(f"public_access_block.{f}", have.get(f), want[f]) for f in BPA_FLAGS if have.get(f) != want[f]],
+            PublicAccessBlockConfiguration={BPA_KEYS[f]: want[f] for f in BPA_FLAGS})
+    if "encryption" in a and not _encryption_ok(spec, a["encryption"], key):
+        rule: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": spec.encryption}}
+        if spec.encryption == "aws:kms":
+            if spec.kms_key:
+                rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] = spec.kms_key
+            rule["BucketKeyEnabled"] = spec.bucket_key
+        put("encryption", "put_bucket_encryption", [Change("encryption", _enc_text(a["encryption"]), _enc_text(
+            {"algorithm": spec.encryption, "kms_key": spec.kms_key, "bucket_key": spec.bucket_key}))],
+            ServerSideEncryptionConfiguration={"Rules": [rule]})
+    if "versioning" in a and spec.versioning and a["versioning"] != "Enabled":
+        put("versioning", "put_bucket_versioning", [Change("versioning", a["versioning"] or "never enabled", "Enabled")],
+            VersioningConfiguration={"Status": "Enabled"})
+    if "website" in a and spec.website:
+        steps += _website(spec, a["website"], state)
+    if "policy" in a and not skip_policy:
+        steps += _policy(spec, a["policy"], state)
+    if "cors" in a and spec.cors:
+        steps += _cors(spec, a["cors"] or [], state)
+    if "lifecycle" in a and spec.lifecycle:
+        steps += _lifecycle(spec, a["lifecycle"] or [], state)
+    if "tags" in a and spec.tags:
+        have = a["tags"] or {}
+        missing = [(k, v) for k, v in spec.tags if have.get(k) != v]
+        merged = {**have, **dict(spec.tags)}
+        put("tags", "put_bucket_tagging", [Change(f"tags.{k}", have.get(k), v) for k, v in missing],
+            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(merged.items())]})
+    return steps
+
+
+def _notes(spec: BucketSpec, state: BucketState) -> list[str]:
+    a = state.aspects
+    notes = []
+    if a.get("versioning") == "Enabled" and not spec.versioning:
+        notes.append("versioning is on though not declared: kept (selfheal never suspends versioning)")
+    extra = sorted(set(a.get("tags") or {}) - {k for k, _ in spec.tags})
+    if extra:
+        notes.append(f"tags not declared: {', '.join(extra)} (kept)")
+    return notes
+
+
+# --- encryption -------------------------------------------------------------------------------------------------
+
+def _encryption_ok(spec: BucketSpec, have: dict[str, Any] | None, key: KeyInfo | None) -> bool:
+    if not have or have.get("algorithm") != spec.encryption:
+        return False
+    if spec.encryption != "aws:kms":
+        return True
+    if bool(have.get("bucket_key")) != spec.bucket_key:
+        return False
+    actual = have.get("kms_key")
+    if spec.kms_key is None:
+        return actual in (None, "alias/aws/s3") or str(actual).endswith(":alias/aws/s3")
+    return actual in (spec.kms_key, key.arn if key else None)
+
+
+def _enc_text(enc: dict[str, Any] | None) -> str:
+    if not enc:
+        return "none"
+    if enc.get("algorithm") == "AES256":
+        return "sse-s3"
+    return f"sse-kms {enc.get('kms_key') or 'aws-managed'}{' + bucket key' if enc.get('bucket_key') else ''}"
+
+
+# --- website ----------------------------------------------------------------------------------------------------
+
+def _website(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) -> list[Step]:
+    assert spec.website is not None
+    have = have or {}
+    index = (have.get("IndexDocument") or {}).get("Suffix")
+    error = (have.get("ErrorDocument") or {}).get("Key")
+    changes = []
+    if index != spec.website.index_document:
+        changes.append(Change("website.index_document", index, spec.website.index_document))
+    if spec.website.error_document and error != spec.website.error_document:
+        changes.append(Change("website.error_document", error, spec.website.error_document))
+    if not changes or "website" in state.read_errors:
+        return []
+    config: dict[str, Any] = {"IndexDocument": {"Suffix": spec.website.index_document}}
+    if spec.website.error_document:
+        config["ErrorDocument"] = {"Key": spec.website.error_document}
+    if have.get("RoutingRules"):
+        config["RoutingRules"] = have["RoutingRules"]  # someone else's redirects are kept
+    return [Step("s3", "put_bucket_website", {"Bucket": spec.name, "WebsiteConfiguration": config}, tuple(changes),
+                 spec.region)]
+
+
+# --- policy -----------------------------------------------------------------------------------------------------
+
+def canonical_statement(stmt: dict[str, Any]) -> str:
+    """A statement in one spelling: lists sorted, one-element lists as lists, Principal {"AWS": "*"} as "*"."""
+    out: dict[str, Any] = {}
+    for k, v in stmt.items():
+        if k in ("Action", "NotAction", "Resource", "NotResource"):
+            v = sorted(v if isinstance(v, list) else [v])
+        elif k in ("Principal", "NotPrincipal"):
+            if isinstance(v, dict) and set(v) == {"AWS"} and v["AWS"] in ("*", ["*"]):
+                v = "*"
+            elif isinstance(v, dict):
+                v = {pk: sorted(pv if isinstance(pv, list) else [pv]) for pk, pv in v.items()}
+        elif k == "Condition" and isinstance(v, dict):
+            v = {op: {ck: sorted(str(x) for x in (cv if isinstance(cv, list) else [cv])) for ck, cv in (body or {}).items()}
+                 for op, body in v.items()}
+        out[k] = v
+    return canonical_json(out)
+
+
+def is_public_statement(stmt: dict[str, Any]) -> bool:
+    """An Allow to everyone with no condition narrowing it."""
+    if stmt.get("Effect") != "Allow" or stmt.get("Condition"):
+        return False
+    principal = stmt.get("Principal")
+    if principal == "*":
+        return True
+    return isinstance(principal, dict) and any(v == "*" or v == ["*"] for v in principal.values())
+
+
+def _policy(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) -> list[Step]:
+    have = have or {}
+    current = have.get("Statement") or []
+    current = [current] if isinstance(current, dict) else list(current)
+    declared = spec.statements
+    by_sid = {s["Sid"]: s for s in declared}
+    present = {canonical_statement(s) for s in current}
+    changes: list[Change] = []
+    kept: list[dict[str, Any]] = []
+    for stmt in current:
+        sid = stmt.get("Sid")
+        if sid in by_sid:
+            continue  # replaced by the declared statement below
+        if not spec.is_public and is_public_statement(stmt):
+            changes.append(Change(f"policy.{sid or 'statement'}", "public Allow to *", "removed (bucket is private)"))
+            continue
+        kept.append(stmt)
+    for stmt in declared:
+        if canonical_statement(stmt) not in present:
+            old = next((s for s in current if s.get("Sid") == stmt["Sid"]), None)
+            changes.append(Change(f"policy.{stmt['Sid']}", "differs" if old else None, "as declared"))
+    if not changes or "policy" in state.read_errors:
+        return []
+    document: dict[str, Any] = {"Version": have.get("Version") or POLICY_VERSION}
+    if have.get("Id"):
+        document["Id"] = have["Id"]
+    document["Statement"] = kept + declared
+    return [Step("s3", "put_bucket_policy", {"Bucket": spec.name, "Policy": json.dumps(document)}, tuple(changes),
+                 spec.region)]
+
+
+# --- CORS -------------------------------------------------------------------------------------------------------
+
+def cors_rule(rule: CorsRule, index: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"ID": rule.id or f"selfheal-{index + 1}", "AllowedOrigins": list(rule.allowed_origins),
+                           "AllowedMethods": list(rule.allowed_methods)}
+    if rule.allowed_headers:
+        out["AllowedHeaders"] = list(rule.allowed_headers)
+    if rule.expose_headers:
+        out["ExposeHeaders"] = list(rule.expose_headers)
+    if rule.max_age_seconds is not None:
+        out["MaxAgeSeconds"] = rule.max_age_seconds
+    return out
+
+
+def _cors_key(rule: dict[str, Any]) -> tuple[Any, ...]:
+    return (tuple(sorted(rule.get("AllowedOrigins", []))), tuple(sorted(rule.get("AllowedMethods", []))),
+            tuple(sorted(rule.get("AllowedHeaders", []))), tuple(sorted(rule.get("ExposeHeaders", []))),
+            rule.get("MaxAgeSeconds"))
+
+
+def _cors(spec: BucketSpec, have: list[dict[str, Any]], state: BucketState) -> list[Step]:
+    rules = list(have)
+    changes = []
+    for i, declared in enumerate(spec.cors):
+        want = cors_rule(declared, i)
+        if any(_cors_key(r) == _cors_key(want) for r in rules):
+            continue
+        same_id = next((j for j, r in enumerate(rules) if r.get("ID") == want["ID"]), None)
+        if same_id is None:
+            rules.append(want)
+            changes.append(Change(f"cors.{want['ID']}", None, _cors_text(want)))
+        else:
+            changes.append(Change(f"cors.{want['ID']}", _cors_text(rules[same_id]), _cors_text(want)))
+            rules[same_id] = want
+    if not changes or "cors" in state.read_errors:
+        return []
+    return [Step("s3", "put_bucket_cors", {"Bucket": spec.name, "CORSConfiguration": {"CORSRules": rules}},
+                 tuple(changes), spec.region)]
+
+
+def _cors_text(rule: dict[str, Any]) -> str:
+    return f"{','.join(rule.get('AllowedMethods', []))} from {','.join(rule.get('AllowedOrigins', []))}"
+
+
+# --- lifecycle --------------------------------------------------------------------------------------------------
+
+def lifecycle_rule(rule: LifecycleRule) -> dict[str, Any]:
+    out: dict[str, Any] = {"ID": rule.id, "Status": "Enabled", "Filter": {"Prefix": rule.prefix}}
+    if rule.abort_incomplete_multipart_upload_days:
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": rule.abort_incomplete_multipart_upload_days}
+    if rule.expiration_days:
+        out["Expiration"] = {"Days": rule.expiration_days}
+    if rule.noncurrent_version_expiration_days:
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": rule.noncurrent_version_expiration_days}
+    return out
+
+
+def _lifecycle_key(rule: dict[str, Any]) -> tuple[Any, ...]:
+    prefix = (rule.get("Filter") or {}).get("Prefix", rule.get("Prefix", "")) or ""
+    return (rule.get("ID"), rule.get("Status"), prefix,
+            (rule.get("AbortIncompleteMultipartUpload") or {}).get("DaysAfterInitiation"),
+            (rule.get("Expiration") or {}).get("Days"),
+            (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"))
+
+
+def _lifecycle(spec: BucketSpec, have: list[dict[str, Any]], state: BucketState) -> list[Step]:
+    rules = list(have)
+    changes = []
+    for declared in spec.lifecycle:
+        want = lifecycle_rule(declared)
+        same_id = next((j for j, r in enumerate(rules) if r.get("ID") == declared.id), None)
+        if same_id is None:
+            rules.append(want)
+            changes.append(Change(f"lifecycle.{declared.id}", None, "as declared"))
+        elif _lifecycle_key(rules[same_id]) != _lifecycle_key(want):
+            rules[same_id] = want
+            changes.append(Change(f"lifecycle.{declared.id}", "differs", "as declared"))
+    if not changes or "lifecycle" in state.read_errors:
+        return []
+    return [Step("s3", "put_bucket_lifecycle_configuration",
+                 {"Bucket": spec.name, "LifecycleConfiguration": {"Rules": rules}}, tuple(changes), spec.region)]

@@ -1,0 +1,322 @@
+"""Plan a table: compare a TableSpec with a TableState and list the AWS writes that close the gap. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..model import Change, ResourcePlan, Step
+from ..observe.account import KeyInfo
+from ..observe.tables import IndexState, TableState
+from ..spec import PROVISIONED, IndexSpec, KeyAttr, TableSpec
+
+KEEPS = "selfheal never switches protection off"
+
+
+def plan_table(
+    spec: TableSpec,
+    state: TableState,
+    managed_key_arn: str | None = None,
+    declared_key: KeyInfo | None = None,
+) -> ResourcePlan:
+    """What to do about one table.
+
+    managed_key_arn: the ARN of alias/aws/dynamodb in the table's region (None if it does not exist yet).
+    declared_key: the resolved customer KMS key when the spec names one.
+    """
+    if declared_key is not None and not declared_key.usable:
+        return ResourcePlan("table", spec.name, state.exists,
+                            error=f"{declared_key.problem} — fix encryption.kms_key in the estate or the key itself")
+    if not state.exists:
+        return _plan_missing(spec, state)
+
+    conflicts = _schema_conflicts(spec, state)
+    if conflicts:  # a table whose keys differ is not the declared table: touch nothing
+        return ResourcePlan("table", spec.name, True, conflicts=tuple(conflicts))
+
+    plan = _Draft(spec.name, spec.region)
+    _deletion_protection(spec, state, plan)
+    _pitr(spec, state, plan)
+    _billing(spec, state, plan)
+    _encryption(spec, state, plan, managed_key_arn, declared_key)
+    _stream(spec, state, plan)
+    _indexes(spec, state, plan)
+    _ttl(spec, state, plan)
+    _tags(spec, state, plan)
+    steps = plan.steps
+    if steps and state.status != "ACTIVE":
+        steps = [_wait(spec)] + steps  # AWS refuses updates while the table is CREATING or UPDATING
+    return ResourcePlan("table", spec.name, True, tuple(steps), tuple(plan.conflicts), tuple(plan.notes),
+                        error="; ".join(state.read_errors) or None)
+
+
+class _Draft:
+    def __init__(self, table: str, region: str) -> None:
+        self.table, self.region = table, region
+        self.steps: list[Step] = []
+        self.conflicts: list[str] = []
+        self.notes: list[str] = []
+
+    def update_table(self, change: Change, **params: Any) -> None:
+        self.write("update_table", change, TableName=self.table, **params)
+        self.steps.append(Step("dynamodb", "wait_active", {"TableName": self.table}, region=self.region))
+
+    def write(self, operation: str, change: Change | list[Change], **params: Any) -> None:
+        changes = tuple(change) if isinstance(change, list) else (change,)
+        self.steps.append(Step("dynamodb", operation, params, changes, self.region))
+
+
+def _wait(spec: TableSpec) -> Step:
+    return Step("dynamodb", "wait_active", {"TableName": spec.name}, region=spec.region)
+
+
+# --- a missing table ------------------------------------------------------------------------------------------------
+
+def _plan_missing(spec: TableSpec, state: TableState) -> ResourcePlan:
+    if spec.restore and state.backups:
+        backup = state.backups[0]
+        params: dict[str, Any] = {
+            "TargetTableName": spec.name,
+            "BackupArn": backup.arn,
+            "BillingModeOverride": spec.billing,
+            "SSESpecificationOverride": sse_specification(spec),
+        }
+        if spec.billing == PROVISIONED:
+            params["ProvisionedThroughputOverride"] = _throughput(spec.read_capacity, spec.write_capacity)
+        change = Change("table", "missing", f"restored from backup {backup.describe()}")
+        # A restore brings back keys, indexes and items; PITR, TTL, tags, streams and protection must be set again.
+        after = TableState(spec.name, True, "ACTIVE", hash_key=spec.hash_key, range_key=spec.range_key,
+                           gsis=tuple(_index_state(g) for g in spec.gsis), pitr=False, ttl_status="DISABLED", tags=())
+        op = "restore_table_from_backup"
+    else:
+        params = create_table_params(spec)
+        why = "restore: never" if not spec.restore else "no backup found"
+        change = Change("table", "missing", f"created ({why})")
+        after = TableState(spec.name, True, "ACTIVE", deletion_protection=spec.deletion_protection,
+                           stream=spec.stream, pitr=False, ttl_status="DISABLED", tags=spec.tags)
+        op = "create_table"
+    followup = _Draft(spec.name, spec.region)
+    for aspect in (_deletion_protection, _pitr, _stream, _ttl, _tags):
+        aspect(spec, after, followup)
+    predicted = tuple(c for s in followup.steps for c in s.changes)
+    return ResourcePlan("table", spec.name, False, (Step("dynamodb", op, params, (change,), spec.region),),
+                        then_reconcile=True, predicted=predicted)
+
+
+def create_table_params(spec: TableSpec) -> dict[str, Any]:
+    """CreateTable with everything it can carry; PITR and TTL follow once the table is ACTIVE."""
+    params: dict[str, Any] = {
+        "TableName": spec.name,
+        "AttributeDefinitions": _attribute_definitions(spec.attributes),
+        "KeySchema": _key_schema(spec.hash_key, spec.range_key),
+        "BillingMode": spec.billing,
+        "SSESpecification": sse_specification(spec),
+        "DeletionProtectionEnabled": spec.deletion_protection,
+    }
+    if spec.billing == PROVISIONED:
+        params["ProvisionedThroughput"] = _throughput(spec.read_capacity, spec.write_capacity)
+    if spec.gsis:
+        params["GlobalSecondaryIndexes"] = [_gsi(g, spec) for g in spec.gsis]
+    if spec.lsis:
+        params["LocalSecondaryIndexes"] = [
+            {"IndexName": ix.name, "KeySchema": _key_schema(spec.hash_key, ix.range_key), "Projection": _projection(ix)}
+            for ix in spec.lsis
+        ]
+    if spec.stream:
+        params["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec.stream}
+    if spec.tags:
+        params["Tags"] = [{"Key": k, "Value": v} for k, v in spec.tags]
+    return params
+
+
+def sse_specification(spec: TableSpec) -> dict[str, Any]:
+    sse: dict[str, Any] = {"Enabled": True, "SSEType": "KMS"}
+    if spec.kms_key:
+        sse["KMSMasterKeyId"] = spec.kms_key
+    return sse
+
+
+# --- keys: never changed in place ---------------------------------------------------------------------------------
+
+def _schema_conflicts(spec: TableSpec, state: TableState) -> list[str]:
+    out = []
+    declared = (spec.hash_key, spec.range_key)
+    actual = (state.hash_key, state.range_key)
+    if declared != actual:
+        out.append(f"key schema is {_keys(*actual)}, declared {_keys(*declared)}: keys cannot change in place — "
+                   "migrate the data to a new table by hand, or declare the existing keys")
+    declared_lsis = {ix.name: (ix.range_key, ix.projection, ix.non_key_attributes) for ix in spec.lsis}
+    actual_lsis = {ix.name: (ix.range_key, ix.projection, ix.non_key_attributes) for ix in state.lsis}
+    if declared_lsis != actual_lsis:
+        out.append(f"local secondary indexes are {sorted(actual_lsis) or 'none'}, declared {sorted(declared_lsis) or 'none'}: "
+                   "LSIs exist only from table creation — declare the existing ones or migrate by hand")
+    return out
+
+
+def _keys(hash_key: KeyAttr | None, range_key: KeyAttr | None) -> str:
+    parts = [f"{k.name}({k.type})" for k in (hash_key, range_key) if k]
+    return " + ".join(parts) or "none"
+
+
+# --- settings that can be repaired ----------------------------------------------------------------------------------
+
+def _deletion_protection(spec: TableSpec, state: TableState, plan: _Draft) -> None:
+    if spec.deletion_protection and not state.deletion_protection:
+        plan.update_table(Change("deletion_protection", False, True), DeletionProtectionEnabled=True)
+    elif state.deletion_protection and not spec.deletion_protection:
+        plan.notes.append(f"deletion protection is on though declared off: kept ({KEEPS})")
+
+
+def _pitr(spec: TableSpec, state: TableState, plan: _Draft) -> None:
+    if not spec.pitr or state.pitr is None:
+        return
+    if not state.pitr or state.recovery_days != spec.recovery_days:
+        old = f"enabled, {state.recovery_days} days" if state.pitr else False
+        plan.write("update_continuous_backups", Change("pitr", old, f"enabled, {spec.recovery_days} days"),
+                   TableName=spec.name,
+                   PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True,
+                                                     "RecoveryPeriodInDays": spec.recovery_days})
+
+
+def _billing(spec: TableSpec, state: TableState, plan: _Draft) -> None:
+    if spec.billing != PROVISIONED:
+        if state.billing != spec.billing:
+            plan.update_table(Change("billing", _billing_text(state.billing, state), "on-demand"), BillingMode=spec.billing)
+        return
+    if state.billing == spec.billing and (state.read_capacity, state.write_capacity) == (spec.read_capacity, spec.write_capacity):
+        return
+    params: dict[str, Any] = {"BillingMode": PROVISIONED,
+                              "ProvisionedThroughput": _throughput(spec.read_capacity, spec.write_capacity)}
+    existing = state.gsi_map
+    updates = [{"Update": {"IndexName": g.name, "ProvisionedThroughput": _throughput(g.read_capacity, g.write_capacity)}}
+               for g in spec.gsis if g.name in existing]
+    if updates and state.billing != PROVISIONED:  # switching to provisioned needs every index's capacity
+        params["GlobalSecondaryIndexUpdates"] = updates
+    plan.update_table(Change("billing", _billing_text(state.billing, state), _billing_text(PROVISIONED, spec)), **params)
+
+
+def _billing_text(mode: str | None, src: Any) -> str:
+    if mode == PROVISIONED:
+        return f"provisioned {src.read_capacity}/{src.write_capacity}"
+    return "on-demand" if mode else "-"
+
+
+def _encryption(spec: TableSpec, state: TableState, plan: _Draft, managed: str | None, declared: KeyInfo | None) -> None:
+    want = declared.arn if (spec.kms_key and declared) else managed
+    if state.sse_type == "KMS" and want is not None and state.kms_key_arn == want:
+        return
+    if state.sse_type == "KMS" and spec.kms_key is None and want is None and state.kms_key_arn is None:
+        return
+    old = "aws-owned key" if state.sse_type is None else f"kms {state.kms_key_arn}"
+    new = f"kms {spec.kms_key}" if spec.kms_key else "kms aws-managed (alias/aws/dynamodb)"
+    plan.update_table(Change("encryption", old, new), SSESpecification=sse_specification(spec))
+
+
+def _stream(spec: TableSpec, state: TableState, plan: _Draft) -> None:
+    if not spec.stream or state.stream == spec.stream:
+        return
+    if state.stream is None:
+        plan.update_table(Change("stream", None, spec.stream),
+                          StreamSpecification={"StreamEnabled": True, "StreamViewType": spec.stream})
+    else:
+        plan.conflicts.append(f"stream view type is {state.stream}, declared {spec.stream}: changing it means disabling "
+                              "the stream, which breaks its consumers — do it by hand")
+
+
+def _indexes(spec: TableSpec, state: TableState, plan: _Draft) -> None:
+    existing = state.gsi_map
+    for gsi in spec.gsis:
+        have = existing.get(gsi.name)
+        if have is None:
+            attrs = {k.name: k.type for k in (spec.hash_key, spec.range_key, gsi.hash_key, gsi.range_key) if k}
+            plan.update_table(Change(f"gsis.{gsi.name}", None, f"created ({_keys(gsi.hash_key, gsi.range_key)}, {gsi.projection})"),
+                              AttributeDefinitions=_attribute_definitions(attrs),
+                              GlobalSecondaryIndexUpdates=[{"Create": _gsi(gsi, spec)}])
+            continue
+        if (have.hash_key, have.range_key, have.projection, have.non_key_attributes) != (
+            gsi.hash_key, gsi.range_key, gsi.projection, tuple(sorted(gsi.non_key_attributes))
+        ):
+            plan.conflicts.append(
+                f"index {gsi.name} is {_keys(have.hash_key, have.range_key)} {have.projection}, declared "
+                f"{_keys(gsi.hash_key, gsi.range_key)} {gsi.projection}: an index cannot change in place and selfheal "
+                "never deletes one — declare it under another name, or replace it by hand")
+        elif spec.billing == PROVISIONED and state.billing == PROVISIONED and (
+            (have.read_capacity, have.write_capacity) != (gsi.read_capacity, gsi.write_capacity)
+        ):
+            plan.update_table(
+                Change(f"gsis.{gsi.name}.capacity", f"{have.read_capacity}/{have.write_capacity}",
+                       f"{gsi.read_capacity}/{gsi.write_capacity}"),
+                GlobalSecondaryIndexUpdates=[{"Update": {"IndexName": gsi.name,
+                                                         "ProvisionedThroughput": _throughput(gsi.read_capacity, gsi.write_capacity)}}])
+    declared = {g.name for g in spec.gsis}
+    for name in sorted(set(existing) - declared):
+        plan.notes.append(f"index {name} is not declared: kept (selfheal never deletes an index)")
+
+
+def _ttl(spec: TableSpec, state: TableState, plan: _Draft) -> None:
+    if not spec.ttl or state.ttl_status is None:
+        return
+    on = state.ttl_status in ("ENABLED", "ENABLING")
+    if on and state.ttl_attribute == spec.ttl:
+        return
+    if on:
+        plan.conflicts.append(f"TTL is on for attribute {state.ttl_attribute!r}, declared {spec.ttl!r}: AWS must "
+                              "disable TTL before another attribute (and may refuse for an hour) — do it by hand")
+    elif state.ttl_status == "DISABLING":
+        plan.conflicts.append(f"TTL is being disabled, declared on {spec.ttl!r}: AWS refuses changes until that "
+                              "finishes (up to an hour) — the next run enables it")
+    else:
+        plan.write("update_time_to_live", Change("ttl", None, spec.ttl), TableName=spec.name,
+                   TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl})
+
+
+def _tags(spec: TableSpec, state: TableState, plan: _Draft) -> None:
+    if not spec.tags or state.tags is None:
+        return
+    have = dict(state.tags)
+    missing = [(k, v) for k, v in spec.tags if have.get(k) != v]
+    if missing:
+        plan.write("tag_resource", [Change(f"tags.{k}", have.get(k), v) for k, v in missing],
+                   ResourceArn=state.arn or f"<arn of {spec.name}>", Tags=[{"Key": k, "Value": v} for k, v in missing])
+    extra = sorted(set(have) - {k for k, _ in spec.tags})
+    if extra:
+        plan.notes.append(f"tags not declared: {', '.join(extra)} (kept)")
+
+
+# --- small builders -----------------------------------------------------------------------------------------------
+
+def _attribute_definitions(attrs: dict[str, str]) -> list[dict[str, str]]:
+    return [{"AttributeName": n, "AttributeType": t} for n, t in sorted(attrs.items())]
+
+
+def _key_schema(hash_key: KeyAttr | None, range_key: KeyAttr | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": hash_key.name, "KeyType": "HASH"}] if hash_key else []
+    if range_key:
+        schema.append({"AttributeName": range_key.name, "KeyType": "RANGE"})
+    return schema
+
+
+def _projection(ix: IndexSpec) -> dict[str, Any]:
+    proj: dict[str, Any] = {"ProjectionType": ix.projection}
+    if ix.projection == "INCLUDE":
+        proj["NonKeyAttributes"] = list(ix.non_key_attributes)
+    return proj
+
+
+def _gsi(ix: IndexSpec, spec: TableSpec) -> dict[str, Any]:
+    gsi: dict[str, Any] = {"IndexName": ix.name, "KeySchema": _key_schema(ix.hash_key, ix.range_key),
+                           "Projection": _projection(ix)}
+    if spec.billing == PROVISIONED:
+        gsi["ProvisionedThroughput"] = _throughput(ix.read_capacity, ix.write_capacity)
+    return gsi
+
+
+def _throughput(read: int | None, write: int | None) -> dict[str, int]:
+    return {"ReadCapacityUnits": int(read or 1), "WriteCapacityUnits": int(write or 1)}
+
+
+def _index_state(ix: IndexSpec) -> IndexState:
+    return IndexState(ix.name, ix.hash_key, ix.range_key, ix.projection, tuple(sorted(ix.non_key_attributes)))
+
+
+__all__ = ["create_table_params", "plan_table", "replace", "sse_specification"]
