@@ -99,9 +99,20 @@ def http_status(exc: BaseException) -> int | None:
 AWS_ERRORS = (ClientError, BotoCoreError)
 
 _ACCESS = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden", "403")
-_KMS = ("KMSAccessDeniedException", "KMS.DisabledException", "KMS.NotFoundException", "KMS.KMSInvalidStateException",
-        "DisabledException", "NotFoundException", "KMSInvalidStateException", "InvalidKeyUsageException",
-        "KMS.AccessDeniedException", "KMSDisabledException", "KMSNotFoundException", "KMSInvalidKeyUsageException")
+_KMS = (
+    "KMSAccessDeniedException",
+    "KMS.DisabledException",
+    "KMS.NotFoundException",
+    "KMS.KMSInvalidStateException",
+    "DisabledException",
+    "NotFoundException",
+    "KMSInvalidStateException",
+    "InvalidKeyUsageException",
+    "KMS.AccessDeniedException",
+    "KMSDisabledException",
+    "KMSNotFoundException",
+    "KMSInvalidKeyUsageException",
+)
 
 
 def explain(exc: BaseException, operation: str, resource: str) -> str:

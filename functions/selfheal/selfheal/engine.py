@@ -50,9 +50,11 @@ class Engine:
         self.estate = estate.only(self.options.only)
         self.clients = clients or Clients()
         settings = self.estate.settings
-        self.waits = Waits(poll_seconds=self.options.poll_seconds or settings.poll_seconds,
-                           timeout_seconds=settings.wait_timeout_seconds,
-                           retry_base_seconds=self.options.retry_base_seconds)
+        self.waits = Waits(
+            poll_seconds=self.options.poll_seconds or settings.poll_seconds,
+            timeout_seconds=settings.wait_timeout_seconds,
+            retry_base_seconds=self.options.retry_base_seconds,
+        )
         self.pool_size = self.options.pool_size or settings.pool_size
         self.keys = KeyResolver(self.clients)
         self.owned = OwnedBuckets(self.clients)
@@ -84,11 +86,17 @@ class Engine:
             plans = [plan for _, plan in observed]
             report.guard, report.guard_tripped = self._guard(plans, action)
             if action == "apply" and not report.guard_tripped:
-                results = list(pool.map(lambda sp: self._apply(sp[0], sp[1][1], account, deadline),
-                                        zip(self.estate.resources, observed, strict=True)))
+                results = list(
+                    pool.map(
+                        lambda sp: self._apply(sp[0], sp[1][1], account, deadline),
+                        zip(self.estate.resources, observed, strict=True),
+                    )
+                )
             else:
-                results = [self._describe(spec, state, plan, action, report.guard_tripped)
-                           for spec, (state, plan) in zip(self.estate.resources, observed, strict=True)]
+                results = [
+                    self._describe(spec, state, plan, action, report.guard_tripped)
+                    for spec, (state, plan) in zip(self.estate.resources, observed, strict=True)
+                ]
         if account.problem:
             for r in results:
                 if r.kind == "bucket":
@@ -133,15 +141,26 @@ class Engine:
         on = self.options.guard if self.options.guard is not None else self.options.trigger == "schedule"
         share = f"{missing} of {total} declared resources are missing ({missing * 100 // total}% > {limit:g}%)"
         if on and action == "apply":
-            return (f"blast-radius guard: {share} — wrong account or region? Nothing was changed; heal on purpose "
-                    "with `selfheal apply` or a deploy, or raise settings.max_missing_percent"), True
-        return f"blast-radius guard: {share}; a scheduled run would stop here, this {self.options.trigger} run goes ahead", False
+            return (
+                f"blast-radius guard: {share} — wrong account or region? Nothing was changed; heal on purpose "
+                "with `selfheal apply` or a deploy, or raise settings.max_missing_percent"
+            ), True
+        return (
+            f"blast-radius guard: {share}; a scheduled run would stop here, this {self.options.trigger} run goes ahead",
+            False,
+        )
 
     # --- results without writes (status, plan, a tripped guard) ---------------------------------------------------
 
     def _describe(self, spec: Any, state: Any, plan: ResourcePlan, action: str, held: bool) -> ResourceResult:
-        result = ResourceResult(spec.kind, spec.name, Outcome.OK, list(plan.changes), notes=list(plan.notes),
-                                details=_details(spec, state) if action == "status" else {})
+        result = ResourceResult(
+            spec.kind,
+            spec.name,
+            Outcome.OK,
+            list(plan.changes),
+            notes=list(plan.notes),
+            details=_details(spec, state) if action == "status" else {},
+        )
         if plan.error and not plan.steps:
             result.outcome, result.reason = Outcome.ERROR, plan.error
         elif plan.conflicts:
@@ -153,8 +172,11 @@ class Engine:
         elif not plan.in_sync:
             result.outcome = Outcome.PENDING
             first = plan.steps[0].changes[0] if plan.steps and plan.steps[0].changes else None
-            result.reason = f"would be {first.new}" if first and first.path in ("table", "bucket") else (
-                f"{len(result.changes)} change(s) pending")
+            result.reason = (
+                f"would be {first.new}"
+                if first and first.path in ("table", "bucket")
+                else (f"{len(result.changes)} change(s) pending")
+            )
         return result
 
     # --- apply one resource ---------------------------------------------------------------------------------------
@@ -169,8 +191,9 @@ class Engine:
             self._progress("done", spec)
         return result
 
-    def _apply_plan(self, spec: Any, plan: ResourcePlan, account: AccountFacts, deadline: Deadline,
-                    result: ResourceResult) -> None:
+    def _apply_plan(
+        self, spec: Any, plan: ResourcePlan, account: AccountFacts, deadline: Deadline, result: ResourceResult
+    ) -> None:
         if plan.in_sync:
             return
         if plan.error and not plan.steps:
@@ -231,8 +254,10 @@ class Engine:
             if deadline.expired:
                 left = [str(c) for s in steps[i:] for c in s.changes]
                 result.outcome = Outcome.DEFERRED
-                result.reason = (f"time budget ran out after {i} of {len(steps)} steps; done: {_done(result)}; "
-                                 f"not done: {', '.join(left) or 'waits only'} — the next run carries on")
+                result.reason = (
+                    f"time budget ran out after {i} of {len(steps)} steps; done: {_done(result)}; "
+                    f"not done: {', '.join(left) or 'waits only'} — the next run carries on"
+                )
                 return failures
             try:
                 if step.is_wait:
@@ -271,11 +296,18 @@ def _details(spec: Any, state: Any) -> dict[str, Any]:
         if not state.exists:
             return {"status": "MISSING", "backups": len(state.backups)}
         return {
-            "status": state.status, "items": state.item_count,
-            "billing": "on-demand" if state.billing == "PAY_PER_REQUEST" else f"provisioned {state.read_capacity}/{state.write_capacity}",
-            "encryption": "aws-owned" if state.sse_type is None else ("kms" if state.sse_type == "KMS" else state.sse_type),
-            "pitr": state.pitr, "deletion_protection": state.deletion_protection,
-            "indexes": len(state.gsis) + len(state.lsis), "ttl": state.ttl_attribute if state.ttl_status == "ENABLED" else None,
+            "status": state.status,
+            "items": state.item_count,
+            "billing": "on-demand"
+            if state.billing == "PAY_PER_REQUEST"
+            else f"provisioned {state.read_capacity}/{state.write_capacity}",
+            "encryption": "aws-owned"
+            if state.sse_type is None
+            else ("kms" if state.sse_type == "KMS" else state.sse_type),
+            "pitr": state.pitr,
+            "deletion_protection": state.deletion_protection,
+            "indexes": len(state.gsis) + len(state.lsis),
+            "ttl": state.ttl_attribute if state.ttl_status == "ENABLED" else None,
         }
     if not state.exists:
         return {"status": "FOREIGN" if state.foreign else "MISSING"}
@@ -283,10 +315,12 @@ def _details(spec: Any, state: Any) -> dict[str, Any]:
     bpa = a.get("public_access_block") or {}
     enc = a.get("encryption") or {}
     return {
-        "status": "EXISTS", "region": state.region,
+        "status": "EXISTS",
+        "region": state.region,
         "public_access_block": f"{sum(bool(v) for v in bpa.values())}/4 on",
         "encryption": {"AES256": "sse-s3", "aws:kms": "sse-kms"}.get(enc.get("algorithm"), "none"),
-        "versioning": a.get("versioning"), "website": bool(a.get("website")),
+        "versioning": a.get("versioning"),
+        "website": bool(a.get("website")),
         "policy": [s.get("Sid") for s in (a.get("policy") or {}).get("Statement", [])] if "policy" in a else None,
         "cors_rules": len(a.get("cors") or []) if "cors" in a else None,
         "lifecycle_rules": len(a.get("lifecycle") or []) if "lifecycle" in a else None,

@@ -221,9 +221,7 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -235,12 +233,14 @@ def load_estate(
     path: str | Path | None = None,
     overrides: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
+    soft_overrides: Mapping[str, str] | None = None,
 ) -> Estate:
     """Read, resolve and validate an estate file.
 
     path: the file; default `$SELFHEAL_ESTATE`, else the estate shipped with the function.
     overrides: `--set KEY=VALUE` values for declared vars (they win over the environment).
     env: where `SELFHEAL_VAR_<NAME>` and `SELFHEAL_MAX_MISSING_PERCENT` are read; default os.environ.
+    soft_overrides: like overrides, but applied only to vars the estate declares (e.g. --region).
     """
     env = os.environ if env is None else env
     chosen = Path(path) if path else Path(env.get(ENV_ESTATE) or DEFAULT_ESTATE_PATH)
@@ -251,7 +251,7 @@ def load_estate(
         raise EstateError(source, "-", "file not found", "pass an existing file with --estate PATH") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise EstateError(source, "-", f"cannot read the file ({exc})", "check its path and permissions") from None
-    return parse_estate(text, source=source, overrides=overrides, env=env)
+    return parse_estate(text, source=source, overrides=overrides, env=env, soft_overrides=soft_overrides)
 
 
 def parse_estate(
@@ -259,6 +259,7 @@ def parse_estate(
     source: str = "<estate>",
     overrides: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
+    soft_overrides: Mapping[str, str] | None = None,
 ) -> Estate:
     """Validate estate YAML text; see `load_estate`."""
     env = {} if env is None else env
@@ -269,7 +270,7 @@ def parse_estate(
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise EstateError(source, where, f"not valid YAML: {problem}", "fix the YAML syntax at that line") from None
-    return _Parser(source).estate(doc, dict(overrides or {}), env)
+    return _Parser(source).estate(doc, dict(overrides or {}), env, dict(soft_overrides or {}))
 
 
 def _choose(word: str, options: list[str]) -> str:
@@ -291,7 +292,11 @@ class _Parser:
         self, value: Any, path: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
     ) -> dict[str, Any]:
         if not isinstance(value, dict):
-            self.fail(path, f"expected a mapping, got {_kind(value)}", f"write it as `key: value` fields ({', '.join(allowed)})")
+            self.fail(
+                path,
+                f"expected a mapping, got {_kind(value)}",
+                f"write it as `key: value` fields ({', '.join(allowed)})",
+            )
         for key in value:
             if not isinstance(key, str) or key not in allowed:
                 self.fail(f"{path}.{key}", "unknown field", _choose(str(key), list(allowed)))
@@ -334,14 +339,22 @@ class _Parser:
         if value is None:
             return ()
         if not isinstance(value, dict):
-            self.fail(path, f"expected a mapping of tag names to values, got {_kind(value)}", "write `key: value` lines")
+            self.fail(
+                path, f"expected a mapping of tag names to values, got {_kind(value)}", "write `key: value` lines"
+            )
         out = []
         for key, val in value.items():
             key_s = self.string(key, f"{path}.{key}", what="a tag key")
             if key_s.lower().startswith("aws:") or len(key_s) > 128:
-                self.fail(f"{path}.{key_s}", "tag keys may not start with 'aws:' or exceed 128 characters", "rename the tag")
+                self.fail(
+                    f"{path}.{key_s}", "tag keys may not start with 'aws:' or exceed 128 characters", "rename the tag"
+                )
             if isinstance(val, bool) or not isinstance(val, str | int | float) or len(str(val)) > 256:
-                self.fail(f"{path}.{key_s}", f"tag value must be a string of at most 256 characters, got {val!r}", "quote the value")
+                self.fail(
+                    f"{path}.{key_s}",
+                    f"tag value must be a string of at most 256 characters, got {val!r}",
+                    "quote the value",
+                )
             out.append((key_s, str(val)))
         return tuple(sorted(out))
 
@@ -350,12 +363,14 @@ class _Parser:
 
     # --- the document -----------------------------------------------------------------------------------------
 
-    def estate(self, doc: Any, overrides: dict[str, str], env: Mapping[str, str]) -> Estate:
+    def estate(self, doc: Any, overrides: dict[str, str], env: Mapping[str, str], soft: dict[str, str]) -> Estate:
         if doc is None:
             self.fail("-", "the file is empty", "declare at least `tables:` or `buckets:`")
         doc = self.mapping(doc, "(top)", ("version", "vars", "settings", "table_defaults", "tables", "buckets"))
         if doc.get("version", 1) != 1:
             self.fail("version", f"unsupported version {doc.get('version')!r}", "write `version: 1`")
+        declared = doc.get("vars") if isinstance(doc.get("vars"), dict) else {}
+        overrides = {**{k: v for k, v in soft.items() if k in declared}, **overrides}
         variables = self.variables(doc.get("vars"), overrides, env)
         resolved = {k: self.substitute(v, k, variables) for k, v in doc.items() if k != "vars"}
         settings = self.settings(resolved.get("settings"), env)
@@ -386,8 +401,11 @@ class _Parser:
         seen: dict[str, int] = {}
         for i, name in enumerate(names):
             if name in seen:
-                self.fail(f"{path}[{i}].name", f"{what} {name!r} is declared twice (also {path}[{seen[name]}])",
-                          f"give each {what} its own name")
+                self.fail(
+                    f"{path}[{i}].name",
+                    f"{what} {name!r} is declared twice (also {path}[{seen[name]}])",
+                    f"give each {what} its own name",
+                )
             seen[name] = i
 
     # --- variables --------------------------------------------------------------------------------------------
@@ -434,7 +452,11 @@ class _Parser:
                 return "${"
             ref = match.group(1)
             if ref not in known:
-                self.fail(path, f"unresolved ${{{ref}}}", f"declare {ref!r} under vars (known: {', '.join(sorted(known)) or 'none'})")
+                self.fail(
+                    path,
+                    f"unresolved ${{{ref}}}",
+                    f"declare {ref!r} under vars (known: {', '.join(sorted(known)) or 'none'})",
+                )
             return str(lookup(ref))
 
         return _VAR_REF.sub(sub, text)
@@ -451,8 +473,13 @@ class _Parser:
     # --- settings ---------------------------------------------------------------------------------------------
 
     def settings(self, raw: Any, env: Mapping[str, str]) -> Settings:
-        raw = dict(self.mapping(raw or {}, "settings", ("max_missing_percent", "pool_size", "time_budget_seconds",
-                                                         "wait_timeout_seconds", "poll_seconds")))
+        raw = dict(
+            self.mapping(
+                raw or {},
+                "settings",
+                ("max_missing_percent", "pool_size", "time_budget_seconds", "wait_timeout_seconds", "poll_seconds"),
+            )
+        )
         if env.get(ENV_MAX_MISSING) not in (None, ""):
             try:
                 raw["max_missing_percent"] = float(env[ENV_MAX_MISSING])
@@ -465,7 +492,9 @@ class _Parser:
         pool = self.integer(raw.get("pool_size", out.pool_size), "settings.pool_size", 1, 64)
         budget = raw.get("time_budget_seconds")
         if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0):
-            self.fail("settings.time_budget_seconds", f"expected a positive number of seconds, got {budget!r}", "use e.g. 840")
+            self.fail(
+                "settings.time_budget_seconds", f"expected a positive number of seconds, got {budget!r}", "use e.g. 840"
+            )
         wait = raw.get("wait_timeout_seconds", out.wait_timeout_seconds)
         poll = raw.get("poll_seconds", out.poll_seconds)
         for name, val in (("wait_timeout_seconds", wait), ("poll_seconds", poll)):
@@ -485,15 +514,23 @@ class _Parser:
     def table(self, raw: Any, path: str, default_region: str) -> TableSpec:
         raw = self.mapping(raw, path, _TABLE_FIELDS, ("name", "hash_key"))
         name = self.string(raw["name"], f"{path}.name", _TABLE_NAME, "a table name of 3-255 letters, digits, _ . -")
-        region = self.string(raw.get("region", default_region), f"{path}.region", _REGION, "an AWS region like us-east-1")
+        region = self.string(
+            raw.get("region", default_region), f"{path}.region", _REGION, "an AWS region like us-east-1"
+        )
         hash_key = self.key(raw["hash_key"], f"{path}.hash_key")
         range_key = self.key(raw["range_key"], f"{path}.range_key") if raw.get("range_key") is not None else None
         if range_key and range_key.name == hash_key.name:
             self.fail(f"{path}.range_key", "range key repeats the hash key", "use a different attribute")
 
         billing, rcu, wcu = self.billing(raw.get("billing", "on-demand"), f"{path}.billing")
-        gsis = tuple(self.index(g, f"{path}.gsis[{i}]", billing, lsi=False) for i, g in enumerate(self.listing(raw.get("gsis"), f"{path}.gsis")))
-        lsis = tuple(self.index(g, f"{path}.lsis[{i}]", billing, lsi=True) for i, g in enumerate(self.listing(raw.get("lsis"), f"{path}.lsis")))
+        gsis = tuple(
+            self.index(g, f"{path}.gsis[{i}]", billing, lsi=False)
+            for i, g in enumerate(self.listing(raw.get("gsis"), f"{path}.gsis"))
+        )
+        lsis = tuple(
+            self.index(g, f"{path}.lsis[{i}]", billing, lsi=True)
+            for i, g in enumerate(self.listing(raw.get("lsis"), f"{path}.lsis"))
+        )
         if lsis and range_key is None:
             self.fail(f"{path}.lsis", "local secondary indexes need a table range key", "add range_key or remove lsis")
         self.unique([ix.name for ix in gsis + lsis], f"{path}.gsis", "index")
@@ -504,9 +541,11 @@ class _Parser:
             for i, ix in enumerate(group):
                 for part, key in (("hash_key", ix.hash_key), ("range_key", ix.range_key)):
                     if key and types.setdefault(key.name, key.type) != key.type:
-                        self.fail(f"{path}.{label}[{i}].{part}.type",
-                                  f"attribute {key.name!r} is {key.type} here but {types[key.name]} elsewhere",
-                                  "give each attribute one type across the table's keys and indexes")
+                        self.fail(
+                            f"{path}.{label}[{i}].{part}.type",
+                            f"attribute {key.name!r} is {key.type} here but {types[key.name]} elsewhere",
+                            "give each attribute one type across the table's keys and indexes",
+                        )
 
         kms_key = self.encryption(raw.get("encryption", "aws-managed"), f"{path}.encryption")
         pitr, days = self.pitr(raw.get("pitr", True), f"{path}.pitr")
@@ -516,37 +555,68 @@ class _Parser:
         stream = None if stream in (None, False) else self.choice(stream, f"{path}.stream", STREAM_VIEWS)
         restore = self.choice(raw.get("restore", "auto"), f"{path}.restore", ("auto", "never"))
         return TableSpec(
-            name=name, region=region, hash_key=hash_key, range_key=range_key, gsis=gsis, lsis=lsis,
-            billing=billing, read_capacity=rcu, write_capacity=wcu, kms_key=kms_key, pitr=pitr,
+            name=name,
+            region=region,
+            hash_key=hash_key,
+            range_key=range_key,
+            gsis=gsis,
+            lsis=lsis,
+            billing=billing,
+            read_capacity=rcu,
+            write_capacity=wcu,
+            kms_key=kms_key,
+            pitr=pitr,
             recovery_days=days,
             deletion_protection=self.boolean(raw.get("deletion_protection", True), f"{path}.deletion_protection"),
-            ttl=ttl, stream=stream, tags=self.tags(raw.get("tags"), f"{path}.tags"), restore=restore == "auto",
+            ttl=ttl,
+            stream=stream,
+            tags=self.tags(raw.get("tags"), f"{path}.tags"),
+            restore=restore == "auto",
         )
 
     def billing(self, value: Any, path: str) -> tuple[str, int | None, int | None]:
         if value == "on-demand":
             return ON_DEMAND, None, None
         if value == "provisioned":
-            self.fail(path, "provisioned billing needs capacity",
-                      "write `billing: {mode: provisioned, read_capacity: N, write_capacity: N}`")
+            self.fail(
+                path,
+                "provisioned billing needs capacity",
+                "write `billing: {mode: provisioned, read_capacity: N, write_capacity: N}`",
+            )
         if not isinstance(value, dict):
             self.fail(path, f"{value!r} is not a billing mode", "use on-demand or {mode: provisioned, ...}")
         raw = self.mapping(value, path, ("mode", "read_capacity", "write_capacity"), ("mode",))
         mode = self.choice(raw["mode"], f"{path}.mode", ("on-demand", "provisioned"))
         if mode == "on-demand":
             if raw.get("read_capacity") is not None or raw.get("write_capacity") is not None:
-                self.fail(path, "capacity given with on-demand billing", "remove read_capacity/write_capacity or use provisioned")
+                self.fail(
+                    path,
+                    "capacity given with on-demand billing",
+                    "remove read_capacity/write_capacity or use provisioned",
+                )
             return ON_DEMAND, None, None
         for part in ("read_capacity", "write_capacity"):
             if raw.get(part) is None:
                 self.fail(f"{path}.{part}", "provisioned billing needs capacity", f"add `{part}: N` (1..40000)")
-        return (PROVISIONED, self.integer(raw["read_capacity"], f"{path}.read_capacity", 1, 40000),
-                self.integer(raw["write_capacity"], f"{path}.write_capacity", 1, 40000))
+        return (
+            PROVISIONED,
+            self.integer(raw["read_capacity"], f"{path}.read_capacity", 1, 40000),
+            self.integer(raw["write_capacity"], f"{path}.write_capacity", 1, 40000),
+        )
 
     def index(self, value: Any, path: str, billing: str, lsi: bool) -> IndexSpec:
-        fields = ("name", "range_key", "projection") if lsi else ("name", "hash_key", "range_key", "projection", "read_capacity", "write_capacity")
+        fields = (
+            ("name", "range_key", "projection")
+            if lsi
+            else ("name", "hash_key", "range_key", "projection", "read_capacity", "write_capacity")
+        )
         raw = self.mapping(value, path, fields, ("name", "range_key") if lsi else ("name", "hash_key"))
-        name = self.string(raw["name"], f"{path}.name", re.compile(r"^[A-Za-z0-9_.-]{3,255}$"), "an index name of 3-255 letters, digits, _ . -")
+        name = self.string(
+            raw["name"],
+            f"{path}.name",
+            re.compile(r"^[A-Za-z0-9_.-]{3,255}$"),
+            "an index name of 3-255 letters, digits, _ . -",
+        )
         hash_key = None if lsi else self.key(raw["hash_key"], f"{path}.hash_key")
         range_key = self.key(raw["range_key"], f"{path}.range_key") if raw.get("range_key") is not None else None
         projection, non_key = self.projection(raw.get("projection", "ALL"), f"{path}.projection")
@@ -571,7 +641,11 @@ class _Parser:
         if isinstance(value, dict):
             raw = self.mapping(value, path, ("kms_key",), ("kms_key",))
             return self.kms_key(raw["kms_key"], f"{path}.kms_key")
-        self.fail(path, f"{value!r} is not an encryption setting", "use aws-managed or {kms_key: alias/NAME | key ARN | key id}")
+        self.fail(
+            path,
+            f"{value!r} is not an encryption setting",
+            "use aws-managed or {kms_key: alias/NAME | key ARN | key id}",
+        )
 
     def pitr(self, value: Any, path: str) -> tuple[bool, int]:
         if isinstance(value, bool):
@@ -584,30 +658,67 @@ class _Parser:
 
     def bucket(self, raw: Any, path: str, default_region: str) -> BucketSpec:
         raw = self.mapping(raw, path, _BUCKET_FIELDS, ("name",))
-        name = self.string(raw["name"], f"{path}.name", _BUCKET_NAME, "a bucket name of 3-63 lowercase letters, digits, . -")
-        if ".." in name or re.match(r"^\d+\.\d+\.\d+\.\d+$", name) or name.startswith("xn--") or name.endswith("-s3alias"):
-            self.fail(f"{path}.name", f"{name!r} is not a valid bucket name", "use lowercase letters, digits and single hyphens")
-        region = self.string(raw.get("region", default_region), f"{path}.region", _REGION, "an AWS region like us-east-1")
+        name = self.string(
+            raw["name"], f"{path}.name", _BUCKET_NAME, "a bucket name of 3-63 lowercase letters, digits, . -"
+        )
+        if (
+            ".." in name
+            or re.match(r"^\d+\.\d+\.\d+\.\d+$", name)
+            or name.startswith("xn--")
+            or name.endswith("-s3alias")
+        ):
+            self.fail(
+                f"{path}.name",
+                f"{name!r} is not a valid bucket name",
+                "use lowercase letters, digits and single hyphens",
+            )
+        region = self.string(
+            raw.get("region", default_region), f"{path}.region", _REGION, "an AWS region like us-east-1"
+        )
         bpa_raw = self.mapping(raw.get("public_access_block") or {}, f"{path}.public_access_block", BPA_FLAGS)
-        bpa = tuple((flag, self.boolean(bpa_raw.get(flag, True), f"{path}.public_access_block.{flag}")) for flag in BPA_FLAGS)
-        ownership = self.choice(raw.get("object_ownership", "BucketOwnerEnforced"), f"{path}.object_ownership", OWNERSHIP)
+        bpa = tuple(
+            (flag, self.boolean(bpa_raw.get(flag, True), f"{path}.public_access_block.{flag}")) for flag in BPA_FLAGS
+        )
+        ownership = self.choice(
+            raw.get("object_ownership", "BucketOwnerEnforced"), f"{path}.object_ownership", OWNERSHIP
+        )
         encryption, kms_key, bucket_key = self.bucket_encryption(raw.get("encryption", "sse-s3"), f"{path}.encryption")
         website = None
         if raw.get("website") is not None:
             w = self.mapping(raw["website"], f"{path}.website", ("index_document", "error_document"))
             website = Website(
-                self.string(w.get("index_document", "index.html"), f"{path}.website.index_document", re.compile(r"^[^/]+$"), "a file name without /"),
-                None if w.get("error_document") is None else self.string(w["error_document"], f"{path}.website.error_document"),
+                self.string(
+                    w.get("index_document", "index.html"),
+                    f"{path}.website.index_document",
+                    re.compile(r"^[^/]+$"),
+                    "a file name without /",
+                ),
+                None
+                if w.get("error_document") is None
+                else self.string(w["error_document"], f"{path}.website.error_document"),
             )
         statements = self.policy(raw.get("policy"), f"{path}.policy", name, dict(bpa), website is not None)
-        cors = tuple(self.cors(r, f"{path}.cors[{i}]") for i, r in enumerate(self.listing(raw.get("cors"), f"{path}.cors")))
-        lifecycle = tuple(self.lifecycle(r, f"{path}.lifecycle[{i}]") for i, r in enumerate(self.listing(raw.get("lifecycle"), f"{path}.lifecycle")))
+        cors = tuple(
+            self.cors(r, f"{path}.cors[{i}]") for i, r in enumerate(self.listing(raw.get("cors"), f"{path}.cors"))
+        )
+        lifecycle = tuple(
+            self.lifecycle(r, f"{path}.lifecycle[{i}]")
+            for i, r in enumerate(self.listing(raw.get("lifecycle"), f"{path}.lifecycle"))
+        )
         self.unique([r.id for r in lifecycle], f"{path}.lifecycle", "lifecycle rule id")
         return BucketSpec(
-            name=name, region=region, public_access_block=bpa, object_ownership=ownership, encryption=encryption,
-            kms_key=kms_key, bucket_key=bucket_key,
+            name=name,
+            region=region,
+            public_access_block=bpa,
+            object_ownership=ownership,
+            encryption=encryption,
+            kms_key=kms_key,
+            bucket_key=bucket_key,
             versioning=self.boolean(raw.get("versioning", False), f"{path}.versioning"),
-            website=website, policy_statements=statements, cors=cors, lifecycle=lifecycle,
+            website=website,
+            policy_statements=statements,
+            cors=cors,
+            lifecycle=lifecycle,
             tags=self.tags(raw.get("tags"), f"{path}.tags"),
         )
 
@@ -616,9 +727,13 @@ class _Parser:
             return "AES256", None, False
         if isinstance(value, dict):
             raw = self.mapping(value, path, ("kms_key", "bucket_key"))
-            key = None if raw.get("kms_key") in (None, "aws-managed") else self.kms_key(raw["kms_key"], f"{path}.kms_key")
+            key = (
+                None if raw.get("kms_key") in (None, "aws-managed") else self.kms_key(raw["kms_key"], f"{path}.kms_key")
+            )
             return "aws:kms", key, self.boolean(raw.get("bucket_key", True), f"{path}.bucket_key")
-        self.fail(path, f"{value!r} is not an encryption setting", "use sse-s3 or {kms_key: alias/NAME, bucket_key: true}")
+        self.fail(
+            path, f"{value!r} is not an encryption setting", "use sse-s3 or {kms_key: alias/NAME, bucket_key: true}"
+        )
 
     def policy(self, value: Any, path: str, bucket: str, bpa: dict[str, bool], website: bool) -> tuple[str, ...]:
         if value is None:
@@ -629,18 +744,28 @@ class _Parser:
         for i, preset in enumerate(presets):
             preset = self.choice(preset, f"{path}.presets[{i}]", POLICY_PRESETS)
             if preset == "public-read" and (bpa["block_public_policy"] or bpa["restrict_public_buckets"]):
-                self.fail(f"{path}.presets[{i}]", "public-read cannot work while block_public_policy or restrict_public_buckets is on",
-                          "set both to false under public_access_block, or drop the preset")
+                self.fail(
+                    f"{path}.presets[{i}]",
+                    "public-read cannot work while block_public_policy or restrict_public_buckets is on",
+                    "set both to false under public_access_block, or drop the preset",
+                )
             if preset == "tls-only" and website:
-                self.fail(f"{path}.presets[{i}]", "tls-only would block the website endpoint, which serves HTTP only",
-                          "put tls-only on a bucket without website, or serve the site through CloudFront")
+                self.fail(
+                    f"{path}.presets[{i}]",
+                    "tls-only would block the website endpoint, which serves HTTP only",
+                    "put tls-only on a bucket without website, or serve the site through CloudFront",
+                )
             statements.append(preset_statement(preset, bucket))
         extra = raw.get("statements")
         if isinstance(extra, str):
             try:
                 extra = json.loads(extra)
             except json.JSONDecodeError as exc:
-                self.fail(f"{path}.statements", f"not valid JSON ({exc.msg} at line {exc.lineno})", "write the statements as YAML or valid JSON")
+                self.fail(
+                    f"{path}.statements",
+                    f"not valid JSON ({exc.msg} at line {exc.lineno})",
+                    "write the statements as YAML or valid JSON",
+                )
             if isinstance(extra, dict):
                 extra = extra.get("Statement", extra)
             if isinstance(extra, dict):
@@ -652,8 +777,22 @@ class _Parser:
         return tuple(canonical_json(s) for s in statements)
 
     def statement(self, value: Any, path: str, bucket: str) -> dict[str, Any]:
-        raw = self.mapping(value, path, ("Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
-                                         "NotResource", "Condition"), ("Sid", "Effect"))
+        raw = self.mapping(
+            value,
+            path,
+            (
+                "Sid",
+                "Effect",
+                "Principal",
+                "NotPrincipal",
+                "Action",
+                "NotAction",
+                "Resource",
+                "NotResource",
+                "Condition",
+            ),
+            ("Sid", "Effect"),
+        )
         self.string(raw["Sid"], f"{path}.Sid", re.compile(r"^[A-Za-z0-9]+$"), "a Sid of letters and digits")
         self.choice(raw["Effect"], f"{path}.Effect", ("Allow", "Deny"))
         for a, b in (("Principal", "NotPrincipal"), ("Action", "NotAction"), ("Resource", "NotResource")):
@@ -673,28 +812,50 @@ class _Parser:
                 continue
             for i, res in enumerate(resources if isinstance(resources, list) else [resources]):
                 if not isinstance(res, str) or not (res == arn or res.startswith(arn + "/")):
-                    self.fail(f"{path}.{field_name}[{i}]", f"{res!r} is not this bucket",
-                              f"use {arn} or {arn}/* (a bucket policy covers only its own bucket)")
+                    self.fail(
+                        f"{path}.{field_name}[{i}]",
+                        f"{res!r} is not this bucket",
+                        f"use {arn} or {arn}/* (a bucket policy covers only its own bucket)",
+                    )
         if raw.get("Condition") is not None and not isinstance(raw["Condition"], dict):
-            self.fail(f"{path}.Condition", "expected a mapping of operators", "write e.g. {Bool: {aws:SecureTransport: 'false'}}")
+            self.fail(
+                f"{path}.Condition",
+                "expected a mapping of operators",
+                "write e.g. {Bool: {aws:SecureTransport: 'false'}}",
+            )
         return dict(raw)
 
     def cors(self, value: Any, path: str) -> CorsRule:
-        raw = self.mapping(value, path, ("id", "allowed_origins", "allowed_methods", "allowed_headers", "expose_headers",
-                                         "max_age_seconds"), ("allowed_origins", "allowed_methods"))
+        raw = self.mapping(
+            value,
+            path,
+            ("id", "allowed_origins", "allowed_methods", "allowed_headers", "expose_headers", "max_age_seconds"),
+            ("allowed_origins", "allowed_methods"),
+        )
         origins = self.strings(raw["allowed_origins"], f"{path}.allowed_origins", split_commas=True)
         for i, origin in enumerate(origins):
             if origin != "*" and not re.match(r"^https?://[^\s/]+$", origin):
-                self.fail(f"{path}.allowed_origins[{i}]", f"{origin!r} is not an origin", "write scheme://host[:port], e.g. https://galerly.com")
+                self.fail(
+                    f"{path}.allowed_origins[{i}]",
+                    f"{origin!r} is not an origin",
+                    "write scheme://host[:port], e.g. https://galerly.com",
+                )
         methods = self.strings(raw["allowed_methods"], f"{path}.allowed_methods")
         for i, method in enumerate(methods):
             self.choice(method, f"{path}.allowed_methods[{i}]", CORS_METHODS)
         max_age = raw.get("max_age_seconds")
         return CorsRule(
-            allowed_origins=origins, allowed_methods=methods,
-            allowed_headers=self.strings(raw["allowed_headers"], f"{path}.allowed_headers") if raw.get("allowed_headers") else (),
-            expose_headers=self.strings(raw["expose_headers"], f"{path}.expose_headers") if raw.get("expose_headers") else (),
-            max_age_seconds=None if max_age is None else self.integer(max_age, f"{path}.max_age_seconds", 0, 2_147_483_647),
+            allowed_origins=origins,
+            allowed_methods=methods,
+            allowed_headers=self.strings(raw["allowed_headers"], f"{path}.allowed_headers")
+            if raw.get("allowed_headers")
+            else (),
+            expose_headers=self.strings(raw["expose_headers"], f"{path}.expose_headers")
+            if raw.get("expose_headers")
+            else (),
+            max_age_seconds=None
+            if max_age is None
+            else self.integer(max_age, f"{path}.max_age_seconds", 0, 2_147_483_647),
             id=None if raw.get("id") is None else self.string(raw["id"], f"{path}.id"),
         )
 
@@ -710,22 +871,58 @@ class _Parser:
         return LifecycleRule(id=self.string(raw["id"], f"{path}.id"), prefix=prefix, **days)
 
 
-_TABLE_FIELDS = ("name", "hash_key", "range_key", "region", "gsis", "lsis", "billing", "encryption", "pitr",
-                 "deletion_protection", "ttl", "stream", "tags", "restore")
+_TABLE_FIELDS = (
+    "name",
+    "hash_key",
+    "range_key",
+    "region",
+    "gsis",
+    "lsis",
+    "billing",
+    "encryption",
+    "pitr",
+    "deletion_protection",
+    "ttl",
+    "stream",
+    "tags",
+    "restore",
+)
 _TABLE_DEFAULT_FIELDS = _TABLE_FIELDS[3:4] + _TABLE_FIELDS[6:]  # region, billing.. restore: never names or keys
-_BUCKET_FIELDS = ("name", "region", "public_access_block", "object_ownership", "encryption", "versioning", "website",
-                  "policy", "cors", "lifecycle", "tags")
+_BUCKET_FIELDS = (
+    "name",
+    "region",
+    "public_access_block",
+    "object_ownership",
+    "encryption",
+    "versioning",
+    "website",
+    "policy",
+    "cors",
+    "lifecycle",
+    "tags",
+)
 
 
 def preset_statement(preset: str, bucket: str) -> dict[str, Any]:
     """The policy statement a preset stands for."""
     arn = f"arn:aws:s3:::{bucket}"
     if preset == "public-read":
-        return {"Sid": "PublicReadGetObject", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                "Resource": f"{arn}/*"}
+        return {
+            "Sid": "PublicReadGetObject",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"{arn}/*",
+        }
     if preset == "tls-only":
-        return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+        return {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
     raise ValueError(preset)
 
 
@@ -736,5 +933,11 @@ def canonical_json(value: Any) -> str:
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)

@@ -37,22 +37,28 @@ ALREADY_DONE = {
     "create_bucket": {"BucketAlreadyOwnedByYou"},
 }
 
-_ACTIVE_MODEL = WaiterModel({
-    "version": 2,
-    "waiters": {
-        "TableAndIndexesActive": {
-            "operation": "DescribeTable",
-            "delay": 5,
-            "maxAttempts": 180,
-            "acceptors": [
-                {"matcher": "path", "state": "success", "expected": True,
-                 "argument": "Table.TableStatus == 'ACTIVE' && "
-                             "length(Table.GlobalSecondaryIndexes[?IndexStatus != 'ACTIVE'] || `[]`) == `0`"},
-                {"matcher": "error", "state": "retry", "expected": "ResourceNotFoundException"},
-            ],
-        }
-    },
-})
+_ACTIVE_MODEL = WaiterModel(
+    {
+        "version": 2,
+        "waiters": {
+            "TableAndIndexesActive": {
+                "operation": "DescribeTable",
+                "delay": 5,
+                "maxAttempts": 180,
+                "acceptors": [
+                    {
+                        "matcher": "path",
+                        "state": "success",
+                        "expected": True,
+                        "argument": "Table.TableStatus == 'ACTIVE' && "
+                        "length(Table.GlobalSecondaryIndexes[?IndexStatus != 'ACTIVE'] || `[]`) == `0`",
+                    },
+                    {"matcher": "error", "state": "retry", "expected": "ResourceNotFoundException"},
+                ],
+            }
+        },
+    }
+)
 
 
 class StepFailed(Exception):
@@ -112,8 +118,9 @@ def run_step(clients: Any, step: Step, waits: Waits, deadline: Deadline) -> str 
                 wait_active(client, step.params["TableName"], waits, deadline)
             pause = min(20.0, waits.retry_base_seconds * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
             if pause >= deadline.left():
-                raise Deferred(f"{step.operation} on {_target(step)} was still refused ({code}) when the time "
-                               "budget ran out") from exc
+                raise Deferred(
+                    f"{step.operation} on {_target(step)} was still refused ({code}) when the time budget ran out"
+                ) from exc
             log.info("retrying %s on %s after %s (attempt %d)", step.operation, _target(step), code, attempt)
             time.sleep(pause)
 
@@ -127,8 +134,10 @@ def wait_active(client: Any, table: str, waits: Waits, deadline: Deadline) -> No
         waiter.wait(TableName=table, WaiterConfig={"Delay": waits.poll_seconds, "MaxAttempts": attempts})
     except WaiterError as exc:
         if exc.last_response and "Error" in exc.last_response and "ResourceNotFound" not in str(exc.last_response):
-            raise StepFailed(Step("dynamodb", "wait_active", {"TableName": table}),
-                             f"waiting for {table} to be ACTIVE failed: {exc.last_response['Error']}") from exc
+            raise StepFailed(
+                Step("dynamodb", "wait_active", {"TableName": table}),
+                f"waiting for {table} to be ACTIVE failed: {exc.last_response['Error']}",
+            ) from exc
         raise Deferred(f"{table} was not ACTIVE within {budget:.0f}s: the next run carries on") from exc
 
 

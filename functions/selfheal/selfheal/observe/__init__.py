@@ -5,6 +5,14 @@ from .buckets import BucketState, observe_bucket
 from .tables import Backup, IndexState, TableState, find_backups, observe_table
 
 __all__ = [
-    "AccountFacts", "Backup", "BucketState", "IndexState", "KeyResolver", "TableState",
-    "find_backups", "observe_account", "observe_bucket", "observe_table",
+    "AccountFacts",
+    "Backup",
+    "BucketState",
+    "IndexState",
+    "KeyResolver",
+    "TableState",
+    "find_backups",
+    "observe_account",
+    "observe_bucket",
+    "observe_table",
 ]

@@ -74,12 +74,15 @@ def observe_account(clients: Any, needs_public_bucket: bool) -> AccountFacts:
         if error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
             return AccountFacts(account, None)
         return AccountFacts(account, None, explain(exc, "s3:GetAccountPublicAccessBlock", f"account {account}"))
-    return AccountFacts(account, {
-        "block_public_policy": bool(cfg.get("BlockPublicPolicy")),
-        "restrict_public_buckets": bool(cfg.get("RestrictPublicBuckets")),
-        "block_public_acls": bool(cfg.get("BlockPublicAcls")),
-        "ignore_public_acls": bool(cfg.get("IgnorePublicAcls")),
-    })
+    return AccountFacts(
+        account,
+        {
+            "block_public_policy": bool(cfg.get("BlockPublicPolicy")),
+            "restrict_public_buckets": bool(cfg.get("RestrictPublicBuckets")),
+            "block_public_acls": bool(cfg.get("BlockPublicAcls")),
+            "ignore_public_acls": bool(cfg.get("IgnorePublicAcls")),
+        },
+    )
 
 
 class OwnedBuckets:

@@ -94,8 +94,11 @@ def normalize_aspect(aspect: str, response: dict[str, Any]) -> Any:
         if not rules:
             return None
         default = rules[0].get("ApplyServerSideEncryptionByDefault", {})
-        return {"algorithm": default.get("SSEAlgorithm"), "kms_key": default.get("KMSMasterKeyID"),
-                "bucket_key": bool(rules[0].get("BucketKeyEnabled"))}
+        return {
+            "algorithm": default.get("SSEAlgorithm"),
+            "kms_key": default.get("KMSMasterKeyID"),
+            "bucket_key": bool(rules[0].get("BucketKeyEnabled")),
+        }
     if aspect == "versioning":
         return response.get("Status")
     if aspect == "website":

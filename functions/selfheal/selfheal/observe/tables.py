@@ -92,9 +92,14 @@ def normalize_table(desc: dict[str, Any]) -> dict[str, Any]:
         proj = ix.get("Projection", {})
         tp = ix.get("ProvisionedThroughput") or {}
         return IndexState(
-            name=ix["IndexName"], hash_key=hk, range_key=rk, projection=proj.get("ProjectionType", "ALL"),
-            non_key_attributes=tuple(sorted(proj.get("NonKeyAttributes", []))), status=ix.get("IndexStatus", "ACTIVE"),
-            read_capacity=tp.get("ReadCapacityUnits") or None, write_capacity=tp.get("WriteCapacityUnits") or None,
+            name=ix["IndexName"],
+            hash_key=hk,
+            range_key=rk,
+            projection=proj.get("ProjectionType", "ALL"),
+            non_key_attributes=tuple(sorted(proj.get("NonKeyAttributes", []))),
+            status=ix.get("IndexStatus", "ACTIVE"),
+            read_capacity=tp.get("ReadCapacityUnits") or None,
+            write_capacity=tp.get("WriteCapacityUnits") or None,
         )
 
     hash_key, range_key = keys(desc.get("KeySchema", []))
@@ -173,8 +178,15 @@ def find_backups(client: Any, table: str) -> tuple[Backup, ...]:
                 continue
             if b.get("BackupType") not in ("SYSTEM", "USER"):
                 continue  # AWS Backup's copies restore through AWS Backup, not RestoreTableFromBackup
-            found.append(Backup(b["BackupArn"], b.get("BackupName", ""), b["BackupType"],
-                                b.get("BackupCreationDateTime"), b.get("BackupSizeBytes")))
+            found.append(
+                Backup(
+                    b["BackupArn"],
+                    b.get("BackupName", ""),
+                    b["BackupType"],
+                    b.get("BackupCreationDateTime"),
+                    b.get("BackupSizeBytes"),
+                )
+            )
         if not page.get("LastEvaluatedBackupArn"):
             break
         kwargs["ExclusiveStartBackupArn"] = page["LastEvaluatedBackupArn"]

@@ -25,28 +25,53 @@ def plan_bucket(
 ) -> ResourcePlan:
     """What to do about one bucket. `account` carries the account-level public-access block."""
     if state.foreign:
-        return ResourcePlan("bucket", spec.name, False, error=(
-            f"bucket name {spec.name} is owned by another AWS account (bucket names are global) — choose another "
-            "name: --set / SELFHEAL_VAR_* for the bucket's var, or the stack's bucket-name parameter"))
+        return ResourcePlan(
+            "bucket",
+            spec.name,
+            False,
+            error=(
+                f"bucket name {spec.name} is owned by another AWS account (bucket names are global) — choose another "
+                "name: --set / SELFHEAL_VAR_* for the bucket's var, or the stack's bucket-name parameter"
+            ),
+        )
     if declared_key is not None and not declared_key.usable:
-        return ResourcePlan("bucket", spec.name, state.exists,
-                            error=f"{declared_key.problem} — fix encryption.kms_key in the estate or the key itself")
+        return ResourcePlan(
+            "bucket",
+            spec.name,
+            state.exists,
+            error=f"{declared_key.problem} — fix encryption.kms_key in the estate or the key itself",
+        )
     conflicts = _account_conflicts(spec, account)
     if not state.exists:
         params: dict[str, Any] = {"Bucket": spec.name, "ObjectOwnership": spec.object_ownership}
         if spec.region != "us-east-1":
             params["CreateBucketConfiguration"] = {"LocationConstraint": spec.region}
-        after = BucketState(spec.name, True, region=spec.region,
-                            aspects={a: None for a in declared_aspects(spec)} | {"object_ownership": spec.object_ownership})
+        after = BucketState(
+            spec.name,
+            True,
+            region=spec.region,
+            aspects={a: None for a in declared_aspects(spec)} | {"object_ownership": spec.object_ownership},
+        )
         followup = _aspect_steps(spec, after, declared_key, skip_policy=bool(conflicts))
-        return ResourcePlan("bucket", spec.name, False,
-                            (Step("s3", "create_bucket", params, (Change("bucket", "missing", "created"),), spec.region),),
-                            conflicts=tuple(conflicts), then_reconcile=True,
-                            predicted=tuple(c for s in followup for c in s.changes))
+        return ResourcePlan(
+            "bucket",
+            spec.name,
+            False,
+            (Step("s3", "create_bucket", params, (Change("bucket", "missing", "created"),), spec.region),),
+            conflicts=tuple(conflicts),
+            then_reconcile=True,
+            predicted=tuple(c for s in followup for c in s.changes),
+        )
     if state.region and state.region != spec.region:
-        return ResourcePlan("bucket", spec.name, True, conflicts=(
-            f"bucket is in {state.region}, declared {spec.region}: a bucket cannot move — declare {state.region} "
-            "or choose another name",))
+        return ResourcePlan(
+            "bucket",
+            spec.name,
+            True,
+            conflicts=(
+                f"bucket is in {state.region}, declared {spec.region}: a bucket cannot move — declare {state.region} "
+                "or choose another name",
+            ),
+        )
     steps = _aspect_steps(spec, state, declared_key, skip_policy=bool(conflicts))
     notes = _notes(spec, state)
     error = "; ".join(state.read_errors.values()) or None
@@ -59,9 +84,11 @@ def _account_conflicts(spec: BucketSpec, account: AccountFacts | None) -> list[s
     blocking = [f for f in ("block_public_policy", "restrict_public_buckets") if account.public_access_block.get(f)]
     if not blocking:
         return []
-    return [f"the account's public access block ({', '.join(BPA_KEYS[f] for f in blocking)}) overrides this bucket, so "
-            "its public policy cannot apply — turn those off in S3 > Block Public Access settings for this account "
-            f"{account.account_id or ''}, or serve the site through CloudFront with origin access control"]
+    return [
+        f"the account's public access block ({', '.join(BPA_KEYS[f] for f in blocking)}) overrides this bucket, so "
+        "its public policy cannot apply — turn those off in S3 > Block Public Access settings for this account "
+        f"{account.account_id or ''}, or serve the site through CloudFront with origin access control"
+    ]
 
 
 def _aspect_steps(spec: BucketSpec, state: BucketState, key: KeyInfo | None, skip_policy: bool) -> list[Step]:
@@ -73,27 +100,46 @@ def _aspect_steps(spec: BucketSpec, state: BucketState, key: KeyInfo | None, ski
             steps.append(Step("s3", operation, {"Bucket": spec.name, **params}, tuple(changes), spec.region))
 
     if "object_ownership" in a and a["object_ownership"] != spec.object_ownership:
-        put("object_ownership", "put_bucket_ownership_controls",
+        put(
+            "object_ownership",
+            "put_bucket_ownership_controls",
             [Change("object_ownership", a["object_ownership"], spec.object_ownership)],
-            OwnershipControls={"Rules": [{"ObjectOwnership": spec.object_ownership}]})
+            OwnershipControls={"Rules": [{"ObjectOwnership": spec.object_ownership}]},
+        )
     if "public_access_block" in a:
         have = a["public_access_block"] or dict.fromkeys(BPA_FLAGS, False)
         want = spec.bpa
-        put("public_access_block", "put_public_access_block",
+        put(
+            "public_access_block",
+            "put_public_access_block",
             [Change(f"public_access_block.{f}", have.get(f), want[f]) for f in BPA_FLAGS if have.get(f) != want[f]],
-            PublicAccessBlockConfiguration={BPA_KEYS[f]: want[f] for f in BPA_FLAGS})
+            PublicAccessBlockConfiguration={BPA_KEYS[f]: want[f] for f in BPA_FLAGS},
+        )
     if "encryption" in a and not _encryption_ok(spec, a["encryption"], key):
         rule: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": spec.encryption}}
         if spec.encryption == "aws:kms":
             if spec.kms_key:
                 rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] = spec.kms_key
             rule["BucketKeyEnabled"] = spec.bucket_key
-        put("encryption", "put_bucket_encryption", [Change("encryption", _enc_text(a["encryption"]), _enc_text(
-            {"algorithm": spec.encryption, "kms_key": spec.kms_key, "bucket_key": spec.bucket_key}))],
-            ServerSideEncryptionConfiguration={"Rules": [rule]})
+        put(
+            "encryption",
+            "put_bucket_encryption",
+            [
+                Change(
+                    "encryption",
+                    _enc_text(a["encryption"]),
+                    _enc_text({"algorithm": spec.encryption, "kms_key": spec.kms_key, "bucket_key": spec.bucket_key}),
+                )
+            ],
+            ServerSideEncryptionConfiguration={"Rules": [rule]},
+        )
     if "versioning" in a and spec.versioning and a["versioning"] != "Enabled":
-        put("versioning", "put_bucket_versioning", [Change("versioning", a["versioning"] or "never enabled", "Enabled")],
-            VersioningConfiguration={"Status": "Enabled"})
+        put(
+            "versioning",
+            "put_bucket_versioning",
+            [Change("versioning", a["versioning"] or "never enabled", "Enabled")],
+            VersioningConfiguration={"Status": "Enabled"},
+        )
     if "website" in a and spec.website:
         steps += _website(spec, a["website"], state)
     if "policy" in a and not skip_policy:
@@ -106,8 +152,12 @@ def _aspect_steps(spec: BucketSpec, state: BucketState, key: KeyInfo | None, ski
         have = a["tags"] or {}
         missing = [(k, v) for k, v in spec.tags if have.get(k) != v]
         merged = {**have, **dict(spec.tags)}
-        put("tags", "put_bucket_tagging", [Change(f"tags.{k}", have.get(k), v) for k, v in missing],
-            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(merged.items())]})
+        put(
+            "tags",
+            "put_bucket_tagging",
+            [Change(f"tags.{k}", have.get(k), v) for k, v in missing],
+            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(merged.items())]},
+        )
     return steps
 
 
@@ -123,6 +173,7 @@ def _notes(spec: BucketSpec, state: BucketState) -> list[str]:
 
 
 # --- encryption -------------------------------------------------------------------------------------------------
+
 
 def _encryption_ok(spec: BucketSpec, have: dict[str, Any] | None, key: KeyInfo | None) -> bool:
     if not have or have.get("algorithm") != spec.encryption:
@@ -147,6 +198,7 @@ def _enc_text(enc: dict[str, Any] | None) -> str:
 
 # --- website ----------------------------------------------------------------------------------------------------
 
+
 def _website(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) -> list[Step]:
     assert spec.website is not None
     have = have or {}
@@ -164,11 +216,19 @@ def _website(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) 
         config["ErrorDocument"] = {"Key": spec.website.error_document}
     if have.get("RoutingRules"):
         config["RoutingRules"] = have["RoutingRules"]  # someone else's redirects are kept
-    return [Step("s3", "put_bucket_website", {"Bucket": spec.name, "WebsiteConfiguration": config}, tuple(changes),
-                 spec.region)]
+    return [
+        Step(
+            "s3",
+            "put_bucket_website",
+            {"Bucket": spec.name, "WebsiteConfiguration": config},
+            tuple(changes),
+            spec.region,
+        )
+    ]
 
 
 # --- policy -----------------------------------------------------------------------------------------------------
+
 
 def canonical_statement(stmt: dict[str, Any]) -> str:
     """A statement in one spelling: lists sorted, one-element lists as lists, Principal {"AWS": "*"} as "*"."""
@@ -182,8 +242,13 @@ def canonical_statement(stmt: dict[str, Any]) -> str:
             elif isinstance(v, dict):
                 v = {pk: sorted(pv if isinstance(pv, list) else [pv]) for pk, pv in v.items()}
         elif k == "Condition" and isinstance(v, dict):
-            v = {op: {ck: sorted(str(x) for x in (cv if isinstance(cv, list) else [cv])) for ck, cv in (body or {}).items()}
-                 for op, body in v.items()}
+            v = {
+                op: {
+                    ck: sorted(str(x) for x in (cv if isinstance(cv, list) else [cv]))
+                    for ck, cv in (body or {}).items()
+                }
+                for op, body in v.items()
+            }
         out[k] = v
     return canonical_json(out)
 
@@ -225,15 +290,26 @@ def _policy(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) -
     if have.get("Id"):
         document["Id"] = have["Id"]
     document["Statement"] = kept + declared
-    return [Step("s3", "put_bucket_policy", {"Bucket": spec.name, "Policy": json.dumps(document)}, tuple(changes),
-                 spec.region)]
+    return [
+        Step(
+            "s3",
+            "put_bucket_policy",
+            {"Bucket": spec.name, "Policy": json.dumps(document)},
+            tuple(changes),
+            spec.region,
+        )
+    ]
 
 
 # --- CORS -------------------------------------------------------------------------------------------------------
 
+
 def cors_rule(rule: CorsRule, index: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"ID": rule.id or f"selfheal-{index + 1}", "AllowedOrigins": list(rule.allowed_origins),
-                           "AllowedMethods": list(rule.allowed_methods)}
+    out: dict[str, Any] = {
+        "ID": rule.id or f"selfheal-{index + 1}",
+        "AllowedOrigins": list(rule.allowed_origins),
+        "AllowedMethods": list(rule.allowed_methods),
+    }
     if rule.allowed_headers:
         out["AllowedHeaders"] = list(rule.allowed_headers)
     if rule.expose_headers:
@@ -244,9 +320,13 @@ def cors_rule(rule: CorsRule, index: int) -> dict[str, Any]:
 
 
 def _cors_key(rule: dict[str, Any]) -> tuple[Any, ...]:
-    return (tuple(sorted(rule.get("AllowedOrigins", []))), tuple(sorted(rule.get("AllowedMethods", []))),
-            tuple(sorted(rule.get("AllowedHeaders", []))), tuple(sorted(rule.get("ExposeHeaders", []))),
-            rule.get("MaxAgeSeconds"))
+    return (
+        tuple(sorted(rule.get("AllowedOrigins", []))),
+        tuple(sorted(rule.get("AllowedMethods", []))),
+        tuple(sorted(rule.get("AllowedHeaders", []))),
+        tuple(sorted(rule.get("ExposeHeaders", []))),
+        rule.get("MaxAgeSeconds"),
+    )
 
 
 def _cors(spec: BucketSpec, have: list[dict[str, Any]], state: BucketState) -> list[Step]:
@@ -265,8 +345,15 @@ def _cors(spec: BucketSpec, have: list[dict[str, Any]], state: BucketState) -> l
             rules[same_id] = want
     if not changes or "cors" in state.read_errors:
         return []
-    return [Step("s3", "put_bucket_cors", {"Bucket": spec.name, "CORSConfiguration": {"CORSRules": rules}},
-                 tuple(changes), spec.region)]
+    return [
+        Step(
+            "s3",
+            "put_bucket_cors",
+            {"Bucket": spec.name, "CORSConfiguration": {"CORSRules": rules}},
+            tuple(changes),
+            spec.region,
+        )
+    ]
 
 
 def _cors_text(rule: dict[str, Any]) -> str:
@@ -274,6 +361,7 @@ def _cors_text(rule: dict[str, Any]) -> str:
 
 
 # --- lifecycle --------------------------------------------------------------------------------------------------
+
 
 def lifecycle_rule(rule: LifecycleRule) -> dict[str, Any]:
     out: dict[str, Any] = {"ID": rule.id, "Status": "Enabled", "Filter": {"Prefix": rule.prefix}}
@@ -288,10 +376,14 @@ def lifecycle_rule(rule: LifecycleRule) -> dict[str, Any]:
 
 def _lifecycle_key(rule: dict[str, Any]) -> tuple[Any, ...]:
     prefix = (rule.get("Filter") or {}).get("Prefix", rule.get("Prefix", "")) or ""
-    return (rule.get("ID"), rule.get("Status"), prefix,
-            (rule.get("AbortIncompleteMultipartUpload") or {}).get("DaysAfterInitiation"),
-            (rule.get("Expiration") or {}).get("Days"),
-            (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"))
+    return (
+        rule.get("ID"),
+        rule.get("Status"),
+        prefix,
+        (rule.get("AbortIncompleteMultipartUpload") or {}).get("DaysAfterInitiation"),
+        (rule.get("Expiration") or {}).get("Days"),
+        (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"),
+    )
 
 
 def _lifecycle(spec: BucketSpec, have: list[dict[str, Any]], state: BucketState) -> list[Step]:
@@ -308,5 +400,12 @@ def _lifecycle(spec: BucketSpec, have: list[dict[str, Any]], state: BucketState)
             changes.append(Change(f"lifecycle.{declared.id}", "differs", "as declared"))
     if not changes or "lifecycle" in state.read_errors:
         return []
-    return [Step("s3", "put_bucket_lifecycle_configuration",
-                 {"Bucket": spec.name, "LifecycleConfiguration": {"Rules": rules}}, tuple(changes), spec.region)]
+    return [
+        Step(
+            "s3",
+            "put_bucket_lifecycle_configuration",
+            {"Bucket": spec.name, "LifecycleConfiguration": {"Rules": rules}},
+            tuple(changes),
+            spec.region,
+        )
+    ]

@@ -25,8 +25,12 @@ def plan_table(
     declared_key: the resolved customer KMS key when the spec names one.
     """
     if declared_key is not None and not declared_key.usable:
-        return ResourcePlan("table", spec.name, state.exists,
-                            error=f"{declared_key.problem} — fix encryption.kms_key in the estate or the key itself")
+        return ResourcePlan(
+            "table",
+            spec.name,
+            state.exists,
+            error=f"{declared_key.problem} — fix encryption.kms_key in the estate or the key itself",
+        )
     if not state.exists:
         return _plan_missing(spec, state)
 
@@ -46,8 +50,15 @@ def plan_table(
     steps = plan.steps
     if steps and state.status != "ACTIVE":
         steps = [_wait(spec)] + steps  # AWS refuses updates while the table is CREATING or UPDATING
-    return ResourcePlan("table", spec.name, True, tuple(steps), tuple(plan.conflicts), tuple(plan.notes),
-                        error="; ".join(state.read_errors) or None)
+    return ResourcePlan(
+        "table",
+        spec.name,
+        True,
+        tuple(steps),
+        tuple(plan.conflicts),
+        tuple(plan.notes),
+        error="; ".join(state.read_errors) or None,
+    )
 
 
 class _Draft:
@@ -72,6 +83,7 @@ def _wait(spec: TableSpec) -> Step:
 
 # --- a missing table ------------------------------------------------------------------------------------------------
 
+
 def _plan_missing(spec: TableSpec, state: TableState) -> ResourcePlan:
     if spec.restore and state.backups:
         backup = state.backups[0]
@@ -85,22 +97,45 @@ def _plan_missing(spec: TableSpec, state: TableState) -> ResourcePlan:
             params["ProvisionedThroughputOverride"] = _throughput(spec.read_capacity, spec.write_capacity)
         change = Change("table", "missing", f"restored from backup {backup.describe()}")
         # A restore brings back keys, indexes and items; PITR, TTL, tags, streams and protection must be set again.
-        after = TableState(spec.name, True, "ACTIVE", hash_key=spec.hash_key, range_key=spec.range_key,
-                           gsis=tuple(_index_state(g) for g in spec.gsis), pitr=False, ttl_status="DISABLED", tags=())
+        after = TableState(
+            spec.name,
+            True,
+            "ACTIVE",
+            hash_key=spec.hash_key,
+            range_key=spec.range_key,
+            gsis=tuple(_index_state(g) for g in spec.gsis),
+            pitr=False,
+            ttl_status="DISABLED",
+            tags=(),
+        )
         op = "restore_table_from_backup"
     else:
         params = create_table_params(spec)
         why = "restore: never" if not spec.restore else "no backup found"
         change = Change("table", "missing", f"created ({why})")
-        after = TableState(spec.name, True, "ACTIVE", deletion_protection=spec.deletion_protection,
-                           stream=spec.stream, pitr=False, ttl_status="DISABLED", tags=spec.tags)
+        after = TableState(
+            spec.name,
+            True,
+            "ACTIVE",
+            deletion_protection=spec.deletion_protection,
+            stream=spec.stream,
+            pitr=False,
+            ttl_status="DISABLED",
+            tags=spec.tags,
+        )
         op = "create_table"
     followup = _Draft(spec.name, spec.region)
     for aspect in (_deletion_protection, _pitr, _stream, _ttl, _tags):
         aspect(spec, after, followup)
     predicted = tuple(c for s in followup.steps for c in s.changes)
-    return ResourcePlan("table", spec.name, False, (Step("dynamodb", op, params, (change,), spec.region),),
-                        then_reconcile=True, predicted=predicted)
+    return ResourcePlan(
+        "table",
+        spec.name,
+        False,
+        (Step("dynamodb", op, params, (change,), spec.region),),
+        then_reconcile=True,
+        predicted=predicted,
+    )
 
 
 def create_table_params(spec: TableSpec) -> dict[str, Any]:
@@ -138,18 +173,23 @@ def sse_specification(spec: TableSpec) -> dict[str, Any]:
 
 # --- keys: never changed in place ---------------------------------------------------------------------------------
 
+
 def _schema_conflicts(spec: TableSpec, state: TableState) -> list[str]:
     out = []
     declared = (spec.hash_key, spec.range_key)
     actual = (state.hash_key, state.range_key)
     if declared != actual:
-        out.append(f"key schema is {_keys(*actual)}, declared {_keys(*declared)}: keys cannot change in place — "
-                   "migrate the data to a new table by hand, or declare the existing keys")
+        out.append(
+            f"key schema is {_keys(*actual)}, declared {_keys(*declared)}: keys cannot change in place — "
+            "migrate the data to a new table by hand, or declare the existing keys"
+        )
     declared_lsis = {ix.name: (ix.range_key, ix.projection, ix.non_key_attributes) for ix in spec.lsis}
     actual_lsis = {ix.name: (ix.range_key, ix.projection, ix.non_key_attributes) for ix in state.lsis}
     if declared_lsis != actual_lsis:
-        out.append(f"local secondary indexes are {sorted(actual_lsis) or 'none'}, declared {sorted(declared_lsis) or 'none'}: "
-                   "LSIs exist only from table creation — declare the existing ones or migrate by hand")
+        out.append(
+            f"local secondary indexes are {sorted(actual_lsis) or 'none'}, declared {sorted(declared_lsis) or 'none'}: "
+            "LSIs exist only from table creation — declare the existing ones or migrate by hand"
+        )
     return out
 
 
@@ -159,6 +199,7 @@ def _keys(hash_key: KeyAttr | None, range_key: KeyAttr | None) -> str:
 
 
 # --- settings that can be repaired ----------------------------------------------------------------------------------
+
 
 def _deletion_protection(spec: TableSpec, state: TableState, plan: _Draft) -> None:
     if spec.deletion_protection and not state.deletion_protection:
@@ -172,27 +213,44 @@ def _pitr(spec: TableSpec, state: TableState, plan: _Draft) -> None:
         return
     if not state.pitr or state.recovery_days != spec.recovery_days:
         old = f"enabled, {state.recovery_days} days" if state.pitr else False
-        plan.write("update_continuous_backups", Change("pitr", old, f"enabled, {spec.recovery_days} days"),
-                   TableName=spec.name,
-                   PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True,
-                                                     "RecoveryPeriodInDays": spec.recovery_days})
+        plan.write(
+            "update_continuous_backups",
+            Change("pitr", old, f"enabled, {spec.recovery_days} days"),
+            TableName=spec.name,
+            PointInTimeRecoverySpecification={
+                "PointInTimeRecoveryEnabled": True,
+                "RecoveryPeriodInDays": spec.recovery_days,
+            },
+        )
 
 
 def _billing(spec: TableSpec, state: TableState, plan: _Draft) -> None:
     if spec.billing != PROVISIONED:
         if state.billing != spec.billing:
-            plan.update_table(Change("billing", _billing_text(state.billing, state), "on-demand"), BillingMode=spec.billing)
+            plan.update_table(
+                Change("billing", _billing_text(state.billing, state), "on-demand"), BillingMode=spec.billing
+            )
         return
-    if state.billing == spec.billing and (state.read_capacity, state.write_capacity) == (spec.read_capacity, spec.write_capacity):
+    if state.billing == spec.billing and (state.read_capacity, state.write_capacity) == (
+        spec.read_capacity,
+        spec.write_capacity,
+    ):
         return
-    params: dict[str, Any] = {"BillingMode": PROVISIONED,
-                              "ProvisionedThroughput": _throughput(spec.read_capacity, spec.write_capacity)}
+    params: dict[str, Any] = {
+        "BillingMode": PROVISIONED,
+        "ProvisionedThroughput": _throughput(spec.read_capacity, spec.write_capacity),
+    }
     existing = state.gsi_map
-    updates = [{"Update": {"IndexName": g.name, "ProvisionedThroughput": _throughput(g.read_capacity, g.write_capacity)}}
-               for g in spec.gsis if g.name in existing]
+    updates = [
+        {"Update": {"IndexName": g.name, "ProvisionedThroughput": _throughput(g.read_capacity, g.write_capacity)}}
+        for g in spec.gsis
+        if g.name in existing
+    ]
     if updates and state.billing != PROVISIONED:  # switching to provisioned needs every index's capacity
         params["GlobalSecondaryIndexUpdates"] = updates
-    plan.update_table(Change("billing", _billing_text(state.billing, state), _billing_text(PROVISIONED, spec)), **params)
+    plan.update_table(
+        Change("billing", _billing_text(state.billing, state), _billing_text(PROVISIONED, spec)), **params
+    )
 
 
 def _billing_text(mode: str | None, src: Any) -> str:
@@ -201,7 +259,9 @@ def _billing_text(mode: str | None, src: Any) -> str:
     return "on-demand" if mode else "-"
 
 
-def _encryption(spec: TableSpec, state: TableState, plan: _Draft, managed: str | None, declared: KeyInfo | None) -> None:
+def _encryption(
+    spec: TableSpec, state: TableState, plan: _Draft, managed: str | None, declared: KeyInfo | None
+) -> None:
     want = declared.arn if (spec.kms_key and declared) else managed
     if state.sse_type == "KMS" and want is not None and state.kms_key_arn == want:
         return
@@ -216,11 +276,15 @@ def _stream(spec: TableSpec, state: TableState, plan: _Draft) -> None:
     if not spec.stream or state.stream == spec.stream:
         return
     if state.stream is None:
-        plan.update_table(Change("stream", None, spec.stream),
-                          StreamSpecification={"StreamEnabled": True, "StreamViewType": spec.stream})
+        plan.update_table(
+            Change("stream", None, spec.stream),
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": spec.stream},
+        )
     else:
-        plan.conflicts.append(f"stream view type is {state.stream}, declared {spec.stream}: changing it means disabling "
-                              "the stream, which breaks its consumers — do it by hand")
+        plan.conflicts.append(
+            f"stream view type is {state.stream}, declared {spec.stream}: changing it means disabling "
+            "the stream, which breaks its consumers — do it by hand"
+        )
 
 
 def _indexes(spec: TableSpec, state: TableState, plan: _Draft) -> None:
@@ -229,25 +293,43 @@ def _indexes(spec: TableSpec, state: TableState, plan: _Draft) -> None:
         have = existing.get(gsi.name)
         if have is None:
             attrs = {k.name: k.type for k in (spec.hash_key, spec.range_key, gsi.hash_key, gsi.range_key) if k}
-            plan.update_table(Change(f"gsis.{gsi.name}", None, f"created ({_keys(gsi.hash_key, gsi.range_key)}, {gsi.projection})"),
-                              AttributeDefinitions=_attribute_definitions(attrs),
-                              GlobalSecondaryIndexUpdates=[{"Create": _gsi(gsi, spec)}])
+            plan.update_table(
+                Change(f"gsis.{gsi.name}", None, f"created ({_keys(gsi.hash_key, gsi.range_key)}, {gsi.projection})"),
+                AttributeDefinitions=_attribute_definitions(attrs),
+                GlobalSecondaryIndexUpdates=[{"Create": _gsi(gsi, spec)}],
+            )
             continue
         if (have.hash_key, have.range_key, have.projection, have.non_key_attributes) != (
-            gsi.hash_key, gsi.range_key, gsi.projection, tuple(sorted(gsi.non_key_attributes))
+            gsi.hash_key,
+            gsi.range_key,
+            gsi.projection,
+            tuple(sorted(gsi.non_key_attributes)),
         ):
             plan.conflicts.append(
                 f"index {gsi.name} is {_keys(have.hash_key, have.range_key)} {have.projection}, declared "
                 f"{_keys(gsi.hash_key, gsi.range_key)} {gsi.projection}: an index cannot change in place and selfheal "
-                "never deletes one — declare it under another name, or replace it by hand")
-        elif spec.billing == PROVISIONED and state.billing == PROVISIONED and (
-            (have.read_capacity, have.write_capacity) != (gsi.read_capacity, gsi.write_capacity)
+                "never deletes one — declare it under another name, or replace it by hand"
+            )
+        elif (
+            spec.billing == PROVISIONED
+            and state.billing == PROVISIONED
+            and ((have.read_capacity, have.write_capacity) != (gsi.read_capacity, gsi.write_capacity))
         ):
             plan.update_table(
-                Change(f"gsis.{gsi.name}.capacity", f"{have.read_capacity}/{have.write_capacity}",
-                       f"{gsi.read_capacity}/{gsi.write_capacity}"),
-                GlobalSecondaryIndexUpdates=[{"Update": {"IndexName": gsi.name,
-                                                         "ProvisionedThroughput": _throughput(gsi.read_capacity, gsi.write_capacity)}}])
+                Change(
+                    f"gsis.{gsi.name}.capacity",
+                    f"{have.read_capacity}/{have.write_capacity}",
+                    f"{gsi.read_capacity}/{gsi.write_capacity}",
+                ),
+                GlobalSecondaryIndexUpdates=[
+                    {
+                        "Update": {
+                            "IndexName": gsi.name,
+                            "ProvisionedThroughput": _throughput(gsi.read_capacity, gsi.write_capacity),
+                        }
+                    }
+                ],
+            )
     declared = {g.name for g in spec.gsis}
     for name in sorted(set(existing) - declared):
         plan.notes.append(f"index {name} is not declared: kept (selfheal never deletes an index)")
@@ -260,14 +342,22 @@ def _ttl(spec: TableSpec, state: TableState, plan: _Draft) -> None:
     if on and state.ttl_attribute == spec.ttl:
         return
     if on:
-        plan.conflicts.append(f"TTL is on for attribute {state.ttl_attribute!r}, declared {spec.ttl!r}: AWS must "
-                              "disable TTL before another attribute (and may refuse for an hour) — do it by hand")
+        plan.conflicts.append(
+            f"TTL is on for attribute {state.ttl_attribute!r}, declared {spec.ttl!r}: AWS must "
+            "disable TTL before another attribute (and may refuse for an hour) — do it by hand"
+        )
     elif state.ttl_status == "DISABLING":
-        plan.conflicts.append(f"TTL is being disabled, declared on {spec.ttl!r}: AWS refuses changes until that "
-                              "finishes (up to an hour) — the next run enables it")
+        plan.conflicts.append(
+            f"TTL is being disabled, declared on {spec.ttl!r}: AWS refuses changes until that "
+            "finishes (up to an hour) — the next run enables it"
+        )
     else:
-        plan.write("update_time_to_live", Change("ttl", None, spec.ttl), TableName=spec.name,
-                   TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl})
+        plan.write(
+            "update_time_to_live",
+            Change("ttl", None, spec.ttl),
+            TableName=spec.name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl},
+        )
 
 
 def _tags(spec: TableSpec, state: TableState, plan: _Draft) -> None:
@@ -276,14 +366,19 @@ def _tags(spec: TableSpec, state: TableState, plan: _Draft) -> None:
     have = dict(state.tags)
     missing = [(k, v) for k, v in spec.tags if have.get(k) != v]
     if missing:
-        plan.write("tag_resource", [Change(f"tags.{k}", have.get(k), v) for k, v in missing],
-                   ResourceArn=state.arn or f"<arn of {spec.name}>", Tags=[{"Key": k, "Value": v} for k, v in missing])
+        plan.write(
+            "tag_resource",
+            [Change(f"tags.{k}", have.get(k), v) for k, v in missing],
+            ResourceArn=state.arn or f"<arn of {spec.name}>",
+            Tags=[{"Key": k, "Value": v} for k, v in missing],
+        )
     extra = sorted(set(have) - {k for k, _ in spec.tags})
     if extra:
         plan.notes.append(f"tags not declared: {', '.join(extra)} (kept)")
 
 
 # --- small builders -----------------------------------------------------------------------------------------------
+
 
 def _attribute_definitions(attrs: dict[str, str]) -> list[dict[str, str]]:
     return [{"AttributeName": n, "AttributeType": t} for n, t in sorted(attrs.items())]
@@ -304,8 +399,11 @@ def _projection(ix: IndexSpec) -> dict[str, Any]:
 
 
 def _gsi(ix: IndexSpec, spec: TableSpec) -> dict[str, Any]:
-    gsi: dict[str, Any] = {"IndexName": ix.name, "KeySchema": _key_schema(ix.hash_key, ix.range_key),
-                           "Projection": _projection(ix)}
+    gsi: dict[str, Any] = {
+        "IndexName": ix.name,
+        "KeySchema": _key_schema(ix.hash_key, ix.range_key),
+        "Projection": _projection(ix),
+    }
     if spec.billing == PROVISIONED:
         gsi["ProvisionedThroughput"] = _throughput(ix.read_capacity, ix.write_capacity)
     return gsi

@@ -1,0 +1,228 @@
+"""The `selfheal` command: status | plan | apply | delete over the same engine the Lambda runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from . import __version__
+from .spec import EstateError, load_estate
+
+EXIT_OK, EXIT_FAILED, EXIT_PENDING = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A bad command line: exit 1 with the message, before any AWS call."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse exits 2, which `plan` uses for "changes pending"
+        raise UsageError(f"{message} — see `{self.prog} --help`")
+
+
+def _common() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    g = common.add_argument_group("estate and AWS")
+    g.add_argument(
+        "--estate", metavar="PATH", help="estate file (default: $SELFHEAL_ESTATE, else the shipped estate.yaml)"
+    )
+    g.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        dest="sets",
+        help="override a var of the estate, e.g. --set prefix=staging (repeatable)",
+    )
+    g.add_argument("--region", help="default AWS region, and the estate's `region` var")
+    g.add_argument(
+        "--endpoint-url", metavar="URL", help="AWS endpoint (default: $AWS_ENDPOINT_URL), e.g. a moto server"
+    )
+    g.add_argument("--only", metavar="NAME", nargs="+", help="act on these resources only")
+    g.add_argument("--json", action="store_true", help="print one machine-readable JSON report on stdout")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(
+        prog="selfheal",
+        parents=[common],
+        description="Keep DynamoDB tables and S3 buckets exactly as declared: restore before create, "
+        "repair drift, never destroy.",
+    )
+    parser.add_argument("--version", action="version", version=f"selfheal {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.add_parser("status", parents=[common], help="what exists now, resource by resource")
+    sub.add_parser(
+        "plan", parents=[common], help="what apply would do (exit 0 in sync, 2 changes pending, 1 conflicts or errors)"
+    )
+    apply = sub.add_parser("apply", parents=[common], help="heal: restore, create, repair (exit 0 when all healthy)")
+    apply.add_argument(
+        "--no-restore", action="store_true", help="create missing tables empty even when a backup exists"
+    )
+    apply.add_argument(
+        "--time-budget", type=float, metavar="SECONDS", help="defer resources not started within this time"
+    )
+    apply.add_argument(
+        "--guard", action="store_true", help="stop like a scheduled run when too much of the estate is missing"
+    )
+    delete = sub.add_parser(
+        "delete", parents=[common], help="back up, then delete, the estate's tables (never buckets)"
+    )
+    delete.add_argument("--confirm", metavar="TEXT", help='must be exactly "DELETE ALL TABLES"')
+    delete.add_argument(
+        "--disable-protection",
+        action="store_true",
+        help="lift deletion protection on tables that have it, instead of refusing them",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except UsageError as exc:
+        print(f"selfheal: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except EstateError as exc:
+        print(f"selfheal: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("selfheal: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        raise UsageError("a command is required: status, plan, apply or delete")
+    opt = lambda name, default=None: getattr(args, name, default)  # noqa: E731 - options may come before or after the command
+    soft = {"region": opt("region")} if opt("region") else {}
+    estate = load_estate(opt("estate"), overrides=_overrides(opt("sets") or []), soft_overrides=soft)
+    estate = estate.only(tuple(opt("only") or ()))
+    if opt("time_budget") is not None and opt("time_budget") <= 0:
+        raise UsageError("--time-budget: must be a positive number of seconds")
+    if args.command == "delete":
+        return _delete(args, estate, opt)
+
+    import boto3  # noqa: PLC0415 - keeps `--help` and estate errors fast
+
+    from .aws import Clients  # noqa: PLC0415
+    from .engine import Engine, Options  # noqa: PLC0415
+
+    region = opt("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    session = boto3.Session(region_name=region)
+    if session.get_credentials() is None:
+        raise UsageError(
+            "no AWS credentials found: configure a profile (aws configure) or set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY"
+        )
+    clients = Clients(session=session, endpoint_url=opt("endpoint_url"))
+    as_json = bool(opt("json"))
+    view = _View(as_json)
+    options = Options(
+        trigger="cli",
+        restore=not opt("no_restore", False),
+        time_budget_seconds=opt("time_budget"),
+        guard=True if opt("guard") else None,
+        progress=view.progress,
+    )
+    engine = Engine(estate, clients, options)
+    with view.running(args.command, len(estate.resources)):
+        report = getattr(engine, args.command)()
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        view.render(report)
+    return report.exit_code
+
+
+def _overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. --set prefix=staging")
+        out[key.strip()] = value
+    return out
+
+
+def _delete(args: argparse.Namespace, estate: Any, opt: Any) -> int:
+    from .aws import Clients  # noqa: PLC0415
+    from .teardown import CONFIRMATION, delete_tables  # noqa: PLC0415
+
+    confirm = opt("confirm")
+    names = ", ".join(t.name for t in estate.tables)
+    if confirm is None and sys.stdin.isatty():
+        print(f"This deletes {len(estate.tables)} tables ({names}) after backing each up.", file=sys.stderr)
+        confirm = input(f'Type "{CONFIRMATION}" to go on: ')
+    if confirm != CONFIRMATION:
+        raise UsageError(f'delete refused: pass --confirm "{CONFIRMATION}" exactly (or type it at the prompt)')
+    clients = Clients(region=opt("region"), endpoint_url=opt("endpoint_url"))
+    results = delete_tables(
+        estate, clients, disable_protection=bool(opt("disable_protection")), say=lambda m: print(m, file=sys.stderr)
+    )
+    if opt("json"):
+        print(json.dumps([r.__dict__ for r in results], indent=2))
+    else:
+        for r in results:
+            extra = f" — backup {r.backup} (restore with `selfheal apply`)" if r.backup else f" — {r.reason}"
+            print(f"{r.table}: {r.outcome}{extra}")
+    return EXIT_OK if all(r.outcome in ("deleted", "missing") for r in results) else EXIT_FAILED
+
+
+class _View:
+    """Terminal rendering with rich; silent progress when printing JSON or not on a terminal."""
+
+    def __init__(self, as_json: bool) -> None:
+        from rich.console import Console  # noqa: PLC0415
+
+        self.console = Console(stderr=as_json, highlight=False)
+        self.err = Console(stderr=True, highlight=False)
+        self.as_json = as_json
+        self._progress: Any = None
+        self._task: Any = None
+        self._counted = "observe"
+
+    def running(self, command: str, total: int) -> Any:
+        from contextlib import nullcontext  # noqa: PLC0415
+
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn  # noqa: PLC0415
+
+        if not self.err.is_terminal:
+            return nullcontext()
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            console=self.err,
+            transient=True,
+        )
+        self._counted = "done" if command == "apply" else "observe"
+        verb = {"apply": "healing", "plan": "planning", "status": "observing"}[command]
+        self._task = self._progress.add_task(verb, total=total)
+        return self._progress
+
+    def progress(self, event: str, kind: str, name: str) -> None:
+        if self._progress is None:
+            return
+        if event == self._counted:
+            self._progress.update(self._task, advance=1)
+        elif event in ("apply", "wait"):
+            waiting = " (waiting for ACTIVE)" if event == "wait" else ""
+            self._progress.update(self._task, description=f"healing {kind} {name}{waiting}")
+
+    def render(self, report: Any) -> None:
+        from .render import render_report  # noqa: PLC0415
+
+        render_report(self.console, report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""How the CLI draws a Report on a terminal (rich tables). The Lambda logs JSON instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .model import Outcome, ResourceResult
+from .report import Report
+
+STYLE = {
+    Outcome.OK: "green",
+    Outcome.CREATED: "cyan",
+    Outcome.RESTORED: "cyan",
+    Outcome.REPAIRED: "cyan",
+    Outcome.PENDING: "yellow",
+    Outcome.DEFERRED: "yellow",
+    Outcome.CONFLICT: "red",
+    Outcome.ERROR: "bold red",
+}
+
+
+def render_report(console: Console, report: Report) -> None:
+    if report.action == "status":
+        _status_tables(console, report)
+    else:
+        _changes_table(console, report)
+    if report.guard:
+        console.print(f"[{'bold red' if report.guard_tripped else 'yellow'}]{escape(report.guard)}[/]")
+    console.print(_summary_line(report))
+
+
+def _state(result: ResourceResult) -> str:
+    if result.outcome is Outcome.OK:
+        text = "in sync"
+    elif result.outcome is Outcome.PENDING:
+        text = "missing" if result.details.get("status") in ("MISSING", None) and _missing(result) else "drifted"
+    else:
+        text = result.outcome.value
+    return f"[{STYLE[result.outcome]}]{text}[/]"
+
+
+def _missing(result: ResourceResult) -> bool:
+    return any(c.path in ("table", "bucket") and c.old == "missing" for c in result.changes)
+
+
+def _yes(value: Any) -> str:
+    if value is None:
+        return "-"
+    return "[green]on[/]" if value else "[red]off[/]"
+
+
+def _status_tables(console: Console, report: Report) -> None:
+    tables = Table(title="DynamoDB tables", title_justify="left")
+    for col in ("table", "state", "items", "billing", "encryption", "PITR", "deletion prot.", "indexes", "TTL"):
+        tables.add_column(col, justify="right" if col in ("items", "indexes") else "left")
+    buckets = Table(title="S3 buckets", title_justify="left")
+    for col in (
+        "bucket",
+        "state",
+        "region",
+        "public access block",
+        "encryption",
+        "versioning",
+        "website",
+        "policy",
+        "CORS",
+        "lifecycle",
+    ):
+        buckets.add_column(col)
+    for r in report.results:
+        d = r.details
+        if r.kind == "table":
+            tables.add_row(
+                escape(r.name),
+                _state(r),
+                _text(d.get("items")),
+                _text(d.get("billing")),
+                _text(d.get("encryption")),
+                _yes(d.get("pitr")),
+                _yes(d.get("deletion_protection")),
+                _text(d.get("indexes")),
+                _text(d.get("ttl")),
+            )
+        else:
+            policy = d.get("policy")
+            buckets.add_row(
+                escape(r.name),
+                _state(r),
+                _text(d.get("region")),
+                _text(d.get("public_access_block")),
+                _text(d.get("encryption")),
+                _text(d.get("versioning")),
+                _yes(d.get("website")) if "website" in d else "-",
+                escape(", ".join(s or "?" for s in policy)) if policy else "-",
+                _text(d.get("cors_rules")),
+                _text(d.get("lifecycle_rules")),
+            )
+        if r.outcome not in (Outcome.OK, Outcome.PENDING) and r.reason:
+            console.print(f"[{STYLE[r.outcome]}]{escape(r.name)}: {escape(r.reason)}[/]")
+    if tables.row_count:
+        console.print(tables)
+    if buckets.row_count:
+        console.print(buckets)
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None else escape(str(value))
+
+
+def _changes_table(console: Console, report: Report) -> None:
+    table = Table(title=f"selfheal {report.action}", title_justify="left")
+    table.add_column("resource")
+    table.add_column("outcome")
+    table.add_column("changes and reasons")
+    for r in report.results:
+        lines = [escape(str(c)) for c in r.changes]
+        if r.reason and r.outcome not in (Outcome.OK, Outcome.CREATED, Outcome.REPAIRED, Outcome.PENDING):
+            lines.append(f"[{STYLE[r.outcome]}]{escape(r.reason)}[/]")
+        lines += [f"[dim]{escape(n)}[/]" for n in r.notes]
+        label = "would change" if r.outcome is Outcome.PENDING else r.outcome.value
+        table.add_row(f"{r.kind} {escape(r.name)}", f"[{STYLE[r.outcome]}]{label}[/]", "\n".join(lines) or "-")
+    console.print(table)
+
+
+def _summary_line(report: Report) -> str:
+    s = report.summary
+    parts = [f"{s['checked']} checked"]
+    for key in ("ok", "pending", "created", "restored", "repaired", "deferred", "conflict", "error"):
+        if s[key]:
+            parts.append(f"{s[key]} {'in sync' if key == 'ok' else 'to change' if key == 'pending' else key}")
+    calls = report.api_calls
+    tail = f" · {calls.get('reads', 0)} reads, {calls.get('writes', 0)} writes" if calls else ""
+    return f"[bold]{', '.join(parts)}[/]{tail} · {report.duration_s:.1f}s"
