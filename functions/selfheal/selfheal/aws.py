@@ -119,7 +119,7 @@ def explain(exc: BaseException, operation: str, resource: str) -> str:
     """One line a person can act on: what failed, AWS's words, and the fix."""
     code, message = error_code(exc), error_message(exc)
     if code in _KMS or "KMS" in code or ("kms" in message.lower() and code not in _ACCESS):
-        fix = "the KMS key is unusable: check it exists, is enabled, and the role may use it (kms:DescribeKey, CreateGrant)"
+        fix = "the KMS key is unusable: check it exists, is enabled and the role may use it (kms:CreateGrant)"
     elif code in _ACCESS or http_status(exc) == 403:
         fix = f"the caller may not {operation} on {resource}: grant it in the function's IAM role"
     elif code == "BucketAlreadyExists":

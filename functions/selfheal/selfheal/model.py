@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """What happened to one resource in one run."""
 
     OK = "ok"
@@ -18,9 +18,6 @@ class Outcome(str, enum.Enum):
     ERROR = "error"
     DEFERRED = "deferred"
     PENDING = "pending"  # plan only: apply would change it
-
-    def __str__(self) -> str:
-        return self.value
 
 
 HEALED = (Outcome.CREATED, Outcome.RESTORED, Outcome.REPAIRED)
