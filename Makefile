@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements-dev.txt
 
 venv: $(STAMP)
 
-lint: $(STAMP)
+lint: $(STAMP) lint-template actionlint
 	$(VENV)/bin/ruff check functions tests devtools bench
 
 unit: $(STAMP)
@@ -32,4 +32,34 @@ demo: $(STAMP)
 	$(PY) devtools/demo.py
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .hypothesis
+
+# --- SAM application: template and workflow lint, build. Own venv: aws-sam-cli pins its own boto3. ---
+SAM_VENV  ?= .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM_ENV   := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
+BUILT     := .aws-sam/build/template.yaml
+
+.PHONY: sam-venv lint-template actionlint build
+
+$(SAM_STAMP): requirements-sam.txt
+	@PY312="$$(tools/find-python312)" && { [ -x $(SAM_VENV)/bin/python ] || "$$PY312" -m venv $(SAM_VENV); }
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	@touch $@
+
+sam-venv: $(SAM_STAMP)
+
+lint-template: $(SAM_STAMP)
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
+
+actionlint: $(SAM_STAMP)
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" actionlint .github/workflows/*.yml
+
+# Rebuilt only when an input changed; sam build needs the runtime's python3.12 first on PATH.
+$(BUILT): $(SAM_STAMP) template.yaml samconfig.toml layers/deps/requirements.txt \
+		$(shell find functions/selfheal -type f -not -path '*/__pycache__/*' 2>/dev/null)
+	PATH="$$(dirname "$$(tools/find-python312)"):$$PATH" $(SAM_ENV) $(SAM_VENV)/bin/sam build --template-file template.yaml
+	@touch $@
+
+build: $(BUILT)
