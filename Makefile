@@ -20,12 +20,13 @@ $(STAMP): pyproject.toml requirements-dev.txt
 venv: $(STAMP)
 
 lint: $(STAMP) lint-template actionlint
-	$(VENV)/bin/ruff check functions tests devtools bench
+	$(VENV)/bin/ruff check functions tests devtools $(wildcard bench)
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-test: lint $(STAMP)
+# The suite also runs the built function (.aws-sam/build), so it builds first.
+test: lint build $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

@@ -108,6 +108,6 @@ class ResourceResult:
         return out
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def _short(value: Any, limit: int = 120) -> str:
     text = "-" if value is None else str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

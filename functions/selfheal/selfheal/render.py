@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .model import Outcome, ResourceResult
+from .model import HEALED, Outcome, ResourceResult
 from .report import Report
 
 STYLE = {
@@ -117,13 +117,16 @@ def _changes_table(console: Console, report: Report) -> None:
     table.add_column("outcome")
     table.add_column("changes and reasons")
     for r in report.results:
+        if r.outcome is Outcome.OK and not r.notes:
+            continue  # the summary line counts them
         lines = [escape(str(c)) for c in r.changes]
-        if r.reason and r.outcome not in (Outcome.OK, Outcome.CREATED, Outcome.REPAIRED, Outcome.PENDING):
+        if r.reason and r.outcome not in (Outcome.OK, *HEALED, Outcome.PENDING):
             lines.append(f"[{STYLE[r.outcome]}]{escape(r.reason)}[/]")
         lines += [f"[dim]{escape(n)}[/]" for n in r.notes]
         label = "would change" if r.outcome is Outcome.PENDING else r.outcome.value
         table.add_row(f"{r.kind} {escape(r.name)}", f"[{STYLE[r.outcome]}]{label}[/]", "\n".join(lines) or "-")
-    console.print(table)
+    if table.row_count:
+        console.print(table)
 
 
 def _summary_line(report: Report) -> str:

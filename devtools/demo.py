@@ -1,0 +1,107 @@
+"""`make demo`: the whole story on a local AWS (a moto server this script starts and stops).
+
+status -> apply on an empty account -> someone deletes a table full of data, switches PITR off and makes the photos
+bucket public -> plan -> apply -> the data is back. Every step runs the real `selfheal` CLI as a subprocess over HTTP,
+and the demo fails (exit 1) if any step does not end as it should.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from devtools.localaws import LocalAws  # noqa: E402
+
+PHOTOS = [
+    {"gallery_id": "wedding-2026", "id": f"photo-{n:03d}", "user_id": "ana@example.com",
+     "created_at": f"2026-06-1{n}T10:00:00Z", "key": f"wedding-2026/photo-{n:03d}.jpg"}
+    for n in range(1, 6)
+]
+
+
+def banner(text: str) -> None:
+    print(f"\n\033[1m=== {text}\033[0m" if sys.stdout.isatty() else f"\n=== {text}", flush=True)
+
+
+def selfheal(env: dict[str, str], *args: str, expect: int) -> subprocess.CompletedProcess[str]:
+    print(f"$ selfheal {' '.join(args)}", flush=True)
+    done = subprocess.run([sys.executable, "-m", "selfheal", *args], env=env, text=True, capture_output=True)
+    print(done.stdout, end="")
+    if done.stderr.strip():
+        print(done.stderr, end="", file=sys.stderr)
+    print(f"(exit {done.returncode})", flush=True)
+    if done.returncode != expect:
+        raise SystemExit(f"demo: `selfheal {' '.join(args)}` exited {done.returncode}, expected {expect}")
+    return done
+
+
+def main() -> int:
+    with LocalAws() as aws:
+        env = {**os.environ, "AWS_ENDPOINT_URL": aws.endpoint, "AWS_ACCESS_KEY_ID": "demo",
+               "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": "us-east-1",
+               "COLUMNS": os.environ.get("COLUMNS", "150")}
+        env.pop("AWS_PROFILE", None)
+        session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1")
+        ddb = session.client("dynamodb", endpoint_url=aws.endpoint)
+        s3 = session.client("s3", endpoint_url=aws.endpoint)
+        print(f"local AWS (moto server) at {aws.endpoint}")
+
+        banner("1. An empty account: what exists?")
+        selfheal(env, "status", expect=0)
+
+        banner("2. Heal it: every table and bucket created with its full configuration")
+        selfheal(env, "apply", expect=0)
+        aws.reset_calls()
+        selfheal(env, "apply", expect=0)
+        writes = aws.writes()
+        print(f"second apply: {len(aws.calls())} AWS calls, {len(writes)} writes")
+        if writes:
+            raise SystemExit(f"demo: a healthy estate must get 0 writes, got {writes}")
+
+        banner("3. The app runs: 5 photos are stored in galerly-photos")
+        for item in PHOTOS:
+            ddb.put_item(TableName="galerly-photos", Item={k: {"S": v} for k, v in item.items()})
+        print(f"galerly-photos holds {ddb.scan(TableName='galerly-photos', Select='COUNT')['Count']} items")
+
+        banner("4. Things go wrong: a table is deleted, backups are switched off, the photos bucket is made public")
+        ddb.update_table(TableName="galerly-photos", DeletionProtectionEnabled=False)
+        ddb.delete_table(TableName="galerly-photos")
+        print("deleted table galerly-photos (it had point-in-time recovery, so AWS kept its $DeletedTableBackup)")
+        ddb.update_continuous_backups(TableName="galerly-sessions",
+                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
+        print("switched off point-in-time recovery on galerly-sessions")
+        s3.put_public_access_block(Bucket="galerly-images-storage", PublicAccessBlockConfiguration={
+            "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False})
+        policy = json.loads(s3.get_bucket_policy(Bucket="galerly-images-storage")["Policy"])
+        policy["Statement"].append({"Sid": "Oops", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                    "Resource": "arn:aws:s3:::galerly-images-storage/*"})
+        s3.put_bucket_policy(Bucket="galerly-images-storage", Policy=json.dumps(policy))
+        print("made galerly-images-storage public: access block off, a public-read statement added")
+
+        banner("5. What would selfheal do? (exit 2: changes pending)")
+        selfheal(env, "plan", expect=2)
+
+        banner("6. Heal: restore the table from its backup, repair the rest")
+        selfheal(env, "apply", expect=0)
+
+        banner("7. The data is back, and everything is in sync")
+        items = ddb.scan(TableName="galerly-photos")["Items"]
+        print(f"galerly-photos holds {len(items)} items: {', '.join(sorted(i['id']['S'] for i in items))}")
+        if len(items) != len(PHOTOS):
+            raise SystemExit(f"demo: expected {len(PHOTOS)} photos back, found {len(items)}")
+        selfheal(env, "plan", expect=0)
+    print("\ndemo: done — local AWS stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
