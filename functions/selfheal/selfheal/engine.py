@@ -58,6 +58,7 @@ class Engine:
         self.pool_size = self.options.pool_size or settings.pool_size
         self.keys = KeyResolver(self.clients)
         self.owned = OwnedBuckets(self.clients)
+        self._reads: Any = map  # a run's read pool: one resource's independent reads side by side
 
     # --- the three actions ----------------------------------------------------------------------------------------
 
@@ -81,7 +82,11 @@ class Engine:
         calls_before = self.clients.call_counts()
         account = observe_account(self.clients, any(b.is_public for b in self.estate.buckets))
 
-        with ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="selfheal") as pool:
+        with (
+            ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="selfheal") as pool,
+            ThreadPoolExecutor(max_workers=self.pool_size * 2, thread_name_prefix="selfheal-read") as reads,
+        ):
+            self._reads = reads.map
             observed = list(pool.map(lambda spec: self._observe(spec, account), self.estate.resources))
             plans = [plan for _, plan in observed]
             report.guard, report.guard_tripped = self._guard(plans, action)
@@ -112,9 +117,9 @@ class Engine:
             if isinstance(spec, TableSpec):
                 if not self.options.restore:
                     spec = replace(spec, restore=False)
-                state: Any = observe_table(self.clients.client("dynamodb", spec.region), spec)
+                state: Any = observe_table(self.clients.client("dynamodb", spec.region), spec, self._reads)
                 return state, self._plan_table(spec, state)
-            state = observe_bucket(self.clients.client("s3", spec.region), spec, self.owned)
+            state = observe_bucket(self.clients.client("s3", spec.region), spec, self.owned, self._reads)
             return state, self._plan_bucket(spec, state, account)
         except AWS_ERRORS as exc:
             reason = explain(exc, f"reading {spec.kind}", spec.name)

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from ..aws import error_code, explain, http_status
 from ..spec import BPA_FLAGS, BucketSpec
+from .tables import Mapper
 
 # aspect -> (client method, error codes that mean "not configured")
 _READS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -55,8 +56,11 @@ def declared_aspects(spec: BucketSpec) -> tuple[str, ...]:
     return tuple(aspects)
 
 
-def observe_bucket(client: Any, spec: BucketSpec, owned_names: Any = None) -> BucketState:
-    """HeadBucket, then one read per declared aspect. `owned_names()` lists our buckets, asked only on a 403."""
+def observe_bucket(client: Any, spec: BucketSpec, owned_names: Any = None, mapper: Mapper = map) -> BucketState:
+    """HeadBucket, then one read per declared aspect. `owned_names()` lists our buckets, asked only on a 403.
+
+    mapper: how the aspect reads run; `executor.map` runs them side by side (they do not depend on each other).
+    """
     try:
         head = client.head_bucket(Bucket=spec.name)
     except ClientError as exc:
@@ -69,15 +73,21 @@ def observe_bucket(client: Any, spec: BucketSpec, owned_names: Any = None) -> Bu
     region = head.get("BucketRegion") or head["ResponseMetadata"].get("HTTPHeaders", {}).get("x-amz-bucket-region")
     aspects: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for aspect in declared_aspects(spec):
+
+    def read(aspect: str) -> tuple[str, Any, str | None]:
         method, absent = _READS[aspect]
         try:
-            aspects[aspect] = normalize_aspect(aspect, getattr(client, method)(Bucket=spec.name))
+            return aspect, normalize_aspect(aspect, getattr(client, method)(Bucket=spec.name)), None
         except ClientError as exc:
             if error_code(exc) in absent:
-                aspects[aspect] = None
-            else:
-                errors[aspect] = explain(exc, method, f"bucket {spec.name}")
+                return aspect, None, None
+            return aspect, None, explain(exc, method, f"bucket {spec.name}")
+
+    for aspect, value, problem in mapper(read, declared_aspects(spec)):
+        if problem:
+            errors[aspect] = problem
+        else:
+            aspects[aspect] = value
     return BucketState(spec.name, exists=True, region=region or None, aspects=aspects, read_errors=errors)
 
 

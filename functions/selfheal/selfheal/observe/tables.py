@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from ..aws import error_code
 from ..spec import ON_DEMAND, PROVISIONED, KeyAttr, TableSpec
 
 DELETED_TABLE_BACKUP = "$DeletedTableBackup"
+Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,11 @@ def normalize_table(desc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def observe_table(client: Any, spec: TableSpec) -> TableState:
-    """Read only what the spec declares: DescribeTable, then PITR, TTL and tags where declared."""
+def observe_table(client: Any, spec: TableSpec, mapper: Mapper = map) -> TableState:
+    """Read only what the spec declares: DescribeTable, then PITR, TTL and tags where declared.
+
+    mapper: how the follow-up reads run; `executor.map` runs them side by side (they do not depend on each other).
+    """
     try:
         desc = client.describe_table(TableName=spec.name)["Table"]
     except ClientError as exc:
@@ -139,17 +144,23 @@ def observe_table(client: Any, spec: TableSpec) -> TableState:
         backups = find_backups(client, spec.name) if spec.restore else ()
         return TableState(name=spec.name, exists=False, backups=backups)
     fields = normalize_table(desc)
-    if spec.pitr:
+
+    def pitr() -> dict[str, Any]:
         cb = client.describe_continuous_backups(TableName=spec.name)["ContinuousBackupsDescription"]
-        pitr = cb.get("PointInTimeRecoveryDescription") or {}
-        fields["pitr"] = pitr.get("PointInTimeRecoveryStatus") == "ENABLED"
-        fields["recovery_days"] = pitr.get("RecoveryPeriodInDays", 35) if fields["pitr"] else None
-    if spec.ttl:
-        ttl = client.describe_time_to_live(TableName=spec.name)["TimeToLiveDescription"]
-        fields["ttl_attribute"] = ttl.get("AttributeName")
-        fields["ttl_status"] = ttl.get("TimeToLiveStatus")
-    if spec.tags:
-        fields["tags"] = _tags(client, fields["arn"])
+        on = (cb.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED"
+        days = (cb.get("PointInTimeRecoveryDescription") or {}).get("RecoveryPeriodInDays", 35)
+        return {"pitr": on, "recovery_days": days if on else None}
+
+    def ttl() -> dict[str, Any]:
+        desc = client.describe_time_to_live(TableName=spec.name)["TimeToLiveDescription"]
+        return {"ttl_attribute": desc.get("AttributeName"), "ttl_status": desc.get("TimeToLiveStatus")}
+
+    def tags() -> dict[str, Any]:
+        return {"tags": _tags(client, fields["arn"])}
+
+    reads = [read for read, wanted in ((pitr, spec.pitr), (ttl, spec.ttl), (tags, spec.tags)) if wanted]
+    for part in mapper(lambda read: read(), reads):
+        fields.update(part)
     return TableState(name=spec.name, exists=True, **fields)
 
 
