@@ -10,10 +10,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .apply import Deadline, Deferred, StepFailed, Waits, run_step
+from .apply.executor import wait_active
 from .aws import AWS_ERRORS, Clients, explain
 from .model import Change, Outcome, ResourcePlan, ResourceResult, Step
 from .observe import BucketState, KeyResolver, TableState, observe_account, observe_bucket, observe_table
-from .observe.account import AccountFacts, OwnedBuckets
+from .observe.account import AWS_MANAGED_DYNAMODB_KEY, AccountFacts, OwnedBuckets
 from .plan import plan_bucket, plan_table
 from .report import Report
 from .spec import BucketSpec, Estate, TableSpec
@@ -129,7 +130,7 @@ class Engine:
         declared = self.keys.resolve(spec.kms_key, spec.region) if spec.kms_key else None
         managed = None
         if state.exists and state.sse_type == "KMS" and not spec.kms_key:
-            managed = self.keys.managed_dynamodb_arn(spec.region)
+            managed = self.keys.resolve(AWS_MANAGED_DYNAMODB_KEY, spec.region)
         return plan_table(spec, state, managed, declared)
 
     def _plan_bucket(self, spec: BucketSpec, state: BucketState, account: AccountFacts) -> ResourcePlan:
@@ -215,8 +216,6 @@ class Engine:
             # Created or restored: observe it again and repair what CreateTable/RestoreTableFromBackup cannot carry.
             try:
                 if isinstance(spec, TableSpec):
-                    from .apply.executor import wait_active  # noqa: PLC0415 - only needed on this path
-
                     wait_active(self.clients.client("dynamodb", spec.region), spec.name, self.waits, deadline)
                     state: Any = observe_table(self.clients.client("dynamodb", spec.region), spec)
                     again = self._plan_table(spec, state)

@@ -49,9 +49,6 @@ class KeyResolver:
         self._cache[(key_id, region)] = info
         return info
 
-    def managed_dynamodb_arn(self, region: str) -> str | None:
-        return self.resolve(AWS_MANAGED_DYNAMODB_KEY, region).arn
-
 
 @dataclass(frozen=True)
 class AccountFacts:

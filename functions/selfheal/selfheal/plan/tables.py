@@ -16,12 +16,13 @@ KEEPS = "selfheal never switches protection off"
 def plan_table(
     spec: TableSpec,
     state: TableState,
-    managed_key_arn: str | None = None,
+    managed_key: KeyInfo | None = None,
     declared_key: KeyInfo | None = None,
 ) -> ResourcePlan:
     """What to do about one table.
 
-    managed_key_arn: the ARN of alias/aws/dynamodb in the table's region (None if it does not exist yet).
+    managed_key: alias/aws/dynamodb resolved in the table's region (asked only for a KMS-encrypted table that
+        declares the AWS-managed key; its arn is None when the key does not exist yet or could not be read).
     declared_key: the resolved customer KMS key when the spec names one.
     """
     if declared_key is not None and not declared_key.usable:
@@ -42,7 +43,7 @@ def plan_table(
     _deletion_protection(spec, state, plan)
     _pitr(spec, state, plan)
     _billing(spec, state, plan)
-    _encryption(spec, state, plan, managed_key_arn, declared_key)
+    _encryption(spec, state, plan, managed_key, declared_key)
     _stream(spec, state, plan)
     _indexes(spec, state, plan)
     _ttl(spec, state, plan)
@@ -260,13 +261,18 @@ def _billing_text(mode: str | None, src: Any) -> str:
 
 
 def _encryption(
-    spec: TableSpec, state: TableState, plan: _Draft, managed: str | None, declared: KeyInfo | None
+    spec: TableSpec, state: TableState, plan: _Draft, managed: KeyInfo | None, declared: KeyInfo | None
 ) -> None:
-    want = declared.arn if (spec.kms_key and declared) else managed
-    if state.sse_type == "KMS" and want is not None and state.kms_key_arn == want:
-        return
-    if state.sse_type == "KMS" and spec.kms_key is None and want is None and state.kms_key_arn is None:
-        return
+    if state.sse_type == "KMS":
+        if spec.kms_key and declared and state.kms_key_arn == declared.arn:
+            return
+        if not spec.kms_key:
+            if managed and managed.arn and state.kms_key_arn == managed.arn:
+                return
+            if managed and not managed.arn and "not found" not in managed.problem:
+                # The managed key's ARN could not be read (e.g. no kms:DescribeKey): comparing would flap forever.
+                plan.notes.append(f"encryption key not compared: {managed.problem}")
+                return
     old = "aws-owned key" if state.sse_type is None else f"kms {state.kms_key_arn}"
     new = f"kms {spec.kms_key}" if spec.kms_key else "kms aws-managed (alias/aws/dynamodb)"
     plan.update_table(Change("encryption", old, new), SSESpecification=sse_specification(spec))
