@@ -6,7 +6,8 @@ binds 127.0.0.1, prints exactly one line ``READY http://127.0.0.1:<port>`` (the 
 
 The moto server runs in the same process, with small patches (see ``apply_moto_patches``) where plain moto 5 is
 not faithful to AWS, so product code never has to bend around moto. Every AWS request through the proxy is recorded
-as ``{"seq", "service", "operation", "write", "name", "status"}``. Control endpoints on the proxy (never recorded):
+as ``{"seq", "service", "operation", "write", "name", "status", "client"}`` (client: "selfheal" or "other").
+Control endpoints on the proxy (never recorded):
 
     GET  /_localaws/calls         JSON list of recorded calls
     POST /_localaws/reset-calls   forget recorded calls
@@ -475,6 +476,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         if not self.path.startswith("/moto-api"):
             call = classify(self.command, self.path, self.headers, body)
             call["status"] = status
+            # selfheal's clients add "selfheal" to their User-Agent: tells product calls from a test's own setup calls.
+            call["client"] = "selfheal" if "selfheal" in (self.headers.get("User-Agent") or "") else "other"
             self.state.record(call)
         self._relay(response)
 
