@@ -1,0 +1,314 @@
+"""Plan is pure: given a spec and a normalized state it lists the exact AWS writes, or the conflicts. No AWS here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from selfheal.observe.account import AccountFacts, KeyInfo
+from selfheal.observe.buckets import BucketState, declared_aspects
+from selfheal.observe.tables import Backup, IndexState, TableState, normalize_table
+from selfheal.plan import plan_bucket, plan_table
+from selfheal.plan.buckets import canonical_statement, cors_rule, is_public_statement, lifecycle_rule
+from selfheal.spec import KeyAttr, load_estate
+
+ESTATE = load_estate(env={})
+TABLES = {t.name: t for t in ESTATE.tables}
+BUCKETS = {b.name: b for b in ESTATE.buckets}
+MANAGED = KeyInfo("arn:aws:kms:us-east-1:123456789012:key/managed", True)
+
+
+def healthy_table(name: str) -> TableState:
+    """The state a table has when it is exactly as declared."""
+    spec = TABLES[name]
+    return TableState(
+        name=name, exists=True, status="ACTIVE", arn=f"arn:aws:dynamodb:us-east-1:123456789012:table/{name}",
+        hash_key=spec.hash_key, range_key=spec.range_key,
+        gsis=tuple(IndexState(g.name, g.hash_key, g.range_key, g.projection) for g in spec.gsis),
+        billing=spec.billing, sse_type="KMS", kms_key_arn=MANAGED.arn, deletion_protection=True, stream=spec.stream,
+        pitr=True, recovery_days=35, ttl_attribute=spec.ttl, ttl_status="ENABLED" if spec.ttl else "DISABLED",
+        tags=spec.tags,
+    )
+
+
+def healthy_bucket(name: str) -> BucketState:
+    spec = BUCKETS[name]
+    aspects = {
+        "public_access_block": spec.bpa, "object_ownership": spec.object_ownership,
+        "encryption": {"algorithm": spec.encryption, "kms_key": None, "bucket_key": False},
+        "versioning": "Enabled" if spec.versioning else None,
+        "website": {"IndexDocument": {"Suffix": spec.website.index_document},
+                    "ErrorDocument": {"Key": spec.website.error_document}} if spec.website else None,
+        "policy": {"Version": "2012-10-17", "Statement": spec.statements},
+        "cors": [cors_rule(r, i) for i, r in enumerate(spec.cors)],
+        "lifecycle": [lifecycle_rule(r) for r in spec.lifecycle],
+        "tags": dict(spec.tags),
+    }
+    return BucketState(name, True, region="us-east-1", aspects={a: aspects[a] for a in declared_aspects(spec)})
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_a_healthy_table_plans_nothing(name):
+    plan = plan_table(TABLES[name], healthy_table(name), MANAGED)
+    assert plan.in_sync, plan
+
+
+@pytest.mark.parametrize("name", sorted(BUCKETS))
+def test_a_healthy_bucket_plans_nothing(name):
+    plan = plan_bucket(BUCKETS[name], healthy_bucket(name), AccountFacts())
+    assert plan.in_sync, plan
+
+
+def test_missing_table_with_a_deleted_table_backup_is_restored_with_declared_billing_and_sse():
+    spec = TABLES["galerly-photos"]
+    older_user = Backup("arn:b1", "manual", "USER", datetime(2026, 1, 2, tzinfo=UTC))
+    system = Backup("arn:sys", "galerly-photos$DeletedTableBackup", "SYSTEM", datetime(2026, 1, 1, tzinfo=UTC))
+    # the observer ranks the SYSTEM backup first; plan takes the first
+    plan = plan_table(spec, TableState("galerly-photos", False, backups=(system, older_user)))
+    (step,) = plan.steps
+    assert step.operation == "restore_table_from_backup"
+    assert step.params["BackupArn"] == "arn:sys"
+    assert step.params["BillingModeOverride"] == "PAY_PER_REQUEST"
+    assert step.params["SSESpecificationOverride"] == {"Enabled": True, "SSEType": "KMS"}
+    assert plan.then_reconcile
+    # what a restore does not carry is predicted as follow-up changes
+    assert {c.path for c in plan.predicted} >= {"deletion_protection", "pitr", "tags.app"}
+
+
+def test_missing_table_without_backup_is_created_with_everything_create_table_can_carry():
+    spec = TABLES["galerly-sessions"]
+    plan = plan_table(spec, TableState("galerly-sessions", False))
+    (step,) = plan.steps
+    assert step.operation == "create_table"
+    p = step.params
+    assert p["KeySchema"] == [{"AttributeName": "token", "KeyType": "HASH"}]
+    assert p["DeletionProtectionEnabled"] is True and p["BillingMode"] == "PAY_PER_REQUEST"
+    assert [g["IndexName"] for g in p["GlobalSecondaryIndexes"]] == ["UserSessionsIndex"]
+    assert {"Key": "app", "Value": "galerly"} in p["Tags"]
+    assert step.changes[0].new == "created (no backup found)"
+    # PITR and TTL cannot be given to CreateTable: they follow
+    assert {c.path for c in plan.predicted} == {"pitr", "ttl"}
+
+
+def test_restore_never_creates_even_when_a_backup_exists():
+    spec = replace(TABLES["galerly-users"], restore=False)
+    backup = Backup("arn:b", "x", "USER", None)
+    plan = plan_table(spec, TableState("galerly-users", False, backups=(backup,)))
+    assert plan.steps[0].operation == "create_table"
+    assert plan.steps[0].changes[0].new == "created (restore: never)"
+
+
+def test_a_different_key_schema_is_a_conflict_and_nothing_is_touched():
+    spec = TABLES["galerly-users"]
+    state = replace(healthy_table("galerly-users"), hash_key=KeyAttr("id", "S"), pitr=False, deletion_protection=False)
+    plan = plan_table(spec, state, MANAGED)
+    assert plan.steps == ()
+    assert "key schema is id(S), declared email(S)" in plan.conflicts[0]
+
+
+def test_drifted_settings_become_one_write_each_with_waits_between_table_updates():
+    spec = TABLES["galerly-subscriptions"]
+    state = replace(healthy_table("galerly-subscriptions"), deletion_protection=False, pitr=False, stream=None,
+                    sse_type=None, kms_key_arn=None, tags=(("app", "old"),))
+    plan = plan_table(spec, state, MANAGED)
+    ops = [s.operation for s in plan.steps]
+    assert ops == ["update_table", "wait_active", "update_continuous_backups", "update_table", "wait_active",
+                   "update_table", "wait_active", "tag_resource"]
+    assert plan.steps[0].params == {"TableName": "galerly-subscriptions", "DeletionProtectionEnabled": True}
+    assert plan.steps[2].params["PointInTimeRecoverySpecification"] == {
+        "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 35}
+    tagged = plan.steps[-1].params["Tags"]
+    assert {"Key": "app", "Value": "galerly"} in tagged and {"Key": "managed-by", "Value": "selfheal"} in tagged
+
+
+def test_a_missing_gsi_is_created_alone_and_an_undeclared_one_is_kept():
+    spec = TABLES["galerly-galleries"]
+    state = healthy_table("galerly-galleries")
+    state = replace(state, gsis=(state.gsis[0], IndexState("Extra", KeyAttr("x", "S"), None, "ALL")))
+    plan = plan_table(spec, state, MANAGED)
+    (create, wait) = plan.steps
+    assert create.params["GlobalSecondaryIndexUpdates"][0]["Create"]["IndexName"] == "ShareTokenIndex"
+    assert {"AttributeName": "share_token", "AttributeType": "S"} in create.params["AttributeDefinitions"]
+    assert wait.operation == "wait_active"
+    assert any("Extra is not declared: kept" in n for n in plan.notes)
+    assert not any("Delete" in json.dumps(s.params) for s in plan.steps)
+
+
+def test_a_gsi_with_other_keys_is_a_conflict_not_a_replacement():
+    spec = TABLES["galerly-users"]
+    state = replace(healthy_table("galerly-users"), gsis=(IndexState("UserIdIndex", KeyAttr("id", "N"), None, "ALL"),))
+    plan = plan_table(spec, state, MANAGED)
+    assert plan.steps == ()
+    assert "index UserIdIndex" in plan.conflicts[0]
+
+
+@pytest.mark.parametrize("status, attribute, expect", [
+    ("DISABLED", None, "write"),
+    ("ENABLED", "expires_at", "nothing"),
+    ("ENABLING", "expires_at", "nothing"),
+    ("ENABLED", "ttl", "conflict"),
+    ("DISABLING", "expires_at", "conflict"),
+])
+def test_ttl(status, attribute, expect):
+    spec = TABLES["galerly-sessions"]
+    state = replace(healthy_table("galerly-sessions"), ttl_status=status, ttl_attribute=attribute)
+    plan = plan_table(spec, state, MANAGED)
+    assert {"write": len(plan.steps) == 1 and not plan.conflicts, "nothing": plan.in_sync,
+            "conflict": bool(plan.conflicts) and not plan.steps}[expect], plan
+
+
+def test_switched_off_protection_declared_off_is_kept_on():
+    spec = replace(TABLES["galerly-users"], deletion_protection=False)
+    plan = plan_table(spec, healthy_table("galerly-users"), MANAGED)
+    assert plan.in_sync and "kept" in plan.notes[0]
+
+
+def test_table_encryption_with_an_unreadable_managed_key_is_not_flagged_every_night():
+    plan = plan_table(TABLES["galerly-users"], healthy_table("galerly-users"),
+                      KeyInfo(None, False, "kms:DescribeKey on alias/aws/dynamodb failed: AccessDenied"))
+    assert plan.in_sync and "not compared" in plan.notes[0]
+    missing = plan_table(TABLES["galerly-users"], healthy_table("galerly-users"),
+                         KeyInfo(None, False, "KMS key alias/aws/dynamodb not found in us-east-1"))
+    assert [c.path for c in missing.changes] == ["encryption"]
+
+
+def test_an_unusable_declared_key_is_an_error_before_any_write():
+    spec = replace(TABLES["galerly-users"], kms_key="alias/gone")
+    plan = plan_table(spec, TableState("galerly-users", False), declared_key=KeyInfo(None, False, "KMS key gone"))
+    assert plan.steps == () and "KMS key gone" in plan.error
+
+
+def test_normalize_table_reads_provisioned_tables_without_billing_summary():
+    desc = {"TableStatus": "ACTIVE", "KeySchema": [{"AttributeName": "a", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "a", "AttributeType": "N"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 2},
+            "SSEDescription": {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": "arn:k"}}
+    fields = normalize_table(desc)
+    assert fields["billing"] == "PROVISIONED" and fields["read_capacity"] == 5
+    assert fields["hash_key"] == KeyAttr("a", "N") and fields["kms_key_arn"] == "arn:k"
+
+
+# --- buckets ----------------------------------------------------------------------------------------------------
+
+def test_a_missing_bucket_is_created_owner_enforced_then_reconciled():
+    plan = plan_bucket(BUCKETS["galerly-images-storage"], BucketState("galerly-images-storage", False))
+    (step,) = plan.steps
+    assert step.params == {"Bucket": "galerly-images-storage", "ObjectOwnership": "BucketOwnerEnforced"}
+    assert plan.then_reconcile
+    assert "public_access_block.restrict_public_buckets" in {c.path for c in plan.predicted}
+
+
+def test_outside_us_east_1_create_bucket_names_its_region():
+    spec = replace(BUCKETS["galerly-images-storage"], region="eu-west-1")
+    plan = plan_bucket(spec, BucketState(spec.name, False))
+    assert plan.steps[0].params["CreateBucketConfiguration"] == {"LocationConstraint": "eu-west-1"}
+
+
+def test_a_foreign_bucket_is_an_error_saying_choose_another_name():
+    plan = plan_bucket(BUCKETS["galerly-images-storage"], BucketState("galerly-images-storage", False, foreign=True))
+    assert plan.steps == () and "choose another name" in plan.error
+
+
+def test_a_bucket_in_another_region_is_a_conflict():
+    state = replace(healthy_bucket("galerly-images-storage"), region="eu-west-1")
+    plan = plan_bucket(BUCKETS["galerly-images-storage"], state)
+    assert plan.steps == () and "cannot move" in plan.conflicts[0]
+
+
+def test_a_public_statement_on_a_private_bucket_is_dropped_and_others_kept():
+    spec = BUCKETS["galerly-images-storage"]
+    state = healthy_bucket(spec.name)
+    partner = {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+               "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{spec.name}/*"}
+    public = {"Sid": "Oops", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["s3:GetObject"],
+              "Resource": f"arn:aws:s3:::{spec.name}/*"}
+    state.aspects["policy"] = {"Version": "2012-10-17", "Statement": [partner, public] + spec.statements}
+    (step,) = plan_bucket(spec, state).steps
+    written = json.loads(step.params["Policy"])["Statement"]
+    assert [s["Sid"] for s in written] == ["Partner", "DenyInsecureTransport"]
+
+
+def test_policy_spelling_differences_are_not_drift():
+    spec = BUCKETS["galerly-frontend-app"]
+    state = healthy_bucket(spec.name)
+    (stmt,) = spec.statements
+    respelled = {**stmt, "Principal": {"AWS": "*"}, "Action": ["s3:GetObject"], "Resource": [stmt["Resource"]]}
+    state.aspects["policy"] = {"Statement": [respelled]}
+    assert plan_bucket(spec, state).in_sync
+    assert canonical_statement(respelled) == canonical_statement(stmt)
+
+
+@pytest.mark.parametrize("stmt, public", [
+    ({"Effect": "Allow", "Principal": "*"}, True),
+    ({"Effect": "Allow", "Principal": {"AWS": ["*"]}}, True),
+    ({"Effect": "Deny", "Principal": "*"}, False),
+    ({"Effect": "Allow", "Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}, False),
+    ({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}}, False),
+])
+def test_is_public_statement(stmt, public):
+    assert is_public_statement(stmt) is public
+
+
+def test_cors_with_changed_origins_replaces_the_declared_rule_and_keeps_others():
+    spec = BUCKETS["galerly-images-storage"]
+    state = healthy_bucket(spec.name)
+    theirs = {"ID": "theirs", "AllowedOrigins": ["https://partner.example"], "AllowedMethods": ["GET"]}
+    stale = {**state.aspects["cors"][0], "AllowedOrigins": ["https://old.example"]}
+    state.aspects["cors"] = [theirs, stale]
+    (step,) = plan_bucket(spec, state).steps
+    rules = step.params["CORSConfiguration"]["CORSRules"]
+    assert rules[0] == theirs
+    assert rules[1]["AllowedOrigins"] == ["https://galerly.com"] and rules[1]["ExposeHeaders"] == ["ETag"]
+
+
+def test_lifecycle_rules_merge_by_id():
+    spec = BUCKETS["galerly-images-storage"]
+    state = healthy_bucket(spec.name)
+    theirs = {"ID": "theirs", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}}
+    state.aspects["lifecycle"] = [theirs, {**state.aspects["lifecycle"][0], "Status": "Disabled"}]
+    (step,) = plan_bucket(spec, state).steps
+    rules = step.params["LifecycleConfiguration"]["Rules"]
+    assert [r["ID"] for r in rules] == ["theirs", "abort-incomplete-multipart-uploads", "expire-noncurrent-versions"]
+    assert all(r["Status"] == "Enabled" for r in rules)
+
+
+def test_bpa_relaxed_before_the_public_policy_is_written():
+    spec = BUCKETS["galerly-frontend-app"]
+    aspects = {**healthy_bucket(spec.name).aspects, "public_access_block": dict.fromkeys(spec.bpa, True)}
+    aspects["policy"] = None
+    state = BucketState(spec.name, True, region="us-east-1", aspects=aspects)
+    ops = [s.operation for s in plan_bucket(spec, state).steps]
+    assert ops.index("put_public_access_block") < ops.index("put_bucket_policy")
+
+
+def test_versioning_declared_off_is_never_suspended():
+    spec = BUCKETS["galerly-frontend-app"]
+    state = healthy_bucket(spec.name)
+    state.aspects["versioning"] = "Enabled"
+    plan = plan_bucket(spec, state)
+    assert plan.in_sync and "never suspends" in plan.notes[0]
+
+
+def test_an_account_public_access_block_makes_the_website_a_conflict_but_other_repairs_go_on():
+    spec = BUCKETS["galerly-frontend-app"]
+    state = healthy_bucket(spec.name)
+    state.aspects["policy"] = None
+    state.aspects["tags"] = {}
+    account = AccountFacts("123456789012", {"block_public_policy": True, "restrict_public_buckets": False,
+                                             "block_public_acls": True, "ignore_public_acls": True})
+    plan = plan_bucket(spec, state, account)
+    assert "BlockPublicPolicy" in plan.conflicts[0] and "Block Public Access" in plan.conflicts[0]
+    assert [s.operation for s in plan.steps] == ["put_bucket_tagging"]
+
+
+def test_an_aspect_that_could_not_be_read_is_an_error_and_is_not_written():
+    spec = BUCKETS["galerly-images-storage"]
+    state = healthy_bucket(spec.name)
+    del state.aspects["cors"]
+    state.aspects["tags"] = {}
+    state = replace(state, read_errors={"cors": "GetBucketCors failed: AccessDenied"})
+    plan = plan_bucket(spec, state)
+    assert "AccessDenied" in plan.error
+    assert [s.operation for s in plan.steps] == ["put_bucket_tagging"]
