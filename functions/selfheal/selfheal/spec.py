@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -220,13 +221,30 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-        if key in seen:
+        try:
+            duplicate = key in seen
+        except TypeError:  # a list or mapping as a key
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value, not a list or mapping", key_node.start_mark
+            ) from None
+        if duplicate:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
 
+def _timestamp(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
+    """PyYAML raises a bare ValueError for date-like text that is no date (2024-13-45): make it a YAML error."""
+    try:
+        return loader.construct_yaml_timestamp(node)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} looks like a date but is none ({exc}); quote it", node.start_mark
+        ) from None
+
+
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 def load_estate(
@@ -491,14 +509,16 @@ class _Parser:
             self.fail("settings.max_missing_percent", f"expected a percentage 0..100, got {pct!r}", "use e.g. 50")
         pool = self.integer(raw.get("pool_size", out.pool_size), "settings.pool_size", 1, 64)
         budget = raw.get("time_budget_seconds")
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0):
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 < budget < math.inf
+        ):
             self.fail(
                 "settings.time_budget_seconds", f"expected a positive number of seconds, got {budget!r}", "use e.g. 840"
             )
         wait = raw.get("wait_timeout_seconds", out.wait_timeout_seconds)
         poll = raw.get("poll_seconds", out.poll_seconds)
         for name, val in (("wait_timeout_seconds", wait), ("poll_seconds", poll)):
-            if isinstance(val, bool) or not isinstance(val, int | float) or val <= 0:
+            if isinstance(val, bool) or not isinstance(val, int | float) or not 0 < val < math.inf:
                 self.fail(f"settings.{name}", f"expected a positive number of seconds, got {val!r}", "use e.g. 5")
         return Settings(float(pct), pool, None if budget is None else float(budget), float(wait), float(poll))
 
@@ -823,6 +843,10 @@ class _Parser:
                 "expected a mapping of operators",
                 "write e.g. {Bool: {aws:SecureTransport: 'false'}}",
             )
+        try:  # YAML can give dates, binary, sets, NaN or mixed-type keys, none of which a JSON policy can carry
+            json.dumps(raw, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            self.fail(path, f"holds a value JSON cannot carry ({exc})", "quote dates and other values as strings")
         return dict(raw)
 
     def cors(self, value: Any, path: str) -> CorsRule:
