@@ -64,3 +64,10 @@ $(BUILT): $(SAM_STAMP) template.yaml samconfig.toml layers/deps/requirements.txt
 	@touch $@
 
 build: $(BUILT)
+
+# --- Local invoke: the real handler in-process on one event file; a fresh local AWS unless AWS_ENDPOINT_URL is set. ---
+EVENT ?= events/scheduled.json
+.PHONY: invoke
+
+invoke: $(STAMP)
+	$(PY) devtools/invoke.py $(EVENT)

@@ -1,0 +1,184 @@
+"""Run the real Lambda handler in-process on one event file — no Docker, no deployed function.
+
+    python devtools/invoke.py events/scheduled.json [--endpoint-url URL] [--timeout 900]
+
+AWS is --endpoint-url, else $AWS_ENDPOINT_URL, else a fresh local AWS (devtools/localaws.py) started for this run.
+The handler gets a Lambda-like context whose remaining time counts down from --timeout. For a CloudFormation event,
+a local HTTP server on 127.0.0.1 stands in for the presigned ResponseURL and the one response CloudFormation would
+receive is printed. Otherwise the handler's return value (or its error, shaped like Lambda's) is printed.
+
+stdout holds only that result (JSON); the function's log lines and EMF metrics go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.server
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTION_DIR = ROOT / "functions" / "selfheal"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class LambdaContext:
+    """The parts of Lambda's context object the handler, Powertools and crhelper read."""
+
+    def __init__(self, function_name: str = "selfheal-local", timeout_s: float = 900.0, memory_mb: int = 512,
+                 region: str = "us-east-1", account: str = "123456789012") -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        self._ends = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._ends - time.monotonic()) * 1000))
+
+
+class ResponseServer:
+    """Stands in for CloudFormation's presigned S3 URL: records every request made to it (method, path, body)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        received = self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+                pass
+
+            def _record(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body: Any = json.loads(raw or b"null")
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                received.append({"method": self.command, "path": self.path, "body": body})
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            do_PUT = do_POST = do_GET = _record  # noqa: N815 - http.server's naming
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/cloudformation-response?X-Amz-Signature=local"
+
+    @property
+    def responses(self) -> list[dict[str, Any]]:
+        return [r["body"] for r in self.requests if r["method"] == "PUT"]
+
+    def __enter__(self) -> ResponseServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def is_cloudformation(event: Any) -> bool:
+    return isinstance(event, dict) and "ResponseURL" in event
+
+
+def load_handler() -> Any:
+    """Import the function's app module the way Lambda does (its CodeUri on sys.path)."""
+    if str(FUNCTION_DIR) not in sys.path:
+        sys.path.insert(0, str(FUNCTION_DIR))
+    import app  # noqa: PLC0415 - after the environment is set
+
+    return app
+
+
+def invoke(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """Run the handler once. Returns {"result": ...} or {"error": {...}}, plus "cloudformation": [responses]."""
+    app = load_handler()
+    out: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        server = None
+        if is_cloudformation(event):
+            server = stack.enter_context(ResponseServer())
+            event = {**event, "ResponseURL": server.url}
+        try:
+            out["result"] = app.lambda_handler(event, context)
+        except Exception as exc:  # noqa: BLE001 - shown the way Lambda reports a function error
+            out["error"] = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        if server is not None:
+            out["cloudformation"] = server.responses
+    return out
+
+
+@contextlib.contextmanager
+def aws_endpoint(endpoint: str | None) -> Iterator[str]:
+    """The endpoint to use: the one given, $AWS_ENDPOINT_URL, or a local AWS started (and stopped) here."""
+    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        yield endpoint
+        return
+    sys.path.insert(0, str(ROOT))
+    from devtools.localaws import LocalAws  # noqa: PLC0415
+
+    with LocalAws() as local:
+        print(f"local AWS at {local.endpoint} (empty account)", file=sys.stderr)
+        yield local.endpoint
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("event", type=Path, help="an event JSON file, e.g. events/scheduled.json")
+    parser.add_argument("--endpoint-url", help="AWS endpoint (default: $AWS_ENDPOINT_URL, else a local AWS)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="the function's timeout in seconds (900)")
+    parser.add_argument("--function-name", default="selfheal-local")
+    args = parser.parse_args(argv)
+    try:
+        event = json.loads(args.event.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        parser.error(f"cannot read {args.event}: {exc}")
+
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here
+    region = os.environ.setdefault("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    with aws_endpoint(args.endpoint_url) as endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        if not os.environ.get("AWS_ACCESS_KEY_ID"):
+            os.environ.update(LOCAL_CREDENTIALS)
+        context = LambdaContext(args.function_name, args.timeout, region=region)
+        with contextlib.redirect_stdout(sys.stderr):  # logs and EMF to stderr, the result alone to stdout
+            load_handler().logger.registered_handler.setStream(sys.stderr)
+            out = invoke(event, context)
+    if "error" in out:
+        print(json.dumps(out["error"], indent=2))
+        return 1
+    if "cloudformation" in out:
+        responses = out["cloudformation"]
+        if len(responses) != 1:
+            print(json.dumps({"error": f"expected one response to CloudFormation, got {len(responses)}",
+                              "responses": responses}, indent=2))
+            return 1
+        print(json.dumps(responses[0], indent=2))
+        return 0 if responses[0].get("Status") == "SUCCESS" else 1
+    print(json.dumps(out["result"], indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,331 @@
+"""The Lambda face: routes a CloudFormation custom-resource request, an EventBridge scheduled event or a manual
+event to the engine, and reports the run as JSON log lines, EMF metrics and (for CloudFormation) one response.
+
+Events handled (see events/*.json):
+
+* CloudFormation custom resource — Create/Update reconcile the estate (trigger "deploy", blast-radius guard off) and
+  answer SUCCESS with the run's summary as Data, or FAILED naming the resources that are not healthy. Delete answers
+  SUCCESS at once: removing the stack never touches the estate. Exactly one response per request. The resource's
+  properties only make CloudFormation call again when they change; the estate and its vars come from the environment.
+* EventBridge scheduled event — reconcile (trigger "schedule", guard on); returns the report as a dict.
+* Manual ``{"action": "plan" | "apply" | "status", "only": [names]}`` — that action (trigger "manual"); returns the
+  report as a dict.
+
+Anything else raises `InvalidEvent` (the invocation fails with a message naming the problem and the fix) before any
+AWS call; a CloudFormation-looking event that cannot be answered is never sent anywhere.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import json
+import logging
+import threading
+import time
+import warnings
+from typing import Any
+from urllib.parse import urlsplit
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from crhelper import CfnResource
+from crhelper.utils import _send_response
+from selfheal.aws import Clients
+from selfheal.engine import Engine, Options
+from selfheal.model import Outcome
+from selfheal.report import Report
+from selfheal.spec import EstateError, load_estate
+
+PHYSICAL_ID = "selfheal-estate"  # constant: a new id on Update would make CloudFormation send a Delete for the old one
+ACTIONS = ("plan", "apply", "status")
+MANUAL_FIELDS = ("action", "only")
+CFN_FIELDS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceType")
+CFN_REQUEST_TYPES = ("Create", "Update", "Delete")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+REASON_LIMIT = 250  # CloudFormation cuts Reason at 256 characters
+# Stop starting work this long before the Lambda times out, so the run can still report and answer CloudFormation.
+MARGIN_FRACTION, MARGIN_MIN_S, MARGIN_MAX_S = 0.1, 3.0, 60.0
+
+logger = Logger(service="selfheal")
+metrics = Metrics(namespace="Selfheal", service="selfheal")
+
+
+def _xray_sdk_available() -> bool:
+    try:
+        return importlib.util.find_spec("aws_xray_sdk") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# Powertools' Tracer needs the X-Ray SDK even when disabled: without the SDK in the package, the handler runs
+# untraced instead of failing its import. Outside Lambda (or with POWERTOOLS_TRACE_DISABLED) Tracer turns itself off.
+tracer: Tracer | None = Tracer(patch_modules=("botocore",)) if _xray_sdk_available() else None
+
+
+def _traced(handler: Any) -> Any:
+    return tracer.capture_lambda_handler(handler, capture_response=False) if tracer else handler
+
+
+# crhelper logs the event and the presigned ResponseURL at DEBUG: keep its loggers at INFO or above, whatever LOG_LEVEL.
+_CRHELPER_LEVEL = logging.getLevelName(max(logger.log_level, logging.INFO))
+
+
+class InvalidEvent(ValueError):
+    """The event is not one this function handles; the message names the problem and the fix."""
+
+
+class _OneResponse(CfnResource):
+    """crhelper, answering at most once per request (its timeout timer and the handler can both try).
+
+    A ResponseURL on a loopback http:// address (the local invoke) is answered over plain HTTP; anything else goes
+    through crhelper's own sender.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._response_lock = threading.Lock()
+        self._responded = False
+        super().__init__(**kwargs)
+
+    def __call__(self, event: dict[str, Any], context: Any) -> None:
+        with self._response_lock:
+            self._responded = False
+        failed = self._init_failed
+        if failed is not None and event.get("RequestType") == "Delete":
+            # crhelper answers FAILED to everything after a failed start-up; a Delete has nothing to undo and must pass.
+            self._init_failed = None
+            try:
+                super().__call__(event, context)
+            finally:
+                self._init_failed = failed
+            return
+        super().__call__(event, context)
+
+    def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:
+        with self._response_lock:
+            if self._responded:
+                logger.warning("a response was already sent for this request; not sending another")
+                return
+            self._responded = True
+        super()._send(status, reason, send_response=_put_response)
+
+
+# Runs that end before any metric is added (Delete, a refused event) are expected: no warning line for them.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+helper = _OneResponse(json_logging=False, log_level=_CRHELPER_LEVEL, sleep_on_delete=0, polling_interval=1)
+# The core's loggers (selfheal.*) are children of the Logger's own "selfheal" logger; crhelper's get the same JSON.
+copy_config_to_registered_loggers(source_logger=logger, include={"selfheal", "crhelper"})
+logging.getLogger("crhelper").setLevel(_CRHELPER_LEVEL)
+
+
+# --- the handler ------------------------------------------------------------------------------------------------
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)  # never log the event: it carries the ResponseURL
+@metrics.log_metrics
+@_traced
+def lambda_handler(event: Any, context: Any) -> dict[str, Any] | None:
+    """Route one invocation. CloudFormation is answered through its ResponseURL (returns None); the others return
+    the report as a dict. Raises InvalidEvent for an event it does not handle."""
+    try:
+        route = classify(event)
+    except InvalidEvent as exc:
+        logger.error("event not handled", extra={"reason": str(exc), "event_keys": _keys(event)})
+        raise
+    if route == "cloudformation":
+        logger.info("CloudFormation request", extra={"request_type": event["RequestType"], "stack_id": event["StackId"],
+                                                     "logical_resource_id": event["LogicalResourceId"]})
+        helper(event, context)
+        return None
+    if route == "schedule":
+        return run("apply", "schedule", context).to_dict()
+    action, only = parse_manual(event)
+    return run(action, "manual", context, only=only).to_dict()
+
+
+def classify(event: Any) -> str:
+    """"cloudformation", "schedule" or "manual"; raises InvalidEvent for anything else."""
+    if not isinstance(event, dict):
+        raise InvalidEvent(f"the event must be a JSON object, got {type(event).__name__} — {_SHAPES}")
+    if any(k in event for k in CFN_FIELDS):
+        _check_cfn(event)
+        return "cloudformation"
+    if event.get("source") == "aws.events":
+        if event.get("detail-type") != "Scheduled Event":
+            raise InvalidEvent(f"EventBridge event with detail-type {_short(event.get('detail-type'))} is not handled "
+                               "— only scheduled events (\"detail-type\": \"Scheduled Event\") are")
+        return "schedule"
+    if "action" in event:
+        return "manual"
+    raise InvalidEvent(f"unrecognised event (fields: {', '.join(_keys(event)) or 'none'}) — {_SHAPES}")
+
+
+_SHAPES = ("send a CloudFormation custom-resource request, an EventBridge scheduled event, or "
+           '{"action": "plan" | "apply" | "status", "only": [names]} (see events/)')
+
+
+def _check_cfn(event: dict[str, Any]) -> None:
+    missing = [k for k in CFN_FIELDS if not isinstance(event.get(k), str) or not event[k]]
+    if missing:
+        raise InvalidEvent(f"CloudFormation custom-resource request without {', '.join(missing)} — CloudFormation "
+                           "always sends them; invoke with a complete request (see events/cfn-create.json)")
+    if event["RequestType"] not in CFN_REQUEST_TYPES:
+        raise InvalidEvent(f"CloudFormation RequestType {_short(event['RequestType'])} is unknown — "
+                           f"use one of {', '.join(CFN_REQUEST_TYPES)}")
+    url = urlsplit(event["ResponseURL"])
+    loopback = url.scheme == "http" and url.hostname in LOOPBACK_HOSTS
+    if not ((url.scheme == "https" and url.hostname) or loopback):
+        raise InvalidEvent(f"CloudFormation ResponseURL must be https:// (got a {url.scheme or 'relative'} URL) — "
+                           "http:// is accepted only on 127.0.0.1/localhost, for the local invoke")
+
+
+def parse_manual(event: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """The action and resource names of a manual event; raises InvalidEvent naming the field and the fix."""
+    unknown = [k for k in _keys(event) if k not in MANUAL_FIELDS]
+    if unknown:
+        raise InvalidEvent(f"manual event: unknown field(s) {', '.join(unknown)} — use only "
+                           '{"action": "plan" | "apply" | "status", "only": [names]}')
+    action = event.get("action")
+    if action not in ACTIONS:
+        raise InvalidEvent(f"manual event: action {_short(action)} is not one of {', '.join(ACTIONS)} — "
+                           'e.g. {"action": "plan"}')
+    only = event.get("only")
+    if only is None:
+        return action, ()
+    if not isinstance(only, list) or not all(isinstance(n, str) and n for n in only):
+        raise InvalidEvent('manual event: only must be a list of declared resource names, e.g. ["galerly-users"] '
+                           "— or leave it out for the whole estate")
+    return action, tuple(only)
+
+
+# --- CloudFormation ---------------------------------------------------------------------------------------------
+
+
+@helper.create
+@helper.update
+def deploy(event: dict[str, Any], context: Any) -> str:
+    """Create/Update: reconcile now. SUCCESS only when every declared resource is healthy afterwards."""
+    try:
+        report = run("apply", "deploy", context, guard=False)
+    except EstateError as exc:
+        logger.error("invalid estate", extra={"reason": str(exc)})
+        return _fail(f"invalid estate: {exc}")
+    except Exception as exc:  # noqa: BLE001 - any failure still gets exactly one FAILED response
+        logger.exception("the run failed")
+        return _fail(f"selfheal failed: {type(exc).__name__}: {exc}")
+    helper.Data.update(report.summary)
+    if report.exit_code != 0:
+        return _fail(failure_reason(report))
+    return PHYSICAL_ID
+
+
+@helper.delete
+def delete(event: dict[str, Any], context: Any) -> str:
+    """Delete: nothing is deleted — the estate outlives the stack. Echo the id CloudFormation knows (it may be from a
+    failed Create)."""
+    logger.info("Delete: the estate is kept; nothing is deleted")
+    return event.get("PhysicalResourceId") or PHYSICAL_ID
+
+
+def _fail(reason: str) -> str:
+    helper.Status, helper.Reason = "FAILED", _cut(reason)
+    return PHYSICAL_ID
+
+
+def failure_reason(report: Report) -> str:
+    """Why an unhealthy run failed, under 256 characters, naming the resources."""
+    if report.failures() or report.guard_tripped:
+        return report.failure_reason(REASON_LIMIT)
+    late = [r for r in report.results if r.outcome in (Outcome.DEFERRED, Outcome.PENDING)]
+    names = ", ".join(f"{r.kind} {r.name}" for r in late)
+    return _cut(f"{len(late)} resource(s) not healed before the time ran out (the next run carries on): {names}")
+
+
+def _put_response(url: str, body: dict[str, Any], ssl_verify: Any) -> None:
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
+        _send_response(url, body, ssl_verify)
+        return
+    data = json.dumps(body).encode()
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+    try:
+        connection.request("PUT", path, body=data, headers={"content-type": "", "content-length": str(len(data))})
+        status = connection.getresponse().status
+        logger.info("response sent", extra={"status": body.get("Status"), "http_status": status})
+    finally:
+        connection.close()
+
+
+# --- one run ----------------------------------------------------------------------------------------------------
+
+
+def run(action: str, trigger: str, context: Any, only: tuple[str, ...] = (), guard: bool | None = None) -> Report:
+    """Load the estate, run the engine, log one line per resource plus a summary, and record the run's metrics."""
+    estate = load_estate()  # raises EstateError before any AWS call
+    options = Options(trigger=trigger, only=only, deadline=deadline(context), guard=guard)
+    report = getattr(Engine(estate, Clients(), options), action)()
+    log_report(report)
+    record_metrics(report, getattr(context, "aws_request_id", None))
+    return report
+
+
+def deadline(context: Any) -> float | None:
+    """A time.monotonic() deadline a safety margin before the Lambda times out (None without a context)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    left = remaining() / 1000.0
+    margin = min(MARGIN_MAX_S, max(MARGIN_MIN_S, left * MARGIN_FRACTION))
+    return time.monotonic() + left - margin
+
+
+def log_report(report: Report) -> None:
+    for r in report.results:
+        level = logging.ERROR if r.outcome in (Outcome.ERROR, Outcome.CONFLICT) else logging.INFO
+        logger.log(level, f"{r.kind} {r.name}: {r.outcome.value}", extra={"resource": {
+            "kind": r.kind, "name": r.name, "outcome": r.outcome.value, "changes": [c.to_dict() for c in r.changes],
+            "reason": r.reason, "duration_s": round(r.duration_s, 3)}})
+    logger.log(logging.ERROR if report.failed else logging.INFO, f"{report.action} run: {_counts(report)}", extra={
+        "summary": report.summary, "trigger": report.trigger, "action": report.action,
+        "guard": {"message": report.guard, "tripped": report.guard_tripped} if report.guard else None,
+        "exit_code": report.exit_code, "duration_s": round(report.duration_s, 3), "api_calls": report.api_calls})
+
+
+def record_metrics(report: Report, request_id: str | None = None) -> None:
+    """One EMF blob per run (flushed by @metrics.log_metrics); the request id rides along as metadata."""
+    s = report.summary
+    values = {
+        "checked": s["checked"],
+        "healthy": s["ok"] + s["healed"],
+        "created": s["created"],
+        "restored": s["restored"],
+        "repaired": s["repaired"],
+        "healed": s["healed"],
+        "conflicts": s["conflict"],
+        "errors": s["error"],
+        "deferred": s["deferred"],
+    }
+    metrics.add_dimension(name="trigger", value=report.trigger)
+    for name, value in values.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if request_id:
+        metrics.add_metadata(key="request_id", value=request_id)
+
+
+def _counts(report: Report) -> str:
+    return ", ".join(f"{k} {v}" for k, v in report.summary.items() if v) or "nothing declared"
+
+
+def _keys(event: Any) -> list[str]:
+    return sorted(str(k)[:40] for k in event)[:20] if isinstance(event, dict) else []
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 3] + "..."
