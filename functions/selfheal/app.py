@@ -235,11 +235,7 @@ def _fail(reason: str) -> str:
 
 def failure_reason(report: Report) -> str:
     """Why an unhealthy run failed, under 256 characters, naming the resources."""
-    if report.failures() or report.guard_tripped:
-        return report.failure_reason(REASON_LIMIT)
-    late = [r for r in report.results if r.outcome in (Outcome.DEFERRED, Outcome.PENDING)]
-    names = ", ".join(f"{r.kind} {r.name}" for r in late)
-    return _cut(f"{len(late)} resource(s) not healed before the time ran out (the next run carries on): {names}")
+    return report.failure_reason(REASON_LIMIT)
 
 
 def _put_response(url: str, body: dict[str, Any], ssl_verify: Any) -> None:
@@ -306,6 +302,7 @@ def record_metrics(report: Report, request_id: str | None = None) -> None:
         "conflicts": s["conflict"],
         "errors": s["error"],
         "deferred": s["deferred"],
+        "guard_tripped": int(report.guard_tripped),  # a blocked scheduled run must alarm too
     }
     metrics.add_dimension(name="trigger", value=report.trigger)
     for name, value in values.items():

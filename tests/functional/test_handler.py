@@ -348,7 +348,8 @@ def test_one_run_logs_a_line_per_resource_and_a_summary_with_the_request_id(aws:
     assert directive["Namespace"] == "Selfheal" and ["trigger", "service"] in directive["Dimensions"]
     names = {m["Name"] for m in directive["Metrics"]}
     assert names == {"checked", "healthy", "created", "restored", "repaired", "healed", "conflicts", "errors",
-                     "deferred"}
+                     "deferred", "guard_tripped"}
+    assert blob["guard_tripped"] in (0, [0.0])  # EMF may carry a value as a one-element list
     assert all(m["Unit"] == "Count" for m in directive["Metrics"])
     assert blob["trigger"] == "manual"
     assert (blob["checked"], blob["created"], blob["healthy"], blob["errors"]) == ([COUNT], [COUNT], [COUNT], [0])

@@ -64,13 +64,15 @@ class Report:
         return out
 
     def failure_reason(self, limit: int = 250) -> str:
-        """A short reason naming the failed resources (CloudFormation cuts Reason at 256 characters)."""
+        """A short reason naming the resources that did not end healthy (CloudFormation cuts Reason at 256)."""
         if self.guard_tripped and self.guard:
             text = self.guard
-        else:
+        elif self.failures():
             parts = [f"{r.kind} {r.name}: {r.outcome.value}" for r in self.failures()]
-            text = f"{len(parts)} resource(s) not healed: " + "; ".join(parts)
-            if self.failures():
-                first = self.failures()[0]
-                text += f" — {first.name}: {first.reason}"
+            first = self.failures()[0]
+            text = f"{len(parts)} resource(s) not healed: " + "; ".join(parts) + f" — {first.name}: {first.reason}"
+        else:
+            late = [f"{r.kind} {r.name}" for r in self.results if r.outcome in (Outcome.DEFERRED, Outcome.PENDING)]
+            text = f"{len(late)} resource(s) not healed before the time ran out (the next run carries on): "
+            text += ", ".join(late)
         return text if len(text) <= limit else text[: limit - 3] + "..."
