@@ -100,18 +100,19 @@ def is_cloudformation(event: Any) -> bool:
     return isinstance(event, dict) and "ResponseURL" in event
 
 
-def load_handler() -> Any:
-    """Import the function's app module the way Lambda does (its CodeUri on sys.path)."""
-    if str(FUNCTION_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTION_DIR))
+def load_handler(code_dir: Path = FUNCTION_DIR, layer_dir: Path | None = None) -> Any:
+    """Import the function's app module the way Lambda does: its code first on sys.path, then its layer's python/."""
+    for entry in reversed([code_dir, layer_dir] if layer_dir else [code_dir]):
+        if str(entry) not in sys.path:
+            sys.path.insert(0, str(entry))
     import app  # noqa: PLC0415 - after the environment is set
 
     return app
 
 
-def invoke(event: Any, context: LambdaContext) -> dict[str, Any]:
+def invoke(event: Any, context: LambdaContext, app: Any = None) -> dict[str, Any]:
     """Run the handler once. Returns {"result": ...} or {"error": {...}}, plus "cloudformation": [responses]."""
-    app = load_handler()
+    app = app or load_handler()
     out: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         server = None
@@ -148,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint-url", help="AWS endpoint (default: $AWS_ENDPOINT_URL, else a local AWS)")
     parser.add_argument("--timeout", type=float, default=900.0, help="the function's timeout in seconds (900)")
     parser.add_argument("--function-name", default="selfheal-local")
+    parser.add_argument("--code-dir", type=Path, default=FUNCTION_DIR,
+                        help="the function's code, e.g. .aws-sam/build/Function (default: functions/selfheal)")
+    parser.add_argument("--layer-dir", type=Path, help="a layer's python/ folder, e.g. .aws-sam/build/DepsLayer/python")
     args = parser.parse_args(argv)
     try:
         event = json.loads(args.event.read_text(encoding="utf-8"))
@@ -163,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.update(LOCAL_CREDENTIALS)
         context = LambdaContext(args.function_name, args.timeout, region=region)
         with contextlib.redirect_stdout(sys.stderr):  # logs and EMF to stderr, the result alone to stdout
-            load_handler().logger.registered_handler.setStream(sys.stderr)
-            out = invoke(event, context)
+            app = load_handler(args.code_dir.resolve(), args.layer_dir.resolve() if args.layer_dir else None)
+            print(f"handler {app.__file__}", file=sys.stderr)
+            app.logger.registered_handler.setStream(sys.stderr)
+            out = invoke(event, context, app)
     if "error" in out:
         print(json.dumps(out["error"], indent=2))
         return 1
