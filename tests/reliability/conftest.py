@@ -24,16 +24,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.loaders
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
+
+from devtools.localaws import LocalAws
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
 from selfheal.model import HEALED, Outcome
 from selfheal.report import Report
 from selfheal.spec import Estate, load_estate
-
-from devtools.localaws import LocalAws
 from tests.functional.helpers import assert_bucket_as_declared, assert_table_as_declared
 
 REGION = "us-east-1"
@@ -44,6 +45,16 @@ HEALTHY = (Outcome.OK, *HEALED)
 SEEDED = ("galerly-users", "galerly-newsletters", "galerly-sessions")
 ITEMS = 5
 KEY = {"galerly-users": "email", "galerly-newsletters": "email", "galerly-sessions": "token"}
+
+
+_LOADER = botocore.loaders.create_loader()  # service models read once for the whole suite, not once per Session
+
+
+def new_session() -> boto3.Session:
+    """A fresh Session (own event hooks, own clients) that shares the parsed service models."""
+    session = boto3.Session(region_name=REGION)
+    session._session.register_component("data_loader", _LOADER)
+    return session
 
 
 # --- the fault injector -----------------------------------------------------------------------------------------------
@@ -94,7 +105,7 @@ class Faults:
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self.session = boto3.Session(region_name=REGION)
+        self.session = new_session()
         self.rules: list[Fault] = []
         self.recorder = Recorder()
         self._lock = threading.Lock()
@@ -227,17 +238,21 @@ class World:
     s3: Any = field(init=False)
     kms: Any = field(init=False)
     seeded_items: dict[str, int] = field(default_factory=dict)  # table -> items put there by seed()
+    _clean: Clients | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=self.aws.endpoint)
-        self.s3 = boto3.client("s3", region_name=REGION, endpoint_url=self.aws.endpoint)
-        self.kms = boto3.client("kms", region_name=REGION, endpoint_url=self.aws.endpoint)
+        session = new_session()
+        self.ddb = session.client("dynamodb", endpoint_url=self.aws.endpoint)
+        self.s3 = session.client("s3", endpoint_url=self.aws.endpoint)
+        self.kms = session.client("kms", endpoint_url=self.aws.endpoint)
 
     # --- running the engine
 
     def run(self, action: str = "apply", clients: Clients | None = None, estate: Estate | None = None,
             **options: Any) -> Report:
-        clients = clients or Clients(session=boto3.Session(region_name=REGION), endpoint_url=self.aws.endpoint)
+        if clients is None:  # no faults: one set of clients serves every clean run of the scenario
+            self._clean = self._clean or Clients(session=new_session(), endpoint_url=self.aws.endpoint)
+            clients = self._clean
         return getattr(Engine(estate or self.estate, clients, Options(**{**FAST, **options})), action)()
 
     # --- setting up

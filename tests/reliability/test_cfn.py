@@ -1,0 +1,150 @@
+"""CloudFormation waits for exactly one response per request: faults inside the run must not cost it that response,
+add a second one, or hang. Complements tests/functional/test_handler.py (which covers Create with a broken engine,
+the 2.5 s-left context, crhelper's own timeout and the refused events) with faults that come from AWS mid-run.
+
+A local HTTP server on 127.0.0.1 stands in for the presigned ResponseURL; every wait here is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from devtools.invoke import LambdaContext, ResponseServer, load_handler
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def app(monkeypatch):
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    for name in [n for n in __import__("os").environ if n.startswith("SELFHEAL_")]:
+        monkeypatch.delenv(name)
+    return load_handler()
+
+
+@pytest.fixture
+def faulty(app, faults, monkeypatch):
+    """The handler's engine talks to the local AWS through the fault injector's Session."""
+    monkeypatch.setattr(app, "Clients", lambda: faults.clients())
+    return faults
+
+
+def event(name):
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+def invoke(app, request, context):
+    """-> (PUT bodies, seconds the handler took). Bounded: fails if the handler has not returned within 60 s."""
+    with ResponseServer() as server:
+        out = {}
+
+        def call():
+            started = time.monotonic()
+            out["result"] = app.lambda_handler({**request, "ResponseURL": server.url}, context)
+            out["took"] = time.monotonic() - started
+
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        worker.join(60)
+        assert not worker.is_alive(), "the handler hung"
+    return server.responses, out["took"]
+
+
+def test_an_aws_surprise_inside_the_run_answers_failed_once(app, faulty, aws):
+    # Not a ClientError: something the engine does not expect (before-call hook raising), on an Update.
+    faulty.add("dynamodb", "DescribeTable", "galerly-photos", code=None,
+               action=lambda: (_ for _ in ()).throw(RuntimeError("connection pool exploded")))
+
+    responses, _ = invoke(app, event("cfn-update.json"), LambdaContext(timeout_s=120))
+
+    assert len(responses) == 1, responses
+    assert responses[0]["Status"] == "FAILED"
+    assert "connection pool exploded" in responses[0]["Reason"] and len(responses[0]["Reason"]) < 256
+    assert responses[0]["PhysicalResourceId"] == "selfheal-estate"  # same id: CloudFormation sends no Delete
+    assert not [c for c in aws.calls() if c["operation"].startswith("Delete")]
+
+
+def test_deadline_reached_mid_run_answers_failed_once_naming_what_is_left(app, faulty, aws):
+    # A 6 s Lambda: the run must stop starting work at 3 s (the safety margin) and answer before crhelper's timer
+    # (5.5 s). galerly-users' CreateTable is held past the run's deadline (before-call sleep).
+    context = LambdaContext(timeout_s=6)
+    faulty.add("dynamodb", "CreateTable", "galerly-users", sleep_until=lambda: app.deadline(context) + 0.3)
+
+    responses, took = invoke(app, event("cfn-create.json"), context)
+
+    assert len(responses) == 1, responses
+    response = responses[0]
+    assert response["Status"] == "FAILED"
+    assert "time ran out" in response["Reason"] and "galerly-users" in response["Reason"], response["Reason"]
+    assert response["Data"]["deferred"] >= 1 and response["Data"]["error"] == 0
+    assert took < 5.5  # answered by the run itself, not by crhelper's timeout
+    timer = app.helper._timer
+    timer.join(1)
+    assert not timer.is_alive()  # cancelled: no second, late "Execution timed out" response
+    users = aws_table(aws, "galerly-users")
+    assert users["TableStatus"] == "ACTIVE"  # the held create did happen; the rest is left for the next run
+
+
+def aws_table(aws, name):
+    import boto3
+
+    return boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint).describe_table(
+        TableName=name)["Table"]
+
+
+def test_an_unreachable_response_url_does_not_hang_the_function(app, aws):
+    # Nothing listens on the ResponseURL's port: the single PUT fails fast, the handler returns, no retry loop.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    request = {**event("cfn-delete.json"), "ResponseURL": f"http://127.0.0.1:{port}/response?X-Amz-Signature=x"}
+    done = {}
+    worker = threading.Thread(target=lambda: done.setdefault("result", app.lambda_handler(request, LambdaContext())),
+                              daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "the handler hung on an unreachable ResponseURL"
+    assert time.monotonic() - started < 20 and done == {"result": None}
+    assert aws.calls() == []  # Delete never touches the estate, even when it cannot answer
+
+
+MALFORMED = {
+    "RequestType missing": lambda e: {k: v for k, v in e.items() if k != "RequestType"},
+    "RequestType lower case": lambda e: {**e, "RequestType": "create"},
+    "RequestType not a string": lambda e: {**e, "RequestType": ["Create"]},
+    "ResponseURL empty": lambda e: {**e, "ResponseURL": ""},
+    "ResponseURL not a string": lambda e: {**e, "ResponseURL": {"url": "https://x"}},
+    "StackId missing": lambda e: {k: v for k, v in e.items() if k != "StackId"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_requests_get_no_response_and_no_aws_call(case, app, aws):
+    # CloudFormation never sends these, so nobody waits for an answer: refuse, send nothing, touch nothing.
+    with ResponseServer() as server:
+        base = {**event("cfn-create.json"), "ResponseURL": server.url}
+        with pytest.raises(app.InvalidEvent):
+            app.lambda_handler(MALFORMED[case](base), LambdaContext())
+    assert server.requests == []
+    assert aws.calls() == []
+
+
+def test_scheduled_and_manual_runs_never_send_a_response_even_when_the_engine_raises(app, faulty, aws, monkeypatch):
+    sent = []
+    monkeypatch.setattr(app, "_put_response", lambda *a, **k: sent.append(a))
+    monkeypatch.setattr(app, "_send_response", lambda *a, **k: sent.append(a))
+    faulty.add("dynamodb", "DescribeTable", "galerly-users", code=None,
+               action=lambda: (_ for _ in ()).throw(RuntimeError("boom")))
+
+    for request in (event("scheduled.json"), event("manual-apply.json")):
+        with pytest.raises(RuntimeError, match="boom"):  # the invocation fails: Lambda's Errors metric alarms
+            app.lambda_handler(request, LambdaContext())
+        faulty.rules[0].hits = 0
+    assert sent == []
