@@ -1,0 +1,44 @@
+"""Estates for the benchmark: the shipped seed (15 resources) and larger ones of the same shape.
+
+A generated estate repeats the seed's table and bucket declarations with a numeric suffix on every name, keeping the
+seed's vars, settings and table defaults, so every resource is declared exactly like one in the shipped estate.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_PATH = ROOT / "functions" / "selfheal" / "estate.yaml"
+BUCKET_SHARE = 2 / 15  # the seed's mix: 13 tables, 2 buckets
+
+
+def seed_document() -> dict[str, Any]:
+    return yaml.safe_load(SEED_PATH.read_text())
+
+
+def estate_yaml(size: int) -> str:
+    """YAML text of an estate with `size` resources: the seed itself for 15, else the seed's shapes repeated."""
+    doc = seed_document()
+    seed_tables, seed_buckets = doc["tables"], doc["buckets"]
+    if size == len(seed_tables) + len(seed_buckets):
+        return SEED_PATH.read_text()
+    if size < 2:
+        raise ValueError("an estate needs at least 2 resources (one table, one bucket)")
+    buckets = max(1, round(size * BUCKET_SHARE))
+    tables = size - buckets
+    out = copy.deepcopy(doc)
+    out["tables"] = [_suffixed(seed_tables[i % len(seed_tables)], i) for i in range(tables)]
+    out["buckets"] = [_suffixed(seed_buckets[i % len(seed_buckets)], i) for i in range(buckets)]
+    header = f"# Benchmark estate: {tables} tables and {buckets} buckets shaped like the seed's (bench/estates.py).\n"
+    return header + yaml.safe_dump(out, sort_keys=False, width=200)
+
+
+def _suffixed(resource: dict[str, Any], i: int) -> dict[str, Any]:
+    out = copy.deepcopy(resource)
+    out["name"] = f"{out['name']}-{i:04d}"
+    return out

@@ -1,0 +1,38 @@
+"""The benchmark harness end to end on the seed estate with no added delay: shape of its output, not its timings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.report import write_all
+from bench.run import SCENARIOS, run
+
+
+def test_bench_harness_on_the_seed_estate(tmp_path: Path) -> None:
+    # GIVEN the seed estate and a local AWS with no delay
+    # WHEN the harness runs every scenario once and writes its three files
+    quick = {"calibration_calls": 20, "cpu_repeats": 1, "seed_repeats": 1}
+    data = run(0, [15], seq_budget_s=60, import_runs=1, log=lambda *_: None, **quick)
+    write_all(data, tmp_path)
+
+    # THEN the JSON has the expected keys and plausible numbers
+    saved = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert {"delay_ms", "per_call", "chains", "estates", "cold_start", "machine"} <= saved.keys()
+    assert saved["per_call"]["at_0ms"]["wall_ms"] > 0
+    (estate,) = saved["estates"]
+    assert (estate["size"], estate["tables"], estate["buckets"]) == (15, 13, 2)
+    assert set(estate["scenarios"]) == set(SCENARIOS)
+    for name, s in estate["scenarios"].items():
+        assert s["wall_s"] > 0 and s["bound_s"] > 0 and s["sequential"]["wall_s"] > 0, name
+        assert s["calls"]["reads"] > 0, name
+        assert s["summary"]["checked"] == 15, name
+        assert {"table", "bucket", "account"} <= s["calls"]["by_kind"].keys()
+    healthy = estate["scenarios"]["healthy"]
+    assert healthy["calls"]["writes"] == 0
+    assert healthy["summary"].get("ok") == 15
+    assert estate["scenarios"]["fresh"]["summary"].get("created") == 15
+    assert estate["scenarios"]["drift"]["summary"].get("repaired") == 15
+    assert saved["cold_start"]["handler_import_us"] > 0 and saved["cold_start"]["boto3_import_us"] > 0
+    assert "| target | met | measured |" in (tmp_path / "benchmarks.md").read_text()
+    assert (tmp_path / "benchmarks.png").stat().st_size > 0
