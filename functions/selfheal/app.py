@@ -32,6 +32,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from crhelper import CfnResource
 from crhelper.utils import _send_response
+
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
 from selfheal.model import Outcome
@@ -250,6 +251,9 @@ def _put_response(url: str, body: dict[str, Any], ssl_verify: Any) -> None:
         connection.request("PUT", path, body=data, headers={"content-type": "", "content-length": str(len(data))})
         status = connection.getresponse().status
         logger.info("response sent", extra={"status": body.get("Status"), "http_status": status})
+    except OSError as exc:
+        logger.error("sending the response failed; CloudFormation will time the request out",
+                     extra={"status": body.get("Status"), "error": str(exc)})
     finally:
         connection.close()
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from selfheal import cli
 from selfheal.spec import DEFAULT_ESTATE_PATH, EstateError, parse_estate
 
@@ -69,6 +70,19 @@ OPEN_BPA = dict.fromkeys(("block_public_acls", "ignore_public_acls"), True) | di
 CASES: list[tuple[str, str, str, str, dict[str, Any]]] = [
     # --- YAML itself
     ("yaml-unclosed-flow", "tables: [{name: a\n", "line ", "not valid YAML", {}),
+    # --- found after the first pass: each used to be mis-reported or silently accepted
+    (
+        "lsi-named-like-a-gsi",
+        table(range_key="sk", gsis=[{"name": "by-x", "hash_key": "x"}], lsis=[{"name": "by-x", "range_key": "y"}]),
+        "tables[0].lsis[0].name",
+        "also a GSI",
+        {},
+    ),
+    ("stream-zero", table(stream=0), "tables[0].stream", "not allowed", {}),
+    ("principal-a-number", bucket(policy={"statements": [stmt(Principal=5)]}),
+     "buckets[0].policy.statements[0].Principal", "not a principal", {}),
+    ("principal-unknown-type", bucket(policy={"statements": [stmt(Principal={"Users": "x"})]}),
+     "buckets[0].policy.statements[0].Principal.Users", "unknown principal type", {}),
     ("yaml-bad-indent", "tables:\n  - name: app-users\n   hash_key: id\n", "line ", "not valid YAML", {}),
     ("yaml-tab-indent", "tables:\n\t- name: app-users\n", "line 2", "not valid YAML", {}),
     ("yaml-duplicate-top-key", MINIMAL + "tables: []\n", "line ", "duplicate key 'tables'", {}),
@@ -327,7 +341,7 @@ CASES: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ),
     (
         "statement-holds-binary",
-        bucket(policy={"statements": [stmt(Principal=b"anyone")]}),
+        bucket(policy={"statements": [stmt(Condition={"StringEquals": {"aws:UserAgent": b"anyone"}})]}),
         "buckets[0].policy.statements[0]",
         "JSON",
         {},

@@ -125,6 +125,10 @@ class Engine:
         except AWS_ERRORS as exc:
             reason = explain(exc, f"reading {spec.kind}", spec.name)
             return None, ResourcePlan(spec.kind, spec.name, exists=True, error=reason)
+        except Exception as exc:  # noqa: BLE001 - one resource's surprise must not abort the others
+            log.exception("observing %s %s failed", spec.kind, spec.name)
+            reason = f"reading {spec.kind} {spec.name} failed unexpectedly: {type(exc).__name__}: {exc}"
+            return None, ResourcePlan(spec.kind, spec.name, exists=True, error=reason)
 
     def _plan_table(self, spec: TableSpec, state: TableState) -> ResourcePlan:
         declared = self.keys.resolve(spec.kms_key, spec.region) if spec.kms_key else None
@@ -192,6 +196,11 @@ class Engine:
         result = ResourceResult(spec.kind, spec.name, Outcome.OK, notes=list(plan.notes))
         try:
             self._apply_plan(spec, plan, account, deadline, result)
+        except Exception as exc:  # noqa: BLE001 - one resource's surprise must not abort the others
+            log.exception("applying %s %s failed", spec.kind, spec.name)
+            result.outcome = Outcome.ERROR
+            result.reason = (f"failed unexpectedly: {type(exc).__name__}: {exc}"
+                             + (f" (done before that: {_done(result)})" if result.changes else ""))
         finally:
             result.duration_s = time.monotonic() - started
             self._progress("done", spec)

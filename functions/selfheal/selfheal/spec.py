@@ -553,7 +553,11 @@ class _Parser:
         )
         if lsis and range_key is None:
             self.fail(f"{path}.lsis", "local secondary indexes need a table range key", "add range_key or remove lsis")
-        self.unique([ix.name for ix in gsis + lsis], f"{path}.gsis", "index")
+        self.unique([ix.name for ix in gsis], f"{path}.gsis", "index")
+        self.unique([ix.name for ix in lsis], f"{path}.lsis", "index")
+        for i, ix in enumerate(lsis):
+            if ix.name in {g.name for g in gsis}:
+                self.fail(f"{path}.lsis[{i}].name", f"index {ix.name!r} is also a GSI", "give each index its own name")
         types: dict[str, str] = {hash_key.name: hash_key.type}
         if range_key:
             types[range_key.name] = range_key.type
@@ -570,9 +574,9 @@ class _Parser:
         kms_key = self.encryption(raw.get("encryption", "aws-managed"), f"{path}.encryption")
         pitr, days = self.pitr(raw.get("pitr", True), f"{path}.pitr")
         ttl = raw.get("ttl")
-        ttl = None if ttl in (None, False) else self.string(ttl, f"{path}.ttl", what="the TTL attribute name")
+        ttl = None if ttl is None or ttl is False else self.string(ttl, f"{path}.ttl", what="the TTL attribute name")
         stream = raw.get("stream")
-        stream = None if stream in (None, False) else self.choice(stream, f"{path}.stream", STREAM_VIEWS)
+        stream = None if stream is None or stream is False else self.choice(stream, f"{path}.stream", STREAM_VIEWS)
         restore = self.choice(raw.get("restore", "auto"), f"{path}.restore", ("auto", "never"))
         return TableSpec(
             name=name,
@@ -818,6 +822,9 @@ class _Parser:
         for a, b in (("Principal", "NotPrincipal"), ("Action", "NotAction"), ("Resource", "NotResource")):
             if (raw.get(a) is None) == (raw.get(b) is None):
                 self.fail(path, f"a policy statement needs exactly one of {a} / {b}", f"add `{a}:`")
+        for field_name in ("Principal", "NotPrincipal"):
+            if raw.get(field_name) is not None:
+                self.principal(raw[field_name], f"{path}.{field_name}")
         for field_name in ("Action", "NotAction"):
             actions = raw.get(field_name)
             if actions is None:
@@ -848,6 +855,19 @@ class _Parser:
         except (TypeError, ValueError) as exc:
             self.fail(path, f"holds a value JSON cannot carry ({exc})", "quote dates and other values as strings")
         return dict(raw)
+
+    def principal(self, value: Any, path: str) -> None:
+        fix = 'write "*" or {AWS: ARN or [ARNs]} (also Service, Federated, CanonicalUser)'
+        if value == "*":
+            return
+        if not isinstance(value, dict) or not value:
+            self.fail(path, f"{value!r} is not a principal", fix)
+        for kind, ids in value.items():
+            if kind not in ("AWS", "Service", "Federated", "CanonicalUser"):
+                self.fail(f"{path}.{kind}", "unknown principal type", fix)
+            for i, one in enumerate(ids if isinstance(ids, list) else [ids]):
+                if not isinstance(one, str) or not one:
+                    self.fail(f"{path}.{kind}[{i}]", f"{one!r} is not a principal id", fix)
 
     def cors(self, value: Any, path: str) -> CorsRule:
         raw = self.mapping(
