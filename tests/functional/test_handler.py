@@ -18,10 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from selfheal.spec import load_estate
 
 from devtools.invoke import LambdaContext, ResponseServer, load_handler
 from devtools.localaws import LocalAws
+from selfheal.spec import load_estate
 
 # Lambda never shows this warning (app.py filters it); pytest resets warning filters per test.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -419,12 +419,14 @@ def test_import_in_lambda_without_the_xray_sdk_runs_untraced() -> None:
 
 
 def test_delete_succeeds_even_when_crhelper_could_not_start() -> None:
-    # No region at all: crhelper's constructor fails (it makes boto3 clients) and would answer FAILED to everything.
+    # crhelper answers FAILED to everything once its start-up failed. Its polling clients are no longer built (so a
+    # missing region cannot fail it any more: asserted first); the failure is injected the way crhelper records one.
     event = {k: v for k, v in load("cfn-delete.json").items() if k != "ResourceProperties"}
     done = run_isolated(
         "",
         "from devtools.invoke import LambdaContext, ResponseServer\n"
-        "assert app.helper._init_failed is not None\n"
+        "assert app.helper._init_failed is None\n"
+        "app.helper.init_failure(RuntimeError('start-up failed'))\n"
         f"event = {event!r}\n"
         "with ResponseServer() as server:\n"
         "    app.lambda_handler({**event, 'ResponseURL': server.url}, LambdaContext())\n"

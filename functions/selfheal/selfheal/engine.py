@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -81,14 +81,18 @@ class Engine:
         deadline = Deadline(min(ends) if ends else None)
         report = Report(action, self.options.trigger)
         calls_before = self.clients.call_counts()
-        account = observe_account(self.clients, any(b.is_public for b in self.estate.buckets))
 
         with (
             ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="selfheal") as pool,
             ThreadPoolExecutor(max_workers=self.pool_size * 2, thread_name_prefix="selfheal-read") as reads,
         ):
             self._reads = reads.map
-            observed = list(pool.map(lambda spec: self._observe(spec, account), self.estate.resources))
+            # Account-wide facts are fetched alongside the resources, not before them: only bucket plans wait.
+            account_facts = reads.submit(self._observe_account)
+            for region in sorted({t.region for t in self.estate.tables if not t.kms_key}):
+                reads.submit(self.keys.resolve, AWS_MANAGED_DYNAMODB_KEY, region)
+            observed = list(pool.map(lambda spec: self._observe(spec, account_facts), self.estate.resources))
+            account = account_facts.result()
             plans = [plan for _, plan in observed]
             report.guard, report.guard_tripped = self._guard(plans, action)
             if action == "apply" and not report.guard_tripped:
@@ -112,7 +116,14 @@ class Engine:
         report.api_calls = {k: v - calls_before[k] for k, v in self.clients.call_counts().items()}
         return report
 
-    def _observe(self, spec: TableSpec | BucketSpec, account: AccountFacts) -> tuple[Any, ResourcePlan]:
+    def _observe_account(self) -> AccountFacts:
+        try:
+            return observe_account(self.clients, any(b.is_public for b in self.estate.buckets))
+        except Exception as exc:  # noqa: BLE001 - reported on the buckets it concerns
+            log.exception("observing the account failed")
+            return AccountFacts(problem=f"{type(exc).__name__}: {exc}")
+
+    def _observe(self, spec: TableSpec | BucketSpec, account_facts: Future[AccountFacts]) -> tuple[Any, ResourcePlan]:
         self._progress("observe", spec)
         try:
             if isinstance(spec, TableSpec):
@@ -121,7 +132,7 @@ class Engine:
                 state: Any = observe_table(self.clients.client("dynamodb", spec.region), spec, self._reads)
                 return state, self._plan_table(spec, state)
             state = observe_bucket(self.clients.client("s3", spec.region), spec, self.owned, self._reads)
-            return state, self._plan_bucket(spec, state, account)
+            return state, self._plan_bucket(spec, state, account_facts.result())
         except AWS_ERRORS as exc:
             reason = explain(exc, f"reading {spec.kind}", spec.name)
             return None, ResourcePlan(spec.kind, spec.name, exists=True, error=reason)

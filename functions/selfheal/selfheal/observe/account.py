@@ -29,10 +29,13 @@ class KeyResolver:
     def __init__(self, clients: Any) -> None:
         self._clients = clients
         self._cache: dict[tuple[str, str], KeyInfo] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def resolve(self, key_id: str, region: str) -> KeyInfo:
-        with self._lock:  # held through the call: one DescribeKey per key however many threads ask
+        with self._lock:
+            key_lock = self._locks.setdefault((key_id, region), threading.Lock())
+        with key_lock:  # held through the call: one DescribeKey per key however many threads ask for it
             return self._resolve(key_id, region)
 
     def _resolve(self, key_id: str, region: str) -> KeyInfo:
