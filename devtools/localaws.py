@@ -5,8 +5,17 @@
 binds 127.0.0.1, prints exactly one line ``READY http://127.0.0.1:<port>`` (the proxy) and runs until SIGTERM/SIGINT.
 
 The moto server runs in the same process, with small patches (see ``apply_moto_patches``) where plain moto 5 is
-not faithful to AWS, so product code never has to bend around moto. Every AWS request through the proxy is recorded
-as ``{"seq", "service", "operation", "write", "name", "status", "client"}`` (client: "selfheal" or "other").
+not faithful to AWS, so product code never has to bend around moto:
+
+    RestoreTableFromBackup   honours BillingMode/ProvisionedThroughput/SSESpecification overrides
+    UpdateTable              honours SSESpecification; a disabled stream can be enabled again (a new stream)
+    DeleteTable              with PITR on leaves a SYSTEM "<table>$DeletedTableBackup" backup
+    ListBackups              honours BackupType (USER by default)
+    TagResource              overwrites the value of a key the table already has
+    S3 on another account's bucket: HeadBucket and the other bucket calls answer 403 (CreateBucket still 409)
+
+Every AWS request through the proxy is recorded as ``{"seq", "service", "operation", "write", "name", "status",
+"client"}`` (client: "selfheal" or "other").
 Control endpoints on the proxy (never recorded):
 
     GET  /_localaws/calls         JSON list of recorded calls
@@ -163,6 +172,67 @@ def _patch_list_backups_type_filter() -> None:
     DynamoHandler.list_backups = list_backups_handler
 
 
+def _patch_s3_cross_account_bucket_access() -> None:
+    # AWS: HeadBucket, GetBucketLocation and every other bucket call on another account's bucket answer 403 AccessDenied
+    # (CreateBucket on that name still answers 409 BucketAlreadyExists).
+    from moto.s3.exceptions import BucketAlreadyExists, S3AccessDeniedError
+    from moto.s3.models import S3Backend, s3_backends
+    from moto.s3.responses import S3Response
+
+    class OtherAccountsBucket(S3AccessDeniedError):
+        pass
+
+    original_get_bucket = S3Backend.get_bucket
+    original_put = S3Response._bucket_response_put
+
+    def get_bucket(self: Any, bucket_name: str) -> Any:
+        owner = s3_backends.bucket_accounts.get(bucket_name)
+        if owner is not None and owner[1] != self.account_id:
+            raise OtherAccountsBucket()
+        return original_get_bucket(self, bucket_name)
+
+    def bucket_response_put(self: Any, request: Any, bucket_name: str, querystring: dict[str, Any]) -> Any:
+        try:
+            return original_put(self, request, bucket_name, querystring)
+        except OtherAccountsBucket:
+            if self.data.get("Action") == "CreateBucket":  # moto looks the taken bucket up after BucketAlreadyExists
+                raise BucketAlreadyExists(bucket=bucket_name) from None
+            raise
+
+    S3Backend.get_bucket = get_bucket
+    S3Response._bucket_response_put = bucket_response_put
+
+
+def _patch_tag_resource_overwrites() -> None:
+    # AWS: TagResource with a key the table already has overwrites that tag's value (keys are unique).
+    from moto.dynamodb.models import DynamoDBBackend
+
+    def tag_resource(self: Any, arn: str, tags: dict[str, str]) -> None:
+        for table in self.tables.values():
+            if table.table_arn == arn:
+                merged = {t["Key"]: t["Value"] for t in table.tags}
+                merged.update(tags)
+                table.tags = [{"Key": k, "Value": v} for k, v in merged.items()]
+
+    DynamoDBBackend.tag_resource = tag_resource
+
+
+def _patch_stream_reenable() -> None:
+    # AWS: a stream disabled by UpdateTable can be enabled again; that makes a new stream (new label and ARN).
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.update_table_streams
+
+    def update_table_streams(self: Any, table: Any, stream_specification: dict[str, Any]) -> None:
+        enabling = stream_specification.get("StreamEnabled") or stream_specification.get("StreamViewType")
+        if enabling and not (table.stream_specification or {}).get("StreamEnabled"):
+            table.set_stream_specification(stream_specification)
+            return
+        original(self, table, stream_specification)
+
+    DynamoDBBackend.update_table_streams = update_table_streams
+
+
 def _patch_moto_server_nagle() -> None:
     # Not an AWS behaviour: without TCP_NODELAY moto's keep-alive answers stall ~40 ms on delayed ACKs.
     from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -174,7 +244,7 @@ _patched = False
 
 
 def apply_moto_patches() -> None:
-    """Make moto faithful where FACTS.md says it is not. Idempotent."""
+    """Make moto faithful where FACTS.md (and the module docstring) say it is not. Idempotent."""
     global _patched
     if _patched:
         return
@@ -182,6 +252,9 @@ def apply_moto_patches() -> None:
     _patch_update_table_sse()
     _patch_deleted_table_backup()
     _patch_list_backups_type_filter()
+    _patch_s3_cross_account_bucket_access()
+    _patch_tag_resource_overwrites()
+    _patch_stream_reenable()
     _patch_moto_server_nagle()
     _patched = True
 

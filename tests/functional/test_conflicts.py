@@ -90,12 +90,12 @@ def assert_rest_healed(report: Any, estate: Any, photos: str, s3: Any, ddb: Any,
 
 
 def test_bucket_name_owned_by_another_account_is_an_error_and_the_rest_heals(aws, estate, s3, ddb, kms, photos_taken):
-    """S3 answers HeadBucket on another account's bucket with 403 (moto says 200: the 403 is injected)."""
-    clients = make_clients(aws.endpoint)
-    answer_head_bucket(clients, photos_taken, 403)
+    """GIVEN another account owns the photos bucket's name (HeadBucket answers 403) WHEN apply runs THEN that bucket
+    is an error that says to choose another name, nothing is written to it, and the rest heals."""
+    report = run(aws.endpoint, estate, "apply")
 
-    report = run(aws.endpoint, estate, "apply", clients=clients)
-
+    heads = [c["status"] for c in aws.calls() if c["operation"] == "HeadBucket" and c["name"] == photos_taken]
+    assert heads and set(heads) == {403}
     taken = result(report, photos_taken)
     assert taken.outcome.value == "error"
     assert "owned by another AWS account" in taken.reason

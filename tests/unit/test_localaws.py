@@ -188,6 +188,45 @@ def test_user_backups_are_listed_by_type(aws: LocalAws) -> None:
     assert len(_backups(ddb, "orders", "ALL")) == 1
 
 
+# ---- TagResource overwrites, streams can be enabled again -----------------------------------------------------
+
+
+def test_tag_resource_overwrites_the_value_of_an_existing_key(aws: LocalAws) -> None:
+    ddb = _ddb()
+    tags = [{"Key": "app", "Value": "shop"}, {"Key": "team", "Value": "a"}]
+    arn = _create_table(ddb, "orders", Tags=tags)["TableArn"]
+
+    ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "app", "Value": "other"}, {"Key": "env", "Value": "prod"}])
+
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == [
+        {"Key": "app", "Value": "other"},
+        {"Key": "team", "Value": "a"},
+        {"Key": "env", "Value": "prod"},
+    ]
+
+
+def test_a_disabled_stream_can_be_enabled_again_as_a_new_stream(aws: LocalAws) -> None:
+    ddb = _ddb()
+    first = _create_table(ddb, "orders", StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    ddb.update_table(TableName="orders", StreamSpecification={"StreamEnabled": False})
+    assert "StreamSpecification" not in ddb.describe_table(TableName="orders")["Table"]
+
+    again = ddb.update_table(
+        TableName="orders", StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    )["TableDescription"]
+
+    assert again["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert again["LatestStreamArn"] != first["LatestStreamArn"]
+    assert again["LatestStreamLabel"] != first["LatestStreamLabel"]
+    table = ddb.describe_table(TableName="orders")["Table"]
+    assert table["StreamSpecification"] == again["StreamSpecification"]
+    assert table["LatestStreamArn"] == again["LatestStreamArn"]
+    stream = boto3.client("dynamodbstreams").describe_stream(StreamArn=again["LatestStreamArn"])["StreamDescription"]
+    assert stream["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    with pytest.raises(ClientError):  # a stream that is still enabled cannot be enabled twice
+        ddb.update_table(TableName="orders", StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+
+
 # ---- the proxy -----------------------------------------------------------------------------------------------
 
 
@@ -310,6 +349,39 @@ def test_other_account_owns_a_bucket_name(aws: LocalAws) -> None:
         boto3.client("s3").create_bucket(Bucket="taken-name")
     assert error.value.response["Error"]["Code"] == "BucketAlreadyExists"
     assert boto3.client("s3").list_buckets()["Buckets"] == []
+
+
+def _error(call) -> tuple[int, str]:
+    with pytest.raises(ClientError) as error:
+        call()
+    return error.value.response["ResponseMetadata"]["HTTPStatusCode"], error.value.response["Error"]["Code"]
+
+
+def test_another_accounts_bucket_answers_403_to_head_and_reads(aws: LocalAws) -> None:
+    theirs = other_account_session(aws.endpoint).client("s3", endpoint_url=aws.endpoint)
+    theirs.create_bucket(Bucket="taken-name")
+    theirs.put_bucket_tagging(Bucket="taken-name", Tagging={"TagSet": [{"Key": "owner", "Value": "them"}]})
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="our-name")
+
+    assert _error(lambda: s3.head_bucket(Bucket="taken-name")) == (403, "403")
+    assert _error(lambda: s3.get_bucket_location(Bucket="taken-name")) == (403, "AccessDenied")
+    assert _error(lambda: s3.get_bucket_tagging(Bucket="taken-name")) == (403, "AccessDenied")
+    assert _error(lambda: s3.get_bucket_policy(Bucket="taken-name")) == (403, "AccessDenied")
+    assert _error(lambda: s3.list_objects_v2(Bucket="taken-name")) == (403, "AccessDenied")
+    assert _error(lambda: s3.put_bucket_tagging(Bucket="taken-name", Tagging={"TagSet": []})) == (403, "AccessDenied")
+    assert _error(lambda: s3.create_bucket(Bucket="taken-name")) == (409, "BucketAlreadyExists")
+    assert _error(lambda: s3.head_bucket(Bucket="no-such-name")) == (404, "404")
+    assert s3.head_bucket(Bucket="our-name")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert _error(lambda: theirs.head_bucket(Bucket="our-name")) == (403, "403")
+
+    # the owner is unaffected, and a name given up is free again
+    assert theirs.head_bucket(Bucket="taken-name")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert theirs.get_bucket_tagging(Bucket="taken-name")["TagSet"] == [{"Key": "owner", "Value": "them"}]
+    theirs.delete_bucket(Bucket="taken-name")
+    assert _error(lambda: s3.head_bucket(Bucket="taken-name")) == (404, "404")
+    s3.create_bucket(Bucket="taken-name")
+    assert s3.head_bucket(Bucket="taken-name")["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
 def test_serve_stops_cleanly_on_sigterm() -> None:
