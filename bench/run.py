@@ -27,7 +27,6 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -41,7 +40,6 @@ for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
 
 import boto3  # noqa: E402
 
-import devtools.localaws  # noqa: E402
 from bench.estates import estate_yaml  # noqa: E402
 from devtools.localaws import LocalAws  # noqa: E402
 from selfheal.aws import Clients  # noqa: E402
@@ -65,15 +63,6 @@ CHAINS = {
 EXPECTED = {"healthy": "ok", "fresh": "created", "drift": "repaired"}
 SEED_SIZE = 15
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class BenchAws(LocalAws):
-    """LocalAws whose proxy takes a burst of new connections: with socketserver's listen backlog of 5, a run's first
-    calls (up to 48 threads connecting at once) lose SYNs and each loss costs a 1 s TCP retransmit AWS never charges."""
-
-    def start(self) -> LocalAws:
-        with mock.patch.object(devtools.localaws, "__file__", str(ROOT / "bench" / "localaws_serve.py")):
-            return super().start()
 
 
 # --- measuring ------------------------------------------------------------------------------------------------------
@@ -414,7 +403,7 @@ def run(
     started = time.perf_counter()
     cores = os.cpu_count() or 1
     seed = parse_estate(estate_yaml(SEED_SIZE), source="seed")
-    with BenchAws() as aws:
+    with LocalAws() as aws:
         log(f"local AWS at {aws.endpoint}; {cores} cores; delay {delay_ms:g} ms")
         calls_at_0 = per_call_cost(aws, 0, calibration_calls)
         calls_at_d = per_call_cost(aws, delay_ms, max(5, calibration_calls // 8))

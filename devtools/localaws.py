@@ -585,12 +585,17 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
 
 
+class _ProxyServer(http.server.ThreadingHTTPServer):
+    # socketserver's listen backlog of 5 drops SYNs when a run's ~48 threads connect at once, and each costs a 1 s
+    # TCP retransmit that AWS never charges.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def make_proxy(port: int, upstream_host: str, upstream_port: int, delay_ms: float) -> http.server.ThreadingHTTPServer:
     state = ProxyState(upstream_host, upstream_port, delay_ms)
     handler = type("BoundProxyHandler", (ProxyHandler,), {"state": state})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.daemon_threads = True
-    return server
+    return _ProxyServer(("127.0.0.1", port), handler)
 
 
 def serve(port: int = 0, delay_ms: float = 0.0) -> int:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+
 from selfheal.aws import Clients
 from selfheal.engine import Engine
 from selfheal.spec import load_estate
-
 from tests.support.iam import allowed, iam_action
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"

@@ -6,9 +6,9 @@ from typing import Any
 
 import boto3
 import pytest
-from selfheal.spec import Estate
 
 from devtools.localaws import LocalAws
+from selfheal.spec import Estate
 from tests.functional.helpers import REGION, shipped_estate
 
 

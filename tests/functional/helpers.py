@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
+
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
 from selfheal.model import ResourceResult
@@ -222,7 +223,7 @@ class _EmptyBody:
 
 def answer_head_bucket(clients: Clients, bucket: str, status: int, region: str = REGION) -> None:
     """Make HeadBucket on `bucket` through `clients` answer `status` with no body, as S3 does (403: another account's
-    bucket we may not read; 404: no such bucket). moto answers 200 for any account's bucket."""
+    bucket we may not read; 404: no such bucket) — e.g. to stage a name taken between our check and our create."""
 
     def send(request: Any, **_: Any) -> Any:
         if request.method == "HEAD" and urlsplit(request.url).path.strip("/") == bucket:

@@ -8,9 +8,9 @@ import boto3
 import pytest
 import yaml
 from botocore.exceptions import ClientError
-from selfheal.spec import parse_estate
 
 from devtools.localaws import fix_s3control_endpoint, other_account_session
+from selfheal.spec import parse_estate
 from tests.functional.helpers import (
     REGION,
     answer_head_bucket,

@@ -8,9 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
+
 from selfheal.engine import Engine, Options
 from selfheal.spec import EstateError
-
 from tests.functional.helpers import (
     REGION,
     as_list,

@@ -11,9 +11,9 @@ import dataclasses
 
 import pytest
 from botocore.exceptions import ClientError
+
 from selfheal.model import Outcome
 from selfheal.plan.tables import create_table_params
-
 from tests.functional.helpers import read_bucket, read_table
 
 

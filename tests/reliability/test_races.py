@@ -14,7 +14,6 @@ import sys
 from collections import Counter
 
 from selfheal.model import Outcome
-
 from tests.functional.helpers import assert_bucket_as_declared, assert_table_as_declared
 
 RUNS = 4

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+
 from selfheal.observe.account import AccountFacts, KeyInfo
 from selfheal.observe.buckets import BucketState, declared_aspects
 from selfheal.observe.tables import Backup, IndexState, TableState, normalize_table

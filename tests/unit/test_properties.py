@@ -8,6 +8,7 @@ import json
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from selfheal.spec import BPA_FLAGS, Estate, EstateError, parse_estate
 
 # Values YAML can produce that no field expects: mixed into every field so each validator meets them.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from selfheal.spec import DEFAULT_ESTATE_PATH, ON_DEMAND, PROVISIONED, EstateError, load_estate, parse_estate
 
 SEED_TABLES = (
