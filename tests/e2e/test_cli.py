@@ -12,24 +12,12 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.support.seed import SEED_BUCKETS, SEED_TABLES
+
 pytestmark = pytest.mark.e2e
 
-TABLES = [
-    "galerly-users",
-    "galerly-galleries",
-    "galerly-photos",
-    "galerly-sessions",
-    "galerly-newsletters",
-    "galerly-contact",
-    "galerly-billing",
-    "galerly-subscriptions",
-    "galerly-analytics",
-    "galerly-client-favorites",
-    "galerly-client-feedback",
-    "galerly-visitor-tracking",
-    "galerly-notification-preferences",
-]
-BUCKETS = ["galerly-frontend-app", "galerly-images-storage"]
+TABLES = list(SEED_TABLES)
+BUCKETS = list(SEED_BUCKETS)
 CONFIRM = "DELETE ALL TABLES"
 
 

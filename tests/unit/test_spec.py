@@ -5,23 +5,7 @@ from __future__ import annotations
 import pytest
 
 from selfheal.spec import DEFAULT_ESTATE_PATH, ON_DEMAND, PROVISIONED, EstateError, load_estate, parse_estate
-
-SEED_TABLES = (
-    "galerly-users",
-    "galerly-galleries",
-    "galerly-photos",
-    "galerly-sessions",
-    "galerly-newsletters",
-    "galerly-contact",
-    "galerly-billing",
-    "galerly-subscriptions",
-    "galerly-analytics",
-    "galerly-client-favorites",
-    "galerly-client-feedback",
-    "galerly-visitor-tracking",
-    "galerly-notification-preferences",
-)
-SEED_BUCKETS = ("galerly-frontend-app", "galerly-images-storage")
+from tests.support.seed import SEED_BUCKETS, SEED_TABLES
 
 
 def shipped(**kwargs):
