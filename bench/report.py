@@ -168,40 +168,37 @@ def _mb(size: int | None) -> str:
 EXPLANATION = [
     "## Reading the results: what limits each number, and what would close the gaps",
     "",
-    "- **Why a 50 ms healthy pass of the seed is not at its bound.** Its bound is about 4 round trips (62 calls ÷ 16);"
-    " the engine spends about twice that: it makes its boto3 clients from a fresh Session (models loaded and parsed, "
-    "~0.1 s of CPU), then reads the account facts (GetCallerIdentity → GetPublicAccessBlock) *before* any "
-    "resource starts, then DescribeTable → the follow-up reads, and then the first table to plan asks KMS for the "
-    "AWS-managed key (DescribeKey) while `KeyResolver` holds its lock, so every other table waits one more round "
-    "trip. Starting the account read and the key lookup at the beginning of the run, side by side with the "
-    "resources, would take 3 round trips off the critical path: observe_account as a future on the pool, awaited "
-    "only by bucket plans, and the managed-key DescribeKey sent at the start of the run (or under a per-key "
-    "future instead of KeyResolver's lock held through the call).",
-    "- **Why the seed cannot be 10× faster than `pool_size=1`.** The sequential baseline is not one call at a "
-    "time: `pool_size=1` still reads a resource's aspects two at a time (the read pool is 2 × pool_size). Its "
-    "62 calls take about 45 round trips; the bound is about 4, so the best possible speedup is about 12× and "
-    "10× needs the engine within 1.1× of the bound — out of reach while the account facts and the key lookup "
-    "stay on the critical path. At 150 resources the pool is full and the speedup is larger.",
+    "- **The seed's healthy pass (15 resources).** Its bound is about 4 round trips (62 calls ÷ 16). The account "
+    "facts (GetCallerIdentity → GetPublicAccessBlock) and the AWS-managed key (DescribeKey) are fetched side by "
+    "side with the resources, so the critical path is DescribeTable → the follow-up reads. What is left above the "
+    "bound is mostly CPU before the first call: every timed run builds its boto3 clients from a fresh Session "
+    "(service models loaded and parsed, ~0.1 s), as a CLI run or a cold Lambda does. A warm Lambda keeps its "
+    "clients between invocations (app.py), so it does not pay that again.",
+    "- **Why the seed is 8×, not 10×, faster than `pool_size=1`.** The baseline is one *resource* at a time, but "
+    "each resource's independent reads still go two at a time (the read pool is 2 × pool_size), so its 62 calls "
+    "take about 45 round trips; with the bound at about 4, the best possible speedup is about 12×, and 10× needs "
+    "the engine within 1.2× of its bound — the fixed client-building CPU above keeps it at about 1.5×. (The "
+    "seed's old script made every call one after another: 62 calls at the measured per-call cost would take "
+    "about 3.6 s — computed, not timed — about 11× the engine's pass.) At 150 and 550 resources, where the pool "
+    "is full, the measured speedup is 12–16×.",
     "- **550 resources.** Two floors meet here: 16 resources at a time (the pool term) and the CPU the calls "
-    "themselves need on 2 cores (the CPU term, shown in benchmarks.json as bound_terms.cpu_s). The fixed costs "
-    "that dominate the seed (clients, account facts, key lookup: ~4 round trips) are spread over 35 pool rounds, "
-    "so the engine runs close to its bound. What remains above it is thread contention (up to 48 threads on one "
-    "GIL) and moto's own per-request cost; against AWS the server side is not on this machine.",
+    "themselves need on 2 cores (the CPU term, in benchmarks.json as bound_terms.cpu_s). A ratio slightly under 1 "
+    "is possible because each resource's reads run in a second pool, so a little more than 16 calls can be in "
+    "flight; the pool term is a floor for resources, not for calls. What remains is thread contention on one GIL "
+    "and moto's own per-request cost; against AWS the server side is not on this machine.",
     "- **Reads per resource.** A healthy table costs DescribeTable + DescribeContinuousBackups (+ DescribeTimeToLive "
     "where a TTL is declared, + ListTagsOfResource where tags are) — no more; a bucket costs HeadBucket + one read "
-    "per aspect. The account column is GetCallerIdentity + GetPublicAccessBlock (read because a public bucket is "
-    "declared) + one DescribeKey per run.",
+    "per declared aspect. The account column is GetCallerIdentity + GetPublicAccessBlock (read because a public "
+    "bucket is declared) + one DescribeKey per run.",
     "- **Fresh heal** re-reads each created table (DescribeTable, PITR, TTL, tags) to find what CreateTable could "
     "not carry; that costs 4 reads and 1 round trip per table beyond the chain of 5 but keeps one code path for "
     "created and restored tables.",
-    "- **Cold start.** `import app` costs boto3 plus what the handler module adds at import time. From "
-    "`-X importtime`: aws_xray_sdk.core is the largest part (~0.25 s cumulative, most of it its own module body), "
-    'pulled in because app.py builds `Tracer(patch_modules=("botocore",))` at module level whenever the SDK is '
-    "installed; then the module body itself (~0.1 s: Logger, Metrics, Tracer, and crhelper's `CfnResource`, "
-    "which creates boto3 clients in its constructor), crhelper (which imports boto3 and s3transfer) and the "
-    "engine (selfheal.spec compiles its patterns at import). Closing the gap: make tracing opt-in "
-    "(`Tracer(disabled=...)` unless POWERTOOLS_TRACE_DISABLED is false, and import aws_xray_sdk only then) and "
-    "build the CfnResource on the first CloudFormation event instead of at import.",
+    "- **Cold start.** `import app` is boto3 plus what the handler adds: Powertools' Logger and Metrics, crhelper "
+    "(which imports boto3's s3transfer), PyYAML and the engine. The X-Ray SDK (~0.13 s) is imported only when "
+    "tracing can run (inside Lambda, POWERTOOLS_TRACE_DISABLED unset), so the number here is without it; as "
+    "deployed with `Tracing: Active` a cold start pays it on top. crhelper's polling clients (Lambda, Events, "
+    "Logs) are no longer built at import. What would close the rest: import crhelper only for CloudFormation "
+    "events, and PyYAML only when an estate is read (the spec module could keep its parser lazy).",
 ]
 
 
