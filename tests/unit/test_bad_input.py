@@ -523,6 +523,23 @@ def bad_estate(tmp_path):
     return path
 
 
+FILE_CASES = [c for c in CASES if not c[4]]  # the ones a file alone can express (no --set / environment)
+
+
+@pytest.mark.parametrize(("text", "path"), [c[1:3] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
+def test_every_bad_estate_file_stops_the_cli_with_exit_1_one_line_and_no_aws_call(text, path, run_cli, tmp_path, aws):
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(text, encoding="utf-8")
+
+    code, out, err = run_cli("--estate", str(estate), "apply")
+
+    assert code == 1
+    assert out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"selfheal: error: {estate}: ") and f": {path}" in line and " — " in line
+    assert aws.calls() == []
+
+
 CLI_CASES = [
     ("bad-estate-file", ["apply", "--estate", "{bad}"], "tables[0].pitr.recovery_days"),
     ("missing-estate-file", ["plan", "--estate", "{missing}"], "file not found"),
