@@ -197,8 +197,9 @@ EXPLANATION = [
     "(which imports boto3's s3transfer), PyYAML and the engine. The X-Ray SDK (~0.13 s) is imported only when "
     "tracing can run (inside Lambda, POWERTOOLS_TRACE_DISABLED unset), so the number here is without it; as "
     "deployed with `Tracing: Active` a cold start pays it on top. crhelper's polling clients (Lambda, Events, "
-    "Logs) are no longer built at import. What would close the rest: import crhelper only for CloudFormation "
-    "events, and PyYAML only when an estate is read (the spec module could keep its parser lazy).",
+    "Logs) are no longer built at import. What is left is what every run needs (boto3, Powertools, PyYAML for the "
+    "estate, the engine); moving those imports into the first invocation would only move the cost, not save it. "
+    "Importing crhelper only for CloudFormation events would save about 16 ms on scheduled and manual runs.",
 ]
 
 
