@@ -225,7 +225,8 @@ def parse_manual(event: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
 @helper.create
 @helper.update
 def deploy(event: dict[str, Any], context: Any) -> str:
-    """Create/Update: reconcile now. SUCCESS only when every declared resource is healthy afterwards."""
+    """Create/Update: reconcile now. FAILED unless every declared resource ends healthy (the deploy fails loudly),
+    except during the stack's own rollback, which must be let through."""
     try:
         report = run("apply", "deploy", context, guard=False)
     except EstateError as exc:
@@ -235,9 +236,24 @@ def deploy(event: dict[str, Any], context: Any) -> str:
         logger.exception("the run failed")
         return _fail(f"selfheal failed: {type(exc).__name__}: {exc}")
     helper.Data.update(report.summary)
-    if report.exit_code != 0:
-        return _fail(failure_reason(report))
-    return PHYSICAL_ID
+    if report.exit_code == 0:
+        return PHYSICAL_ID
+    if _rolling_back(event.get("StackId", "")):
+        # Answering FAILED to the rollback's Update would leave the stack UPDATE_ROLLBACK_FAILED: the estate is
+        # reported (log lines, metrics, alarms) and the rollback may finish.
+        logger.error("stack is rolling back: answering SUCCESS", extra={"reason": failure_reason(report)})
+        return PHYSICAL_ID
+    return _fail(failure_reason(report))
+
+
+def _rolling_back(stack_id: str) -> bool:
+    """Is this request part of the stack's rollback? (Its status is the only place CloudFormation says so.)"""
+    try:
+        stacks = _clients().client("cloudformation").describe_stacks(StackName=stack_id)["Stacks"]
+    except Exception as exc:  # noqa: BLE001 - unknown means "not rolling back": the deploy fails loudly as it should
+        logger.warning("could not read the stack's status", extra={"error": str(exc)})
+        return False
+    return bool(stacks) and str(stacks[0].get("StackStatus", "")).endswith("ROLLBACK_IN_PROGRESS")
 
 
 @helper.delete

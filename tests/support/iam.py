@@ -172,7 +172,9 @@ def allowed(
     template = load_template(template_path)
     action = iam_action(service, operation).lower()
     arn = "*" if action in {a.lower() for a in ACCOUNT_LEVEL} else resource_arn(service, resource_name, region, account)
-    variables = {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws"}
+    variables = {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws",
+                 # the stack's own id is only known once deployed: any stack of this account and region stands for it
+                 "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/*"}
     for name, spec in (template.get("Parameters") or {}).items():
         if "Default" in spec:
             variables[name] = str(spec["Default"])

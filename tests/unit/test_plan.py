@@ -44,7 +44,7 @@ def healthy_bucket(name: str) -> BucketState:
                     "ErrorDocument": {"Key": spec.website.error_document}} if spec.website else None,
         "policy": {"Version": "2012-10-17", "Statement": spec.statements},
         "cors": [cors_rule(r, i) for i, r in enumerate(spec.cors)],
-        "lifecycle": [lifecycle_rule(r) for r in spec.lifecycle],
+        "lifecycle": {"rules": [lifecycle_rule(r) for r in spec.lifecycle]},
         "tags": dict(spec.tags),
     }
     return BucketState(name, True, region="us-east-1", aspects={a: aspects[a] for a in declared_aspects(spec)})
@@ -231,6 +231,24 @@ def test_a_public_statement_on_a_private_bucket_is_dropped_and_others_kept():
     assert [s["Sid"] for s in written] == ["Partner", "DenyInsecureTransport"]
 
 
+def test_an_account_id_principal_is_the_accounts_root_arn():
+    declared = {"Sid": "A", "Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "s3:GetObject"}
+    returned = {**declared, "Principal": {"AWS": "arn:aws:iam::111122223333:root"}}
+    assert canonical_statement(declared) == canonical_statement(returned)
+
+
+def test_switching_to_provisioned_gives_every_existing_index_capacity():
+    spec = replace(TABLES["galerly-users"], billing="PROVISIONED", read_capacity=5, write_capacity=3,
+                   gsis=tuple(replace(g, read_capacity=2, write_capacity=2) for g in TABLES["galerly-users"].gsis))
+    state = healthy_table("galerly-users")
+    state = replace(state, gsis=state.gsis + (IndexState("Theirs", KeyAttr("x", "S"), None, "ALL"),))
+    (update, _wait) = plan_table(spec, state, MANAGED).steps
+    capacity = {u["Update"]["IndexName"]: u["Update"]["ProvisionedThroughput"]
+                for u in update.params["GlobalSecondaryIndexUpdates"]}
+    assert capacity == {"UserIdIndex": {"ReadCapacityUnits": 2, "WriteCapacityUnits": 2},
+                        "Theirs": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 3}}
+
+
 def test_policy_spelling_differences_are_not_drift():
     spec = BUCKETS["galerly-frontend-app"]
     state = healthy_bucket(spec.name)
@@ -247,6 +265,8 @@ def test_policy_spelling_differences_are_not_drift():
     ({"Effect": "Deny", "Principal": "*"}, False),
     ({"Effect": "Allow", "Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}, False),
     ({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}}, False),
+    ({"Effect": "Allow", "Principal": "*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}}, True),
+    ({"Effect": "Allow", "Principal": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-1"}}}, False),
 ])
 def test_is_public_statement(stmt, public):
     assert is_public_statement(stmt) is public
@@ -268,8 +288,11 @@ def test_lifecycle_rules_merge_by_id():
     spec = BUCKETS["galerly-images-storage"]
     state = healthy_bucket(spec.name)
     theirs = {"ID": "theirs", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}}
-    state.aspects["lifecycle"] = [theirs, {**state.aspects["lifecycle"][0], "Status": "Disabled"}]
+    ours = state.aspects["lifecycle"]["rules"][0]
+    state.aspects["lifecycle"] = {"rules": [theirs, {**ours, "Status": "Disabled"}],
+                                  "transition_default_minimum_object_size": "varies_by_storage_class"}
     (step,) = plan_bucket(spec, state).steps
+    assert step.params["TransitionDefaultMinimumObjectSize"] == "varies_by_storage_class"  # not reset to AWS's default
     rules = step.params["LifecycleConfiguration"]["Rules"]
     assert [r["ID"] for r in rules] == ["theirs", "abort-incomplete-multipart-uploads", "expire-noncurrent-versions"]
     assert all(r["Status"] == "Enabled" for r in rules)
@@ -280,8 +303,11 @@ def test_bpa_relaxed_before_the_public_policy_is_written():
     aspects = {**healthy_bucket(spec.name).aspects, "public_access_block": dict.fromkeys(spec.bpa, True)}
     aspects["policy"] = None
     state = BucketState(spec.name, True, region="us-east-1", aspects=aspects)
-    ops = [s.operation for s in plan_bucket(spec, state).steps]
+    steps = plan_bucket(spec, state).steps
+    ops = [s.operation for s in steps]
     assert ops.index("put_public_access_block") < ops.index("put_bucket_policy")
+    # S3 applies the relaxed block with a delay: the policy write retries AccessDenied meanwhile
+    assert steps[ops.index("put_bucket_policy")].retry_codes == ("AccessDenied",)
 
 
 def test_versioning_declared_off_is_never_suspended():

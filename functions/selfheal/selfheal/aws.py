@@ -120,6 +120,10 @@ def explain(exc: BaseException, operation: str, resource: str) -> str:
     code, message = error_code(exc), error_message(exc)
     if code in _KMS or "KMS" in code or ("kms" in message.lower() and code not in _ACCESS):
         fix = "the KMS key is unusable: check it exists, is enabled and the role may use it (kms:CreateGrant)"
+    elif operation == "restore_table_from_backup" and (code in _ACCESS or http_status(exc) == 403):
+        fix = ("AWS requires dynamodb:DeleteItem and BatchWriteItem on the target table for a restore (the restore "
+               "never uses them) and this role holds no delete permission by design: restore with operator "
+               f"credentials (`selfheal apply --only {resource.split()[-1]}`) — the backup is kept")
     elif code in _ACCESS or http_status(exc) == 403:
         fix = f"the caller may not {operation} on {resource}: grant it in the function's IAM role"
     elif code == "BucketAlreadyExists":

@@ -347,7 +347,7 @@ def _details(spec: Any, state: Any) -> dict[str, Any]:
         "website": bool(a.get("website")),
         "policy": [s.get("Sid") for s in (a.get("policy") or {}).get("Statement", [])] if "policy" in a else None,
         "cors_rules": len(a.get("cors") or []) if "cors" in a else None,
-        "lifecycle_rules": len(a.get("lifecycle") or []) if "lifecycle" in a else None,
+        "lifecycle_rules": len((a.get("lifecycle") or {}).get("rules") or []) if "lifecycle" in a else None,
     }
 
 

@@ -51,6 +51,7 @@ class Step:
     params: dict[str, Any]
     changes: tuple[Change, ...] = ()
     region: str | None = None
+    retry_codes: tuple[str, ...] = ()  # error codes that mean "not yet" for this step only
 
     @property
     def is_wait(self) -> bool:

@@ -655,7 +655,7 @@ class _Parser:
     def projection(self, value: Any, path: str) -> tuple[str, tuple[str, ...]]:
         if isinstance(value, dict):
             raw = self.mapping(value, path, ("include",), ("include",))
-            return "INCLUDE", self.strings(raw["include"], f"{path}.include")
+            return "INCLUDE", tuple(sorted(self.strings(raw["include"], f"{path}.include")))  # AWS's order is not ours
         choice = self.choice(value, path, ("ALL", "KEYS_ONLY"))
         return choice, ()
 

@@ -33,7 +33,6 @@ RETRY_LATER = {
 # The resource already exists because another run got there first: that is success, not failure.
 ALREADY_DONE = {
     "create_table": {"ResourceInUseException"},
-    "restore_table_from_backup": {"TableAlreadyExistsException"},
     "create_bucket": {"BucketAlreadyOwnedByYou"},
 }
 
@@ -111,10 +110,12 @@ def run_step(clients: Any, step: Step, waits: Waits, deadline: Deadline) -> str 
             code = error_code(exc)
             if code in ALREADY_DONE.get(step.operation, ()):
                 return f"{_target(step)} already existed: another run created it first"
+            if step.operation == "restore_table_from_backup" and code == "TableAlreadyExistsException":
+                return _restored_by_another_run(client, step, exc)
             attempt += 1
-            if code not in RETRY_LATER or attempt >= waits.retry_attempts:
+            if (code not in RETRY_LATER and code not in step.retry_codes) or attempt >= waits.retry_attempts:
                 raise StepFailed(step, explain(exc, step.operation, _target(step))) from exc
-            if code == "ResourceInUseException" and step.service == "dynamodb":
+            if code == "ResourceInUseException" and step.params.get("TableName"):
                 wait_active(client, step.params["TableName"], waits, deadline)
             pause = min(20.0, waits.retry_base_seconds * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
             if pause >= deadline.left():
@@ -123,6 +124,17 @@ def run_step(clients: Any, step: Step, waits: Waits, deadline: Deadline) -> str 
                 ) from exc
             log.info("retrying %s on %s after %s (attempt %d)", step.operation, _target(step), code, attempt)
             time.sleep(pause)
+
+
+def _restored_by_another_run(client: Any, step: Step, exc: Exception) -> str:
+    """A table appeared under the name while we restored: fine if it is this backup's restore, else say so loudly."""
+    table, backup = step.params["TargetTableName"], step.params["BackupArn"]
+    desc = client.describe_table(TableName=table)["Table"]
+    if (desc.get("RestoreSummary") or {}).get("SourceBackupArn") == backup:
+        return f"table {table} already existed: another run restored it from the same backup first"
+    raise StepFailed(step, f"restore of {table} from {backup} refused: a table appeared under that name meanwhile, "
+                           "not restored from this backup — the backup is kept; move its data into the new table by "
+                           "hand, or delete the new table and run again") from exc
 
 
 def wait_active(client: Any, table: str, waits: Waits, deadline: Deadline) -> None:

@@ -120,8 +120,9 @@ def normalize_aspect(aspect: str, response: dict[str, Any]) -> Any:
             return {"Statement": [], "_unparsable": response.get("Policy")}
     if aspect == "cors":
         return list(response.get("CORSRules", []))
-    if aspect == "lifecycle":
-        return list(response.get("Rules", []))
+    if aspect == "lifecycle":  # the rules, and a bucket-wide setting a PUT resets unless it is sent back
+        return {"rules": list(response.get("Rules", [])),
+                "transition_default_minimum_object_size": response.get("TransitionDefaultMinimumObjectSize")}
     if aspect == "tags":
         return {t["Key"]: t["Value"] for t in response.get("TagSet", [])}
     raise ValueError(aspect)

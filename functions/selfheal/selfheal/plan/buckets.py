@@ -7,6 +7,7 @@ declared parts merged in, so nothing someone else added is clobbered.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from ..model import Change, ResourcePlan, Step
@@ -143,11 +144,14 @@ def _aspect_steps(spec: BucketSpec, state: BucketState, key: KeyInfo | None, ski
     if "website" in a and spec.website:
         steps += _website(spec, a["website"], state)
     if "policy" in a and not skip_policy:
-        steps += _policy(spec, a["policy"], state)
+        # S3 applies a newly written access block with a delay: meanwhile it refuses a public policy (AccessDenied).
+        just_set = spec.is_public and any(s.operation == "put_public_access_block" for s in steps)
+        retry = ("AccessDenied",) if just_set else ()
+        steps += [replace(s, retry_codes=retry) for s in _policy(spec, a["policy"], state)]
     if "cors" in a and spec.cors:
         steps += _cors(spec, a["cors"] or [], state)
     if "lifecycle" in a and spec.lifecycle:
-        steps += _lifecycle(spec, a["lifecycle"] or [], state)
+        steps += _lifecycle(spec, a["lifecycle"] or {}, state)
     if "tags" in a and spec.tags:
         have = a["tags"] or {}
         missing = [(k, v) for k, v in spec.tags if have.get(k) != v]
@@ -240,7 +244,8 @@ def canonical_statement(stmt: dict[str, Any]) -> str:
             if isinstance(v, dict) and set(v) == {"AWS"} and v["AWS"] in ("*", ["*"]):
                 v = "*"
             elif isinstance(v, dict):
-                v = {pk: sorted(pv if isinstance(pv, list) else [pv]) for pk, pv in v.items()}
+                v = {pk: sorted(_principal_id(pk, x) for x in (pv if isinstance(pv, list) else [pv]))
+                     for pk, pv in v.items()}
         elif k == "Condition" and isinstance(v, dict):
             v = {
                 op: {
@@ -253,14 +258,31 @@ def canonical_statement(stmt: dict[str, Any]) -> str:
     return canonical_json(out)
 
 
+def _principal_id(kind: str, value: Any) -> Any:
+    """S3 stores an account id principal as the account's root ARN: compare them as one."""
+    if kind == "AWS" and isinstance(value, str) and value.isdigit() and len(value) == 12:
+        return f"arn:aws:iam::{value}:root"
+    return value
+
+
+# Condition keys S3 accepts as narrowing a "*" principal to a fixed set of callers (a statement using only
+# others, e.g. aws:SecureTransport or aws:Referer, is still public and refused under BlockPublicPolicy).
+NARROWING_KEYS = {"aws:sourceip", "aws:sourcearn", "aws:sourcevpc", "aws:sourcevpce", "aws:sourceaccount",
+                  "aws:sourceowner", "aws:principalaccount", "aws:principalarn", "aws:principalorgid",
+                  "aws:userid", "s3:dataaccesspointarn", "s3:dataaccesspointaccount"}
+
+
 def is_public_statement(stmt: dict[str, Any]) -> bool:
-    """An Allow to everyone with no condition narrowing it."""
-    if stmt.get("Effect") != "Allow" or stmt.get("Condition"):
+    """An Allow to everyone that no condition narrows to a fixed set of callers."""
+    if stmt.get("Effect") != "Allow":
         return False
     principal = stmt.get("Principal")
-    if principal == "*":
-        return True
-    return isinstance(principal, dict) and any(v == "*" or v == ["*"] for v in principal.values())
+    everyone = principal == "*" or (
+        isinstance(principal, dict) and any(v == "*" or v == ["*"] for v in principal.values()))
+    if not everyone:
+        return False
+    keys = {k.lower() for body in (stmt.get("Condition") or {}).values() if isinstance(body, dict) for k in body}
+    return not keys & NARROWING_KEYS
 
 
 def _policy(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) -> list[Step]:
@@ -386,8 +408,8 @@ def _lifecycle_key(rule: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _lifecycle(spec: BucketSpec, have: list[dict[str, Any]], state: BucketState) -> list[Step]:
-    rules = list(have)
+def _lifecycle(spec: BucketSpec, have: dict[str, Any], state: BucketState) -> list[Step]:
+    rules = list(have.get("rules") or [])
     changes = []
     for declared in spec.lifecycle:
         want = lifecycle_rule(declared)
@@ -404,7 +426,9 @@ def _lifecycle(spec: BucketSpec, have: list[dict[str, Any]], state: BucketState)
         Step(
             "s3",
             "put_bucket_lifecycle_configuration",
-            {"Bucket": spec.name, "LifecycleConfiguration": {"Rules": rules}},
+            {"Bucket": spec.name, "LifecycleConfiguration": {"Rules": rules}}
+            | ({"TransitionDefaultMinimumObjectSize": have["transition_default_minimum_object_size"]}
+               if have.get("transition_default_minimum_object_size") else {}),
             tuple(changes),
             spec.region,
         )

@@ -241,11 +241,13 @@ def _billing(spec: TableSpec, state: TableState, plan: _Draft) -> None:
         "BillingMode": PROVISIONED,
         "ProvisionedThroughput": _throughput(spec.read_capacity, spec.write_capacity),
     }
-    existing = state.gsi_map
+    declared = {g.name: g for g in spec.gsis}
+    # AWS needs capacity for every index on the switch: undeclared indexes get the table's declared capacity.
     updates = [
-        {"Update": {"IndexName": g.name, "ProvisionedThroughput": _throughput(g.read_capacity, g.write_capacity)}}
-        for g in spec.gsis
-        if g.name in existing
+        {"Update": {"IndexName": name, "ProvisionedThroughput": _throughput(
+            declared[name].read_capacity if name in declared else spec.read_capacity,
+            declared[name].write_capacity if name in declared else spec.write_capacity)}}
+        for name in state.gsi_map
     ]
     if updates and state.billing != PROVISIONED:  # switching to provisioned needs every index's capacity
         params["GlobalSecondaryIndexUpdates"] = updates
