@@ -180,7 +180,9 @@ def test_a_failed_restore_never_creates_the_table_empty(seeded, faults):
 
     res = seeded.result(report, contact)
     assert res.outcome is Outcome.ERROR and report.exit_code == 1
-    assert "restore_table_from_backup" in res.reason and "IAM role" in res.reason, res.reason
+    # the fix names what AWS checks for a restore and that the backup is still there
+    assert "restore_table_from_backup" in res.reason and "DeleteItem" in res.reason, res.reason
+    assert "backup is kept" in res.reason and "selfheal apply --only galerly-contact" in res.reason
     assert faults.recorder.count("RestoreTableFromBackup", contact) == 1
     assert faults.recorder.count("CreateTable", contact) == 0 and creates(seeded, contact) == []
     with pytest.raises(ClientError) as missing:
