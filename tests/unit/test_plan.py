@@ -339,3 +339,18 @@ def test_an_aspect_that_could_not_be_read_is_an_error_and_is_not_written():
     plan = plan_bucket(spec, state)
     assert "AccessDenied" in plan.error
     assert [s.operation for s in plan.steps] == ["put_bucket_tagging"]
+
+
+def test_an_lsi_with_an_include_projection_in_any_order_is_in_sync():
+    from selfheal.spec import parse_estate
+
+    estate = parse_estate("tables:\n  - name: app-events\n    hash_key: pk\n    range_key: sk\n"
+                          "    lsis: [{name: by-time, range_key: at, projection: {include: [zeta, alpha]}}]\n", env={})
+    (spec,) = estate.tables
+    state = TableState(
+        "app-events", True, "ACTIVE", arn="arn:aws:dynamodb:us-east-1:1:table/app-events",
+        hash_key=spec.hash_key, range_key=spec.range_key, billing=spec.billing, sse_type="KMS",
+        kms_key_arn=MANAGED.arn, deletion_protection=True, pitr=True, recovery_days=35,
+        lsis=(IndexState("by-time", None, KeyAttr("at", "S"), "INCLUDE", ("alpha", "zeta")),),  # as observed: sorted
+    )
+    assert plan_table(spec, state, MANAGED).in_sync
