@@ -12,7 +12,7 @@ from typing import Any
 from .apply import Deadline, Deferred, StepFailed, Waits, run_step
 from .apply.executor import wait_active
 from .aws import AWS_ERRORS, Clients, explain
-from .model import Change, Outcome, ResourcePlan, ResourceResult, Step
+from .model import Outcome, ResourcePlan, ResourceResult, Step
 from .observe import BucketState, KeyResolver, TableState, observe_account, observe_bucket, observe_table
 from .observe.account import AWS_MANAGED_DYNAMODB_KEY, AccountFacts, OwnedBuckets
 from .plan import plan_bucket, plan_table
@@ -351,4 +351,4 @@ def _details(spec: Any, state: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["Change", "Engine", "Options", "Report"]
+__all__ = ["Engine", "Options", "Report"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from ..model import Change, ResourcePlan, Step
@@ -425,4 +424,4 @@ def _index_state(ix: IndexSpec) -> IndexState:
     return IndexState(ix.name, ix.hash_key, ix.range_key, ix.projection, tuple(sorted(ix.non_key_attributes)))
 
 
-__all__ = ["create_table_params", "plan_table", "replace", "sse_specification"]
+__all__ = ["create_table_params", "plan_table", "sse_specification"]
