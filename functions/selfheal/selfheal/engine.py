@@ -150,6 +150,12 @@ class Engine:
 
     def _plan_bucket(self, spec: BucketSpec, state: BucketState, account: AccountFacts) -> ResourcePlan:
         declared = self.keys.resolve(spec.kms_key, spec.region) if spec.kms_key else None
+        enc = state.aspects.get("encryption") if state.exists else None
+        if declared and declared.arn and enc and enc.get("kms_key") not in (None, spec.kms_key, declared.arn):
+            # S3 hands back the key as it was given (alias, alias ARN, key id): the same key spelled otherwise is
+            # no drift, so compare key ARNs.
+            if self.keys.resolve(enc["kms_key"], spec.region).arn == declared.arn:
+                state = replace(state, aspects={**state.aspects, "encryption": {**enc, "kms_key": declared.arn}})
         return plan_bucket(spec, state, account, declared)
 
     def _guard(self, plans: list[ResourcePlan], action: str) -> tuple[str | None, bool]:

@@ -1,0 +1,50 @@
+"""A bucket's KMS key is compared by key ARN: S3 returns it as it was written (alias ARN, key id), so the same key
+spelled another way is no drift, and a different key is."""
+
+from __future__ import annotations
+
+import boto3
+
+from selfheal.aws import Clients
+from selfheal.engine import Engine
+from selfheal.model import Outcome
+from selfheal.spec import parse_estate
+
+ESTATE = """
+buckets:
+  - name: kms-spelled-bucket
+    encryption: {kms_key: alias/photos, bucket_key: true}
+"""
+
+
+def test_the_same_key_spelled_as_an_alias_arn_is_in_sync_and_another_key_is_drift(aws) -> None:
+    session = boto3.Session(region_name="us-east-1")
+    kms = session.client("kms", endpoint_url=aws.endpoint)
+    s3 = session.client("s3", endpoint_url=aws.endpoint)
+    key = kms.create_key()["KeyMetadata"]
+    kms.create_alias(AliasName="alias/photos", TargetKeyId=key["KeyId"])
+    other = kms.create_key()["KeyMetadata"]
+    estate = parse_estate(ESTATE, env={})
+    engine = Engine(estate, Clients(session=session, endpoint_url=aws.endpoint))
+    assert engine.apply().exit_code == 0
+
+    def encrypt_with(key_id: str) -> None:
+        s3.put_bucket_encryption(Bucket="kms-spelled-bucket", ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id},
+            "BucketKeyEnabled": True}]})
+
+    # GIVEN the declared key, written by someone as its alias ARN
+    encrypt_with(f"arn:aws:kms:us-east-1:{key['AWSAccountId']}:alias/photos")
+    aws.reset_calls()
+    # THEN it is in sync: no write
+    assert engine.plan().exit_code == 0
+    assert {r.outcome for r in engine.apply().results} == {Outcome.OK} and aws.writes() == []
+
+    # GIVEN another key
+    encrypt_with(other["Arn"])
+    # THEN it is drift, repaired to the declared key
+    plan = engine.plan()
+    assert plan.exit_code == 2 and [c.path for c in plan.results[0].changes] == ["encryption"]
+    assert engine.apply().results[0].outcome is Outcome.REPAIRED
+    got = s3.get_bucket_encryption(Bucket="kms-spelled-bucket")["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert got["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == "alias/photos"
