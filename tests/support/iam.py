@@ -93,6 +93,8 @@ def resource_arn(service: str, resource_name: str, region: str, account: str) ->
     """The ARN a call on `resource_name` is authorized against ("*" for account-level calls)."""
     if not resource_name or resource_name == "*":
         return "*"
+    if service == "kms" and ":alias/" in resource_name:
+        resource_name = "alias/" + resource_name.split(":alias/", 1)[1]  # an alias ARN, authorized like its alias
     if resource_name.startswith("arn:"):
         return resource_name
     if service == "dynamodb":
