@@ -37,7 +37,7 @@ def _state(result: ResourceResult) -> str:
     if result.outcome is Outcome.OK:
         text = "in sync"
     elif result.outcome is Outcome.PENDING:
-        text = "missing" if result.details.get("status") in ("MISSING", None) and _missing(result) else "drifted"
+        text = "missing" if _missing(result) else "drifted"
     else:
         text = result.outcome.value
     return f"[{STYLE[result.outcome]}]{text}[/]"
