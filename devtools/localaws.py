@@ -1,6 +1,6 @@
 """Local AWS for tests, the demo and the benchmark: a patched moto server behind a counting, delaying proxy.
 
-    python devtools/localaws.py serve [--port 0] [--delay-ms 0]
+    python devtools/localaws.py serve [--port 0] [--delay-ms 0] [--clock restore=90,backup=5,gsi=10,bucket=3,create=1]
 
 binds 127.0.0.1, prints exactly one line ``READY http://127.0.0.1:<port>`` (the proxy) and runs until SIGTERM/SIGINT.
 
@@ -8,30 +8,100 @@ The moto server runs in the same process, with small patches (see ``apply_moto_p
 not faithful to AWS, so product code never has to bend around moto:
 
     RestoreTableFromBackup   honours BillingMode/ProvisionedThroughput/SSESpecification overrides
-    UpdateTable              honours SSESpecification; a disabled stream can be enabled again (a new stream)
+    UpdateTable              honours SSESpecification; a disabled stream can be enabled again (a new stream);
+                             one GSI Create/Delete per request (LimitExceededException, whatever the clock)
     DeleteTable              with PITR on leaves a SYSTEM "<table>$DeletedTableBackup" backup
     ListBackups              honours BackupType (USER by default)
     TagResource              overwrites the value of a key the table already has
     S3 on another account's bucket: HeadBucket and the other bucket calls answer 403 (CreateBucket still 409)
 
+The clock (opt-in: every duration is 0 by default, i.e. moto's instant behaviour). AWS takes time; with a duration
+of D seconds for a kind, each resource takes its own ready time, time.monotonic() + D, when its operation happens
+(changing the clock later does not move it):
+
+    create   CreateTable: TableStatus CREATING (its GSIs IndexStatus CREATING, no Backfilling key), then ACTIVE
+    restore  RestoreTableFromBackup, RestoreTableToPointInTime, AWS Backup StartRestoreJob: the new table is
+             CREATING with RestoreSummary.RestoreInProgress true, ItemCount 0 and TableSizeBytes 0, then ACTIVE with
+             its items
+             While any table is CREATING: GetItem/PutItem/UpdateItem/DeleteItem/Query/Scan/BatchGetItem/
+             BatchWriteItem/Transact* answer ResourceNotFoundException; UpdateTable, UpdateTimeToLive, TagResource,
+             UntagResource and DeleteTable answer ResourceInUseException ("...Table is being created: <name>");
+             UpdateContinuousBackups answers ContinuousBackupsUnavailableException
+    backup   CreateBackup and "<table>$DeletedTableBackup": BackupStatus CREATING (CreateBackup's answer, ListBackups,
+             DescribeBackup), then AVAILABLE; RestoreTableFromBackup and DeleteBackup of a backup that is not
+             AVAILABLE answer BackupInUseException
+    gsi      UpdateTable GlobalSecondaryIndexUpdates Create: the table stays ACTIVE, the index is IndexStatus CREATING
+             with Backfilling true, then ACTIVE (no Backfilling key); meanwhile another index Create, or a Delete of
+             another index, answers LimitExceededException ("Subscriber limit exceeded: Only 1 online index can be
+             created or deleted simultaneously per table"); other UpdateTable changes go through
+    bucket   after a successful CreateBucket, every other request naming the bucket answers as for a bucket that does
+             not exist (S3 is eventually consistent): HeadBucket 404 without a body, the others 404 NoSuchBucket
+             (XML); CreateBucket itself is forwarded as usual
+
+AWS Backup recovery points of DynamoDB tables (AWS Backup's advanced DynamoDB features; moto has none) are faked in
+this process by devtools/awsbackup.py and answered by the proxy before moto sees the request:
+
+    ListRecoveryPointsByResource   recovery points of a table ARN, newest first, even after the table is deleted;
+                                   DynamoDB's ListBackups/DescribeBackup never show them
+    DescribeRecoveryPoint          one recovery point in its vault (Status CREATING, then COMPLETED)
+    StartRestoreJob                Metadata targetTableName (required), encryptionType Default|KMS, kmsMasterKeyArn,
+                                   deletionProtection (keys case-insensitive); CopySourceTagsToRestoredResource;
+                                   IdempotencyToken. Restores the snapshot like RestoreTableFromBackup (the source's
+                                   billing mode; the `restore` clock); RestoreSummary.SourceBackupArn is the recovery
+                                   point. Unknown recovery point: ResourceNotFoundException; one not COMPLETED:
+                                   InvalidRequestException; a target table that exists: the job FAILED
+                                   ("Table already exists: <name>"), as the restore runs inside the job
+    DescribeRestoreJob             RUNNING while the table is CREATING, then COMPLETED with CreatedResourceArn and
+                                   CompletionDate (RecoveryPointArn, IamRoleArn, CreationDate, ResourceType throughout)
+
+Recovery points are made by ``LocalAws.add_recovery_point`` (or the control endpoint below): a snapshot of the
+table's schema, settings and items at that moment, COMPLETED at once or after ``completes_in`` seconds.
+
 Every AWS request through the proxy is recorded as ``{"seq", "service", "operation", "write", "name", "status",
-"client"}`` (client: "selfheal" or "other").
+"client"}``; client is "operator" when the User-Agent contains "selfheal-operator", "selfheal" when it contains
+"selfheal", else "other". rest-json services are named from botocore's model where plain paths say too little
+(EventBridge Scheduler: name = the schedule; AWS Backup: name = the resource or recovery point ARN, or the job id).
+
+IAM: ``POST /_localaws/iam {"template": PATH, "parameters": {...}}`` (``LocalAws.enforce_iam``) makes the gate below
+``role_gate``: every call of selfheal's own clients (client "selfheal": the function's role) is checked against the
+role's policy in that template, with the permissions AWS implies for an operation (devtools/iam.py: a restore needs
+item writes on the target table, CreateBucket with ObjectOwnership needs PutBucketOwnershipControls, a customer KMS
+key its KMS actions, CreateSchedule/StartRestoreJob iam:PassRole, ...), and answered AccessDenied as AWS would.
+
+An IAM gate can sit in front of everything: ``ProxyState.gate`` (``make_proxy(...).state.gate``), a callable given
+``{"service", "operation", "name", "method", "path", "query" (parse_qs lists), "headers", "body" (bytes), "client"}``
+for every AWS request (not control, not /moto-api) before the clock, the AWS Backup fake and moto; a returned
+``(status, headers, body)`` is sent instead (and recorded with that status), None lets the request through.
+
 Control endpoints on the proxy (never recorded):
 
-    GET  /_localaws/calls         JSON list of recorded calls
-    POST /_localaws/reset-calls   forget recorded calls
-    POST /_localaws/delay?ms=N    sleep N ms before forwarding each AWS request
-    POST /_localaws/reset         reset all moto state and forget recorded calls
+    GET  /_localaws/calls            JSON list of recorded calls
+    POST /_localaws/reset-calls      forget recorded calls
+    POST /_localaws/delay?ms=N       sleep N ms before answering each AWS request
+    GET  /_localaws/clock            the clock's durations, {"create": 0.0, "restore": 0.0, ...}
+    POST /_localaws/clock?restore=90&backup=5   set those durations (the others keep theirs); answers all of them
+    POST /_localaws/recovery-point?table=NAME[&region=us-east-1&vault=Default&status=CREATING&completes_in=S
+                                   &account=ID]   make an AWS Backup recovery point; answers {"RecoveryPointArn"}
+    POST /_localaws/reset            reset all moto state, recovery points and restore jobs, new-bucket delays, the
+                                     gate, every clock duration (to 0) and recorded calls
+    POST /_localaws/iam              {"template": PATH, "parameters": {...}}: enforce the role's policy; {}: stop
+    GET  /_localaws/iam              {"enforced", "requests": every role request checked (body as latin-1) with
+                                     "denied": AWS's AccessDenied message or null}
+    GET  /_localaws/health           {"ok", "delay_ms", "clock"}
 
-From Python, use ``LocalAws`` (starts ``serve`` as a subprocess) and ``other_account_session``.
+From Python, use ``LocalAws`` (starts ``serve`` as a subprocess; ``LocalAws(clock={...})``, ``set_clock(**durations)``,
+``get_clock()``, ``add_recovery_point(table, ...)``, ``enforce_iam(template, parameters)``) and
+``other_account_session``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import http.server
 import json
+import math
 import os
 import re
 import signal
@@ -41,12 +111,97 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Mapping
 from typing import Any
+
+try:  # imported as devtools.localaws (tests) or run as devtools/localaws.py (serve): the sibling module either way
+    from devtools.awsbackup import AwsBackupFake
+except ImportError:  # pragma: no cover - run as a script
+    from awsbackup import AwsBackupFake  # type: ignore[no-redef]
 
 CONTROL_PREFIX = "/_localaws/"
 DELETED_TABLE_BACKUP_SUFFIX = "$DeletedTableBackup"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The clock: how long AWS takes. Durations in seconds, 0 = instant (moto's own behaviour, the default).
+# --------------------------------------------------------------------------------------------------------------
+
+CLOCK_KINDS = ("create", "restore", "backup", "gsi", "bucket")
+READY_ATTR = "_localaws_ready"  # on a moto table, index or backup: time.monotonic() when it is ACTIVE / AVAILABLE
+RESTORING_ATTR = "_localaws_restoring"  # on a moto table made by a restore: its items stay hidden until ready
+
+
+class Clock:
+    """Per-kind durations. A resource takes its own ready time (time.monotonic()) when the operation happens, so
+    changing the clock later never moves a resource that is already on its way."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._durations = dict.fromkeys(CLOCK_KINDS, 0.0)
+
+    def durations(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._durations)
+
+    def set(self, **durations: float) -> dict[str, float]:
+        """Set the named durations (the others keep theirs); returns all of them. ValueError on a bad name/value."""
+        checked = {}
+        for kind, value in durations.items():
+            if kind not in CLOCK_KINDS:
+                raise ValueError(f"unknown clock duration {kind!r}: choose from {', '.join(CLOCK_KINDS)}")
+            seconds = float(value)
+            if not math.isfinite(seconds) or seconds < 0:
+                raise ValueError(f"clock duration {kind}={value!r} must be a number of seconds >= 0")
+            checked[kind] = seconds
+        with self._lock:
+            self._durations.update(checked)
+            return dict(self._durations)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._durations = dict.fromkeys(CLOCK_KINDS, 0.0)
+
+    def ready_at(self, kind: str) -> float | None:
+        """When a resource of this kind that starts now is ready, or None when the clock says instant."""
+        with self._lock:
+            seconds = self._durations[kind]
+        return time.monotonic() + seconds if seconds > 0 else None
+
+
+CLOCK = Clock()
+
+
+def parse_clock(text: str) -> dict[str, float]:
+    """``"restore=90,backup=5"`` -> ``{"restore": 90.0, "backup": 5.0}`` (validated like Clock.set)."""
+    durations: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        kind, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"clock entry {part!r} is not KIND=SECONDS")
+        try:
+            durations[kind.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"clock entry {part!r}: {value!r} is not a number of seconds") from None
+    Clock().set(**durations)  # validation only
+    return durations
+
+
+def _start_clock(resource: Any, kind: str) -> None:
+    """Give a moto resource that starts now its ready time, if the clock says it takes time."""
+    ready = CLOCK.ready_at(kind)
+    if ready is not None:
+        setattr(resource, READY_ATTR, ready)
+
+
+def _pending(resource: Any) -> bool:
+    ready = getattr(resource, READY_ATTR, None)
+    return ready is not None and time.monotonic() < ready
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -62,9 +217,62 @@ def _set_table_sse(table: Any, spec: dict[str, Any] | None) -> None:
     table.sse_specification = spec
 
 
+def _apply_restore_settings(
+    table: Any,
+    source: Any,
+    billing_mode_override: str | None = None,
+    throughput_override: dict[str, int] | None = None,
+    sse_specification: dict[str, Any] | None = None,
+) -> None:
+    """What every restore of `source` (a backup's copy of the table) into `table` does, besides the items: billing
+    (overridden or the source's), SSE (given, or the AWS-owned key), and the restore clock."""
+    table.billing_mode = billing_mode_override or source.billing_mode or "PROVISIONED"
+    if throughput_override:
+        table.throughput = {**throughput_override, "NumberOfDecreasesToday": 0}
+    elif table.billing_mode == "PAY_PER_REQUEST":
+        table.throughput = {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0, "NumberOfDecreasesToday": 0}
+    _set_table_sse(table, sse_specification)
+    for index in table.global_indexes:  # an index that was backfilling in the source is built by the restore
+        index.__dict__.pop(READY_ATTR, None)
+    _start_clock(table, "restore")
+    setattr(table, RESTORING_ATTR, True)
+
+
+def restore_recovery_point(
+    backend: Any, target_table_name: str, snapshot: Any, sse_specification: dict[str, Any] | None, source_arn: str
+) -> Any:
+    """Create `target_table_name` from an AWS Backup recovery point's snapshot (a moto Backup that the backend does not
+    list), like RestoreTableFromBackup does; RestoreSummary.SourceBackupArn is the recovery point ARN."""
+    from moto.dynamodb.exceptions import TableAlreadyExistsException
+    from moto.dynamodb.models.table import RestoredTable
+
+    if target_table_name in backend.tables:
+        raise TableAlreadyExistsException(target_table_name)
+    table = RestoredTable(target_table_name, account_id=backend.account_id, region=backend.region_name, backup=snapshot)
+    table.source_backup_arn = source_arn
+    _apply_restore_settings(table, snapshot.table, sse_specification=sse_specification)
+    backend.tables[target_table_name] = table
+    return table
+
+
+def _backup_in_use(backup_arn: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX
+
+    # DynamoDB API reference, BackupInUseException (listed for RestoreTableFromBackup and DeleteBackup): "There is
+    # another ongoing conflicting backup control plane operation on the table. The backup is either being created,
+    # deleted or restored to a table."
+    return JsonRESTError(
+        ERROR_TYPE_PREFIX + "BackupInUseException",
+        "There is another ongoing conflicting backup control plane operation on the table. "
+        f"The backup is either being created, deleted or restored to a table: {backup_arn}",
+    )
+
+
 def _patch_restore_overrides() -> None:
     # AWS: RestoreTableFromBackup honours BillingModeOverride, ProvisionedThroughputOverride, SSESpecificationOverride;
     # without overrides the billing mode is the source table's and the key is the AWS-owned one (no SSEDescription).
+    # Clock: the backup must be AVAILABLE, and the new table is CREATING (restore in progress) for `restore` seconds.
     from moto.dynamodb.exceptions import MockValidationException
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler, DynamoResult
@@ -83,14 +291,13 @@ def _patch_restore_overrides() -> None:
             raise MockValidationException(
                 "ProvisionedThroughput cannot be specified when BillingMode is PAY_PER_REQUEST"
             )
+        backup = self.get_backup(backup_arn)
+        if backup.status != "AVAILABLE":
+            raise _backup_in_use(backup_arn)
         table = original(self, target_table_name, backup_arn)
-        source = self.get_backup(backup_arn).table
-        table.billing_mode = billing_mode_override or source.billing_mode or "PROVISIONED"
-        if throughput_override:
-            table.throughput = {**throughput_override, "NumberOfDecreasesToday": 0}
-        elif table.billing_mode == "PAY_PER_REQUEST":
-            table.throughput = {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0, "NumberOfDecreasesToday": 0}
-        _set_table_sse(table, sse_specification_override)
+        _apply_restore_settings(
+            table, backup.table, billing_mode_override, throughput_override, sse_specification_override
+        )
         return table
 
     def restore_table_from_backup_handler(self: Any) -> Any:
@@ -151,6 +358,7 @@ def _patch_deleted_table_backup() -> None:
                 status="AVAILABLE",
                 type_="SYSTEM",
             )
+            _start_clock(backup, "backup")  # made asynchronously after the delete: CREATING for a while
             self.backups[backup.arn] = backup
         return table
 
@@ -233,6 +441,229 @@ def _patch_stream_reenable() -> None:
     DynamoDBBackend.update_table_streams = update_table_streams
 
 
+def _table_in_use(table: Any) -> Exception:
+    from moto.dynamodb.exceptions import ResourceInUseException
+
+    # DynamoDB API reference, ResourceInUseException ("You tried to delete a table currently in the CREATING
+    # state"; listed for UpdateTable, UpdateTimeToLive, TagResource, UntagResource, DeleteTable); the message is
+    # the one AWS answers, e.g. DeleteTable right after CreateTable.
+    return ResourceInUseException(
+        f"Attempt to change a resource which is still in use: Table is being created: {table.name}"
+    )
+
+
+def _find_table(backend: Any, name_or_arn: Any) -> Any:
+    """The moto table named (or with the ARN) `name_or_arn`, or None; never raises."""
+    if not isinstance(name_or_arn, str):
+        return None
+    table = backend.tables.get(name_or_arn)
+    if table is None:
+        table = next((t for t in list(backend.tables.values()) if t.table_arn == name_or_arn), None)
+    return table
+
+
+def _clock_table_description(table: Any, description: dict[str, Any]) -> None:
+    if not _pending(table):
+        return
+    description["TableStatus"] = "CREATING"
+    for index in description.get("GlobalSecondaryIndexes") or []:
+        # GlobalSecondaryIndexDescription: "For indexes that were created during a CreateTable operation, the
+        # Backfilling attribute does not appear in the DescribeTable output."
+        index["IndexStatus"] = "CREATING"
+        index.pop("Backfilling", None)
+    if getattr(table, RESTORING_ATTR, False):
+        description["ItemCount"] = 0
+        description["TableSizeBytes"] = 0
+        if "RestoreSummary" in description:
+            description["RestoreSummary"]["RestoreInProgress"] = True
+
+
+def _patch_clock_tables() -> None:
+    # AWS: CreateTable, RestoreTableFromBackup and RestoreTableToPointInTime are asynchronous: the table is CREATING
+    # (its GSIs too) until it is ACTIVE; a restore shows RestoreInProgress and no items meanwhile.
+    # While CREATING, data-plane calls answer ResourceNotFoundException (API reference: "its status might not be
+    # ACTIVE"; real DynamoDB answers "Requested resource not found" for a CREATING table), and control-plane changes
+    # answer ResourceInUseException (UpdateContinuousBackups: ContinuousBackupsUnavailableException).
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, ResourceNotFoundException
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import RestoredPITTable, RestoredTable, Table
+    from moto.dynamodb.responses import DynamoHandler
+
+    for cls in (Table, RestoredTable, RestoredPITTable):
+        original_describe = cls.__dict__["describe"]
+
+        def describe(self: Any, base_key: str = "TableDescription", _original: Any = original_describe) -> Any:
+            result = _original(self, base_key=base_key)
+            _clock_table_description(self, result[base_key])
+            return result
+
+        cls.describe = describe
+
+    original_create = DynamoDBBackend.create_table
+
+    def create_table(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        table = original_create(self, name, *args, **kwargs)
+        _start_clock(table, "create")
+        return table
+
+    DynamoDBBackend.create_table = create_table
+
+    original_pitr = DynamoDBBackend.restore_table_to_point_in_time
+
+    def restore_table_to_point_in_time(self: Any, target_table_name: str, source_table_name: str) -> Any:
+        table = original_pitr(self, target_table_name, source_table_name)
+        _start_clock(table, "restore")
+        setattr(table, RESTORING_ATTR, True)
+        return table
+
+    DynamoDBBackend.restore_table_to_point_in_time = restore_table_to_point_in_time
+
+    def refuse_while_creating(method_name: str, parameter: str) -> None:
+        original = getattr(DynamoDBBackend, method_name)
+
+        def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+            table = _find_table(self, args[0] if args else kwargs.get(parameter))
+            if table is not None and _pending(table):
+                raise _table_in_use(table)
+            return original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, method_name, guarded)
+
+    refuse_while_creating("update_table", "name")
+    refuse_while_creating("update_time_to_live", "table_name")
+    refuse_while_creating("delete_table", "name")
+    refuse_while_creating("tag_resource", "arn")
+    refuse_while_creating("untag_resource", "arn")
+
+    original_pitr_update = DynamoDBBackend.update_continuous_backups
+
+    def update_continuous_backups(self: Any, table_name: str, point_in_time_spec: dict[str, Any]) -> Any:
+        table = _find_table(self, table_name)
+        if table is not None and _pending(table):
+            # DynamoDB API reference, ContinuousBackupsUnavailableException: "Backups have not yet been enabled for
+            # this table." (what UpdateContinuousBackups answers on a table that is still being created).
+            raise JsonRESTError(
+                ERROR_TYPE_PREFIX + "ContinuousBackupsUnavailableException",
+                f"Backups are being enabled for the table: {table.name}. Please retry later",
+            )
+        return original_pitr_update(self, table_name, point_in_time_spec)
+
+    DynamoDBBackend.update_continuous_backups = update_continuous_backups
+
+    def tables_named(operation: str, body: dict[str, Any]) -> list[str]:
+        if operation in ("batch_get_item", "batch_write_item"):
+            return list((body.get("RequestItems") or {}).keys())
+        if operation in ("transact_get_items", "transact_write_items"):
+            return [
+                op.get("TableName")
+                for item in body.get("TransactItems") or []
+                for op in item.values()
+                if isinstance(op, dict) and op.get("TableName")
+            ]
+        return [body["TableName"]] if body.get("TableName") else []
+
+    def not_found_while_creating(operation: str) -> None:
+        original = getattr(DynamoHandler, operation)
+
+        @functools.wraps(original)
+        def guarded(self: Any) -> Any:
+            for name in tables_named(operation, self.body or {}):
+                try:
+                    table = self.dynamodb_backend.get_table(name)
+                except ResourceNotFoundException:
+                    continue
+                if _pending(table):
+                    raise ResourceNotFoundException("Requested resource not found")
+            return original(self)
+
+        setattr(DynamoHandler, operation, guarded)
+
+    for operation in (
+        "get_item", "put_item", "update_item", "delete_item", "query", "scan",
+        "batch_get_item", "batch_write_item", "transact_get_items", "transact_write_items",
+    ):  # fmt: skip
+        not_found_while_creating(operation)
+
+
+def _patch_clock_backups() -> None:
+    # AWS: CreateBackup (and the $DeletedTableBackup) is CREATING for a while, then AVAILABLE; a backup that is not
+    # AVAILABLE cannot be restored or deleted (BackupInUseException, see _backup_in_use).
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Backup
+
+    def get_status(self: Any) -> str:
+        status = self.__dict__.get("_localaws_status", "AVAILABLE")
+        return "CREATING" if status == "AVAILABLE" and _pending(self) else status
+
+    def set_status(self: Any, value: str) -> None:
+        self.__dict__["_localaws_status"] = value
+
+    Backup.status = property(get_status, set_status)  # moto reads .status for BackupStatus everywhere
+
+    original_create = DynamoDBBackend.create_backup
+
+    def create_backup(self: Any, table_name: str, backup_name: str) -> Any:
+        backup = original_create(self, table_name, backup_name)
+        _start_clock(backup, "backup")
+        return backup
+
+    DynamoDBBackend.create_backup = create_backup
+
+    original_delete = DynamoDBBackend.delete_backup
+
+    def delete_backup(self: Any, backup_arn: str) -> Any:
+        if self.get_backup(backup_arn).status == "CREATING":
+            raise _backup_in_use(backup_arn)
+        return original_delete(self, backup_arn)
+
+    DynamoDBBackend.delete_backup = delete_backup
+
+
+def _patch_clock_indexes() -> None:
+    # AWS: a GSI added by UpdateTable backfills (IndexStatus CREATING, Backfilling true) while the table stays ACTIVE;
+    # only one online index can be created or deleted at a time per table, per request and while one is building:
+    # LimitExceededException "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously
+    # per table" (UpdateTable API reference: "You can create or delete only one global secondary index per
+    # UpdateTable operation"; the message is AWS's own). The index being built may itself be deleted while it
+    # backfills (GlobalSecondaryIndexDescription: "You can delete an index that is being created during the
+    # Backfilling phase").
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import GlobalSecondaryIndex
+
+    original_describe = GlobalSecondaryIndex.describe
+
+    def describe(self: Any) -> dict[str, Any]:
+        result = original_describe(self)
+        if _pending(self):
+            result["IndexStatus"] = "CREATING"
+            result["Backfilling"] = True
+        return result
+
+    GlobalSecondaryIndex.describe = describe
+
+    original_update = DynamoDBBackend.update_table_global_indexes
+
+    def update_table_global_indexes(self: Any, table: Any, updates: list[dict[str, Any]]) -> None:
+        creates = [u["Create"]["IndexName"] for u in updates if u.get("Create")]
+        deletes = [u["Delete"]["IndexName"] for u in updates if u.get("Delete")]
+        building = {index.name for index in table.global_indexes if _pending(index)}
+        if len(creates) + len(deletes) > 1 or (building and (creates or set(deletes) - building)):
+            raise JsonRESTError(
+                ERROR_TYPE_PREFIX + "LimitExceededException",
+                "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
+            )
+        before = {index.name for index in table.global_indexes}
+        original_update(self, table, updates)
+        for index in table.global_indexes:
+            if index.name not in before:
+                _start_clock(index, "gsi")
+
+    DynamoDBBackend.update_table_global_indexes = update_table_global_indexes
+
+
 def _patch_moto_server_nagle() -> None:
     # Not an AWS behaviour: without TCP_NODELAY moto's keep-alive answers stall ~40 ms on delayed ACKs.
     from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -255,6 +686,9 @@ def apply_moto_patches() -> None:
     _patch_s3_cross_account_bucket_access()
     _patch_tag_resource_overwrites()
     _patch_stream_reenable()
+    _patch_clock_tables()
+    _patch_clock_backups()
+    _patch_clock_indexes()
     _patch_moto_server_nagle()
     _patched = True
 
@@ -384,6 +818,67 @@ def _s3control_operation(method: str, path: str) -> str:
     return _VERB.get(method, method.title()) + noun
 
 
+# rest-json services whose operations are named from botocore's own model (method + requestUri); the name is the
+# request's first URI label (schedule name, resource ARN, restore job id) or, without one, the body's ARN / name.
+_MODEL_ROUTED_SERVICES = ("scheduler", "backup")
+_MODEL_BODY_NAMES = ("RecoveryPointArn", "ResourceArn", "Name", "BackupVaultName")
+
+
+@functools.cache
+def _model_routes(service: str) -> tuple[tuple[str, str, re.Pattern[str], tuple[str, ...], int], ...]:
+    """(operation, method, path regex, required query keys, literal length) for each operation of `service`."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+    routes = []
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        uri_path, _, uri_query = http["requestUri"].partition("?")
+        pattern, literal = "", 0
+        for piece in re.split(r"(\{[^}]+\})", uri_path.rstrip("/")):
+            if piece.startswith("{"):
+                pattern += "(.+)" if piece.endswith("+}") else "([^/]+)"
+            else:
+                pattern += re.escape(piece)
+                literal += len(piece)
+        required = tuple(q.split("=", 1)[0] for q in uri_query.split("&") if q)
+        routes.append((name, http["method"], re.compile(f"^{pattern}/?$"), required, literal))
+    return tuple(routes)
+
+
+def model_route(
+    service: str, method: str, path: str, query: dict[str, list[str]]
+) -> tuple[str, tuple[str, ...]] | None:
+    """(operation, URI label values) of a rest-json request of `service`, by botocore's model; None if no match."""
+    best: tuple[int, str, tuple[str, ...]] | None = None
+    for name, route_method, pattern, required, literal in _model_routes(service):
+        if route_method != method or any(key not in query for key in required):
+            continue
+        match = pattern.match(path.rstrip("/") or "/")
+        if match and (best is None or literal > best[0]):
+            best = (literal, name, tuple(urllib.parse.unquote(g) for g in match.groups()))
+    return None if best is None else (best[1], best[2])
+
+
+def _model_operation(
+    service: str, method: str, path: str, query: dict[str, list[str]], body: bytes
+) -> tuple[str, str | None] | None:
+    route = model_route(service, method, path, query)
+    if route is None:
+        return None
+    operation, labels = route
+    # the ARN among the labels (resource, recovery point), else the first label (schedule name, job id)
+    name = next((label for label in labels if label.startswith("arn:")), labels[0] if labels else None)
+    if name is None and body:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            name = next((parsed[k] for k in _MODEL_BODY_NAMES if isinstance(parsed.get(k), str)), None)
+    return operation, name
+
+
 def classify(method: str, path_and_query: str, headers: Any, body: bytes) -> dict[str, Any]:
     """Map one HTTP request to {service, operation, write, name}."""
     split = urllib.parse.urlsplit(path_and_query)
@@ -415,8 +910,11 @@ def classify(method: str, path_and_query: str, headers: Any, body: bytes) -> dic
         service, operation = "s3control", _s3control_operation(method, path)
     else:
         service = service or "s3"
+        routed = _model_operation(service, method, path, query, body) if service in _MODEL_ROUTED_SERVICES else None
         if service == "s3":
             operation, name = _s3_operation(method, path, query, headers)
+        elif routed is not None:
+            operation, name = routed
         else:
             operation = _VERB.get(method, method.title()) + path
     return {"service": service, "operation": operation, "write": is_write(service, operation, method), "name": name}
@@ -429,6 +927,76 @@ def classify(method: str, path_and_query: str, headers: Any, body: bytes) -> dic
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
 
 
+# The IAM gate's answer: (status, headers, body) sent instead of forwarding, or None to let the request through.
+GateAnswer = tuple[int, dict[str, str], bytes]
+Gate = Callable[[dict[str, Any]], "GateAnswer | None"]
+
+# AWS Backup recovery points live in this process, next to moto's DynamoDB tables they snapshot and restore.
+BACKUP_FAKE = AwsBackupFake(restore_recovery_point)
+
+_S3_NO_SUCH_BUCKET = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchBucket</Code>'
+    "<Message>The specified bucket does not exist</Message><BucketName>{bucket}</BucketName>"
+    "<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+)
+
+
+def client_of(user_agent: str | None) -> str:
+    """Who sent a request, from its User-Agent: selfheal's operator tooling, selfheal itself, or anything else."""
+    user_agent = user_agent or ""
+    if "selfheal-operator" in user_agent:
+        return "operator"
+    return "selfheal" if "selfheal" in user_agent else "other"
+
+
+def _request_account_region(headers: Any) -> tuple[str, str]:
+    """The account moto would attribute a request to (its own rules) and the region it was signed for."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    auth = headers.get("Authorization") or ""
+    match = re.search(r"Credential=([^/]+)/\d{8}/([^/]+)/", auth)
+    region = match.group(2) if match else "us-east-1"
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"], region
+    if headers.get("x-moto-account-id"):
+        return headers["x-moto-account-id"], region
+    if match:
+        from moto.iam.models import get_account_id_from
+
+        return get_account_id_from(match.group(1)), region
+    return DEFAULT_ACCOUNT_ID, region
+
+
+def role_gate(config: Mapping[str, Any]) -> Gate | None:
+    """The IAM gate: selfheal's own calls (the function's role) are checked against the template's policy, implied
+    permissions included (devtools/iam.py); AccessDenied, as AWS answers, for anything it does not allow. The
+    operator's calls (`selfheal delete`) and everyone else's pass. `{}` switches enforcement off."""
+    if not config.get("template"):
+        return None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path:  # `python devtools/localaws.py serve` runs as a script
+        sys.path.insert(0, root)
+    from devtools.iam import Enforcer, access_denied  # noqa: PLC0415 - only when enforcement is asked for
+
+    enforcer = Enforcer.from_template(config["template"], parameters=config.get("parameters") or None)
+    lock = threading.Lock()
+    log: list[dict[str, Any]] = []  # every role request checked, with the answer: GET /_localaws/iam
+
+    def gate(request: dict[str, Any]) -> GateAnswer | None:
+        if request.get("client") != "selfheal":
+            return None
+        with lock:
+            denied = enforcer.check(request)
+            enforcer.decisions.clear()  # kept per check only: a long run would otherwise grow without bound
+            if len(log) < 20000:
+                log.append({**{k: v for k, v in request.items() if k != "body"},
+                            "body": request["body"].decode("latin-1"), "denied": denied})
+        return access_denied(request["service"], denied) if denied else None
+
+    gate.log = log  # type: ignore[attr-defined]
+    return gate
+
+
 class ProxyState:
     def __init__(self, upstream_host: str, upstream_port: int, delay_ms: float) -> None:
         self.upstream = (upstream_host, upstream_port)
@@ -437,6 +1005,34 @@ class ProxyState:
         self.calls: list[dict[str, Any]] = []
         self.seq = 0
         self.local = threading.local()
+        self.clock = CLOCK
+        self.backup = BACKUP_FAKE
+        # bucket name -> monotonic time from which a bucket just created answers (S3 is eventually consistent)
+        self.new_buckets: dict[str, float] = {}
+        # Called for every AWS request before anything else answers it (see ProxyHandler._handle); None = no gate.
+        self.gate: Gate | None = None
+
+    def reset(self) -> None:
+        """Back to a fresh server's state, except recorded calls and the delay (the caller decides those)."""
+        self.clock.reset()
+        self.backup.reset()
+        self.gate = None
+        with self.lock:
+            self.new_buckets.clear()
+
+    def bucket_hidden(self, bucket: str) -> bool:
+        with self.lock:
+            ready = self.new_buckets.get(bucket)
+            if ready is not None and time.monotonic() >= ready:
+                del self.new_buckets[bucket]
+                ready = None
+        return ready is not None
+
+    def bucket_created(self, bucket: str) -> None:
+        ready = self.clock.ready_at("bucket")
+        with self.lock:
+            if ready is not None and bucket not in self.new_buckets:
+                self.new_buckets[bucket] = ready
 
     def record(self, call: dict[str, Any]) -> None:
         with self.lock:
@@ -480,12 +1076,27 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send_json(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
+        self._send(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
+
+    def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        """Answer from the proxy itself (control, gate, clock, AWS Backup): no body on HEAD and 1xx/204/304."""
+        no_body = self.command == "HEAD" or status in (204, 304) or 100 <= status < 200
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                self.send_header(key, value)
+        if not any(key.lower() in ("x-amzn-requestid", "x-amz-request-id") for key in headers):
+            self.send_header("x-amzn-RequestId", self._request_id())
+        self.send_header("Content-Length", "0" if no_body else str(len(body)))
         self.end_headers()
-        self.wfile.write(data)
+        if not no_body:
+            self.wfile.write(body)
+
+    def _request_id(self) -> str:
+        rid = getattr(self, "_rid", None)
+        if rid is None:
+            rid = self._rid = os.urandom(8).hex().upper()
+        return rid
 
     def _control(self, body: bytes) -> None:
         split = urllib.parse.urlsplit(self.path)
@@ -508,12 +1119,56 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             return self._send_json(200, {"delay_ms": state.delay_ms})
         if self.command == "POST" and action == "reset":
             status, _, data = self._forward("POST", "/moto-api/reset", {"Content-Length": "0"}, b"", read_all=True)
+            state.reset()
             with state.lock:
                 state.calls.clear()
             return self._send_json(200 if status == 200 else 502, {"ok": status == 200, "moto": data.decode()[:200]})
+        if action == "clock" and self.command in ("GET", "POST"):
+            if self.command == "GET":
+                return self._send_json(200, state.clock.durations())
+            try:
+                return self._send_json(200, state.clock.set(**{k: v[-1] for k, v in query.items()}))
+            except ValueError as error:
+                return self._send_json(400, {"error": str(error), "usage": "POST /_localaws/clock?restore=90&gsi=10"})
+        if self.command == "POST" and action == "recovery-point":
+            return self._control_recovery_point(query)
+        if self.command == "GET" and action == "iam":
+            return self._send_json(200, {"enforced": state.gate is not None,
+                                         "requests": list(getattr(state.gate, "log", []))})
+        if self.command == "POST" and action == "iam":
+            try:
+                state.gate = role_gate(json.loads(body or b"{}"))
+            except (ValueError, OSError, KeyError) as error:
+                return self._send_json(400, {"error": str(error), "usage": 'POST /_localaws/iam {"template": PATH, '
+                                             '"parameters": {...}} (or {} to switch enforcement off)'})
+            return self._send_json(200, {"enforced": state.gate is not None})
         if self.command == "GET" and action == "health":
-            return self._send_json(200, {"ok": True, "delay_ms": state.delay_ms})
+            return self._send_json(200, {"ok": True, "delay_ms": state.delay_ms, "clock": state.clock.durations()})
         return self._send_json(404, {"error": f"unknown control request {self.command} {split.path}"})
+
+    def _control_recovery_point(self, query: dict[str, list[str]]) -> None:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.exceptions import JsonRESTError
+
+        one = {k: v[-1] for k, v in query.items()}
+        if not one.get("table"):
+            usage = "POST /_localaws/recovery-point?table=NAME[&region=&vault=&status=&completes_in=&account=]"
+            return self._send_json(400, {"error": usage})
+        try:
+            completes_in = float(one["completes_in"]) if one.get("completes_in") else None
+            arn = self.state.backup.add_recovery_point(
+                one.get("account") or DEFAULT_ACCOUNT_ID,
+                one.get("region") or "us-east-1",
+                one["table"],
+                vault=one.get("vault") or "Default",
+                status=one.get("status") or None,
+                completes_in=completes_in,
+            )
+        except ValueError as error:
+            return self._send_json(400, {"error": str(error)})
+        except JsonRESTError as error:
+            return self._send_json(404, {"error": f"no table {one['table']!r} to snapshot: {error.message}"})
+        return self._send_json(200, {"RecoveryPointArn": arn})
 
     def _forward(
         self, method: str, path: str, headers: dict[str, str], body: bytes, read_all: bool = False
@@ -534,25 +1189,82 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         raise AssertionError("unreachable")
 
     def _handle(self) -> None:
+        self._rid = None
         body = self._read_body()
         if self.path.startswith(CONTROL_PREFIX):
             return self._control(body)
+        state = self.state
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         headers["Content-Length"] = str(len(body))
-        delay = self.state.delay_ms
-        if delay > 0:
-            time.sleep(delay / 1000.0)
+        if self.path.startswith("/moto-api"):  # moto's own API: forwarded, never recorded, gated or delayed
+            return self._forward_and_relay(headers, body)
+        call = classify(self.command, self.path, self.headers, body)
+        # selfheal's clients add "selfheal" (its operator tooling "selfheal-operator") to their User-Agent: tells
+        # product calls from a test's own setup calls.
+        call["client"] = client_of(self.headers.get("User-Agent"))
+        if state.delay_ms > 0:
+            time.sleep(state.delay_ms / 1000.0)
+        answer = self._gate(call, body) if state.gate is not None else None
+        if answer is None:
+            answer = self._clock_answer(call, body)
+        if answer is not None:
+            status, out_headers, out_body = answer
+            state.record({**call, "status": status})
+            return self._send(status, out_headers, out_body)
+        self._forward_and_relay(headers, body, call)
+
+    def _gate(self, call: dict[str, Any], body: bytes) -> GateAnswer | None:
+        split = urllib.parse.urlsplit(self.path)
+        request = {
+            "service": call["service"],
+            "operation": call["operation"],
+            "name": call["name"],
+            "method": self.command,
+            "path": split.path,
+            "query": urllib.parse.parse_qs(split.query, keep_blank_values=True),
+            "headers": dict(self.headers.items()),
+            "body": body,
+            "client": call["client"],
+        }
+        try:
+            return self.state.gate(request)  # type: ignore[misc]
+        except Exception as error:  # noqa: BLE001 - a broken gate answers 500 instead of killing the connection
+            message = json.dumps({"__type": "InternalFailure", "message": f"localaws gate failed: {error!r}"})
+            return 500, {"Content-Type": "application/json"}, message.encode()
+
+    def _clock_answer(self, call: dict[str, Any], body: bytes) -> GateAnswer | None:
+        """What the proxy answers itself: a bucket S3 does not show yet, and the AWS Backup fake."""
+        state = self.state
+        if call["service"] == "s3" and call["name"] and call["operation"] != "CreateBucket":
+            if state.bucket_hidden(call["name"]):
+                # S3 is eventually consistent: right after CreateBucket, calls on the bucket can answer NoSuchBucket
+                # (HeadBucket: a bare 404, as for any bucket that does not exist).
+                if self.command == "HEAD":
+                    return 404, {"Content-Type": "application/xml"}, b""
+                xml = _S3_NO_SUCH_BUCKET.format(bucket=call["name"], request_id=self._request_id())
+                return 404, {"Content-Type": "application/xml"}, xml.encode()
+        if call["service"] == "backup" and call["operation"] in AwsBackupFake.OPERATIONS:
+            account, region = _request_account_region(self.headers)
+            split = urllib.parse.urlsplit(self.path)
+            query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
+            _, labels = model_route("backup", self.command, split.path, query) or ("", ())
+            return state.backup.handle(call["operation"], labels, query, body, account, region)
+        return None
+
+    def _forward_and_relay(self, headers: dict[str, str], body: bytes, call: dict[str, Any] | None = None) -> int:
         try:
             status, response, _ = self._forward(self.command, self.path, headers, body)
         except (OSError, http.client.HTTPException) as exc:
-            return self._send_json(502, {"error": f"moto unreachable: {exc}"})
-        if not self.path.startswith("/moto-api"):
-            call = classify(self.command, self.path, self.headers, body)
-            call["status"] = status
-            # selfheal's clients add "selfheal" to their User-Agent: tells product calls from a test's own setup calls.
-            call["client"] = "selfheal" if "selfheal" in (self.headers.get("User-Agent") or "") else "other"
-            self.state.record(call)
+            if call is not None:
+                self.state.record({**call, "status": 502})
+            self._send_json(502, {"error": f"moto unreachable: {exc}"})
+            return 502
+        if call is not None:
+            self.state.record({**call, "status": status})
+            if call["service"] == "s3" and call["operation"] == "CreateBucket" and status == 200 and call["name"]:
+                self.state.bucket_created(call["name"])  # before the client can hear of the bucket
         self._relay(response)
+        return status
 
     def _relay(self, response: http.client.HTTPResponse) -> None:
         self.send_response_only(response.status, response.reason)
@@ -593,18 +1305,22 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
 
 
 def make_proxy(port: int, upstream_host: str, upstream_port: int, delay_ms: float) -> http.server.ThreadingHTTPServer:
+    """The proxy server; its ProxyState (calls, clock, gate) is ``server.state``."""
     state = ProxyState(upstream_host, upstream_port, delay_ms)
     handler = type("BoundProxyHandler", (ProxyHandler,), {"state": state})
-    return _ProxyServer(("127.0.0.1", port), handler)
+    server = _ProxyServer(("127.0.0.1", port), handler)
+    server.state = state  # type: ignore[attr-defined]
+    return server
 
 
-def serve(port: int = 0, delay_ms: float = 0.0) -> int:
+def serve(port: int = 0, delay_ms: float = 0.0, clock: Mapping[str, float] | None = None) -> int:
     import logging
 
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     apply_moto_patches()
+    CLOCK.set(**dict(clock or {}))
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     moto_host, moto_port = moto.get_host_and_port()
@@ -640,10 +1356,18 @@ class LocalAwsError(RuntimeError):
 class LocalAws:
     """A local AWS server in a subprocess. Use as a context manager; ``.endpoint`` is the proxy's URL."""
 
-    def __init__(self, port: int = 0, delay_ms: float = 0, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        delay_ms: float = 0,
+        start_timeout: float = 30.0,
+        clock: Mapping[str, float] | None = None,
+    ) -> None:
         self.port = port
         self.delay_ms = delay_ms
         self.start_timeout = start_timeout
+        self.clock = dict(clock or {})
+        Clock().set(**self.clock)  # a bad name or value fails here, not in the subprocess
         self.endpoint: str = ""
         self.returncode: int | None = None
         self._proc: subprocess.Popen[str] | None = None
@@ -655,6 +1379,8 @@ class LocalAws:
         self._stderr = tempfile.TemporaryFile(mode="w+")
         cmd = [sys.executable, os.path.abspath(__file__), "serve", "--port", str(self.port)]
         cmd += ["--delay-ms", str(self.delay_ms)]
+        if self.clock:
+            cmd += ["--clock", ",".join(f"{kind}={float(seconds)}" for kind, seconds in self.clock.items())]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL, text=True, env=env
@@ -711,8 +1437,12 @@ class LocalAws:
         request = urllib.request.Request(
             self.endpoint + CONTROL_PREFIX + action, method=method, data=b"" if method == "POST" else None
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode("utf-8", "replace")[:500]
+            raise LocalAwsError(f"{method} {CONTROL_PREFIX}{action}: HTTP {error.code}: {detail}") from None
 
     def calls(self) -> list[dict[str, Any]]:
         return self._control("GET", "calls")
@@ -730,6 +1460,47 @@ class LocalAws:
     def set_delay(self, ms: float) -> None:
         self._control("POST", f"delay?ms={float(ms)}")
         self.delay_ms = ms
+
+    def set_clock(self, **durations: float) -> dict[str, float]:
+        """Set how long AWS takes, in seconds, per kind (create, restore, backup, gsi, bucket); kinds not named keep
+        their duration. Returns every duration. ``reset()`` sets them all back to 0 (instant)."""
+        Clock().set(**durations)  # validate before sending
+        query = urllib.parse.urlencode({kind: float(seconds) for kind, seconds in durations.items()})
+        return self._control("POST", f"clock?{query}" if query else "clock")
+
+    def get_clock(self) -> dict[str, float]:
+        return self._control("GET", "clock")
+
+    def enforce_iam(self, template: str | os.PathLike[str], parameters: Mapping[str, str] | None = None) -> None:
+        """Enforce the function role's policy from `template` on selfheal's calls (`reset()` switches it off)."""
+        body = json.dumps({"template": os.fspath(template), "parameters": dict(parameters or {})}).encode()
+        request = urllib.request.Request(self.endpoint + CONTROL_PREFIX + "iam", method="POST", data=body)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            json.loads(response.read())
+
+    def iam_log(self) -> list[dict[str, Any]]:
+        """Every request of the role checked since enforcement was switched on, with `denied` (None: allowed)."""
+        return list(self._control("GET", "iam")["requests"])
+
+    def add_recovery_point(
+        self,
+        table: str,
+        region: str = "us-east-1",
+        vault: str = "Default",
+        status: str | None = None,
+        completes_in: float | None = None,
+        account: str | None = None,
+    ) -> str:
+        """Make an AWS Backup recovery point of `table` as it is now (schema, settings, items); returns its ARN.
+        ``status``/``completes_in``: a recovery point still being made (CREATING, then COMPLETED after that long)."""
+        params: dict[str, Any] = {"table": table, "region": region, "vault": vault}
+        if status is not None:
+            params["status"] = status
+        if completes_in is not None:
+            params["completes_in"] = float(completes_in)
+        if account is not None:
+            params["account"] = account
+        return self._control("POST", "recovery-point?" + urllib.parse.urlencode(params))["RecoveryPointArn"]
 
 
 def other_account_session(endpoint: str, account_id: str = "222222222222", region_name: str = "us-east-1") -> Any:
@@ -775,10 +1546,24 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = sub.add_parser("serve", help="run until SIGTERM/SIGINT")
     serve_parser.add_argument("--port", type=int, default=0, help="proxy port on 127.0.0.1 (0 = any free port)")
     serve_parser.add_argument("--delay-ms", type=float, default=0.0, help="sleep before forwarding each request")
+    serve_parser.add_argument(
+        "--clock",
+        type=_clock_argument,
+        default={},
+        metavar="KIND=SECONDS,...",
+        help=f"how long AWS takes, e.g. restore=90,backup=5 (kinds: {', '.join(CLOCK_KINDS)}; default 0 = instant)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.port, args.delay_ms)
+        return serve(args.port, args.delay_ms, args.clock)
     return 2
+
+
+def _clock_argument(text: str) -> dict[str, float]:
+    try:
+        return parse_clock(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 if __name__ == "__main__":

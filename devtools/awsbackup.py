@@ -1,0 +1,334 @@
+"""AWS Backup recovery points of DynamoDB tables, faked in the local AWS's process (see devtools/localaws.py).
+
+With AWS Backup's advanced DynamoDB features, a backup is a *recovery point* in a backup vault
+(``arn:aws:backup:<region>:<account>:recovery-point:<ID>``): DynamoDB's ListBackups/DescribeBackup do not show it;
+``backup:ListRecoveryPointsByResource`` lists it (for a table ARN even after the table is gone) and
+``backup:StartRestoreJob`` restores it to a new table under an IAM role, as an asynchronous *restore job*.
+moto has no recovery points, so the proxy answers these three operations from here, before moto sees them:
+
+    GET /resources/{ResourceArn}/recovery-points/   ListRecoveryPointsByResource
+    PUT /restore-jobs                               StartRestoreJob   (ResourceType "DynamoDB")
+    GET /restore-jobs/{RestoreJobId}                DescribeRestoreJob
+    GET /backup-vaults/{Vault}/recovery-points/{RecoveryPointArn}   DescribeRecoveryPoint (to wait for one being made)
+
+Recovery points are made by the test harness (``LocalAws.add_recovery_point``), never by a backup plan.
+This module knows no moto internals beyond the DynamoDB backends; creating the restored table is the caller's
+``restore_table`` (it is the same restore the local AWS uses for RestoreTableFromBackup, with its clock).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# restore_table(backend, target_name, snapshot, sse_specification, source_arn) -> the new moto table
+RestoreTable = Callable[[Any, str, Any, "dict[str, Any] | None", str], Any]
+READY_ATTR = "_localaws_ready"  # where the local AWS keeps a resource's monotonic ready time
+
+
+def _dynamodb_backend(account: str, region: str) -> Any:
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[account][region]
+
+
+@dataclass
+class RecoveryPoint:
+    arn: str
+    account: str
+    region: str
+    vault: str
+    table_name: str
+    table_arn: str
+    snapshot: Any  # a moto dynamodb Backup, never registered in the backend: invisible to ListBackups
+    created: float  # epoch seconds
+    size: int
+    status: str = "COMPLETED"
+    ready_at: float | None = None  # monotonic; until then `status`, afterwards COMPLETED
+
+    def status_now(self) -> str:
+        if self.ready_at is None:
+            return self.status
+        return self.status if time.monotonic() < self.ready_at else "COMPLETED"
+
+    def summary(self) -> dict[str, Any]:
+        vault_key = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.account}/{self.region}/{self.vault}")
+        return {
+            "RecoveryPointArn": self.arn,
+            "CreationDate": self.created,
+            "Status": self.status_now(),
+            "EncryptionKeyArn": f"arn:aws:kms:{self.region}:{self.account}:key/{vault_key}",
+            "BackupSizeBytes": self.size,
+            "BackupVaultName": self.vault,
+            "IsParent": False,
+            "ResourceName": self.table_name,
+            "VaultType": "BACKUP_VAULT",
+        }
+
+
+@dataclass
+class RestoreJob:
+    job_id: str
+    account: str
+    region: str
+    point: RecoveryPoint
+    role: str | None
+    target: str
+    created: float  # epoch seconds
+    duration: float = 0.0
+    ready_at: float | None = None  # monotonic: RUNNING until then
+    table_arn: str | None = None
+    failure: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        point = self.point
+        out: dict[str, Any] = {
+            "AccountId": self.account,
+            "RestoreJobId": self.job_id,
+            "RecoveryPointArn": point.arn,
+            "SourceResourceArn": point.table_arn,
+            "BackupVaultArn": f"arn:aws:backup:{point.region}:{point.account}:backup-vault:{point.vault}",
+            "CreationDate": self.created,
+            "BackupSizeInBytes": point.size,
+            "ResourceType": "DynamoDB",
+            "RecoveryPointCreationDate": point.created,
+            "IsParent": False,
+        }
+        if self.role:
+            out["IamRoleArn"] = self.role
+        if self.failure is not None:
+            out.update(Status="FAILED", StatusMessage=self.failure, CompletionDate=self.created)
+        elif self.ready_at is not None and time.monotonic() < self.ready_at:
+            minutes = max(1, int(self.duration // 60))
+            out.update(Status="RUNNING", PercentDone="0.00%", ExpectedCompletionTimeMinutes=minutes)
+        else:
+            out.update(
+                Status="COMPLETED",
+                PercentDone="100.00%",
+                CreatedResourceArn=self.table_arn,
+                CompletionDate=self.created + self.duration,
+            )
+        return out
+
+
+class BackupError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+class AwsBackupFake:
+    """Recovery points and restore jobs of one local AWS process. Thread-safe; ``reset()`` forgets everything."""
+
+    OPERATIONS = ("ListRecoveryPointsByResource", "DescribeRecoveryPoint", "StartRestoreJob", "DescribeRestoreJob")
+
+    def __init__(self, restore_table: RestoreTable) -> None:
+        self._restore_table = restore_table
+        self._lock = threading.Lock()
+        self._points: dict[str, RecoveryPoint] = {}
+        self._jobs: dict[str, RestoreJob] = {}
+        self._tokens: dict[str, str] = {}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._points.clear()
+            self._jobs.clear()
+            self._tokens.clear()
+
+    # ---- the harness side --------------------------------------------------------------------------------------
+
+    def add_recovery_point(
+        self,
+        account: str,
+        region: str,
+        table: str,
+        vault: str = "Default",
+        status: str | None = None,
+        completes_in: float | None = None,
+    ) -> str:
+        """Snapshot a table's schema, settings and items now; return the recovery point ARN.
+        ``completes_in`` seconds: ``status`` (CREATING by default) until then, COMPLETED afterwards."""
+        from moto.dynamodb.models.table import Backup
+
+        backend = _dynamodb_backend(account, region)
+        source = backend.get_table(table)  # raises moto's ResourceNotFoundException
+        snapshot = Backup(account, region, f"awsbackup-{source.name}", source, status="AVAILABLE", type_="AWS_BACKUP")
+        getattr(snapshot.table, "__dict__", {}).pop(READY_ATTR, None)
+        arn = f"arn:aws:backup:{region}:{account}:recovery-point:{str(uuid.uuid4()).upper()}"
+        size = sum(len(json.dumps(item.to_json(), default=str)) for item in source.all_items())
+        point = RecoveryPoint(
+            arn=arn,
+            account=account,
+            region=region,
+            vault=vault,
+            table_name=source.name,
+            table_arn=source.table_arn,
+            snapshot=snapshot,
+            created=time.time(),
+            size=size,
+        )
+        if completes_in is not None and completes_in > 0:
+            point.status = status or "CREATING"
+            point.ready_at = time.monotonic() + completes_in
+        elif status:
+            point.status = status
+        with self._lock:
+            self._points[arn] = point
+        return arn
+
+    # ---- the API side ------------------------------------------------------------------------------------------
+
+    def handle(
+        self,
+        operation: str,
+        labels: tuple[str, ...],
+        query: dict[str, list[str]],
+        body: bytes,
+        account: str,
+        region: str,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Answer one of OPERATIONS as AWS Backup's rest-json protocol does (errors: x-amzn-ErrorType + JSON).
+        `labels`: the request URI's label values, in the order of the operation's requestUri."""
+        try:
+            if operation == "ListRecoveryPointsByResource":
+                payload = self._list_recovery_points(labels[0], query)
+            elif operation == "DescribeRecoveryPoint":
+                payload = self._describe_recovery_point(labels[0], labels[1])
+            elif operation == "StartRestoreJob":
+                payload = self._start_restore_job(json.loads(body or b"{}"), account, region)
+            elif operation == "DescribeRestoreJob":
+                payload = self._describe_restore_job(labels[0])
+            else:
+                raise BackupError("InvalidRequestException", f"{operation} is not faked by the local AWS")
+        except BackupError as error:
+            data = json.dumps({"Code": error.code, "Message": error.message, "Type": "User"}).encode()
+            return error.status, {"Content-Type": "application/json", "x-amzn-ErrorType": error.code}, data
+        except ValueError as error:
+            data = json.dumps({"Code": "InvalidRequestException", "Message": f"bad request body: {error}"}).encode()
+            return 400, {"Content-Type": "application/json", "x-amzn-ErrorType": "InvalidRequestException"}, data
+        return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+    def _list_recovery_points(self, resource_arn: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        with self._lock:
+            points = [p for p in self._points.values() if p.table_arn == resource_arn]
+        points.sort(key=lambda p: p.created, reverse=True)  # newest first
+        start = int((query.get("nextToken") or ["0"])[0] or 0)
+        size = int((query.get("maxResults") or ["1000"])[0] or 1000)
+        page = points[start : start + size]
+        out: dict[str, Any] = {"RecoveryPoints": [p.summary() for p in page]}
+        if start + size < len(points):
+            out["NextToken"] = str(start + size)
+        return out
+
+    def _describe_recovery_point(self, vault: str, arn: str) -> dict[str, Any]:
+        with self._lock:
+            point = self._points.get(arn)
+        if point is None or point.vault != vault:
+            raise BackupError("ResourceNotFoundException", f"Recovery point {arn} not found in vault {vault}")
+        summary = point.summary()
+        shared = ("RecoveryPointArn", "BackupVaultName", "Status", "CreationDate", "EncryptionKeyArn", "IsParent")
+        out = {
+            **{key: summary[key] for key in (*shared, "ResourceName", "VaultType")},
+            "BackupVaultArn": f"arn:aws:backup:{point.region}:{point.account}:backup-vault:{point.vault}",
+            "ResourceArn": point.table_arn,
+            "ResourceType": "DynamoDB",
+            "BackupSizeInBytes": point.size,
+            "IsEncrypted": True,
+            "StorageClass": "WARM",
+        }
+        if summary["Status"] == "COMPLETED":
+            out["CompletionDate"] = point.created
+        return out
+
+    def _start_restore_job(self, body: dict[str, Any], account: str, region: str) -> dict[str, Any]:
+        arn = body.get("RecoveryPointArn")
+        if not arn:
+            raise BackupError("MissingParameterValueException", "RecoveryPointArn is required")
+        if "Metadata" not in body:
+            raise BackupError("MissingParameterValueException", "Metadata is required")
+        # AWS Backup: "key values are not case sensitive" (Restore testing inferred metadata, AWS Backup guide).
+        meta = {str(k).lower(): str(v) for k, v in (body.get("Metadata") or {}).items()}
+        resource_type = body.get("ResourceType")
+        if resource_type and resource_type != "DynamoDB":
+            raise BackupError("InvalidParameterValueException", f"Unsupported resource type: {resource_type}")
+        with self._lock:  # one job per idempotency token, even for calls that race
+            return self._start_restore_job_locked(arn, body, meta, account)
+
+    def _start_restore_job_locked(
+        self, arn: str, body: dict[str, Any], meta: dict[str, str], account: str
+    ) -> dict[str, Any]:
+        from moto.core.exceptions import JsonRESTError
+
+        token = body.get("IdempotencyToken")
+        if token and token in self._tokens:
+            return {"RestoreJobId": self._tokens[token]}
+        point = self._points.get(arn)
+        if point is None:
+            # StartRestoreJob errors (API reference): ResourceNotFoundException for a recovery point that is not there.
+            raise BackupError("ResourceNotFoundException", f"Recovery point {arn} not found")
+        if point.status_now() != "COMPLETED":
+            # Docs are silent on restoring an unfinished recovery point; InvalidRequestException is the documented
+            # StartRestoreJob error for a request that cannot be honoured as sent.
+            raise BackupError("InvalidRequestException", f"Recovery point {arn} is {point.status_now()}, not COMPLETED")
+        target = meta.get("targettablename")
+        if not target:
+            raise BackupError("MissingParameterValueException", "Metadata targetTableName is required for DynamoDB")
+        sse = _sse_from_metadata(meta)
+        job = RestoreJob(
+            job_id=str(uuid.uuid4()).upper(),
+            account=account,
+            region=point.region,
+            point=point,
+            role=body.get("IamRoleArn"),
+            target=target,
+            created=time.time(),
+            metadata=dict(meta),
+        )
+        backend = _dynamodb_backend(point.account, point.region)
+        try:
+            table = self._restore_table(backend, target, point.snapshot, sse, point.arn)
+        except JsonRESTError as error:
+            # The docs do not say; the restore itself runs inside the job, under the role (AWS Backup's restore
+            # policy grants dynamodb:RestoreTableFromAwsBackup), so DynamoDB's refusal of a target table that already
+            # exists fails the job (Status FAILED, StatusMessage) rather than the StartRestoreJob call.
+            job.failure = getattr(error, "message", None) or str(error)
+        else:
+            job.table_arn = table.table_arn
+            job.ready_at = getattr(table, READY_ATTR, None)
+            job.duration = max(0.0, (job.ready_at or time.monotonic()) - time.monotonic())
+            if "deletionprotection" in meta:
+                table.deletion_protection_enabled = meta["deletionprotection"].lower() == "true"
+            if str(body.get("CopySourceTagsToRestoredResource")).lower() == "true":
+                table.tags = copy.deepcopy(point.snapshot.table.tags)
+        self._jobs[job.job_id] = job
+        if token:
+            self._tokens[token] = job.job_id
+        return {"RestoreJobId": job.job_id}
+
+    def _describe_restore_job(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise BackupError("ResourceNotFoundException", f"Restore job {job_id} not found")
+        return job.describe()
+
+
+def _sse_from_metadata(meta: dict[str, str]) -> dict[str, Any] | None:
+    """AWS Backup's DynamoDB restore metadata (Restoring an Amazon DynamoDB table, AWS Backup guide): encryptionType
+    Default = DynamoDB-owned key (the default), KMS = DynamoDB-managed key, or kmsMasterKeyArn = a customer key."""
+    kind = meta.get("encryptiontype", "Default").upper()
+    if kind not in ("KMS", "DEFAULT"):
+        raise BackupError("InvalidParameterValueException", f"Invalid encryptionType: {meta['encryptiontype']}")
+    if kind == "DEFAULT":
+        return None
+    spec: dict[str, Any] = {"Enabled": True, "SSEType": "KMS"}
+    if meta.get("kmsmasterkeyarn"):
+        spec["KMSMasterKeyId"] = meta["kmsmasterkeyarn"]
+    return spec
