@@ -26,9 +26,11 @@ lint: $(STAMP) lint-template actionlint
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-# The suite also runs the built function (.aws-sam/build), so it builds first.
+# The suite also runs the built function (.aws-sam/build), so it builds first. Two workers, each with its own local
+# AWS; a module or class stays on one worker (its module-scoped fixtures run once).
+PYTEST_WORKERS ?= 2
 test: lint build $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadscope
 
 demo: $(STAMP)
 	$(PY) devtools/demo.py

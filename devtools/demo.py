@@ -1,8 +1,12 @@
 """`make demo`: the whole story on a local AWS (a moto server this script starts and stops).
 
 status -> apply on an empty account -> someone deletes a table full of data, switches PITR off and makes the photos
-bucket public -> plan -> apply -> the data is back. Every step runs the real `selfheal` CLI as a subprocess over HTTP,
-and the demo fails (exit 1) if any step does not end as it should.
+bucket public -> plan -> the nightly Lambda run meets a restore slower than itself, reports it `restoring` and
+schedules a follow-up -> Scheduler fires the follow-up -> the data is back, fully configured.
+
+The CLI steps run the real `selfheal` CLI as a subprocess over HTTP; the Lambda steps run the real handler
+(devtools/invoke.py) with the function role's policy enforced by the local AWS, which plays AWS's clock scaled down
+(a restore takes RESTORE_SECONDS, not an hour). The demo fails (exit 1) if any step does not end as it should.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import boto3
@@ -18,7 +23,13 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devtools import followups  # noqa: E402
 from devtools.localaws import LocalAws  # noqa: E402
+
+TEMPLATE = ROOT / "template.yaml"
+RESTORE_SECONDS = 12  # AWS: 20 minutes to hours
+LAMBDA_TIMEOUT = 8  # AWS: up to 900 s; shorter than the restore either way
+FOLLOWUP_DELAY = 14  # the template's FollowupDelaySeconds, scaled down like the restore
 
 PHOTOS = [
     {"gallery_id": "wedding-2026", "id": f"photo-{n:03d}", "user_id": "ana@example.com",
@@ -43,8 +54,32 @@ def selfheal(env: dict[str, str], *args: str, expect: int) -> subprocess.Complet
     return done
 
 
+def lambda_run(env: dict[str, str], event: dict[str, object], title: str) -> dict[str, object]:
+    """The real handler on one event, as Lambda would run it (a subprocess, its role enforced by the local AWS)."""
+    path = Path(env["DEMO_DIR"]) / "event.json"
+    path.write_text(json.dumps(event))
+    print(f"$ lambda {title} (timeout {LAMBDA_TIMEOUT}s)", flush=True)
+    done = subprocess.run([sys.executable, str(ROOT / "devtools" / "invoke.py"), str(path),
+                           "--timeout", str(LAMBDA_TIMEOUT)], env=env, text=True, capture_output=True)
+    if done.returncode != 0:
+        print(done.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"demo: the {title} run failed (exit {done.returncode})")
+    report = json.loads(done.stdout)
+    for r in report["resources"]:
+        if r["outcome"] != "ok":
+            print(f"  {r['kind']} {r['name']}: {r['outcome']} — {r['reason']}")
+    print(f"  summary: {', '.join(f'{k} {v}' for k, v in report['summary'].items() if v)}")
+    if "followup" in report:
+        print(f"  follow-up: {json.dumps(report['followup'])}")
+    return report
+
+
+def outcome(report: dict[str, object], name: str) -> str:
+    return next(r["outcome"] for r in report["resources"] if r["name"] == name)  # type: ignore[index,union-attr]
+
+
 def main() -> int:
-    with LocalAws() as aws:
+    with LocalAws() as aws, tempfile.TemporaryDirectory() as demo_dir:
         env = {**os.environ, "AWS_ENDPOINT_URL": aws.endpoint, "AWS_ACCESS_KEY_ID": "demo",
                "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": "us-east-1",
                "COLUMNS": os.environ.get("COLUMNS", "150")}
@@ -90,14 +125,39 @@ def main() -> int:
         banner("5. What would selfheal do? (exit 2: changes pending)")
         selfheal(env, "plan", expect=2)
 
-        banner("6. Heal: restore the table from its backup, repair the rest")
-        selfheal(env, "apply", expect=0)
+        banner(f"6. The nightly Lambda run: a restore takes {RESTORE_SECONDS}s here (hours on AWS), "
+               f"longer than the function's {LAMBDA_TIMEOUT}s")
+        aws.set_clock(restore=RESTORE_SECONDS)
+        aws.enforce_iam(TEMPLATE)
+        followups.create_group(aws.endpoint)
+        lambda_env = {**env, **followups.function_environment(FOLLOWUP_DELAY), "DEMO_DIR": str(Path(demo_dir)),
+                      "POWERTOOLS_TRACE_DISABLED": "true", "AWS_REGION": "us-east-1"}
+        nightly = json.loads((ROOT / "events" / "scheduled.json").read_text())
+        first = lambda_run(lambda_env, nightly, "scheduled event")
+        if outcome(first, "galerly-photos") != "restoring" or "followup" not in first:
+            raise SystemExit("demo: the nightly run should report galerly-photos restoring and schedule a follow-up")
+        creates = [c for c in aws.calls() if c["operation"] == "CreateTable"]
+        if creates:
+            raise SystemExit(f"demo: a table was created empty while its backup existed: {creates}")
+        print("no CreateTable: a table is never created empty while a backup of it exists")
 
-        banner("7. The data is back, and everything is in sync")
+        banner("7. EventBridge Scheduler fires the follow-up; the restored table gets PITR, protection and tags")
+        report = first
+        while "followup" in report:
+            fired = followups.due(aws.endpoint, timeout=120)
+            print(f"schedule {fired.name} fired at {fired.at:%H:%M:%S} UTC and was deleted "
+                  f"(ActionAfterCompletion {fired.action_after_completion})")
+            report = lambda_run(lambda_env, fired.event, f"follow-up {fired.event['detail']['link']}")
+        if outcome(report, "galerly-photos") != "restored":
+            raise SystemExit("demo: the follow-up should have finished the restore")
+
+        banner("8. The data is back, and everything is in sync")
         items = ddb.scan(TableName="galerly-photos")["Items"]
         print(f"galerly-photos holds {len(items)} items: {', '.join(sorted(i['id']['S'] for i in items))}")
         if len(items) != len(PHOTOS):
             raise SystemExit(f"demo: expected {len(PHOTOS)} photos back, found {len(items)}")
+        pitr = ddb.describe_continuous_backups(TableName="galerly-photos")["ContinuousBackupsDescription"]
+        print(f"point-in-time recovery: {pitr['PointInTimeRecoveryDescription']['PointInTimeRecoveryStatus']}")
         selfheal(env, "plan", expect=0)
     print("\ndemo: done — local AWS stopped")
     return 0

@@ -29,17 +29,10 @@ os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.get_closest_marker("after_suites") is not None)
-
-
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[LocalAws]:
     """One local AWS server (patched moto behind a counting proxy) for the whole run."""
     with LocalAws() as server:
-        # Every AWS call selfheal's own clients make in this run, gathered by `aws` for the IAM check
-        # (tests/e2e/test_iam_sufficiency.py, marked after_suites: it runs after every other test).
-        server.product_calls = []  # type: ignore[attr-defined]
         yield server
 
 
@@ -52,4 +45,3 @@ def aws(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalA
     for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     yield local_aws
-    local_aws.product_calls.extend(c for c in local_aws.calls() if c.get("client") == "selfheal")  # type: ignore[attr-defined]

@@ -10,6 +10,13 @@ Events handled (see events/*.json):
 * EventBridge scheduled event — reconcile (trigger "schedule", guard on); returns the report as a dict.
 * Manual ``{"action": "plan" | "apply" | "status", "only": [names]}`` — that action (trigger "manual"); returns the
   report as a dict.
+* Follow-up ``{"source": "selfheal", "detail-type": "selfheal follow-up", "detail": {"link": n}}`` — sent by the
+  one-time schedule an earlier run left for work AWS had not finished (a restore, an index build): reconcile again
+  (trigger "followup", guard on).
+
+Restores are started, never waited for (they take 20 minutes to hours): a run that ends with work in progress
+schedules one follow-up run (selfheal/followup.py), and a deploy answers SUCCESS with the counts — only errors and
+conflicts fail it.
 
 Anything else raises `InvalidEvent` (the invocation fails with a message naming the problem and the fix) before any
 AWS call; a CloudFormation-looking event that cannot be answered is never sent anywhere.
@@ -33,6 +40,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from crhelper import CfnResource
 from crhelper.utils import _send_response
 
+from selfheal import followup
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
 from selfheal.model import Outcome
@@ -159,9 +167,18 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any] | None:
         helper(event, context)
         return None
     if route == "schedule":
-        return run("apply", "schedule", context).to_dict()
+        return _result(*run("apply", "schedule", context))
+    if route == "followup":
+        return _result(*run("apply", "followup", context, link=followup.parse(event)))
     action, only = parse_manual(event)
-    return run(action, "manual", context, only=only).to_dict()
+    return _result(*run(action, "manual", context, only=only))
+
+
+def _result(report: Report, handed_over: followup.Followup | None) -> dict[str, Any]:
+    out = report.to_dict()
+    if handed_over is not None:
+        out["followup"] = handed_over.to_dict()
+    return out
 
 
 def classify(event: Any) -> str:
@@ -176,6 +193,12 @@ def classify(event: Any) -> str:
             raise InvalidEvent(f"EventBridge event with detail-type {_short(event.get('detail-type'))} is not handled "
                                "— only scheduled events (\"detail-type\": \"Scheduled Event\") are")
         return "schedule"
+    if event.get("source") == followup.SOURCE and event.get("detail-type") == followup.DETAIL_TYPE:
+        try:
+            followup.parse(event)
+        except ValueError as exc:
+            raise InvalidEvent(str(exc)) from None
+        return "followup"
     if "action" in event:
         return "manual"
     raise InvalidEvent(f"unrecognised event (fields: {', '.join(_keys(event)) or 'none'}) — {_SHAPES}")
@@ -228,7 +251,7 @@ def deploy(event: dict[str, Any], context: Any) -> str:
     """Create/Update: reconcile now. FAILED unless every declared resource ends healthy (the deploy fails loudly),
     except during the stack's own rollback, which must be let through."""
     try:
-        report = run("apply", "deploy", context, guard=False)
+        report, handed_over = run("apply", "deploy", context, guard=False)
     except EstateError as exc:
         logger.error("invalid estate", extra={"reason": str(exc)})
         return _fail(f"invalid estate: {exc}")
@@ -236,7 +259,11 @@ def deploy(event: dict[str, Any], context: Any) -> str:
         logger.exception("the run failed")
         return _fail(f"selfheal failed: {type(exc).__name__}: {exc}")
     helper.Data.update(report.summary)
-    if report.exit_code == 0:
+    if handed_over is not None and handed_over.at is not None:
+        helper.Data["followup_at"] = handed_over.at.isoformat(timespec="seconds")
+    if not report.failed:
+        # Healthy, or only AWS's slow work left (a restore, an index build) that a follow-up run finishes: a slow
+        # restore never fails a deploy, and on a Create never rolls the stack (and this function) back.
         return PHYSICAL_ID
     if _rolling_back(event.get("StackId", "")):
         # Answering FAILED to the rollback's Update would leave the stack UPDATE_ROLLBACK_FAILED: the estate is
@@ -298,14 +325,31 @@ def _put_response(url: str, body: dict[str, Any], ssl_verify: Any) -> None:
 # --- one run ----------------------------------------------------------------------------------------------------
 
 
-def run(action: str, trigger: str, context: Any, only: tuple[str, ...] = (), guard: bool | None = None) -> Report:
-    """Load the estate, run the engine, log one line per resource plus a summary, and record the run's metrics."""
+def run(
+    action: str, trigger: str, context: Any, only: tuple[str, ...] = (), guard: bool | None = None, link: int = 0
+) -> tuple[Report, followup.Followup | None]:
+    """Load the estate, run the engine, hand unfinished work to a follow-up run, log one line per resource plus a
+    summary, and record the run's metrics. `link`: this run's place in a chain of follow-ups (0: not a follow-up)."""
     estate = load_estate()  # raises EstateError before any AWS call
-    options = Options(trigger=trigger, only=only, deadline=deadline(context), guard=guard)
-    report = getattr(Engine(estate, _clients(), options), action)()
-    log_report(report)
-    record_metrics(report, getattr(context, "aws_request_id", None))
-    return report
+    options = Options(trigger=trigger, only=only, deadline=deadline(context), guard=guard, wait_for_restores=False,
+                      restore_role=os.environ.get("SELFHEAL_BACKUP_RESTORE_ROLE_ARN") or None)
+    clients = _clients()
+    report = getattr(Engine(estate, clients, options), action)()
+    handed_over = None
+    if action == "apply" and report.unfinished and not report.guard_tripped:
+        config = followup.FollowupConfig.from_environment(dict(os.environ), _function_arn(context))
+        if config is None:
+            handed_over = followup.Followup(link + 1, problem="follow-ups are not set up (SELFHEAL_FOLLOWUP_ROLE_ARN):"
+                                                             " the nightly run carries on")
+        else:
+            handed_over = followup.schedule(clients, config, link + 1, report)
+    log_report(report, handed_over)
+    record_metrics(report, getattr(context, "aws_request_id", None), handed_over)
+    return report, handed_over
+
+
+def _function_arn(context: Any) -> str | None:
+    return os.environ.get("SELFHEAL_FUNCTION_ARN") or getattr(context, "invoked_function_arn", None)
 
 
 _CLIENTS: dict[tuple[str | None, Any], Clients] = {}
@@ -329,7 +373,7 @@ def deadline(context: Any) -> float | None:
     return time.monotonic() + left - margin
 
 
-def log_report(report: Report) -> None:
+def log_report(report: Report, handed_over: followup.Followup | None = None) -> None:
     for r in report.results:
         level = logging.ERROR if r.outcome in (Outcome.ERROR, Outcome.CONFLICT) else logging.INFO
         logger.log(level, f"{r.kind} {r.name}: {r.outcome.value}", extra={"resource": {
@@ -339,9 +383,15 @@ def log_report(report: Report) -> None:
         "summary": report.summary, "trigger": report.trigger, "action": report.action,
         "guard": {"message": report.guard, "tripped": report.guard_tripped} if report.guard else None,
         "exit_code": report.exit_code, "duration_s": round(report.duration_s, 3), "api_calls": report.api_calls})
+    if handed_over is not None:
+        level = logging.ERROR if handed_over.problem else logging.INFO
+        logger.log(level, "follow-up " + ("not scheduled" if handed_over.problem else "scheduled"),
+                   extra={"followup": handed_over.to_dict(),
+                          "unfinished": [f"{r.kind} {r.name}: {r.outcome.value}" for r in report.unfinished]})
 
 
-def record_metrics(report: Report, request_id: str | None = None) -> None:
+def record_metrics(report: Report, request_id: str | None = None,
+                   handed_over: followup.Followup | None = None) -> None:
     """One EMF blob per run (flushed by @metrics.log_metrics); the request id rides along as metadata."""
     s = report.summary
     values = {
@@ -354,7 +404,11 @@ def record_metrics(report: Report, request_id: str | None = None) -> None:
         "conflicts": s["conflict"],
         "errors": s["error"],
         "deferred": s["deferred"],
+        "restoring": s["restoring"],
+        "in_progress": s["in_progress"],
         "guard_tripped": int(report.guard_tripped),  # a blocked scheduled run must alarm too
+        # unfinished work that no follow-up will pick up (chain ended, or scheduling failed): alarms
+        "followup_failed": int(bool(handed_over and handed_over.problem)),
     }
     metrics.add_dimension(name="trigger", value=report.trigger)
     for name, value in values.items():

@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from devtools import followups
 from selfheal.aws import Clients
 from selfheal.engine import Engine
 from selfheal.spec import load_estate
@@ -32,8 +33,18 @@ def built_dirs() -> tuple[Path, Path]:
     return function, layer
 
 
+def invoke_built(aws, function: Path, layer: Path, event: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": aws.endpoint, "POWERTOOLS_TRACE_DISABLED": "true",
+           **followups.function_environment(1)}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "devtools" / "invoke.py"), str(event),
+         "--code-dir", str(function), "--layer-dir", str(layer), "--endpoint-url", aws.endpoint],
+        env=env, capture_output=True, text=True, timeout=120, cwd="/",
+    )
+
+
 @pytest.mark.e2e
-def test_the_built_function_restores_a_deleted_table_on_a_scheduled_event(aws) -> None:
+def test_the_built_function_restores_a_deleted_table_on_a_scheduled_event(aws, tmp_path) -> None:
     function, layer = built_dirs()
     # GIVEN a healthy estate from which one table (with items) is deleted and PITR is switched off on another
     session = boto3.Session(region_name="us-east-1")
@@ -49,26 +60,35 @@ def test_the_built_function_restores_a_deleted_table_on_a_scheduled_event(aws) -
     aws.reset_calls()
 
     # WHEN the built handler gets EventBridge's scheduled event
-    env = {**os.environ, "AWS_ENDPOINT_URL": aws.endpoint, "POWERTOOLS_TRACE_DISABLED": "true"}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "devtools" / "invoke.py"), str(ROOT / "events" / "scheduled.json"),
-         "--code-dir", str(function), "--layer-dir", str(layer), "--endpoint-url", aws.endpoint],
-        env=env, capture_output=True, text=True, timeout=120, cwd="/",
-    )
+    followups.create_group(aws.endpoint)
+    done = invoke_built(aws, function, layer, ROOT / "events" / "scheduled.json")
 
-    # THEN it ran the built code, restored the table with its items, repaired PITR, and wrote nothing else
+    # THEN it ran the built code, started the restore (never waited for), repaired PITR, and handed over
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"handler {function / 'app.py'}" in done.stderr
     report = json.loads(done.stdout)
     assert (report["action"], report["trigger"]) == ("apply", "schedule")
     outcomes = {r["name"]: r["outcome"] for r in report["resources"]}
-    assert outcomes.pop("galerly-contact") == "restored"
+    assert outcomes.pop("galerly-contact") == "restoring"
     assert outcomes.pop("galerly-users") == "repaired"
     assert set(outcomes.values()) == {"ok"}
+    assert report["followup"]["link"] == 1
+
+    # WHEN Scheduler fires the follow-up at the built function
+    fired = followups.due(aws.endpoint, timeout=30)
+    (tmp_path / "followup.json").write_text(json.dumps(fired.event))
+    again = invoke_built(aws, function, layer, tmp_path / "followup.json")
+
+    # THEN the table is back with its items and settings, nothing else was written, nothing more is scheduled
+    assert again.returncode == 0, again.stderr[-3000:]
+    report = json.loads(again.stdout)
+    assert {r["name"]: r["outcome"] for r in report["resources"] if r["outcome"] != "ok"} == {
+        "galerly-contact": "restored"}
+    assert "followup" not in report
     assert ddb.scan(TableName="galerly-contact", Select="COUNT")["Count"] == 3
     pitr = ddb.describe_continuous_backups(TableName="galerly-users")["ContinuousBackupsDescription"]
     assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
-    assert not [c for c in aws.calls() if c["operation"].startswith("Delete")]
+    assert not [c for c in aws.calls() if c["operation"].startswith("Delete") and c["client"] == "selfheal"]
 
 
 def test_the_built_function_imports_its_dependencies_from_the_layer_not_the_project_venv() -> None:

@@ -198,13 +198,17 @@ def test_only_touches_the_named_resource(selfheal, aws, ddb, s3):
     apply = selfheal("apply", "--only", "galerly-users", "--json")
     assert apply.code == 0, apply.err
     assert apply.outcomes() == {"galerly-users": "created"}
-    # reads are for that table too (and the AWS-managed KMS key it is encrypted with)
-    assert {c["name"] for c in aws.calls()} <= {"galerly-users", "alias/aws/dynamodb"}
+    # reads are for that table too (its AWS Backup recovery points by ARN, the account id for that ARN, and the
+    # AWS-managed KMS key it is encrypted with)
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/galerly-users"
+    assert {c["name"] for c in aws.calls()} <= {"galerly-users", arn, None, "alias/aws/dynamodb"}
+    assert {c["operation"] for c in aws.calls() if c["name"] is None} == {"GetCallerIdentity"}
     assert table_names(ddb) == ["galerly-users"]
     assert bucket_names(s3) == []
     assert aws.writes() and {w["name"] for w in aws.writes()} == {"galerly-users"}
 
 
+@pytest.mark.iam_parameters(Prefix="staging", FrontendBucketName="staging-web", PhotosBucketName="staging-photos")
 def test_set_overrides_build_a_staging_estate(selfheal, aws, ddb, s3):
     apply = selfheal(
         "apply",

@@ -36,6 +36,7 @@ from selfheal.model import HEALED, Outcome
 from selfheal.report import Report
 from selfheal.spec import Estate, load_estate
 from tests.functional.helpers import assert_bucket_as_declared, assert_table_as_declared
+from tests.support.enforce import enforce_template_policy
 
 REGION = "us-east-1"
 FAST = {"poll_seconds": 0.05, "retry_base_seconds": 0.01}  # moto is ACTIVE at once: nothing should sleep long
@@ -216,6 +217,12 @@ def _name_from_request(service: str, request: Any) -> str | None:
         return _name_from_params(json.loads(request.body or b"{}"))
     except (TypeError, ValueError):
         return None
+
+
+@pytest.fixture(autouse=True)
+def enforce_role_policy(request: pytest.FixtureRequest) -> None:
+    """The function role's policy is enforced on every call selfheal makes here (tests/support/enforce.py)."""
+    enforce_template_policy(request)
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_an_aws_surprise_inside_the_run_answers_failed_once(app, faulty, aws):
     assert not [c for c in aws.calls() if c["operation"].startswith("Delete")]
 
 
-def test_deadline_reached_mid_run_answers_failed_once_naming_what_is_left(app, faulty, aws):
+def test_deadline_reached_mid_run_answers_success_once_with_what_is_left(app, faulty, aws):
     # A 6 s Lambda: the run must stop starting work at 3 s (the safety margin) and answer before crhelper's timer
     # (5.5 s). galerly-users' CreateTable is held past the run's deadline (before-call sleep).
     context = LambdaContext(timeout_s=6)
@@ -80,9 +80,11 @@ def test_deadline_reached_mid_run_answers_failed_once_naming_what_is_left(app, f
 
     assert len(responses) == 1, responses
     response = responses[0]
-    assert response["Status"] == "FAILED"
-    assert "time ran out" in response["Reason"] and "galerly-users" in response["Reason"], response["Reason"]
-    assert response["Data"]["deferred"] >= 1 and response["Data"]["error"] == 0
+    # slowness never fails a deploy (a failed Create would roll the stack, and this function, back): SUCCESS with
+    # the counts; the deferred resources are a follow-up's (or the nightly run's) work
+    assert response["Status"] == "SUCCESS", response.get("Reason")
+    assert response["Data"]["deferred"] >= 1 and response["Data"]["unfinished"] >= 1
+    assert response["Data"]["error"] == 0 and response["Data"]["failed"] == 0
     assert took < 5.5  # answered by the run itself, not by crhelper's timeout
     timer = app.helper._timer
     timer.join(1)

@@ -195,8 +195,10 @@ def test_normalize_table_reads_provisioned_tables_without_billing_summary():
 
 def test_a_missing_bucket_is_created_owner_enforced_then_reconciled():
     plan = plan_bucket(BUCKETS["galerly-images-storage"], BucketState("galerly-images-storage", False))
-    (step,) = plan.steps
+    step, visible = plan.steps
     assert step.params == {"Bucket": "galerly-images-storage", "ObjectOwnership": "BucketOwnerEnforced"}
+    # S3 shows a new bucket to every endpoint only after a while: wait for it before configuring it
+    assert (visible.operation, visible.params) == ("wait_bucket", {"Bucket": "galerly-images-storage"})
     assert plan.then_reconcile
     assert "public_access_block.restrict_public_buckets" in {c.path for c in plan.predicted}
 

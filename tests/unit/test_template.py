@@ -90,9 +90,29 @@ def test_delete_detector_sees_wildcards(pattern: str, expected: bool) -> None:
     assert can_delete(pattern) is expected
 
 
+# The item writes AWS authorizes a restore against on the target table ("Using IAM with DynamoDB backup and
+# restore"): granted on the estate's tables only, never called by the function (the local AWS enforces the policy).
+RESTORE_ITEM_ACTIONS = {"dynamodb:deleteitem", "dynamodb:batchwriteitem"}
+ESTATE_TABLES = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${Prefix}-*"
+
+
 def test_the_policies_grant_no_delete_action_even_by_wildcard(template: dict[str, Any]) -> None:
-    offending = [a for s in allow_statements(template) for a in as_list(s["Action"]) if can_delete(str(a))]
+    offending = [
+        a
+        for s in allow_statements(template)
+        for a in as_list(s["Action"])
+        if can_delete(str(a)) and str(a).lower() not in RESTORE_ITEM_ACTIONS
+    ]
     assert offending == []
+
+
+def test_the_item_writes_a_restore_requires_are_scoped_to_the_estates_tables(template: dict[str, Any]) -> None:
+    holders = [s for s in allow_statements(template)
+               if {str(a).lower() for a in as_list(s["Action"])} & RESTORE_ITEM_ACTIONS]
+    assert len(holders) == 1
+    (statement,) = holders
+    assert [r.get("Fn::Sub") for r in as_list(statement["Resource"])] == [ESTATE_TABLES]
+    assert {str(a).lower() for a in as_list(statement["Action"])} >= RESTORE_ITEM_ACTIONS
 
 
 def test_no_policy_uses_not_action_or_not_resource(template: dict[str, Any]) -> None:
@@ -111,9 +131,16 @@ def test_no_write_action_is_granted_on_every_resource(template: dict[str, Any]) 
 
 
 def test_the_role_has_no_managed_policies_that_would_widen_it(resources: dict[str, Any]) -> None:
-    for role in of_type(resources, "AWS::IAM::Role").values():
-        assert not role["Properties"].get("ManagedPolicyArns")
+    roles = of_type(resources, "AWS::IAM::Role")
+    assert not roles["FunctionRole"]["Properties"].get("ManagedPolicyArns")
     assert "Policies" not in the_function(resources)["Properties"]
+    # The one managed policy is AWS Backup's own restore policy, on the role only AWS Backup can assume.
+    managed = {name: r["Properties"]["ManagedPolicyArns"] for name, r in roles.items()
+               if r["Properties"].get("ManagedPolicyArns")}
+    assert managed == {"BackupRestoreRole": [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"}]}
+    trust = roles["BackupRestoreRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "backup.amazonaws.com"}]
 
 
 ENGINE_CALLS = [
@@ -155,7 +182,6 @@ ENGINE_CALLS = [
             "PutBucketLifecycleConfiguration",
             "GetBucketTagging",
             "PutBucketTagging",
-            "GetBucketLocation",
         )
     ],
 ]
@@ -193,8 +219,8 @@ def test_hand_picked_calls_are_allowed(service: str, operation: str, resource: s
     ("service", "operation", "resource"),
     [
         ("dynamodb", "DeleteTable", "galerly-users"),
-        ("dynamodb", "DeleteItem", "galerly-users"),
-        ("dynamodb", "BatchWriteItem", "galerly-users"),
+        ("dynamodb", "DeleteItem", "other-app-users"),  # the restore's item writes: the estate's tables only
+        ("dynamodb", "BatchWriteItem", "other-app-users"),
         ("dynamodb", "DeleteBackup", "arn:aws:dynamodb:us-east-1:123456789012:table/galerly-users/backup/0169-x"),
         ("dynamodb", "CreateBackup", "galerly-users"),  # only the CLI's delete command backs up; never the Lambda
         ("dynamodb", "DescribeTable", "other-app-users"),  # outside the prefix

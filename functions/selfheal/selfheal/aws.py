@@ -21,7 +21,9 @@ CLIENT_CONFIG = Config(
 )
 
 
-WRITE_PREFIXES = ("Create", "Put", "Update", "Delete", "Restore", "Tag", "Untag")
+WRITE_PREFIXES = ("Create", "Put", "Update", "Delete", "Restore", "Tag", "Untag", "Start", "Set")
+OPERATOR_AGENT = "selfheal-operator"  # the CLI's operator-only commands (delete): never the function's role
+
 
 
 class Clients:
@@ -36,14 +38,18 @@ class Clients:
         region: str | None = None,
         endpoint_url: str | None = None,
         config: Config | None = None,
+        user_agent: str | None = None,
     ) -> None:
         self.session = session or boto3.Session(region_name=region)
         self.region = region or self.session.region_name or "us-east-1"
         self.endpoint_url = endpoint_url
         self.config = config or CLIENT_CONFIG
+        if user_agent:
+            self.config = self.config.merge(Config(user_agent_extra=user_agent))
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._calls = {"reads": 0, "writes": 0}
+        self._account: str | None = None
 
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
@@ -64,6 +70,16 @@ class Clients:
         kind = "writes" if model.name.startswith(WRITE_PREFIXES) else "reads"
         with self._lock:
             self._calls[kind] += 1
+
+    def account_id(self) -> str:
+        """The caller's account id (sts:GetCallerIdentity), asked once for the life of these clients."""
+        with self._lock:
+            if self._account is not None:
+                return self._account
+        account = str(self.client("sts").get_caller_identity()["Account"])
+        with self._lock:
+            self._account = account
+        return account
 
     def call_counts(self) -> dict[str, int]:
         """AWS calls made through these clients so far, as reads and writes (every attempt counts)."""
@@ -121,9 +137,9 @@ def explain(exc: BaseException, operation: str, resource: str) -> str:
     if code in _KMS or "KMS" in code or ("kms" in message.lower() and code not in _ACCESS):
         fix = "the KMS key is unusable: check it exists, is enabled and the role may use it (kms:CreateGrant)"
     elif operation == "restore_table_from_backup" and (code in _ACCESS or http_status(exc) == 403):
-        fix = ("AWS requires dynamodb:DeleteItem and BatchWriteItem on the target table for a restore (the restore "
-               "never uses them) and this role holds no delete permission by design: restore with operator "
-               f"credentials (`selfheal apply --only {resource.split()[-1]}`) — the backup is kept")
+        fix = ("AWS authorizes a restore against RestoreTableFromBackup on the backup and item reads and writes "
+               "(GetItem, Query, Scan, PutItem, UpdateItem, DeleteItem, BatchWriteItem) on the target table: grant "
+               "them on the estate's tables (the template does) — the backup is kept, the table not created empty")
     elif code in _ACCESS or http_status(exc) == 403:
         fix = f"the caller may not {operation} on {resource}: grant it in the function's IAM role"
     elif code == "BucketAlreadyExists":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -70,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--guard", action="store_true", help="stop like a scheduled run when too much of the estate is missing"
     )
+    apply.add_argument(
+        "--no-wait", action="store_true",
+        help="start restores and move on (report them `restoring`) instead of waiting for them within the budget",
+    )
+    apply.add_argument(
+        "--restore-role", metavar="ARN",
+        help="IAM role AWS Backup assumes to restore a table whose newest copy is an AWS Backup recovery point",
+    )
     delete = sub.add_parser(
         "delete", parents=[common], help="back up, then delete, the estate's tables (never buckets)"
     )
@@ -107,6 +116,10 @@ def _main(argv: Sequence[str] | None) -> int:
     estate = estate.only(tuple(opt("only") or ()))
     if opt("time_budget") is not None and opt("time_budget") <= 0:
         raise UsageError("--time-budget: must be a positive number of seconds")
+    role = opt("restore_role")
+    if role is not None and not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$", role):
+        raise UsageError(f"--restore-role {role!r}: expected an IAM role ARN, e.g. "
+                         "arn:aws:iam::123456789012:role/selfheal-backup-restore")
     if args.command == "delete":
         return _delete(args, estate, opt)
 
@@ -130,6 +143,8 @@ def _main(argv: Sequence[str] | None) -> int:
         restore=not opt("no_restore", False),
         time_budget_seconds=opt("time_budget"),
         guard=True if opt("guard") else None,
+        wait_for_restores=not opt("no_wait", False),
+        restore_role=opt("restore_role"),
         progress=view.progress,
     )
     engine = Engine(estate, clients, options)
@@ -153,7 +168,7 @@ def _overrides(items: list[str]) -> dict[str, str]:
 
 
 def _delete(args: argparse.Namespace, estate: Any, opt: Any) -> int:
-    from .aws import Clients  # noqa: PLC0415
+    from .aws import OPERATOR_AGENT, Clients  # noqa: PLC0415
     from .teardown import CONFIRMATION, delete_tables  # noqa: PLC0415
 
     confirm = opt("confirm")
@@ -163,7 +178,8 @@ def _delete(args: argparse.Namespace, estate: Any, opt: Any) -> int:
         confirm = input(f'Type "{CONFIRMATION}" to go on: ')
     if confirm != CONFIRMATION:
         raise UsageError(f'delete refused: pass --confirm "{CONFIRMATION}" exactly (or type it at the prompt)')
-    clients = Clients(region=opt("region"), endpoint_url=opt("endpoint_url"))
+    # The operator's own credentials, never the function's role (which holds no delete permission).
+    clients = Clients(region=opt("region"), endpoint_url=opt("endpoint_url"), user_agent=OPERATOR_AGENT)
     results = delete_tables(
         estate, clients, disable_protection=bool(opt("disable_protection")), say=lambda m: print(m, file=sys.stderr)
     )

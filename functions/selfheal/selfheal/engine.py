@@ -6,22 +6,33 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from .apply import Deadline, Deferred, StepFailed, Waits, run_step
 from .apply.executor import wait_active
 from .aws import AWS_ERRORS, Clients, explain
 from .model import Outcome, ResourcePlan, ResourceResult, Step
-from .observe import BucketState, KeyResolver, TableState, observe_account, observe_bucket, observe_table
+from .observe import (
+    Backup,
+    BucketState,
+    KeyResolver,
+    TableState,
+    find_recovery_points,
+    observe_account,
+    observe_bucket,
+    observe_table,
+)
 from .observe.account import AWS_MANAGED_DYNAMODB_KEY, AccountFacts, OwnedBuckets
 from .plan import plan_bucket, plan_table
 from .report import Report
-from .spec import BucketSpec, Estate, TableSpec
+from .spec import BucketSpec, Estate, TableSpec, partition_of
 
 log = logging.getLogger(__name__)
 
-TRIGGERS = ("cli", "deploy", "schedule", "manual")
+TRIGGERS = ("cli", "deploy", "schedule", "manual", "followup")
+UNATTENDED = ("schedule", "followup")  # no person started these: the blast-radius guard is on by default
 Progress = Callable[[str, str, str], None]  # (event, kind, name)
 
 
@@ -33,8 +44,12 @@ class Options:
     only: tuple[str, ...] = ()
     time_budget_seconds: float | None = None  # after this, resources not yet started are deferred
     deadline: float | None = None  # absolute time.monotonic() deadline (the Lambda's), wins if earlier
-    guard: bool | None = None  # blast-radius guard: None means on for scheduled runs only
+    guard: bool | None = None  # blast-radius guard: None means on for unattended (scheduled, follow-up) runs only
     restore: bool = True  # False: a missing table is created empty even if a backup exists (--no-restore)
+    # Restores take 20 minutes to hours. True: wait for them within the budget (the CLI: an operator is watching).
+    # False: start them and move on; the run reports them `restoring` and a follow-up run finishes (the Lambda).
+    wait_for_restores: bool = True
+    restore_role: str | None = None  # the role AWS Backup assumes for StartRestoreJob (None: left to a person)
     pool_size: int | None = None
     poll_seconds: float | None = None
     retry_base_seconds: float = 1.0
@@ -129,7 +144,8 @@ class Engine:
             if isinstance(spec, TableSpec):
                 if not self.options.restore:
                     spec = replace(spec, restore=False)
-                state: Any = observe_table(self.clients.client("dynamodb", spec.region), spec, self._reads)
+                state: Any = observe_table(self.clients.client("dynamodb", spec.region), spec, self._reads,
+                                           recovery_points=lambda: self._recovery_points(spec))
                 return state, self._plan_table(spec, state)
             state = observe_bucket(self.clients.client("s3", spec.region), spec, self.owned, self._reads)
             return state, self._plan_bucket(spec, state, account_facts.result())
@@ -141,12 +157,18 @@ class Engine:
             reason = f"reading {spec.kind} {spec.name} failed unexpectedly: {type(exc).__name__}: {exc}"
             return None, ResourcePlan(spec.kind, spec.name, exists=True, error=reason)
 
+    def _recovery_points(self, spec: TableSpec) -> tuple[Backup, ...]:
+        """A missing table's AWS Backup recovery points (its ARN outlives it; ListBackups does not show them)."""
+        arn = (f"arn:{partition_of(spec.region)}:dynamodb:{spec.region}:{self.clients.account_id()}"
+               f":table/{spec.name}")
+        return find_recovery_points(self.clients.client("backup", spec.region), arn)
+
     def _plan_table(self, spec: TableSpec, state: TableState) -> ResourcePlan:
         declared = self.keys.resolve(spec.kms_key, spec.region) if spec.kms_key else None
         managed = None
         if state.exists and state.sse_type == "KMS" and not spec.kms_key:
             managed = self.keys.resolve(AWS_MANAGED_DYNAMODB_KEY, spec.region)
-        return plan_table(spec, state, managed, declared)
+        return plan_table(spec, state, managed, declared, self.options.restore_role, datetime.now(UTC))
 
     def _plan_bucket(self, spec: BucketSpec, state: BucketState, account: AccountFacts) -> ResourcePlan:
         declared = self.keys.resolve(spec.kms_key, spec.region) if spec.kms_key else None
@@ -165,7 +187,7 @@ class Engine:
         limit = self.estate.settings.max_missing_percent
         if not total or missing * 100 <= limit * total:
             return None, False
-        on = self.options.guard if self.options.guard is not None else self.options.trigger == "schedule"
+        on = self.options.guard if self.options.guard is not None else self.options.trigger in UNATTENDED
         share = f"{missing} of {total} declared resources are missing ({missing * 100 // total}% > {limit:g}%)"
         if on and action == "apply":
             return (
@@ -188,22 +210,7 @@ class Engine:
             notes=list(plan.notes),
             details=_details(spec, state) if action == "status" else {},
         )
-        if plan.error and not plan.steps:
-            result.outcome, result.reason = Outcome.ERROR, plan.error
-        elif plan.conflicts:
-            result.outcome, result.reason = Outcome.CONFLICT, "; ".join(plan.conflicts)
-        elif plan.error:
-            result.outcome, result.reason = Outcome.ERROR, plan.error
-        elif held and not plan.in_sync:
-            result.outcome, result.reason = Outcome.DEFERRED, "held by the blast-radius guard"
-        elif not plan.in_sync:
-            result.outcome = Outcome.PENDING
-            first = plan.steps[0].changes[0] if plan.steps and plan.steps[0].changes else None
-            result.reason = (
-                f"would be {first.new}"
-                if first and first.path in ("table", "bucket")
-                else (f"{len(result.changes)} change(s) pending")
-            )
+        result.outcome, result.reason = classify_plan(plan, held)
         return result
 
     # --- apply one resource ---------------------------------------------------------------------------------------
@@ -231,87 +238,171 @@ class Engine:
         if plan.error and not plan.steps:
             result.outcome, result.reason = Outcome.ERROR, plan.error
             return
-        if deadline.expired:
-            result.outcome = Outcome.DEFERRED
-            result.reason = "time budget ran out before this resource was started: the next run carries on"
-            return
-        self._progress("apply", spec)
-        failures = self._steps(plan.steps, deadline, result)
-        conflicts = list(plan.conflicts)
-        if plan.then_reconcile and not failures and result.outcome is not Outcome.DEFERRED:
-            # Created or restored: observe it again and repair what CreateTable/RestoreTableFromBackup cannot carry.
-            try:
-                if isinstance(spec, TableSpec):
-                    wait_active(self.clients.client("dynamodb", spec.region), spec.name, self.waits, deadline)
-                    state: Any = observe_table(self.clients.client("dynamodb", spec.region), spec)
-                    again = self._plan_table(spec, state)
-                else:
-                    state = observe_bucket(self.clients.client("s3", spec.region), spec)
-                    again = self._plan_bucket(spec, state, account)
-            except Deferred as exc:
-                result.outcome, result.reason = Outcome.DEFERRED, f"{_done(result)}; {exc}"
+        run = Run(progress=list(plan.progress), restoring=plan.restoring)
+        if not plan.exists or any(not s.is_wait for s in plan.steps) or self.options.wait_for_restores:
+            if deadline.expired:
+                result.outcome = Outcome.DEFERRED
+                result.reason = "time budget ran out before this resource was started: the next run carries on"
                 return
-            except (StepFailed, *AWS_ERRORS) as exc:
-                failures.append(getattr(exc, "reason", None) or explain(exc, "reading it back", spec.name))
-                again = None
+            self._progress("apply", spec)
+            self._steps(plan.steps, deadline, result, run)
+        # else: only AWS's slow work (a restore under way) is left: a follow-up run waits for it, not this one.
+        if plan.exists and plan.progress and not plan.then_reconcile and isinstance(spec, TableSpec):
+            self._follow_index_builds(spec, deadline, result, run)  # an ACTIVE table with an index being built
+        conflicts = list(plan.conflicts)
+        started_restore = any(s.operation in RESTORES for s in plan.steps) and bool(result.changes)
+        if started_restore:
+            run.restoring = True
+            source = str(result.changes[0].new).removeprefix("restored from ")
+            run.progress.append(f"restoring from {source}, started now: AWS takes 20 minutes to hours — PITR, "
+                                "deletion protection, TTL, stream and tags follow once it is ACTIVE")
+        resumed = plan.exists and plan.then_reconcile  # a table AWS was still creating when observed
+        may_reconcile = not run.failures and run.deferred is None and (self.options.wait_for_restores
+                                                                       or not run.restoring)
+        if plan.then_reconcile and may_reconcile and (not resumed or run.waited):
+            # Created or restored: observe it again and repair what CreateTable/RestoreTableFromBackup cannot carry.
+            again = self._reconcile(spec, account, deadline, result, run)
             if again is not None:
                 conflicts += [c for c in again.conflicts if c not in conflicts]
                 result.notes += [n for n in again.notes if n not in result.notes]
                 if again.exists:
-                    failures += self._steps(again.steps, deadline, result)
+                    self._steps(again.steps, deadline, result, run)
                 if again.error:
-                    failures.append(again.error)
-        if result.outcome is Outcome.DEFERRED:
-            return
+                    run.failures.append(again.error)
+                run.progress = list(again.progress)
+                run.restoring = again.restoring
         if plan.error:
-            failures.insert(0, plan.error)
-        if failures:
-            result.outcome = Outcome.ERROR
-            result.reason = "; ".join(failures) + (f" (done before that: {_done(result)})" if result.changes else "")
-        elif conflicts:
-            result.outcome, result.reason = Outcome.CONFLICT, "; ".join(conflicts)
-        elif plan.then_reconcile:
-            restored = plan.steps[0].operation == "restore_table_from_backup"
-            result.outcome = Outcome.RESTORED if restored else Outcome.CREATED
-            result.reason = str(plan.steps[0].changes[0].new)
-        elif result.changes:
-            result.outcome, result.reason = Outcome.REPAIRED, f"{len(result.changes)} setting(s) repaired"
+            run.failures.insert(0, plan.error)
+        result.outcome, result.reason = classify_run(plan, run, conflicts, result.changes)
 
-    def _steps(self, steps: tuple[Step, ...], deadline: Deadline, result: ResourceResult) -> list[str]:
+    def _follow_index_builds(self, spec: TableSpec, deadline: Deadline, result: ResourceResult, run: Run) -> None:
+        """After an index build started (or was found), look again: the build may be done (a small table), and then
+        the next declared index can start in this run. Never waits for a backfill."""
+        for _ in range(len(spec.gsis)):
+            if run.failures or run.deferred or deadline.expired:
+                return
+            try:
+                again = self._plan_table(spec, observe_table(self.clients.client("dynamodb", spec.region), spec))
+            except AWS_ERRORS as exc:
+                run.failures.append(explain(exc, "reading it back", spec.name))
+                return
+            run.progress = list(again.progress)
+            if not again.progress or not again.steps or again.then_reconcile:
+                return
+            self._steps(again.steps, deadline, result, run)
+
+    def _reconcile(
+        self, spec: Any, account: AccountFacts, deadline: Deadline, result: ResourceResult, run: Run
+    ) -> ResourcePlan | None:
+        """Observe a resource just created or restored once AWS is done with it, and plan what is left."""
+        try:
+            if isinstance(spec, TableSpec):
+                client = self.clients.client("dynamodb", spec.region)
+                wait_active(client, spec.name, self.waits, deadline)
+                return self._plan_table(spec, observe_table(client, spec))
+            state = observe_bucket(self.clients.client("s3", spec.region), spec)
+            return self._plan_bucket(spec, state, account)
+        except Deferred as exc:
+            if run.restoring or run.progress:
+                run.progress.append(str(exc))
+            else:
+                run.deferred = f"{_done(result)}; {exc}"
+        except (StepFailed, *AWS_ERRORS) as exc:
+            run.failures.append(getattr(exc, "reason", None) or explain(exc, "reading it back", spec.name))
+        return None
+
+    def _steps(self, steps: tuple[Step, ...], deadline: Deadline, result: ResourceResult, run: Run) -> None:
         """Run steps in order; record what changed. A failed write does not stop the independent ones after it."""
-        failures: list[str] = []
         for i, step in enumerate(steps):
             if deadline.expired:
                 left = [str(c) for s in steps[i:] for c in s.changes]
-                result.outcome = Outcome.DEFERRED
-                result.reason = (
+                run.deferred = (
                     f"time budget ran out after {i} of {len(steps)} steps; done: {_done(result)}; "
                     f"not done: {', '.join(left) or 'waits only'} — the next run carries on"
                 )
-                return failures
+                return
             try:
                 if step.is_wait:
                     self._progress("wait", result)
                 note = run_step(self.clients, step, self.waits, deadline)
             except Deferred as exc:
-                result.outcome = Outcome.DEFERRED
-                result.reason = f"{exc}; done: {_done(result)}"
-                return failures
+                if step.operation == "wait_active" and run.progress:
+                    run.progress.append(str(exc))  # AWS's own slow work (a restore), not this run's lateness
+                else:
+                    run.deferred = f"{exc}; done: {_done(result)}"
+                return
             except StepFailed as exc:
-                failures.append(exc.reason)
-                if step.is_wait or step.operation in ("create_table", "restore_table_from_backup", "create_bucket"):
-                    return failures  # what follows depends on this step
+                run.failures.append(exc.reason)
+                if step.is_wait or step.operation in CREATES:
+                    return  # what follows depends on this step
                 continue
+            if step.operation == "wait_active":
+                run.waited = True
             if note:
                 result.notes.append(note)
             result.changes += step.changes
-        return failures
 
     # --- bookkeeping ----------------------------------------------------------------------------------------------
 
     def _progress(self, event: str, spec: Any) -> None:
         if self.options.progress:
             self.options.progress(event, spec.kind, spec.name)
+
+
+RESTORES = ("restore_table_from_backup", "start_restore_job")
+CREATES = ("create_table", "create_bucket", *RESTORES)
+
+
+@dataclass
+class Run:
+    """What applying one resource's plan came to, before it is classified."""
+
+    failures: list[str] = field(default_factory=list)
+    deferred: str | None = None  # the run's own time ran out
+    progress: list[str] = field(default_factory=list)  # AWS's slow work still going on
+    restoring: bool = False
+    waited: bool = False  # a wait for ACTIVE finished in this run
+
+
+def classify_plan(plan: ResourcePlan, held: bool = False) -> tuple[Outcome, str]:
+    """The outcome of a resource that is looked at, not changed (status, plan, a run the guard held)."""
+    if plan.error and not plan.steps:
+        return Outcome.ERROR, plan.error
+    if plan.conflicts:
+        return Outcome.CONFLICT, "; ".join(plan.conflicts)
+    if plan.error:
+        return Outcome.ERROR, plan.error
+    if held and not plan.in_sync:
+        return Outcome.DEFERRED, "held by the blast-radius guard"
+    if plan.progress and all(s.is_wait for s in plan.steps):
+        return (Outcome.RESTORING if plan.restoring else Outcome.IN_PROGRESS), "; ".join(plan.progress)
+    if not plan.in_sync:
+        first = plan.steps[0].changes[0] if plan.steps and plan.steps[0].changes else None
+        if first and first.path in ("table", "bucket"):
+            return Outcome.PENDING, f"would be {first.new}"
+        return Outcome.PENDING, f"{len(plan.changes)} change(s) pending"
+    return Outcome.OK, ""
+
+
+def classify_run(plan: ResourcePlan, run: Run, conflicts: list[str], changes: list[Any]) -> tuple[Outcome, str]:
+    """The outcome of applying a plan: failures first, then conflicts, lateness, AWS's slow work, then the heal."""
+    done = ", ".join(str(c) for c in changes) or "nothing"
+    if run.failures:
+        return Outcome.ERROR, "; ".join(run.failures) + (f" (done before that: {done})" if changes else "")
+    if conflicts:
+        return Outcome.CONFLICT, "; ".join(conflicts)
+    if run.deferred:
+        return Outcome.DEFERRED, run.deferred
+    if run.progress:
+        return (Outcome.RESTORING if run.restoring else Outcome.IN_PROGRESS), "; ".join(run.progress)
+    main = next((s for s in plan.steps if not s.is_wait), None)
+    if plan.then_reconcile and not plan.exists and main is not None and main.operation in CREATES and changes:
+        return (Outcome.RESTORED if main.operation in RESTORES else Outcome.CREATED), str(changes[0].new)
+    if (plan.then_reconcile and plan.restoring) or (plan.restored_from and changes):
+        return Outcome.RESTORED, f"restore finished; {len(changes)} setting(s) set" if changes else "restore finished"
+    if changes:
+        return Outcome.REPAIRED, f"{len(changes)} setting(s) repaired"
+    return Outcome.OK, ""
 
 
 def _done(result: ResourceResult) -> str:

@@ -16,12 +16,15 @@ class Outcome(enum.StrEnum):
     REPAIRED = "repaired"
     CONFLICT = "conflict"
     ERROR = "error"
-    DEFERRED = "deferred"
+    DEFERRED = "deferred"  # the run's time ran out before this resource was done: the follow-up carries on
+    RESTORING = "restoring"  # a restore is running on AWS's clock (20 minutes to hours): the follow-up finishes it
+    IN_PROGRESS = "in_progress"  # AWS is still at other slow work (an index backfill, a backup being made)
     PENDING = "pending"  # plan only: apply would change it
 
 
 HEALED = (Outcome.CREATED, Outcome.RESTORED, Outcome.REPAIRED)
 FAILED = (Outcome.CONFLICT, Outcome.ERROR)
+UNFINISHED = (Outcome.DEFERRED, Outcome.RESTORING, Outcome.IN_PROGRESS)  # nothing failed; a later run carries on
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class ResourcePlan:
     error: str | None = None  # the resource could not be observed or cannot be healed at all
     then_reconcile: bool = False  # after creating/restoring, observe again and repair what remains
     predicted: tuple[Change, ...] = ()  # for a missing resource: what the follow-up repair is expected to change
+    progress: tuple[str, ...] = ()  # slow work AWS is still doing on it (a restore, an index backfill): not errors
+    restoring: bool = False  # that slow work is a restore of the whole table
+    restored_from: str | None = None  # a table restored lately (by an earlier run) whose settings are still to set
 
     @property
     def changes(self) -> tuple[Change, ...]:
@@ -78,7 +84,7 @@ class ResourcePlan:
 
     @property
     def in_sync(self) -> bool:
-        return self.exists and not self.steps and not self.conflicts and self.error is None
+        return self.exists and not self.steps and not self.conflicts and self.error is None and not self.progress
 
 
 @dataclass

@@ -18,6 +18,8 @@ STYLE = {
     Outcome.REPAIRED: "cyan",
     Outcome.PENDING: "yellow",
     Outcome.DEFERRED: "yellow",
+    Outcome.RESTORING: "magenta",
+    Outcome.IN_PROGRESS: "magenta",
     Outcome.CONFLICT: "red",
     Outcome.ERROR: "bold red",
 }
@@ -132,9 +134,11 @@ def _changes_table(console: Console, report: Report) -> None:
 def _summary_line(report: Report) -> str:
     s = report.summary
     parts = [f"{s['checked']} checked"]
-    for key in ("ok", "pending", "created", "restored", "repaired", "deferred", "conflict", "error"):
+    for key in ("ok", "pending", "created", "restored", "repaired", "restoring", "in_progress", "deferred",
+                "conflict", "error"):
         if s[key]:
-            parts.append(f"{s[key]} {'in sync' if key == 'ok' else 'to change' if key == 'pending' else key}")
+            label = {"ok": "in sync", "pending": "to change", "in_progress": "in progress"}.get(key, key)
+            parts.append(f"{s[key]} {label}")
     calls = report.api_calls
     tail = f" · {calls.get('reads', 0)} reads, {calls.get('writes', 0)} writes" if calls else ""
     return f"[bold]{', '.join(parts)}[/]{tail} · {report.duration_s:.1f}s"

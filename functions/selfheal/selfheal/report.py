@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import FAILED, HEALED, Outcome, ResourceResult
+from .model import FAILED, HEALED, UNFINISHED, Outcome, ResourceResult
 
 OUTCOMES = tuple(o for o in Outcome)
 
@@ -29,7 +29,13 @@ class Report:
         counts["checked"] = len(self.results)
         counts["healed"] = self.count(*HEALED)
         counts["failed"] = self.count(*FAILED)
+        counts["unfinished"] = self.count(*UNFINISHED)
         return counts
+
+    @property
+    def unfinished(self) -> list[ResourceResult]:
+        """Resources a later run must carry on with: AWS's slow work under way, or this run's time ran out."""
+        return [r for r in self.results if r.outcome in UNFINISHED]
 
     @property
     def failed(self) -> bool:
@@ -41,10 +47,10 @@ class Report:
         if self.failed:
             return 1
         if self.action == "plan":
-            return 2 if self.count(Outcome.PENDING) else 0
+            return 2 if self.count(Outcome.PENDING, *UNFINISHED) else 0
         if self.action == "status":
             return 0
-        return 1 if self.count(Outcome.DEFERRED, Outcome.PENDING) else 0
+        return 1 if self.count(Outcome.PENDING, *UNFINISHED) else 0
 
     def failures(self) -> list[ResourceResult]:
         return [r for r in self.results if r.outcome in FAILED]
@@ -72,7 +78,7 @@ class Report:
             first = self.failures()[0]
             text = f"{len(parts)} resource(s) not healed: " + "; ".join(parts) + f" — {first.name}: {first.reason}"
         else:
-            late = [f"{r.kind} {r.name}" for r in self.results if r.outcome in (Outcome.DEFERRED, Outcome.PENDING)]
-            text = f"{len(late)} resource(s) not healed before the time ran out (the next run carries on): "
-            text += ", ".join(late)
+            late = [f"{r.kind} {r.name} ({r.outcome.value})" for r in self.results
+                    if r.outcome in (Outcome.PENDING, *UNFINISHED)]
+            text = f"{len(late)} resource(s) not finished yet (a follow-up run carries on): " + ", ".join(late)
         return text if len(text) <= limit else text[: limit - 3] + "..."

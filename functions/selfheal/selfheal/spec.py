@@ -721,7 +721,8 @@ class _Parser:
                 if w.get("error_document") is None
                 else self.string(w["error_document"], f"{path}.website.error_document"),
             )
-        statements = self.policy(raw.get("policy"), f"{path}.policy", name, dict(bpa), website is not None)
+        statements = self.policy(raw.get("policy"), f"{path}.policy", name, dict(bpa), website is not None,
+                                 partition_of(region))
         cors = tuple(
             self.cors(r, f"{path}.cors[{i}]") for i, r in enumerate(self.listing(raw.get("cors"), f"{path}.cors"))
         )
@@ -759,7 +760,9 @@ class _Parser:
             path, f"{value!r} is not an encryption setting", "use sse-s3 or {kms_key: alias/NAME, bucket_key: true}"
         )
 
-    def policy(self, value: Any, path: str, bucket: str, bpa: dict[str, bool], website: bool) -> tuple[str, ...]:
+    def policy(
+        self, value: Any, path: str, bucket: str, bpa: dict[str, bool], website: bool, partition: str = "aws"
+    ) -> tuple[str, ...]:
         if value is None:
             return ()
         raw = self.mapping(value, path, ("presets", "statements"))
@@ -779,7 +782,7 @@ class _Parser:
                     "tls-only would block the website endpoint, which serves HTTP only",
                     "put tls-only on a bucket without website, or serve the site through CloudFront",
                 )
-            statements.append(preset_statement(preset, bucket))
+            statements.append(preset_statement(preset, bucket, partition))
         extra = raw.get("statements")
         if isinstance(extra, str):
             try:
@@ -795,12 +798,12 @@ class _Parser:
             if isinstance(extra, dict):
                 extra = [extra]
         for i, stmt in enumerate(self.listing(extra, f"{path}.statements")):
-            statements.append(self.statement(stmt, f"{path}.statements[{i}]", bucket))
+            statements.append(self.statement(stmt, f"{path}.statements[{i}]", bucket, partition))
         sids = [s["Sid"] for s in statements]
         self.unique(sids, f"{path}.statements", "statement Sid")
         return tuple(canonical_json(s) for s in statements)
 
-    def statement(self, value: Any, path: str, bucket: str) -> dict[str, Any]:
+    def statement(self, value: Any, path: str, bucket: str, partition: str = "aws") -> dict[str, Any]:
         raw = self.mapping(
             value,
             path,
@@ -832,7 +835,7 @@ class _Parser:
             for i, action in enumerate(actions if isinstance(actions, list) else [actions]):
                 if not isinstance(action, str) or not re.match(r"^(s3:[A-Za-z*]+|\*)$", action):
                     self.fail(f"{path}.{field_name}[{i}]", f"{action!r} is not an S3 action", "write s3:ActionName")
-        arn = f"arn:aws:s3:::{bucket}"
+        arn = f"arn:{partition}:s3:::{bucket}"
         for field_name in ("Resource", "NotResource"):
             resources = raw.get(field_name)
             if resources is None:
@@ -947,9 +950,18 @@ _BUCKET_FIELDS = (
 )
 
 
-def preset_statement(preset: str, bucket: str) -> dict[str, Any]:
-    """The policy statement a preset stands for."""
-    arn = f"arn:aws:s3:::{bucket}"
+_PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-iso-", "aws-iso"),
+               ("eu-isoe-", "aws-iso-e"), ("us-isof-", "aws-iso-f"))
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of a region: aws, aws-cn, aws-us-gov, ..."""
+    return next((p for prefix, p in _PARTITIONS if region.startswith(prefix)), "aws")
+
+
+def preset_statement(preset: str, bucket: str, partition: str = "aws") -> dict[str, Any]:
+    """The policy statement a preset stands for (ARNs in the partition of the bucket's region: aws, aws-cn, ...)."""
+    arn = f"arn:{partition}:s3:::{bucket}"
     if preset == "public-read":
         return {
             "Sid": "PublicReadGetObject",

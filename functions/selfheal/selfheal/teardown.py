@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from .aws import AWS_ERRORS, Clients, error_code, explain
 from .spec import Estate
@@ -60,22 +61,51 @@ def delete_tables(
             arn = client.create_backup(TableName=spec.name, BackupName=name)["BackupDetails"]["BackupArn"]
             say(f"backup {name} of {spec.name}: creating")
             _wait_backup(client, arn, poll_seconds, timeout_seconds)
-            if desc.get("DeletionProtectionEnabled"):
-                client.update_table(TableName=spec.name, DeletionProtectionEnabled=False)
-            client.delete_table(TableName=spec.name)
-            out.append(Deleted(spec.name, "deleted", backup=name))
         except AWS_ERRORS as exc:
-            out.append(Deleted(spec.name, "error", reason=explain(exc, "backup and delete", spec.name)))
+            out.append(Deleted(spec.name, "error", reason=explain(exc, "backup before delete", spec.name)))
+            continue
         except TimeoutError as exc:
             out.append(Deleted(spec.name, "error", reason=f"{exc}: the table was not deleted"))
+            continue
+        out.append(_delete(client, spec.name, name, bool(desc.get("DeletionProtectionEnabled")), poll_seconds,
+                           timeout_seconds))
     return out
 
 
-def _wait_backup(client: object, arn: str, poll: float, timeout: float) -> None:
+def _delete(client: Any, table: str, backup: str, protected: bool, poll: float, timeout: float) -> Deleted:
+    """Lift protection (and wait: the table is UPDATING meanwhile), delete; put protection back if the delete fails."""
+    try:
+        if protected:
+            client.update_table(TableName=table, DeletionProtectionEnabled=False)
+            _wait_active(client, table, poll, timeout)
+        client.delete_table(TableName=table)
+        return Deleted(table, "deleted", backup=backup)
+    except (*AWS_ERRORS, TimeoutError) as exc:
+        reason = (explain(exc, "delete", table) if isinstance(exc, AWS_ERRORS) else str(exc)) + \
+            f" — the table was not deleted (backup {backup} kept)"
+        if protected:
+            try:
+                _wait_active(client, table, poll, timeout)
+                client.update_table(TableName=table, DeletionProtectionEnabled=True)
+                reason += "; deletion protection switched back on"
+            except (*AWS_ERRORS, TimeoutError) as again:
+                reason += f"; switching deletion protection back on failed too: {again} — switch it on by hand"
+        return Deleted(table, "error", backup=backup, reason=reason)
+
+
+def _wait_active(client: Any, table: str, poll: float, timeout: float) -> None:
+    ends = time.monotonic() + timeout
+    while client.describe_table(TableName=table)["Table"]["TableStatus"] != "ACTIVE":
+        if time.monotonic() > ends:
+            raise TimeoutError(f"table {table} not ACTIVE after {timeout:.0f}s")
+        time.sleep(poll)
+
+
+def _wait_backup(client: Any, arn: str, poll: float, timeout: float) -> None:
     """AWS refuses to delete a table while its backup is being made."""
     ends = time.monotonic() + timeout
     while True:
-        status = client.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"]  # type: ignore[attr-defined]
+        status = client.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"]
         if status == "AVAILABLE":
             return
         if time.monotonic() > ends:

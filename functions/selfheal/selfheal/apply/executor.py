@@ -26,6 +26,7 @@ RETRY_LATER = {
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
     "OperationAborted",  # S3: a conflicting operation on the bucket is in progress
+    "NoSuchBucket",  # S3: a bucket just created is not visible to every endpoint for a few seconds
     "InternalServerError",
     "InternalError",
     "ServiceUnavailable",
@@ -40,21 +41,25 @@ _ACTIVE_MODEL = WaiterModel(
     {
         "version": 2,
         "waiters": {
-            "TableAndIndexesActive": {
+            # The table only, not its indexes: an index backfill can take hours and blocks no other change.
+            "TableActive": {
                 "operation": "DescribeTable",
                 "delay": 5,
                 "maxAttempts": 180,
                 "acceptors": [
-                    {
-                        "matcher": "path",
-                        "state": "success",
-                        "expected": True,
-                        "argument": "Table.TableStatus == 'ACTIVE' && "
-                        "length(Table.GlobalSecondaryIndexes[?IndexStatus != 'ACTIVE'] || `[]`) == `0`",
-                    },
+                    {"matcher": "path", "state": "success", "expected": "ACTIVE", "argument": "Table.TableStatus"},
                     {"matcher": "error", "state": "retry", "expected": "ResourceNotFoundException"},
                 ],
-            }
+            },
+            "BucketVisible": {
+                "operation": "HeadBucket",
+                "delay": 1,
+                "maxAttempts": 120,
+                "acceptors": [
+                    {"matcher": "status", "state": "success", "expected": 200},
+                    {"matcher": "status", "state": "retry", "expected": 404},
+                ],
+            },
         },
     }
 )
@@ -100,6 +105,12 @@ def run_step(clients: Any, step: Step, waits: Waits, deadline: Deadline) -> str 
     if step.operation == "wait_active":
         wait_active(client, step.params["TableName"], waits, deadline)
         return None
+    if step.operation == "wait_backup":
+        wait_backup(client, step.params, waits, deadline)
+        return None
+    if step.operation == "wait_bucket":
+        wait_bucket(client, step.params["Bucket"], waits, deadline)
+        return None
     attempt = 0
     while True:
         try:
@@ -138,10 +149,10 @@ def _restored_by_another_run(client: Any, step: Step, exc: Exception) -> str:
 
 
 def wait_active(client: Any, table: str, waits: Waits, deadline: Deadline) -> None:
-    """Until the table and all its indexes are ACTIVE, bounded by the wait timeout and the run's budget."""
+    """Until the table is ACTIVE (not its indexes), bounded by the wait timeout and the run's budget."""
     budget = min(waits.timeout_seconds, deadline.left())
     attempts = max(1, int(budget // max(waits.poll_seconds, 0.001)))
-    waiter = create_waiter_with_client("TableAndIndexesActive", _ACTIVE_MODEL, client)
+    waiter = create_waiter_with_client("TableActive", _ACTIVE_MODEL, client)
     try:
         waiter.wait(TableName=table, WaiterConfig={"Delay": waits.poll_seconds, "MaxAttempts": attempts})
     except WaiterError as exc:
@@ -153,7 +164,41 @@ def wait_active(client: Any, table: str, waits: Waits, deadline: Deadline) -> No
         raise Deferred(f"{table} was not ACTIVE within {budget:.0f}s: the next run carries on") from exc
 
 
+def wait_bucket(client: Any, bucket: str, waits: Waits, deadline: Deadline) -> None:
+    """Until a bucket just created answers HeadBucket (S3 is eventually consistent right after CreateBucket)."""
+    budget = min(waits.timeout_seconds, deadline.left())
+    delay = min(1.0, max(waits.poll_seconds, 0.001))
+    waiter = create_waiter_with_client("BucketVisible", _ACTIVE_MODEL, client)
+    try:
+        waiter.wait(Bucket=bucket, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(budget // delay))})
+    except WaiterError as exc:
+        raise Deferred(f"bucket {bucket} was created but S3 did not show it within {budget:.0f}s: "
+                       "the next run configures it") from exc
+
+
+def wait_backup(client: Any, params: dict[str, Any], waits: Waits, deadline: Deadline) -> None:
+    """Until a backup (or AWS Backup recovery point) that AWS is still making can be restored."""
+    arn = params.get("BackupArn") or params["RecoveryPointArn"]
+    ends = time.monotonic() + min(waits.timeout_seconds, deadline.left())
+    while True:
+        if "BackupArn" in params:
+            status = client.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"]
+        else:
+            status = client.describe_recovery_point(**params)["Status"]
+        if status in ("AVAILABLE", "COMPLETED"):
+            return
+        if status not in ("CREATING",):
+            raise StepFailed(Step("dynamodb", "wait_backup", params), f"backup {arn} is {status}: it cannot be "
+                             "restored and the table is not created empty — restore another copy by hand")
+        if time.monotonic() + waits.poll_seconds > ends:
+            raise Deferred(f"backup {arn} is still being made ({status}): not restored yet and never created empty "
+                           "meanwhile — the follow-up run restores it")
+        time.sleep(waits.poll_seconds)
+
+
 def _target(step: Step) -> str:
     p = step.params
+    if step.service == "backup":
+        return f"table {(p.get('Metadata') or {}).get('targetTableName') or p.get('RecoveryPointArn', '?')}"
     name = p.get("TableName") or p.get("TargetTableName") or p.get("Bucket") or p.get("ResourceArn", "?")
     return f"{'table' if step.service == 'dynamodb' else 'bucket'} {name}"

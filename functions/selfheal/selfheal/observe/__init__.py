@@ -2,7 +2,7 @@
 
 from .account import AccountFacts, KeyResolver, observe_account
 from .buckets import BucketState, observe_bucket
-from .tables import Backup, IndexState, TableState, find_backups, observe_table
+from .tables import Backup, IndexState, TableState, find_backups, find_recovery_points, observe_table
 
 __all__ = [
     "AccountFacts",
@@ -12,6 +12,7 @@ __all__ = [
     "KeyResolver",
     "TableState",
     "find_backups",
+    "find_recovery_points",
     "observe_account",
     "observe_bucket",
     "observe_table",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,6 @@ from botocore.exceptions import ClientError
 from ..aws import error_code
 from ..spec import ON_DEMAND, PROVISIONED, KeyAttr, TableSpec
 
-DELETED_TABLE_BACKUP = "$DeletedTableBackup"
 Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]
 
 
@@ -30,15 +29,29 @@ class IndexState:
 
 @dataclass(frozen=True)
 class Backup:
+    """A copy a missing table can come back from: a DynamoDB backup, or an AWS Backup recovery point."""
+
     arn: str
     name: str
-    type: str  # SYSTEM | USER | AWS_BACKUP
+    type: str  # SYSTEM | USER | AWS_BACKUP (DynamoDB's ListBackups) | RECOVERY_POINT (an AWS Backup vault)
     created: datetime | None
-    size_bytes: int | None = None
+    status: str = "AVAILABLE"  # AVAILABLE, or CREATING while AWS is still making it
+    vault: str | None = None  # the AWS Backup vault of a recovery point
+
+    @property
+    def ready(self) -> bool:
+        return self.status in ("AVAILABLE", "COMPLETED")
+
+    @property
+    def via_aws_backup(self) -> bool:
+        """Restored with AWS Backup's StartRestoreJob, not DynamoDB's RestoreTableFromBackup."""
+        return self.type in ("RECOVERY_POINT", "AWS_BACKUP")
 
     def describe(self) -> str:
         when = self.created.isoformat(timespec="seconds") if self.created else "unknown time"
-        return f"{self.name} ({self.type}, {when})"
+        if self.type == "RECOVERY_POINT":
+            return f"AWS Backup recovery point {self.arn} (vault {self.vault}, {when})"
+        return f"backup {self.name} ({self.type}, {when})"
 
 
 @dataclass(frozen=True)
@@ -61,14 +74,15 @@ class TableState:
     deletion_protection: bool = False
     stream: str | None = None
     item_count: int | None = None
-    size_bytes: int | None = None
     pitr: bool | None = None
     recovery_days: int | None = None
     ttl_attribute: str | None = None
     ttl_status: str | None = None
     tags: tuple[tuple[str, str], ...] | None = None
-    backups: tuple[Backup, ...] = ()
-    read_errors: tuple[str, ...] = field(default=())
+    backups: tuple[Backup, ...] = ()  # a missing table's copies, newest first (ready or still being made)
+    created_at: datetime | None = None
+    restore_in_progress: bool = False
+    restore_source: str | None = None  # the backup or table a restore (running or done) came from
 
     @property
     def gsi_map(self) -> dict[str, IndexState]:
@@ -127,23 +141,37 @@ def normalize_table(desc: dict[str, Any]) -> dict[str, Any]:
         "deletion_protection": bool(desc.get("DeletionProtectionEnabled")),
         "stream": stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
         "item_count": desc.get("ItemCount"),
-        "size_bytes": desc.get("TableSizeBytes"),
+        "created_at": desc.get("CreationDateTime"),
+        "restore_in_progress": bool((desc.get("RestoreSummary") or {}).get("RestoreInProgress")),
+        "restore_source": (desc.get("RestoreSummary") or {}).get("SourceBackupArn")
+        or (desc.get("RestoreSummary") or {}).get("SourceTableArn"),
     }
 
 
-def observe_table(client: Any, spec: TableSpec, mapper: Mapper = map) -> TableState:
+RecoveryPoints = Callable[[], tuple[Backup, ...]]
+
+
+def observe_table(
+    client: Any, spec: TableSpec, mapper: Mapper = map, recovery_points: RecoveryPoints | None = None
+) -> TableState:
     """Read only what the spec declares: DescribeTable, then PITR, TTL and tags where declared.
 
     mapper: how the follow-up reads run; `executor.map` runs them side by side (they do not depend on each other).
+    recovery_points: lists the table's AWS Backup recovery points; asked only when the table is missing.
     """
     try:
         desc = client.describe_table(TableName=spec.name)["Table"]
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise
-        backups = find_backups(client, spec.name) if spec.restore else ()
-        return TableState(name=spec.name, exists=False, backups=backups)
+        if not spec.restore:
+            return TableState(name=spec.name, exists=False)
+        copies = list(mapper(lambda read: read(), [lambda: find_backups(client, spec.name),
+                                                   recovery_points or (lambda: ())]))
+        return TableState(name=spec.name, exists=False, backups=newest_first(copies[0] + copies[1]))
     fields = normalize_table(desc)
+    if fields["status"] == "CREATING":
+        return TableState(name=spec.name, exists=True, **fields)  # nothing more to read (or change) until ACTIVE
 
     def pitr() -> dict[str, Any]:
         cb = client.describe_continuous_backups(TableName=spec.name)["ContinuousBackupsDescription"]
@@ -176,34 +204,49 @@ def _tags(client: Any, arn: str) -> tuple[tuple[str, str], ...]:
 
 
 def find_backups(client: Any, table: str) -> tuple[Backup, ...]:
-    """Restorable backups of `table`, best first: its SYSTEM `$DeletedTableBackup`, then the newest on-demand ones.
+    """The DynamoDB backups of `table` that are restorable or still being made (ListBackups, every type).
 
-    The response is filtered here (table name, type, AVAILABLE): a server-side type filter is not trusted.
+    The response is filtered here (table name, status): a server-side filter is not trusted.
     """
     found: list[Backup] = []
     kwargs: dict[str, Any] = {"TableName": table, "BackupType": "ALL"}  # the default, USER, hides SYSTEM backups
     while True:
         page = client.list_backups(**kwargs)
         for b in page.get("BackupSummaries", []):
-            if b.get("TableName") != table or b.get("BackupStatus") != "AVAILABLE":
+            if b.get("TableName") != table or b.get("BackupStatus") not in ("AVAILABLE", "CREATING"):
                 continue
-            if b.get("BackupType") not in ("SYSTEM", "USER"):
-                continue  # AWS Backup's copies restore through AWS Backup, not RestoreTableFromBackup
-            found.append(
-                Backup(
-                    b["BackupArn"],
-                    b.get("BackupName", ""),
-                    b["BackupType"],
-                    b.get("BackupCreationDateTime"),
-                    b.get("BackupSizeBytes"),
-                )
-            )
+            found.append(Backup(b["BackupArn"], b.get("BackupName", ""), b.get("BackupType", "USER"),
+                                b.get("BackupCreationDateTime"), b["BackupStatus"]))
         if not page.get("LastEvaluatedBackupArn"):
             break
         kwargs["ExclusiveStartBackupArn"] = page["LastEvaluatedBackupArn"]
+    return tuple(found)
 
-    def rank(b: Backup) -> tuple[int, float]:
-        deleted = b.type == "SYSTEM" and b.name == table + DELETED_TABLE_BACKUP
-        return (0 if deleted else 1 if b.type == "USER" else 2, -(b.created.timestamp() if b.created else 0))
 
-    return tuple(b for b in sorted(found, key=rank) if rank(b)[0] < 2)
+def find_recovery_points(client: Any, table_arn: str) -> tuple[Backup, ...]:
+    """AWS Backup recovery points of a table (vaults; ListBackups does not show them), usable or being made."""
+    found: list[Backup] = []
+    kwargs: dict[str, Any] = {"ResourceArn": table_arn}
+    while True:
+        try:
+            page = client.list_recovery_points_by_resource(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":  # AWS Backup never protected it
+                return ()
+            raise
+        for rp in page.get("RecoveryPoints", []):
+            status = rp.get("Status")
+            if status not in ("COMPLETED", "AVAILABLE", "CREATING"):
+                continue  # PARTIAL, EXPIRED, DELETING, STOPPED: not a copy to restore
+            found.append(Backup(rp["RecoveryPointArn"], rp.get("BackupVaultName", ""),
+                                "RECOVERY_POINT", rp.get("CreationDate"),
+                                "CREATING" if status == "CREATING" else "AVAILABLE", vault=rp.get("BackupVaultName")))
+        if not page.get("NextToken"):
+            return tuple(found)
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def newest_first(copies: Iterable[Backup]) -> tuple[Backup, ...]:
+    """Every copy once (a native AWS Backup copy is listed by both APIs), the newest first, whatever its type."""
+    unique = {b.arn: b for b in copies}
+    return tuple(sorted(unique.values(), key=lambda b: -(b.created.timestamp() if b.created else 0)))

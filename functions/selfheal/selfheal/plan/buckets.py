@@ -13,7 +13,7 @@ from typing import Any
 from ..model import Change, ResourcePlan, Step
 from ..observe.account import AccountFacts, KeyInfo
 from ..observe.buckets import BPA_KEYS, BucketState, declared_aspects
-from ..spec import BPA_FLAGS, BucketSpec, CorsRule, LifecycleRule, canonical_json
+from ..spec import BPA_FLAGS, BucketSpec, CorsRule, LifecycleRule, canonical_json, partition_of
 
 POLICY_VERSION = "2012-10-17"
 
@@ -58,7 +58,8 @@ def plan_bucket(
             "bucket",
             spec.name,
             False,
-            (Step("s3", "create_bucket", params, (Change("bucket", "missing", "created"),), spec.region),),
+            (Step("s3", "create_bucket", params, (Change("bucket", "missing", "created"),), spec.region),
+             Step("s3", "wait_bucket", {"Bucket": spec.name}, region=spec.region)),
             conflicts=tuple(conflicts),
             then_reconcile=True,
             predicted=tuple(c for s in followup for c in s.changes),
@@ -234,7 +235,7 @@ def _website(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) 
 # --- policy -----------------------------------------------------------------------------------------------------
 
 
-def canonical_statement(stmt: dict[str, Any]) -> str:
+def canonical_statement(stmt: dict[str, Any], partition: str = "aws") -> str:
     """A statement in one spelling: lists sorted, one-element lists as lists, Principal {"AWS": "*"} as "*"."""
     out: dict[str, Any] = {}
     for k, v in stmt.items():
@@ -244,7 +245,7 @@ def canonical_statement(stmt: dict[str, Any]) -> str:
             if isinstance(v, dict) and set(v) == {"AWS"} and v["AWS"] in ("*", ["*"]):
                 v = "*"
             elif isinstance(v, dict):
-                v = {pk: sorted(_principal_id(pk, x) for x in (pv if isinstance(pv, list) else [pv]))
+                v = {pk: sorted(_principal_id(pk, x, partition) for x in (pv if isinstance(pv, list) else [pv]))
                      for pk, pv in v.items()}
         elif k == "Condition" and isinstance(v, dict):
             v = {
@@ -258,10 +259,10 @@ def canonical_statement(stmt: dict[str, Any]) -> str:
     return canonical_json(out)
 
 
-def _principal_id(kind: str, value: Any) -> Any:
+def _principal_id(kind: str, value: Any, partition: str) -> Any:
     """S3 stores an account id principal as the account's root ARN: compare them as one."""
     if kind == "AWS" and isinstance(value, str) and value.isdigit() and len(value) == 12:
-        return f"arn:aws:iam::{value}:root"
+        return f"arn:{partition}:iam::{value}:root"
     return value
 
 
@@ -291,7 +292,8 @@ def _policy(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) -
     current = [current] if isinstance(current, dict) else list(current)
     declared = spec.statements
     by_sid = {s["Sid"]: s for s in declared}
-    present = {canonical_statement(s) for s in current}
+    partition = partition_of(spec.region)
+    present = {canonical_statement(s, partition) for s in current}
     changes: list[Change] = []
     kept: list[dict[str, Any]] = []
     for stmt in current:
@@ -303,7 +305,7 @@ def _policy(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) -
             continue
         kept.append(stmt)
     for stmt in declared:
-        if canonical_statement(stmt) not in present:
+        if canonical_statement(stmt, partition) not in present:
             old = next((s for s in current if s.get("Sid") == stmt["Sid"]), None)
             changes.append(Change(f"policy.{stmt['Sid']}", "differs" if old else None, "as declared"))
     if not changes or "policy" in state.read_errors:

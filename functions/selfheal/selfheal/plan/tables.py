@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..model import Change, ResourcePlan, Step
 from ..observe.account import KeyInfo
-from ..observe.tables import IndexState, TableState
+from ..observe.tables import Backup, IndexState, TableState
 from ..spec import PROVISIONED, IndexSpec, KeyAttr, TableSpec
 
 KEEPS = "selfheal never switches protection off"
@@ -17,12 +18,16 @@ def plan_table(
     state: TableState,
     managed_key: KeyInfo | None = None,
     declared_key: KeyInfo | None = None,
+    restore_role: str | None = None,
+    now: datetime | None = None,
 ) -> ResourcePlan:
     """What to do about one table.
 
     managed_key: alias/aws/dynamodb resolved in the table's region (asked only for a KMS-encrypted table that
         declares the AWS-managed key; its arn is None when the key does not exist yet or could not be read).
     declared_key: the resolved customer KMS key when the spec names one.
+    restore_role: the role AWS Backup assumes to restore a recovery point (None: such a restore is left to a person).
+    now: the time a running restore's age is measured against.
     """
     if declared_key is not None and not declared_key.usable:
         return ResourcePlan(
@@ -32,7 +37,9 @@ def plan_table(
             error=f"{declared_key.problem} — fix encryption.kms_key in the estate or the key itself",
         )
     if not state.exists:
-        return _plan_missing(spec, state)
+        return _plan_missing(spec, state, restore_role)
+    if state.status == "CREATING":
+        return _plan_creating(spec, state, now or datetime.now(UTC))
 
     conflicts = _schema_conflicts(spec, state)
     if conflicts:  # a table whose keys differ is not the declared table: touch nothing
@@ -49,16 +56,16 @@ def plan_table(
     _tags(spec, state, plan)
     steps = plan.steps
     if steps and state.status != "ACTIVE":
-        steps = [_wait(spec)] + steps  # AWS refuses updates while the table is CREATING or UPDATING
+        steps = [_wait(spec)] + steps  # AWS refuses updates while the table is UPDATING
+    # A restore an earlier run started (a follow-up's usual case): setting what the restore cannot carry finishes it.
+    fresh = state.restore_source and state.created_at and (now or datetime.now(UTC)) - state.created_at < RECENT
     return ResourcePlan(
-        "table",
-        spec.name,
-        True,
-        tuple(steps),
-        tuple(plan.conflicts),
-        tuple(plan.notes),
-        error="; ".join(state.read_errors) or None,
+        "table", spec.name, True, tuple(steps), tuple(plan.conflicts), tuple(plan.notes), progress=tuple(plan.progress),
+        restored_from=state.restore_source if fresh and steps else None,
     )
+
+
+RECENT = timedelta(days=1)  # a chain of follow-ups ends well within a day
 
 
 class _Draft:
@@ -67,6 +74,7 @@ class _Draft:
         self.steps: list[Step] = []
         self.conflicts: list[str] = []
         self.notes: list[str] = []
+        self.progress: list[str] = []
 
     def update_table(self, change: Change, **params: Any) -> None:
         self.write("update_table", change, TableName=self.table, **params)
@@ -84,18 +92,34 @@ def _wait(spec: TableSpec) -> Step:
 # --- a missing table ------------------------------------------------------------------------------------------------
 
 
-def _plan_missing(spec: TableSpec, state: TableState) -> ResourcePlan:
+def _plan_missing(spec: TableSpec, state: TableState, restore_role: str | None) -> ResourcePlan:
+    """Restore from the newest copy; create empty only when no copy exists or is being made."""
     if spec.restore and state.backups:
-        backup = state.backups[0]
-        params: dict[str, Any] = {
-            "TargetTableName": spec.name,
-            "BackupArn": backup.arn,
-            "BillingModeOverride": spec.billing,
-            "SSESpecificationOverride": sse_specification(spec),
-        }
-        if spec.billing == PROVISIONED:
-            params["ProvisionedThroughputOverride"] = _throughput(spec.read_capacity, spec.write_capacity)
-        change = Change("table", "missing", f"restored from backup {backup.describe()}")
+        newest = state.backups[0]  # newest first, whatever its type: an older copy would lose the newest writes
+        steps: list[Step] = []
+        if newest.via_aws_backup and not restore_role:
+            return ResourcePlan("table", spec.name, False, error=(
+                f"missing; its newest copy is {newest.describe()}, which only AWS Backup can restore and this run has "
+                f"no restore role — restore it: `aws backup start-restore-job --recovery-point-arn {newest.arn} "
+                f"--iam-role-arn <a role AWS Backup may assume> --resource-type DynamoDB --metadata "
+                f"targetTableName={spec.name}` (or let the deployed function do it); never created empty meanwhile"))
+        if not newest.ready:
+            # Restoring an older copy, or creating the table, would make this copy unrestorable under the name.
+            steps.append(_wait_backup(spec, newest))
+        change = Change("table", "missing", f"restored from {newest.describe()}")
+        if newest.via_aws_backup:
+            steps.append(Step("backup", "start_restore_job", _restore_job_params(spec, newest, restore_role or ""),
+                              (change,), spec.region))
+        else:
+            params: dict[str, Any] = {
+                "TargetTableName": spec.name,
+                "BackupArn": newest.arn,
+                "BillingModeOverride": spec.billing,
+                "SSESpecificationOverride": sse_specification(spec),
+            }
+            if spec.billing == PROVISIONED:
+                params["ProvisionedThroughputOverride"] = _throughput(spec.read_capacity, spec.write_capacity)
+            steps.append(Step("dynamodb", "restore_table_from_backup", params, (change,), spec.region))
         # A restore brings back keys, indexes and items; PITR, TTL, tags, streams and protection must be set again.
         after = TableState(
             spec.name,
@@ -108,11 +132,10 @@ def _plan_missing(spec: TableSpec, state: TableState) -> ResourcePlan:
             ttl_status="DISABLED",
             tags=(),
         )
-        op = "restore_table_from_backup"
     else:
-        params = create_table_params(spec)
         why = "restore: never" if not spec.restore else "no backup found"
         change = Change("table", "missing", f"created ({why})")
+        steps = [Step("dynamodb", "create_table", create_table_params(spec), (change,), spec.region)]
         after = TableState(
             spec.name,
             True,
@@ -123,19 +146,55 @@ def _plan_missing(spec: TableSpec, state: TableState) -> ResourcePlan:
             ttl_status="DISABLED",
             tags=spec.tags,
         )
-        op = "create_table"
     followup = _Draft(spec.name, spec.region)
     for aspect in (_deletion_protection, _pitr, _stream, _ttl, _tags):
         aspect(spec, after, followup)
     predicted = tuple(c for s in followup.steps for c in s.changes)
+    return ResourcePlan("table", spec.name, False, tuple(steps), then_reconcile=True, predicted=predicted)
+
+
+def _wait_backup(spec: TableSpec, backup: Backup) -> Step:
+    if backup.type == "RECOVERY_POINT":
+        return Step("backup", "wait_backup", {"BackupVaultName": backup.vault, "RecoveryPointArn": backup.arn},
+                    region=spec.region)
+    return Step("dynamodb", "wait_backup", {"BackupArn": backup.arn}, region=spec.region)
+
+
+def _restore_job_params(spec: TableSpec, backup: Backup, role: str) -> dict[str, Any]:
+    """AWS Backup's StartRestoreJob for a DynamoDB recovery point, under the table's own name.
+
+    The idempotency token makes two runs that race on the same recovery point start one job, not two.
+    """
+    metadata = {"targetTableName": spec.name, "encryptionType": "KMS"}
+    if spec.kms_key:
+        metadata["kmsMasterKeyArn"] = spec.kms_key
+    return {
+        "RecoveryPointArn": backup.arn,
+        "IamRoleArn": role,
+        "ResourceType": "DynamoDB",
+        "Metadata": metadata,
+        "IdempotencyToken": f"selfheal-{spec.name}-{backup.arn.rsplit(':', 1)[-1].rsplit('/', 1)[-1]}"[:100],
+    }
+
+
+def _plan_creating(spec: TableSpec, state: TableState, now: datetime) -> ResourcePlan:
+    """A table AWS is still creating (a restore takes 20 minutes to hours): wait for it, never act on it."""
+    since = f" for {_age(state.created_at, now)}" if state.created_at else ""
+    if state.restore_in_progress:
+        what = f"restoring from {state.restore_source or 'a backup'}{since}"
+    else:
+        what = f"being created{since}"
     return ResourcePlan(
-        "table",
-        spec.name,
-        False,
-        (Step("dynamodb", op, params, (change,), spec.region),),
-        then_reconcile=True,
-        predicted=predicted,
+        "table", spec.name, True, (_wait(spec),), then_reconcile=True, progress=(what,),
+        restoring=state.restore_in_progress,
     )
+
+
+def _age(since: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - since).total_seconds())) if since.tzinfo else 0
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def create_table_params(spec: TableSpec) -> dict[str, Any]:
@@ -296,15 +355,28 @@ def _stream(spec: TableSpec, state: TableState, plan: _Draft) -> None:
 
 def _indexes(spec: TableSpec, state: TableState, plan: _Draft) -> None:
     existing = state.gsi_map
+    # AWS builds one online index per table at a time, and a backfill can take hours: start one build per run,
+    # never wait for it; the rest are in progress until a later run.
+    building = [g.name for g in state.gsis if g.status in ("CREATING", "DELETING")]
+    for name in building:
+        plan.progress.append(f"index {name} is being built (backfilling)")
     for gsi in spec.gsis:
         have = existing.get(gsi.name)
         if have is None:
+            if building:
+                plan.progress.append(f"index {gsi.name} waits for index {building[0]} to finish building")
+                continue
             attrs = {k.name: k.type for k in (spec.hash_key, spec.range_key, gsi.hash_key, gsi.range_key) if k}
-            plan.update_table(
+            plan.write(
+                "update_table",
                 Change(f"gsis.{gsi.name}", None, f"created ({_keys(gsi.hash_key, gsi.range_key)}, {gsi.projection})"),
+                TableName=spec.name,
                 AttributeDefinitions=_attribute_definitions(attrs),
                 GlobalSecondaryIndexUpdates=[{"Create": _gsi(gsi, spec)}],
             )
+            plan.steps.append(_wait(spec))
+            plan.progress.append(f"index {gsi.name} is being built (backfilling)")
+            building.append(gsi.name)
             continue
         if (have.hash_key, have.range_key, have.projection, have.non_key_attributes) != (
             gsi.hash_key,

@@ -1,0 +1,194 @@
+"""Recovery on AWS's clock, as pure plans and outcomes: which copy a missing table comes back from, what waits for
+AWS (a backup still being made, a restore under way, one index build at a time), and how a run is classified."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from selfheal.engine import Run, classify_plan, classify_run
+from selfheal.model import Change, Outcome, ResourcePlan, Step
+from selfheal.observe.tables import Backup, IndexState, TableState, newest_first
+from selfheal.plan import plan_table
+from selfheal.spec import IndexSpec, KeyAttr
+from tests.unit.test_plan import MANAGED, TABLES, healthy_table
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+ROLE = "arn:aws:iam::123456789012:role/selfheal-backup-restore"
+RP_ARN = "arn:aws:backup:us-east-1:123456789012:recovery-point:1EB3B5E7-9EB0-435A-A80B-108B488B0D45"
+
+
+def system(created: datetime = T0, status: str = "AVAILABLE") -> Backup:
+    return Backup("arn:sys", "galerly-photos$DeletedTableBackup", "SYSTEM", created, status)
+
+
+def recovery_point(created: datetime = T0, status: str = "AVAILABLE") -> Backup:
+    return Backup(RP_ARN, "Default", "RECOVERY_POINT", created, status, vault="Default")
+
+
+def missing(*copies: Backup) -> TableState:
+    return TableState("galerly-photos", False, backups=newest_first(copies))
+
+
+# --- which copy -------------------------------------------------------------------------------------------------
+
+
+def test_the_newest_copy_wins_whatever_its_type():
+    older_user = Backup("arn:user", "nightly", "USER", T0 - timedelta(days=1))
+    plan = plan_table(TABLES["galerly-photos"], missing(older_user, system()))
+    (step,) = plan.steps
+    assert (step.operation, step.params["BackupArn"]) == ("restore_table_from_backup", "arn:sys")
+    newer_user = replace(older_user, created=T0 + timedelta(minutes=5))
+    newest = plan_table(TABLES["galerly-photos"], missing(newer_user, system())).steps[0]
+    assert newest.params["BackupArn"] == "arn:user"
+
+
+def test_a_copy_listed_by_both_apis_is_one_copy():
+    native = Backup("arn:aws:dynamodb:us-east-1:1:table/t/backup/1", "b", "AWS_BACKUP", T0)
+    same = replace(native, type="RECOVERY_POINT", vault="Default")
+    assert newest_first([native, same]) == (same,)
+
+
+def test_a_backup_still_being_made_is_waited_for_never_skipped_and_never_replaced_by_an_empty_table():
+    # GIVEN the deleted table's backup is CREATING, and an older on-demand backup is ready
+    ready_but_older = Backup("arn:user", "nightly", "USER", T0 - timedelta(hours=3))
+    plan = plan_table(TABLES["galerly-photos"], missing(ready_but_older, system(status="CREATING")))
+    # THEN the plan waits for the newest copy and restores that one; nothing creates the table
+    assert [(s.operation, s.params.get("BackupArn")) for s in plan.steps] == [
+        ("wait_backup", "arn:sys"), ("restore_table_from_backup", "arn:sys")]
+    assert "create_table" not in {s.operation for s in plan.steps}
+
+
+def test_a_recovery_point_is_restored_by_aws_backup_with_the_restore_role():
+    spec = replace(TABLES["galerly-photos"], kms_key="arn:aws:kms:us-east-1:123456789012:key/k")
+    plan = plan_table(spec, missing(recovery_point()), restore_role=ROLE)
+    (step,) = plan.steps
+    assert (step.service, step.operation) == ("backup", "start_restore_job")
+    assert step.params["RecoveryPointArn"] == RP_ARN and step.params["IamRoleArn"] == ROLE
+    assert step.params["Metadata"] == {"targetTableName": "galerly-photos", "encryptionType": "KMS",
+                                       "kmsMasterKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}
+    # two runs racing on the same recovery point start one job
+    again = plan_table(spec, missing(recovery_point()), restore_role=ROLE).steps[0]
+    assert again.params["IdempotencyToken"] == step.params["IdempotencyToken"]
+    assert plan.then_reconcile and {c.path for c in plan.predicted} >= {"pitr", "deletion_protection"}
+
+
+def test_a_recovery_point_without_a_restore_role_is_an_error_naming_it_and_the_command():
+    plan = plan_table(TABLES["galerly-photos"], missing(recovery_point()))
+    assert plan.steps == ()
+    assert RP_ARN in plan.error and "aws backup start-restore-job" in plan.error
+    assert "never created empty" in plan.error
+    assert classify_plan(plan) == (Outcome.ERROR, plan.error)
+
+
+def test_a_recovery_point_being_made_is_waited_for_in_its_vault():
+    plan = plan_table(TABLES["galerly-photos"], missing(recovery_point(status="CREATING")), restore_role=ROLE)
+    assert [(s.service, s.operation) for s in plan.steps] == [
+        ("backup", "wait_backup"), ("backup", "start_restore_job")]
+    assert plan.steps[0].params == {"BackupVaultName": "Default", "RecoveryPointArn": RP_ARN}
+
+
+def test_restore_never_still_creates_empty_on_purpose():
+    spec = replace(TABLES["galerly-photos"], restore=False)
+    plan = plan_table(spec, missing(system()))
+    assert plan.steps[0].operation == "create_table"
+
+
+# --- a table AWS is still making ------------------------------------------------------------------------------
+
+
+def test_a_table_found_restoring_is_in_progress_with_its_age_never_an_error_or_a_second_restore():
+    state = TableState("galerly-photos", True, "CREATING", created_at=T0, restore_in_progress=True,
+                       restore_source="arn:sys")
+    plan = plan_table(TABLES["galerly-photos"], state, now=T0 + timedelta(minutes=42, seconds=7))
+    assert [s.operation for s in plan.steps] == ["wait_active"]  # only waiting; no write of any kind
+    assert plan.restoring and plan.then_reconcile
+    assert plan.progress == ("restoring from arn:sys for 42m07s",)
+    assert classify_plan(plan) == (Outcome.RESTORING, "restoring from arn:sys for 42m07s")
+    long = plan_table(TABLES["galerly-photos"], state, now=T0 + timedelta(hours=2, minutes=3))
+    assert long.progress == ("restoring from arn:sys for 2h03m",)
+
+
+def test_a_table_someone_is_creating_is_in_progress_not_restoring():
+    plan = plan_table(TABLES["galerly-photos"], TableState("galerly-photos", True, "CREATING"), now=T0)
+    assert not plan.restoring and classify_plan(plan)[0] is Outcome.IN_PROGRESS
+
+
+# --- indexes: one build at a time, never waited for -----------------------------------------------------------
+
+
+def two_missing_indexes() -> tuple:
+    spec = TABLES["galerly-sessions"]
+    extra = IndexSpec("ByDevice", KeyAttr("device", "S"), None, "KEYS_ONLY")
+    spec = replace(spec, gsis=(*spec.gsis, extra))
+    state = replace(healthy_table("galerly-sessions"), gsis=())
+    return spec, state
+
+
+def test_of_two_missing_indexes_one_is_built_and_the_other_waits():
+    spec, state = two_missing_indexes()
+    plan = plan_table(spec, state, MANAGED)
+    creates = [s for s in plan.steps if s.params.get("GlobalSecondaryIndexUpdates")]
+    assert len(creates) == 1
+    assert creates[0].params["GlobalSecondaryIndexUpdates"][0]["Create"]["IndexName"] == "UserSessionsIndex"
+    assert plan.progress == ("index UserSessionsIndex is being built (backfilling)",
+                             "index ByDevice waits for index UserSessionsIndex to finish building")
+
+
+def test_while_an_index_is_building_no_other_is_started_but_other_repairs_go_on():
+    spec, state = two_missing_indexes()
+    declared = spec.gsis[0]
+    building = IndexState(declared.name, declared.hash_key, declared.range_key, declared.projection, status="CREATING")
+    plan = plan_table(spec, replace(state, gsis=(building,), pitr=False), MANAGED)
+    assert [s.operation for s in plan.steps] == ["update_continuous_backups"]
+    assert plan.progress == ("index UserSessionsIndex is being built (backfilling)",
+                             "index ByDevice waits for index UserSessionsIndex to finish building")
+    assert classify_plan(plan)[0] is Outcome.PENDING  # a write is still due
+    quiet = plan_table(spec, replace(state, gsis=(building,)), MANAGED)
+    assert classify_plan(quiet)[0] is Outcome.IN_PROGRESS
+
+
+# --- classify: outcome precedence, one pure function ------------------------------------------------------------
+
+RESTORE = Step("dynamodb", "restore_table_from_backup", {}, (Change("table", "missing", "restored from b"),))
+REPAIR = Step("dynamodb", "update_continuous_backups", {}, (Change("pitr", False, True),))
+
+
+@pytest.mark.parametrize(
+    ("run", "conflicts", "expected"),
+    [
+        (Run(failures=["boom"], deferred="late", progress=["restoring"]), ["c"], Outcome.ERROR),
+        (Run(deferred="late", progress=["restoring"]), ["c"], Outcome.CONFLICT),
+        (Run(deferred="late", progress=["restoring"], restoring=True), [], Outcome.DEFERRED),
+        (Run(progress=["restoring"], restoring=True), [], Outcome.RESTORING),
+        (Run(progress=["index x is being built"]), [], Outcome.IN_PROGRESS),
+        (Run(), [], Outcome.RESTORED),
+    ],
+)
+def test_outcome_precedence(run: Run, conflicts: list[str], expected: Outcome):
+    plan = ResourcePlan("table", "t", False, (RESTORE,), then_reconcile=True)
+    assert classify_run(plan, run, conflicts, list(RESTORE.changes))[0] is expected
+
+
+def test_a_restore_finished_by_a_later_run_is_restored_and_a_repair_is_repaired():
+    resumed = ResourcePlan("table", "t", True, (Step("dynamodb", "wait_active", {}),), then_reconcile=True,
+                           progress=("restoring",), restoring=True)
+    assert classify_run(resumed, Run(waited=True), [], list(REPAIR.changes)) == (
+        Outcome.RESTORED, "restore finished; 1 setting(s) set")
+    drift = ResourcePlan("table", "t", True, (REPAIR,))
+    assert classify_run(drift, Run(), [], list(REPAIR.changes))[0] is Outcome.REPAIRED
+    assert classify_run(drift, Run(), [], []) == (Outcome.OK, "")
+
+
+def test_settings_set_on_a_table_restored_lately_finish_the_restore_an_old_restore_is_drift():
+    # GIVEN a table an earlier run restored (ACTIVE now) that still lacks PITR
+    restored = replace(healthy_table("galerly-photos"), pitr=False, restore_source="arn:sys", created_at=T0)
+    lately = plan_table(TABLES["galerly-photos"], restored, MANAGED, now=T0 + timedelta(hours=2))
+    run_changes = [c for s in lately.steps for c in s.changes]
+    # THEN setting it finishes the restore; a restore from last week that drifted is a plain repair
+    assert lately.restored_from == "arn:sys"
+    assert classify_run(lately, Run(), [], run_changes) == (Outcome.RESTORED, "restore finished; 1 setting(s) set")
+    old = plan_table(TABLES["galerly-photos"], restored, MANAGED, now=T0 + timedelta(days=7))
+    assert old.restored_from is None and classify_run(old, Run(), [], run_changes)[0] is Outcome.REPAIRED
