@@ -148,6 +148,7 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         "The client CPU per call includes the engine's own work (normalizing, planning) spread over its calls.",
         "",
+        *_healing(data),
         "## Cold start",
         "",
         f'`python -X importtime -c "import {c["module"]}"` (functions/selfheal) against `import boto3` alone, '
@@ -159,6 +160,41 @@ def markdown(data: dict[str, Any]) -> str:
     ]
     lines += EXPLANATION
     return "\n".join(lines) + "\n"
+
+
+def _healing(data: dict[str, Any]) -> list[str]:
+    """Time to heal after a change (bench/heal_time.py): the engine's share, at the bench's delay per call."""
+    healing = data.get("time_to_heal")
+    if not healing:
+        return []
+    lines = [
+        "## Time to heal after a change",
+        "",
+        f"From a CloudTrail change event arriving at the handler to the resource healthy again, seed estate, "
+        f"{data['delay_ms']:g} ms per call, median of {next(iter(healing.values()))['repeats']} (bench/heal_time.py). "
+        "A deleted table takes two runs: the change run starts the restore and hands over; the follow-up sets what a "
+        "restore cannot carry.",
+        "",
+        "| change | resource | change run | follow-up run | engine total | calls (writes) | outcome |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {kind} | `{h['resource']}` | {h['change_run_s']:.2f} s | "
+        f"{h['followup_run_s']:.2f} s | **{h['engine_s']:.2f} s** | {h['calls']} ({h['writes']}) | {h['outcome']} |"
+        if h["followup_run_s"] else
+        f"| {kind} | `{h['resource']}` | {h['change_run_s']:.2f} s | — | **{h['engine_s']:.2f} s** | "
+        f"{h['calls']} ({h['writes']}) | {h['outcome']} |"
+        for kind, h in healing.items()
+    ]
+    lines += [
+        "",
+        "Not in these numbers, and larger: CloudTrail's delivery of the event to EventBridge (best effort, typically "
+        "within about 5 minutes of the call — AWS CloudTrail User Guide), and for a deleted table AWS's restore "
+        "(20 minutes to hours) plus the follow-up's delay (FollowupDelaySeconds, 5 minutes, doubling). Without a "
+        "trail that logs management events no change event arrives at all, and the nightly run heals instead.",
+        "",
+    ]
+    return lines
 
 
 def _mb(size: int | None) -> str:

@@ -41,6 +41,7 @@ for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
 import boto3  # noqa: E402
 
 from bench.estates import estate_yaml  # noqa: E402
+from bench.heal_time import time_to_heal  # noqa: E402
 from devtools.localaws import LocalAws  # noqa: E402
 from selfheal.aws import Clients  # noqa: E402
 from selfheal.engine import Engine, Options  # noqa: E402
@@ -323,6 +324,7 @@ def bench_size(
     per_resource: dict[str, float],
     log: Any,
     seed_repeats: int = 5,
+    heal_repeats: int = 3,
 ) -> dict[str, Any]:
     """Every scenario on one estate size, with pool 16 and with pool_size=1.
 
@@ -398,6 +400,7 @@ def run(
     calibration_calls: int = 300,
     cpu_repeats: int = 3,
     seed_repeats: int = 5,
+    heal_repeats: int = 3,
 ) -> dict[str, Any]:
     """The whole benchmark on a local AWS of its own; returns what docs/benchmarks.json holds."""
     started = time.perf_counter()
@@ -415,6 +418,9 @@ def run(
             bench_size(aws, n, delay_ms, seq_budget_s, t_call, cpu, per_resource, log, seed_repeats)
             for n in sorted(sizes)
         ]
+        healing = time_to_heal(aws, delay_ms, session(), heal_repeats)
+        for kind, h in healing.items():
+            log(f"  time to heal, {kind}: {h['engine_s']:.2f}s ({h['calls']} calls) -> {h['outcome']}")
     cold = cold_start(import_runs)
     handler_ms, boto3_ms = cold["handler_import_us"] / 1000, cold["boto3_import_us"] / 1000
     log(f"  import {cold['module']}: {handler_ms:.0f} ms; boto3 {boto3_ms:.0f} ms")
@@ -425,6 +431,7 @@ def run(
         "per_call": {"at_0ms": calls_at_0, "at_delay": calls_at_d, "cpu_by_scenario": cpu},
         "chains": CHAINS,
         "estates": estates,
+        "time_to_heal": healing,
         "cold_start": cold,
         "bench_wall_s": time.perf_counter() - started,
     }

@@ -2,7 +2,9 @@
 
 status -> apply on an empty account -> someone deletes a table full of data, switches PITR off and makes the photos
 bucket public -> plan -> the nightly Lambda run meets a restore slower than itself, reports it `restoring` and
-schedules a follow-up -> Scheduler fires the follow-up -> the data is back, fully configured.
+schedules a follow-up -> Scheduler fires the follow-up -> the data is back, fully configured -> someone makes the
+bucket public again, CloudTrail's record of it arrives, the function heals just that bucket and tells people who did
+what and what was done.
 
 The CLI steps run the real `selfheal` CLI as a subprocess over HTTP; the Lambda steps run the real handler
 (devtools/invoke.py) with the function role's policy enforced by the local AWS, which plays AWS's clock scaled down
@@ -159,6 +161,41 @@ def main() -> int:
         pitr = ddb.describe_continuous_backups(TableName="galerly-photos")["ContinuousBackupsDescription"]
         print(f"point-in-time recovery: {pitr['PointInTimeRecoveryDescription']['PointInTimeRecoveryStatus']}")
         selfheal(env, "plan", expect=0)
+
+        banner("9. Someone makes the photos bucket public; CloudTrail's record of it reaches the function")
+        sns = session.client("sns", endpoint_url=aws.endpoint)
+        sqs = session.client("sqs", endpoint_url=aws.endpoint)
+        topic = sns.create_topic(Name="selfheal-AlarmTopic-DEMO")["TopicArn"]
+        queue = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        s3.put_public_access_block(Bucket="galerly-images-storage", PublicAccessBlockConfiguration={
+            "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False})
+        policy = json.loads(s3.get_bucket_policy(Bucket="galerly-images-storage")["Policy"])
+        policy["Statement"].append({"Sid": "Oops", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                    "Resource": "arn:aws:s3:::galerly-images-storage/*"})
+        s3.put_bucket_policy(Bucket="galerly-images-storage", Policy=json.dumps(policy))
+        change = json.loads((ROOT / "events" / "change-bucket-public.json").read_text())
+        who = change["detail"]["userIdentity"]["arn"]
+        print(f"{who} put a public-read statement on galerly-images-storage and lifted its public access block")
+        healed = lambda_run({**lambda_env, "SELFHEAL_TOPIC_ARN": topic}, change, "CloudTrail change event")
+        if [(r["name"], r["outcome"]) for r in healed["resources"]] != [("galerly-images-storage", "repaired")]:
+            raise SystemExit("demo: the change run should have repaired just the photos bucket")
+
+        banner("10. The message people get (e-mail, Slack or Chime through the alarm topic)")
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        if len(got) != 1:
+            raise SystemExit(f"demo: expected one message on the alarm topic, got {len(got)}")
+        note = json.loads(got[0]["Body"])
+        document = json.loads(note["Message"])
+        print(f"Subject: {note['Subject']}")
+        print(f"Caused by: {document['change']['event']} by {document['change']['caller']}, "
+              f"from {document['change']['source_ip']}, at {document['change']['time']}")
+        for r in document["resources"]:
+            print(f"{r['kind']} {r['name']}: {r['outcome']} — {r['reason']}")
+            for c in r["changes"]:
+                print(f"  {c['path']}: {c['from']} -> {c['to']}")
     print("\ndemo: done — local AWS stopped")
     return 0
 

@@ -12,7 +12,15 @@ Events handled (see events/*.json):
   report as a dict.
 * Follow-up ``{"source": "selfheal", "detail-type": "selfheal follow-up", "detail": {"link": n}}`` — sent by the
   one-time schedule an earlier run left for work AWS had not finished (a restore, an index build): reconcile again
-  (trigger "followup", guard on).
+  (trigger "followup", guard on); with ``"only": [names]`` just those (a change's second look).
+* Change — a CloudTrail record of an API call that can break a declared resource, as EventBridge delivers it
+  (``"detail-type": "AWS API Call via CloudTrail"``): reconcile only the resource it names (an account-level public
+  access block change: the public buckets), trigger "change". The function's own calls, undeclared resources and
+  failed calls are ignored with one debug line and no AWS call. A burst for one resource is coalesced: the first
+  event takes a lease (a one-time schedule that looks again a minute later) and runs; the others find it and stop.
+
+Every run that healed, failed, was stopped by the guard or left work in progress publishes one message to the alarm
+topic (selfheal/notify.py): what was found, who changed it, what was done, what is still in progress.
 
 Restores are started, never waited for (they take 20 minutes to hours): a run that ends with work in progress
 schedules one follow-up run (selfheal/followup.py), and a deploy answers SUCCESS with the counts — only errors and
@@ -40,7 +48,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from crhelper import CfnResource
 from crhelper.utils import _send_response
 
-from selfheal import followup
+from selfheal import change as changes
+from selfheal import followup, notify
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
 from selfheal.model import Outcome
@@ -169,7 +178,10 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any] | None:
     if route == "schedule":
         return _result(*run("apply", "schedule", context))
     if route == "followup":
-        return _result(*run("apply", "followup", context, link=followup.parse(event)))
+        link, only = followup.parse(event)
+        return _result(*run("apply", "followup", context, only=only, link=link))
+    if route == "change":
+        return on_change(event, context)
     action, only = parse_manual(event)
     return _result(*run(action, "manual", context, only=only))
 
@@ -193,6 +205,8 @@ def classify(event: Any) -> str:
             raise InvalidEvent(f"EventBridge event with detail-type {_short(event.get('detail-type'))} is not handled "
                                "— only scheduled events (\"detail-type\": \"Scheduled Event\") are")
         return "schedule"
+    if changes.is_change_event(event):
+        return "change"
     if event.get("source") == followup.SOURCE and event.get("detail-type") == followup.DETAIL_TYPE:
         try:
             followup.parse(event)
@@ -204,7 +218,8 @@ def classify(event: Any) -> str:
     raise InvalidEvent(f"unrecognised event (fields: {', '.join(_keys(event)) or 'none'}) — {_SHAPES}")
 
 
-_SHAPES = ("send a CloudFormation custom-resource request, an EventBridge scheduled event, or "
+_SHAPES = ("send a CloudFormation custom-resource request, an EventBridge scheduled event, a CloudTrail change "
+           'event ("detail-type": "AWS API Call via CloudTrail"), or '
            '{"action": "plan" | "apply" | "status", "only": [names]} (see events/)')
 
 
@@ -240,6 +255,36 @@ def parse_manual(event: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
         raise InvalidEvent('manual event: only must be a list of declared resource names, e.g. ["galerly-users"] '
                            "— or leave it out for the whole estate")
     return action, tuple(only)
+
+
+# --- change events ----------------------------------------------------------------------------------------------
+
+LEASE_SECONDS = 60.0  # a burst of changes to one resource within this time becomes one run (and one look again)
+
+
+def on_change(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Heal just the resource a CloudTrail change event names, at once; ignore what is not ours to heal."""
+    estate = load_estate()  # raises EstateError before any AWS call
+    try:
+        routed = changes.route(event, estate, os.environ.get("SELFHEAL_ROLE_ARN"))
+    except ValueError as exc:
+        logger.error("event not handled", extra={"reason": str(exc)})
+        raise InvalidEvent(str(exc)) from None
+    if isinstance(routed, changes.Ignored):
+        logger.debug("change event ignored", extra={"reason": routed.reason})
+        return {"ignored": routed.reason}
+    config = followup.FollowupConfig.from_environment(dict(os.environ), _function_arn(context))
+    if config is not None:
+        seconds = float(os.environ.get("SELFHEAL_CHANGE_LEASE_SECONDS") or LEASE_SECONDS)
+        held = followup.lease(_clients(), config, routed.resources, seconds)
+        if held.already:
+            logger.info("change coalesced: a run for these resources is under way",
+                        extra={"change": routed.to_dict(), "lease": held.name})
+            return {"coalesced": held.name, "change": routed.to_dict()}
+        if held.problem:
+            logger.warning("no lease for this change: bursts are not coalesced", extra={"problem": held.problem})
+    report, handed_over = run("apply", "change", context, only=routed.resources, guard=False, change=routed)
+    return {**_result(report, handed_over), "change": routed.to_dict()}
 
 
 # --- CloudFormation ---------------------------------------------------------------------------------------------
@@ -326,10 +371,12 @@ def _put_response(url: str, body: dict[str, Any], ssl_verify: Any) -> None:
 
 
 def run(
-    action: str, trigger: str, context: Any, only: tuple[str, ...] = (), guard: bool | None = None, link: int = 0
+    action: str, trigger: str, context: Any, only: tuple[str, ...] = (), guard: bool | None = None, link: int = 0,
+    change: changes.Change | None = None,
 ) -> tuple[Report, followup.Followup | None]:
     """Load the estate, run the engine, hand unfinished work to a follow-up run, log one line per resource plus a
-    summary, and record the run's metrics. `link`: this run's place in a chain of follow-ups (0: not a follow-up)."""
+    summary, record the run's metrics, and tell people when there is something to tell. `link`: this run's place in
+    a chain of follow-ups (0: not a follow-up); `change`: the change event that caused the run."""
     estate = load_estate()  # raises EstateError before any AWS call
     options = Options(trigger=trigger, only=only, deadline=deadline(context), guard=guard, wait_for_restores=False,
                       restore_role=os.environ.get("SELFHEAL_BACKUP_RESTORE_ROLE_ARN") or None)
@@ -342,9 +389,13 @@ def run(
             handed_over = followup.Followup(link + 1, problem="follow-ups are not set up (SELFHEAL_FOLLOWUP_ROLE_ARN):"
                                                              " the nightly run carries on")
         else:
-            handed_over = followup.schedule(clients, config, link + 1, report)
+            handed_over = followup.schedule(clients, config, link + 1, report, only=only if change else ())
     log_report(report, handed_over)
     record_metrics(report, getattr(context, "aws_request_id", None), handed_over)
+    topic = os.environ.get("SELFHEAL_TOPIC_ARN")
+    message = notify.compose(report, change, handed_over) if topic and action == "apply" else None
+    if message is not None and topic:
+        notify.publish(clients, topic, message)
     return report, handed_over
 
 

@@ -2,7 +2,8 @@
 
 One scenario exercises the engine's whole surface under the real template's policy (heal a broken estate: restores
 from a $DeletedTableBackup still being made and from an AWS Backup recovery point, a table with a customer KMS key
-created, buckets created and repaired, a follow-up scheduled) and must see no AccessDenied. Then each action is
+created, buckets created and repaired, a follow-up scheduled, the run's message published) and must see no
+AccessDenied. Then each action is
 removed from the template in turn, and the very requests the scenario made are checked again by the same enforcer:
 at least one is denied, with AWS's message naming that action — the scenario would fail exactly so. Three removals
 are also run for real, end to end.
@@ -21,7 +22,7 @@ import yaml
 from devtools import followups
 from devtools.iam import Enforcer
 from devtools.localaws import LocalAws
-from selfheal import followup
+from selfheal import followup, notify
 from selfheal.aws import OPERATOR_AGENT, Clients
 from selfheal.engine import Engine, Options
 from selfheal.report import Report
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.e2e
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 REGION = "us-east-1"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:selfheal-AlarmTopic-1A2B3C4D5E"  # as CloudFormation names it
 # Granted, but not called by the engine on a local AWS: the Lambda runtime writes the logs and traces, the stack
 # status is read only when a deploy fails, ListAllMyBuckets only on a HeadBucket 403, and AWS never checks
 # GetCallerIdentity ("no permissions are required", STS API reference).
@@ -74,6 +76,7 @@ def scenario_estate(key_arn: str) -> Estate:
 
 def break_the_estate(aws: LocalAws, estate: Estate) -> None:
     """A healthy estate (built by an operator, not the role), then broken in every way the engine repairs."""
+    boto3.client("sns", region_name=REGION, endpoint_url=aws.endpoint).create_topic(Name=TOPIC.rsplit(":", 1)[1])
     operator = Clients(session=boto3.Session(region_name=REGION), endpoint_url=aws.endpoint, user_agent=OPERATOR_AGENT)
     assert Engine(estate, operator).apply().exit_code == 0
     ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws.endpoint)
@@ -114,14 +117,21 @@ def break_the_estate(aws: LocalAws, estate: Estate) -> None:
 
 
 def heal_as_the_role(aws: LocalAws, estate: Estate) -> tuple[Report, followup.Followup]:
-    """What the function does on a schedule: apply (restores not waited for), then hand over to a follow-up."""
+    """What the function does on a schedule: apply (restores not waited for), hand over to a follow-up, and tell the
+    alarm topic."""
     clients = Clients(session=boto3.Session(region_name=REGION), endpoint_url=aws.endpoint)
     options = Options(trigger="schedule", wait_for_restores=False, restore_role=followups.RESTORE_ROLE,
                       poll_seconds=0.1, retry_base_seconds=0.01)
     report = Engine(estate, clients, options).apply()
     config = followup.FollowupConfig("arn:aws:lambda:us-east-1:123456789012:function:selfheal-selfheal",
                                      followups.SCHEDULER_ROLE, followups.GROUP, 300)
-    return report, followup.schedule(clients, config, 1, report)
+    handed_over = followup.schedule(clients, config, 1, report)
+    message = notify.compose(report, None, handed_over)
+    assert message is not None
+    problem = notify.publish(clients, TOPIC, message)
+    if problem:
+        handed_over = replace(handed_over, problem=f"{handed_over.problem} {problem}".strip())
+    return report, handed_over
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +197,7 @@ def test_every_granted_action_is_either_exercised_or_known_not_to_be() -> None:
         ("CreateAndRepairBuckets", "s3:PutBucketOwnershipControls", "galerly-frontend-app",
          "s3:PutBucketOwnershipControls"),
         ("PassOnlyTheFollowupRoleToScheduler", "iam:PassRole", None, "iam:PassRole"),
+        ("TellTheAlarmTopic", "sns:Publish", None, "sns:Publish"),
     ],
 )
 def test_a_removed_action_fails_the_real_run_naming_it(
@@ -200,7 +211,7 @@ def test_a_removed_action_fails_the_real_run_naming_it(
 
     report, handed_over = heal_as_the_role(aws, estate)
 
-    if resource is None:  # the follow-up could not be scheduled: said, and alarmed by the function
+    if resource is None:  # a follow-up or the message could not be sent: said, and alarmed by the function
         assert fragment in handed_over.problem
         return
     failed = {r.name: r.reason for r in report.failures()}

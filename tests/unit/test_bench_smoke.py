@@ -12,7 +12,7 @@ from bench.run import SCENARIOS, run
 def test_bench_harness_on_the_seed_estate(tmp_path: Path) -> None:
     # GIVEN the seed estate and a local AWS with no delay
     # WHEN the harness runs every scenario once and writes its three files
-    quick = {"calibration_calls": 20, "cpu_repeats": 1, "seed_repeats": 1}
+    quick = {"calibration_calls": 20, "cpu_repeats": 1, "seed_repeats": 1, "heal_repeats": 1}
     data = run(0, [15], seq_budget_s=60, import_runs=1, log=lambda *_: None, **quick)
     write_all(data, tmp_path)
 
@@ -36,3 +36,9 @@ def test_bench_harness_on_the_seed_estate(tmp_path: Path) -> None:
     assert saved["cold_start"]["handler_import_us"] > 0 and saved["cold_start"]["boto3_import_us"] > 0
     assert "| target | met | measured |" in (tmp_path / "benchmarks.md").read_text()
     assert (tmp_path / "benchmarks.png").stat().st_size > 0
+    # time to heal after each change of the demo: the deleted table is restored in two runs, the others repaired
+    healing = saved["time_to_heal"]
+    assert {k: h["outcome"] for k, h in healing.items()} == {
+        "table deleted": "restored", "PITR switched off": "repaired", "bucket made public": "repaired"}
+    assert healing["table deleted"]["followup_run_s"] > 0 and healing["PITR switched off"]["followup_run_s"] == 0
+    assert "## Time to heal after a change" in (tmp_path / "benchmarks.md").read_text()

@@ -31,7 +31,7 @@ from .spec import BucketSpec, Estate, TableSpec, partition_of
 
 log = logging.getLogger(__name__)
 
-TRIGGERS = ("cli", "deploy", "schedule", "manual", "followup")
+TRIGGERS = ("cli", "deploy", "schedule", "manual", "followup", "change")
 UNATTENDED = ("schedule", "followup")  # no person started these: the blast-radius guard is on by default
 Progress = Callable[[str, str, str], None]  # (event, kind, name)
 
@@ -220,6 +220,8 @@ class Engine:
         result = ResourceResult(spec.kind, spec.name, Outcome.OK, notes=list(plan.notes))
         try:
             self._apply_plan(spec, plan, account, deadline, result)
+            if result.outcome is Outcome.RESTORED and isinstance(spec, TableSpec):
+                result.details["items"] = self._item_count(spec)  # for the message: what came back
         except Exception as exc:  # noqa: BLE001 - one resource's surprise must not abort the others
             log.exception("applying %s %s failed", spec.kind, spec.name)
             result.outcome = Outcome.ERROR
@@ -274,6 +276,15 @@ class Engine:
         if plan.error:
             run.failures.insert(0, plan.error)
         result.outcome, result.reason = classify_run(plan, run, conflicts, result.changes)
+
+    def _item_count(self, spec: TableSpec) -> int | None:
+        """DynamoDB's item count of a table (AWS refreshes it about every six hours; a restore sets it)."""
+        try:
+            desc = self.clients.client("dynamodb", spec.region).describe_table(TableName=spec.name)["Table"]
+        except AWS_ERRORS:
+            return None
+        count = desc.get("ItemCount")
+        return int(count) if isinstance(count, int) else None
 
     def _follow_index_builds(self, spec: TableSpec, deadline: Deadline, result: ResourceResult, run: Run) -> None:
         """After an index build started (or was found), look again: the build may be done (a small table), and then

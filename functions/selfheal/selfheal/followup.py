@@ -11,6 +11,7 @@ the same link finds it already scheduled (ConflictException) and leaves it — o
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -74,36 +75,57 @@ class Followup:
         return out
 
 
-def event(link: int, report: Report) -> dict[str, Any]:
-    """The event a follow-up run receives (the schedule's target Input)."""
-    return {
-        "source": SOURCE,
-        "detail-type": DETAIL_TYPE,
-        "detail": {
-            "link": link,
-            "unfinished": [r.name for r in report.unfinished][:50],
-            "requested_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
-    }
+def event(link: int, unfinished: list[str], only: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The event a follow-up run receives (the schedule's target Input). `only`: the resources it looks at again
+    (a change event's recheck), else the whole estate."""
+    detail: dict[str, Any] = {"link": link, "unfinished": unfinished[:50],
+                              "requested_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if only:
+        detail["only"] = list(only)
+    return {"source": SOURCE, "detail-type": DETAIL_TYPE, "detail": detail}
 
 
-def parse(event_: dict[str, Any]) -> int:
-    """The link number of a follow-up event; raises ValueError naming the field and the fix."""
+def parse(event_: dict[str, Any]) -> tuple[int, tuple[str, ...]]:
+    """The link number and the resources (`only`, empty: all) of a follow-up event; raises ValueError naming the
+    field and the fix."""
     detail = event_.get("detail")
     link = detail.get("link") if isinstance(detail, dict) else None
     if not isinstance(link, int) or isinstance(link, bool) or link < 1:
         raise ValueError('follow-up event: detail.link must be a whole number from 1 (e.g. {"detail": {"link": 1}})'
                          " — follow-up events are made by selfheal's own schedules")
-    return link
+    only = detail.get("only", [])
+    if not isinstance(only, list) or not all(isinstance(n, str) and n for n in only):
+        raise ValueError("follow-up event: detail.only must be a list of declared resource names, or left out")
+    return link, tuple(only)
 
 
-def schedule(clients: Any, config: FollowupConfig, link: int, report: Report, now: datetime | None = None) -> Followup:
-    """Schedule follow-up number `link` for the report's unfinished work. Never raises: a problem is reported."""
+def schedule(clients: Any, config: FollowupConfig, link: int, report: Report, now: datetime | None = None,
+             only: tuple[str, ...] = ()) -> Followup:
+    """Schedule follow-up number `link` for the report's unfinished work. Never raises: a problem is reported.
+    `only`: a change run's follow-up looks again at its own resources only."""
     if link > config.max_chain:
         return Followup(link, problem=f"the chain of follow-ups stopped after {config.max_chain} runs: the nightly "
                                       "run carries on (raise SELFHEAL_FOLLOWUP_MAX_CHAIN for longer work)")
-    at = (now or datetime.now(UTC)).replace(microsecond=0) + timedelta(seconds=max(1.0, config.delay(link)))
-    name = f"selfheal-followup-{link:02d}"
+    name = f"selfheal-followup-{link:02d}" + (f"-{_key(only)}" if only else "")
+    unfinished = [r.name for r in report.unfinished]
+    return _create(clients, config, name, config.delay(link), event(link, unfinished, only), now,
+                   f"selfheal follow-up {link}: {len(unfinished)} resource(s) still in progress")
+
+
+def lease(clients: Any, config: FollowupConfig, resources: tuple[str, ...], seconds: float,
+          now: datetime | None = None) -> Followup:
+    """Coalesce a burst of change events: the first event for these resources creates a one-time schedule that looks
+    at them again in `seconds` (catching what changed meanwhile); while it exists, CreateSchedule answers
+    ConflictException and later events for the same resources need no run of their own (`already`)."""
+    name = f"selfheal-change-{_key(resources)}"
+    return _create(clients, config, name, seconds, event(1, [], resources), now,
+                   f"selfheal: look again at {', '.join(resources)[:400]} after a change")
+
+
+def _create(clients: Any, config: FollowupConfig, name: str, delay: float, input_: dict[str, Any],
+            now: datetime | None, description: str) -> Followup:
+    at = (now or datetime.now(UTC)).replace(microsecond=0) + timedelta(seconds=max(1.0, delay))
+    link = int(input_["detail"]["link"])
     try:
         clients.client("scheduler").create_schedule(
             Name=name,
@@ -112,9 +134,8 @@ def schedule(clients: Any, config: FollowupConfig, link: int, report: Report, no
             ScheduleExpressionTimezone="UTC",
             FlexibleTimeWindow={"Mode": "OFF"},
             ActionAfterCompletion="DELETE",
-            Description=f"selfheal follow-up {link}: {len(report.unfinished)} resource(s) still in progress",
-            Target={"Arn": config.function_arn, "RoleArn": config.role_arn,
-                    "Input": json.dumps(event(link, report))},
+            Description=description[:512],
+            Target={"Arn": config.function_arn, "RoleArn": config.role_arn, "Input": json.dumps(input_)},
         )
     except AWS_ERRORS as exc:
         if error_code(exc) == "ConflictException":
@@ -122,3 +143,8 @@ def schedule(clients: Any, config: FollowupConfig, link: int, report: Report, no
         return Followup(link, name, problem=explain(exc, "scheduler:CreateSchedule", f"schedule {name}") +
                         " — the nightly run carries on")
     return Followup(link, name, at)
+
+
+def _key(resources: tuple[str, ...]) -> str:
+    """A short, stable, schedule-name-safe key for a set of resource names (table names can be 255 long)."""
+    return hashlib.sha256("\n".join(sorted(resources)).encode()).hexdigest()[:16]

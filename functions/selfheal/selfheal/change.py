@@ -1,0 +1,111 @@
+"""Change events: the CloudTrail record of an API call that can break a declared resource, as EventBridge delivers it
+("detail-type": "AWS API Call via CloudTrail"). Pure: which resource it names, who made it, or why it is ignored.
+
+The template's rule already filters on the source, the event names and the estate's names; `route` filters again,
+because a rule can be edited and a hand-made event can say anything. It makes no AWS call, so an ignored event (the
+function's own call coming back, an undeclared resource, a call that failed) costs nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .spec import Estate
+
+DETAIL_TYPE = "AWS API Call via CloudTrail"
+SOURCES = {"aws.dynamodb": "dynamodb.amazonaws.com", "aws.s3": "s3.amazonaws.com"}
+
+# Calls that change a setting the estate declares (CloudTrail's event names).
+TABLE_EVENTS = frozenset({
+    "DeleteTable", "UpdateTable", "UpdateContinuousBackups", "UpdateTimeToLive", "TagResource", "UntagResource",
+    "CreateTable", "RestoreTableFromBackup", "RestoreTableToPointInTime", "UpdateKinesisStreamingDestination",
+})
+BUCKET_EVENTS = frozenset({
+    "DeleteBucket", "PutBucketPolicy", "DeleteBucketPolicy", "PutBucketPublicAccessBlock",
+    "DeleteBucketPublicAccessBlock", "PutBucketAcl", "PutBucketCors", "DeleteBucketCors", "PutBucketVersioning",
+    "PutBucketEncryption", "DeleteBucketEncryption", "PutBucketLifecycle", "PutBucketLifecycleConfiguration",
+    "DeleteBucketLifecycle", "PutBucketWebsite", "DeleteBucketWebsite", "PutBucketOwnershipControls",
+    "DeleteBucketOwnershipControls", "PutBucketTagging", "DeleteBucketTagging",
+})
+ACCOUNT_EVENTS = frozenset({"PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"})
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change someone made: what, to which declared resources, by whom, from where, when."""
+
+    event_name: str
+    resources: tuple[str, ...]  # declared names it can have broken
+    caller: str  # userIdentity ARN (or its type when there is none)
+    source_ip: str
+    time: str
+    event_id: str = ""
+
+    def describe(self) -> str:
+        return f"{self.event_name} by {self.caller} from {self.source_ip} at {self.time}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.event_name, "resources": list(self.resources), "caller": self.caller,
+                "source_ip": self.source_ip, "time": self.time, "event_id": self.event_id}
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A change event that needs no run: the reason, for one debug line."""
+
+    reason: str
+
+
+def is_change_event(event: dict[str, Any]) -> bool:
+    return event.get("detail-type") == DETAIL_TYPE and event.get("source") in SOURCES
+
+
+def route(event: dict[str, Any], estate: Estate, own_role_arn: str | None) -> Change | Ignored:
+    """The declared resources a CloudTrail change event names, or why it is ignored. Raises ValueError (naming the
+    field) for an event that is not shaped as EventBridge delivers CloudTrail records."""
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        raise ValueError('change event: detail must be an object (CloudTrail\'s record) — see events/change-*.json')
+    name = detail.get("eventName")
+    if not isinstance(name, str) or not name:
+        raise ValueError("change event: detail.eventName is missing — see events/change-*.json")
+    if detail.get("eventSource") not in (None, SOURCES[event["source"]]):
+        raise ValueError(f"change event: detail.eventSource {detail.get('eventSource')!r} does not match source "
+                         f"{event['source']!r} — events from {event['source']} come from {SOURCES[event['source']]}")
+    identity = detail.get("userIdentity") if isinstance(detail.get("userIdentity"), dict) else {}
+    issuer = ((identity.get("sessionContext") or {}).get("sessionIssuer") or {}).get("arn")
+    if own_role_arn and own_role_arn in (issuer, identity.get("arn")):
+        return Ignored(f"{name} was made by selfheal itself ({own_role_arn})")
+    if detail.get("errorCode"):
+        return Ignored(f"{name} failed ({detail['errorCode']}): nothing changed")
+    params = detail.get("requestParameters") if isinstance(detail.get("requestParameters"), dict) else {}
+    if event["source"] == "aws.dynamodb":
+        if name not in TABLE_EVENTS:
+            return Ignored(f"{name} changes nothing the estate declares")
+        table = params.get("tableName") or _table_of(params.get("resourceArn"))
+        declared = {t.name for t in estate.tables}
+        if table not in declared:
+            return Ignored(f"{name} on table {table!r}, which the estate does not declare")
+        names: tuple[str, ...] = (table,)
+    elif name in ACCOUNT_EVENTS:
+        names = tuple(b.name for b in estate.buckets if b.is_public)  # only they depend on the account's block
+        if not names:
+            return Ignored(f"{name}: the estate declares no public bucket")
+    else:
+        if name not in BUCKET_EVENTS:
+            return Ignored(f"{name} changes nothing the estate declares")
+        bucket = params.get("bucketName")
+        if bucket not in {b.name for b in estate.buckets}:
+            return Ignored(f"{name} on bucket {bucket!r}, which the estate does not declare")
+        names = (bucket,)
+    caller = identity.get("arn") or identity.get("type") or "unknown caller"
+    return Change(name, names, str(caller), str(detail.get("sourceIPAddress") or "unknown address"),
+                  str(detail.get("eventTime") or event.get("time") or "unknown time"), str(detail.get("eventID") or ""))
+
+
+def _table_of(arn: Any) -> str | None:
+    """The table a DynamoDB ARN names: arn:aws:dynamodb:<region>:<account>:table/<name>[/...]."""
+    if not isinstance(arn, str) or ":table/" not in arn:
+        return None
+    return arn.split(":table/", 1)[1].split("/", 1)[0]

@@ -1,0 +1,140 @@
+"""One message per run that did something people must know of: healed, failed, stopped by the guard, or left work in
+progress. A healthy run says nothing.
+
+The message names what was found (from -> to), who caused it when the run came from a change event (CloudTrail's
+caller, source address and time), what was done, and what is still in progress. It is published to the alarm topic
+as SNS `MessageStructure: json`: plain text for e-mail (and the default), the same facts as JSON for SQS and Lambda
+subscribers, and Amazon Q Developer in chat applications' (formerly AWS Chatbot) custom-notification format for its
+HTTPS subscription, so Slack or Chime shows a title and a readable body. Message attributes carry the counts, for
+subscription filter policies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from .aws import AWS_ERRORS, explain
+from .change import Change
+from .followup import Followup
+from .model import FAILED, HEALED, UNFINISHED, Outcome, ResourceResult
+from .report import Report
+
+log = logging.getLogger(__name__)
+
+SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters, no line break
+BODY_LIMIT = 60_000  # well inside SNS's 256 KB for the three renderings together
+CHANGES_SHOWN = 12
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    text: str
+    document: dict[str, Any]  # the same facts, for machines
+    attributes: dict[str, dict[str, str]]
+
+
+def worth_telling(report: Report) -> bool:
+    return bool(report.count(*HEALED, *FAILED, *UNFINISHED) or report.guard_tripped)
+
+
+def compose(report: Report, change: Change | None = None, handed_over: Followup | None = None) -> Message | None:
+    """The run's message, or None for a run with nothing to tell (everything was already in order)."""
+    if not worth_telling(report):
+        return None
+    told = [r for r in report.results if r.outcome is not Outcome.OK]
+    parts = [_headline(r) for r in told]
+    if report.guard_tripped:
+        parts.insert(0, "blast-radius guard stopped the run")
+    subject = _ascii("selfheal: " + ", ".join(parts))
+    if len(subject) > SUBJECT_LIMIT:
+        subject = subject[: SUBJECT_LIMIT - 3].rstrip(", ") + "..."
+    lines = [f"selfheal {report.action} run (trigger: {report.trigger}) — {_counts(report)}"]
+    if change is not None:
+        lines.append(f"Caused by: {change.event_name} by {change.caller}, from {change.source_ip}, at {change.time}")
+    if report.guard_tripped and report.guard:
+        lines.append(f"Stopped: {report.guard}")
+    for r in told:
+        lines += ["", f"{r.kind} {r.name}: {r.outcome.value}"]
+        shown = r.changes[:CHANGES_SHOWN]
+        lines += [f"  found {c.path}: {_short(c.old)}, now {_short(c.new)}" for c in shown]
+        if len(r.changes) > len(shown):
+            lines.append(f"  ... and {len(r.changes) - len(shown)} more change(s)")
+        if r.reason:
+            label = {Outcome.RESTORING: "in progress", Outcome.IN_PROGRESS: "in progress",
+                     Outcome.DEFERRED: "not done yet", Outcome.ERROR: "failed", Outcome.CONFLICT: "not changed"}
+            lines.append(f"  {label.get(r.outcome, 'done')}: {r.reason}")
+    if handed_over is not None:
+        lines += ["", (f"Follow-up: scheduled for {handed_over.at.isoformat(timespec='seconds')}"
+                       if handed_over.at else f"Follow-up: {handed_over.problem or 'already scheduled'}")]
+    text = "\n".join(lines)
+    if len(text) > BODY_LIMIT:
+        text = text[: BODY_LIMIT - 40] + "\n... (cut; the run's log has every line)"
+    document: dict[str, Any] = {
+        "version": 1, "action": report.action, "trigger": report.trigger, "summary": report.summary,
+        "resources": [r.to_dict() for r in told],
+        "guard": {"message": report.guard, "tripped": report.guard_tripped} if report.guard else None,
+        "change": change.to_dict() if change else None,
+        "followup": handed_over.to_dict() if handed_over else None,
+    }
+    s = report.summary
+    attributes = {"trigger": {"DataType": "String", "StringValue": report.trigger},
+                  **{k: {"DataType": "Number", "StringValue": str(s[k])}
+                     for k in ("healed", "failed", "unfinished", "restored", "restoring", "conflict", "error")},
+                  "guard_tripped": {"DataType": "Number", "StringValue": str(int(report.guard_tripped))}}
+    return Message(subject, text, document, attributes)
+
+
+def publish(clients: Any, topic_arn: str, message: Message) -> str | None:
+    """Send it; a failure is logged (the run's result stands, and the alarms still fire). Returns a problem or None."""
+    document = json.dumps(message.document, default=str)
+    if len(document) > BODY_LIMIT:  # the resources' full changes are the bulk: the run's log keeps them
+        document = json.dumps({**message.document, "resources": [
+            {k: r.get(k) for k in ("kind", "name", "outcome", "reason")} for r in message.document["resources"]],
+            "cut": "changes left out (size); the run's log has them"}, default=str)
+    chat = {"version": "1.0", "source": "custom",
+            "content": {"textType": "client-markdown", "title": message.subject, "description": message.text[:3800]}}
+    body = {"default": message.text, "email": message.text, "sqs": document, "lambda": document,
+            "https": json.dumps(chat)}
+    try:
+        clients.client("sns").publish(TopicArn=topic_arn, Subject=message.subject, MessageStructure="json",
+                                      Message=json.dumps(body), MessageAttributes=message.attributes)
+    except AWS_ERRORS as exc:
+        problem = explain(exc, "sns:Publish", f"topic {topic_arn}")
+        log.error("the run's message was not published: %s", problem)
+        return problem
+    return None
+
+
+def _headline(r: ResourceResult) -> str:
+    if r.outcome is Outcome.RESTORED:
+        items = r.details.get("items")
+        return f"restored {r.name}" + (f" ({items:,} items)" if isinstance(items, int) else "")
+    if r.outcome is Outcome.REPAIRED:
+        fixed = sorted({_aspect(c.path) for c in r.changes})
+        return f"repaired {', '.join(fixed[:3])}{'...' if len(fixed) > 3 else ''} on {r.name}"
+    word = {Outcome.CREATED: "created", Outcome.RESTORING: "restoring", Outcome.IN_PROGRESS: "still building",
+            Outcome.DEFERRED: "not finished", Outcome.ERROR: "FAILED", Outcome.CONFLICT: "conflict on"}
+    return f"{word.get(r.outcome, r.outcome.value)} {r.name}"
+
+
+def _aspect(path: str) -> str:
+    head = path.split(".", 1)[0]
+    return {"pitr": "PITR", "public_access_block": "public access block", "ttl": "TTL", "sse": "encryption"}.get(
+        head, head.replace("_", " "))
+
+
+def _counts(report: Report) -> str:
+    return ", ".join(f"{v} {k}" for k, v in report.summary.items() if v and k != "checked") or "nothing to report"
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = "-" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _ascii(text: str) -> str:
+    return text.replace("—", "-").replace("\n", " ").encode("ascii", "replace").decode()
