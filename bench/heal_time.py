@@ -32,18 +32,14 @@ CHANGES = {
 
 
 def _break(kind: str, ddb: Any, s3: Any) -> None:
+    from devtools import breakage  # noqa: PLC0415
+
     if kind == "table deleted":
-        ddb.update_table(TableName="galerly-photos", DeletionProtectionEnabled=False)
-        ddb.delete_table(TableName="galerly-photos")
+        breakage.delete_table(ddb, "galerly-photos")
     elif kind == "PITR switched off":
-        ddb.update_continuous_backups(TableName="galerly-sessions",
-                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
+        breakage.switch_off_pitr(ddb, "galerly-sessions")
     else:
-        s3.delete_public_access_block(Bucket="galerly-images-storage")
-        policy = json.loads(s3.get_bucket_policy(Bucket="galerly-images-storage")["Policy"])
-        policy["Statement"].append({"Sid": "Oops", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                                    "Resource": "arn:aws:s3:::galerly-images-storage/*"})
-        s3.put_bucket_policy(Bucket="galerly-images-storage", Policy=json.dumps(policy))
+        breakage.make_public(s3, "galerly-images-storage")
 
 
 def time_to_heal(aws: Any, delay_ms: float, session: Any, repeats: int = 3) -> dict[str, Any]:

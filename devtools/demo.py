@@ -25,7 +25,7 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devtools import followups  # noqa: E402
+from devtools import breakage, followups  # noqa: E402
 from devtools.localaws import LocalAws  # noqa: E402
 
 TEMPLATE = ROOT / "template.yaml"
@@ -109,19 +109,11 @@ def main() -> int:
         print(f"galerly-photos holds {ddb.scan(TableName='galerly-photos', Select='COUNT')['Count']} items")
 
         banner("4. Things go wrong: a table is deleted, backups are switched off, the photos bucket is made public")
-        ddb.update_table(TableName="galerly-photos", DeletionProtectionEnabled=False)
-        ddb.delete_table(TableName="galerly-photos")
+        breakage.delete_table(ddb, "galerly-photos")
         print("deleted table galerly-photos (it had point-in-time recovery, so AWS kept its $DeletedTableBackup)")
-        ddb.update_continuous_backups(TableName="galerly-sessions",
-                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
+        breakage.switch_off_pitr(ddb, "galerly-sessions")
         print("switched off point-in-time recovery on galerly-sessions")
-        s3.put_public_access_block(Bucket="galerly-images-storage", PublicAccessBlockConfiguration={
-            "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
-            "RestrictPublicBuckets": False})
-        policy = json.loads(s3.get_bucket_policy(Bucket="galerly-images-storage")["Policy"])
-        policy["Statement"].append({"Sid": "Oops", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                                    "Resource": "arn:aws:s3:::galerly-images-storage/*"})
-        s3.put_bucket_policy(Bucket="galerly-images-storage", Policy=json.dumps(policy))
+        breakage.make_public(s3, "galerly-images-storage")
         print("made galerly-images-storage public: access block off, a public-read statement added")
 
         banner("5. What would selfheal do? (exit 2: changes pending)")
@@ -169,13 +161,7 @@ def main() -> int:
         queue = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        s3.put_public_access_block(Bucket="galerly-images-storage", PublicAccessBlockConfiguration={
-            "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
-            "RestrictPublicBuckets": False})
-        policy = json.loads(s3.get_bucket_policy(Bucket="galerly-images-storage")["Policy"])
-        policy["Statement"].append({"Sid": "Oops", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                                    "Resource": "arn:aws:s3:::galerly-images-storage/*"})
-        s3.put_bucket_policy(Bucket="galerly-images-storage", Policy=json.dumps(policy))
+        breakage.make_public(s3, "galerly-images-storage")
         change = json.loads((ROOT / "events" / "change-bucket-public.json").read_text())
         who = change["detail"]["userIdentity"]["arn"]
         print(f"{who} put a public-read statement on galerly-images-storage and lifted its public access block")

@@ -851,7 +851,7 @@ def _protocol(service: str) -> str:
 # IMPLIED: the additional permissions AWS documents for an operation
 # --------------------------------------------------------------------------------------------------------------
 
-_RESTORE_ITEM_ACTIONS = (
+RESTORE_ITEM_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:Query",
     "dynamodb:Scan",
@@ -966,7 +966,7 @@ IMPLIED: tuple[ImpliedRule, ...] = (
         service="dynamodb",
         operations=("RestoreTableFromBackup",),
         when="always",
-        actions=_RESTORE_ITEM_ACTIONS,
+        actions=RESTORE_ITEM_ACTIONS,
         on="the target table (TargetTableName)",
         source=_DDB_BACKUP_DOC + " — 'RestoreTableFromBackup permissions are necessary on the source backup, and "
         "DynamoDB read and write permissions on the target table are necessary'; the same seven actions are "
@@ -979,7 +979,7 @@ IMPLIED: tuple[ImpliedRule, ...] = (
         service="dynamodb",
         operations=("RestoreTableToPointInTime",),
         when="always",
-        actions=_RESTORE_ITEM_ACTIONS,
+        actions=RESTORE_ITEM_ACTIONS,
         on="the target table (TargetTableName)",
         source=_DDB_BACKUP_DOC + " — 'RestoreTableToPointInTime permissions are necessary on the source table, and "
         "DynamoDB read and write permissions on the target table are necessary'",

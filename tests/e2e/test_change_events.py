@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools import followups
+from devtools import breakage, followups
 from devtools.invoke import LambdaContext, load_handler
 from devtools.localaws import LocalAws
 from tests.e2e.conftest import heal_from_empty, put_items, role_calls
@@ -87,11 +87,7 @@ def test_a_public_bucket_is_healed_and_the_message_says_who_what_and_what_was_do
 ) -> None:
     heal_from_empty(enforced.endpoint)
     s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=enforced.endpoint)
-    s3.delete_public_access_block(Bucket="galerly-images-storage")
-    policy = json.loads(s3.get_bucket_policy(Bucket="galerly-images-storage")["Policy"])
-    policy["Statement"].append({"Sid": "Oops", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                                "Resource": "arn:aws:s3:::galerly-images-storage/*"})
-    s3.put_bucket_policy(Bucket="galerly-images-storage", Policy=json.dumps(policy))
+    breakage.make_public(s3, "galerly-images-storage")
     enforced.reset_calls()
 
     # WHEN CloudTrail's record of that PutBucketPolicy arrives
@@ -126,8 +122,7 @@ def test_a_burst_of_40_events_for_one_table_is_one_restore_and_no_error(enforced
     heal_from_empty(enforced.endpoint)
     put_items(ddb, "galerly-photos", 100)
     enforced.set_clock(restore=2)
-    ddb.update_table(TableName="galerly-photos", DeletionProtectionEnabled=False)
-    ddb.delete_table(TableName="galerly-photos")
+    breakage.delete_table(ddb, "galerly-photos")
     enforced.reset_calls()
     burst = [load("change-table-deleted.json") for _ in range(40)]
     answers: list[Any] = [None] * len(burst)

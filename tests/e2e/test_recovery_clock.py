@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from devtools import followups
+from devtools.breakage import delete_table
 from devtools.invoke import LambdaContext, ResponseServer, load_handler
 from devtools.localaws import LocalAws
 from tests.e2e.conftest import heal_from_empty, put_items, role_calls
@@ -50,11 +51,6 @@ def invoke(event: dict[str, Any], timeout_s: float) -> Any:
 
 def photos(report: dict[str, Any]) -> dict[str, Any]:
     return next(r for r in report["resources"] if r["name"] == PHOTOS)
-
-
-def delete_table(ddb: Any, name: str) -> None:
-    ddb.update_table(TableName=name, DeletionProtectionEnabled=False)
-    ddb.delete_table(TableName=name)
 
 
 def test_a_90s_restore_meets_a_30s_lambda_and_a_followup_finishes_it(function_env: LocalAws, monkeypatch) -> None:

@@ -31,15 +31,8 @@ BACKUP_ARN = f"{TABLE}/galerly-photos/backup/01700000000000-abcdef12"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key"
 FOLLOWUP_ROLE = f"arn:aws:iam::{ACCOUNT}:role/selfheal-FollowupSchedulerRole-1A2B3C"
 RESTORE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/selfheal-BackupRestoreRole-4D5E6F"
-RESTORE_ITEM_ACTIONS = [
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem",
-]
+# The seven item actions AWS authorizes a restore against, as the table of implied permissions lists them.
+RESTORE_ITEM_ACTIONS = list(iam.RESTORE_ITEM_ACTIONS)
 DYNAMODB_KMS_ACTIONS = [
     "kms:Encrypt",
     "kms:Decrypt",
