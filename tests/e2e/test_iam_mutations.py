@@ -82,14 +82,8 @@ def break_the_estate(aws: LocalAws, estate: Estate) -> None:
     ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws.endpoint)
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws.endpoint)
     put_items(ddb, "galerly-photos", 30)
-    aws.set_clock(backup=4, restore=1)
     for table in ("galerly-photos", "galerly-contact", "galerly-billing"):
         ddb.update_table(TableName=table, DeletionProtectionEnabled=False)
-    ddb.delete_table(TableName="galerly-photos")  # PITR on: its $DeletedTableBackup is CREATING for 4 s
-    ddb.update_continuous_backups(TableName="galerly-contact",
-                                  PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
-    aws.add_recovery_point("galerly-contact", status="CREATING", completes_in=4)
-    ddb.delete_table(TableName="galerly-contact")  # only an AWS Backup recovery point is left
     ddb.update_continuous_backups(TableName="galerly-billing",
                                   PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
     ddb.delete_table(TableName="galerly-billing")  # no copy at all: created again, with its customer key
@@ -114,6 +108,13 @@ def break_the_estate(aws: LocalAws, estate: Estate) -> None:
     for obj in s3.list_objects_v2(Bucket=site).get("Contents", []):
         s3.delete_object(Bucket=site, Key=obj["Key"])
     s3.delete_bucket(Bucket=site)
+    # Last, so that the copies are still being made when the role's run starts, however busy the machine is.
+    aws.set_clock(backup=6, restore=1)
+    ddb.delete_table(TableName="galerly-photos")  # PITR on: its $DeletedTableBackup is CREATING for 6 s
+    ddb.update_continuous_backups(TableName="galerly-contact",
+                                  PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
+    aws.add_recovery_point("galerly-contact", status="CREATING", completes_in=6)
+    ddb.delete_table(TableName="galerly-contact")  # only an AWS Backup recovery point is left
 
 
 def heal_as_the_role(aws: LocalAws, estate: Estate) -> tuple[Report, followup.Followup]:

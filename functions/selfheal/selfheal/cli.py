@@ -1,4 +1,4 @@
-"""The `selfheal` command: status | plan | apply | delete over the same engine the Lambda runs."""
+"""The `selfheal` command: status | plan | apply | delete over the same engine the Lambda runs; import | schema."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
@@ -45,6 +46,26 @@ def _common() -> argparse.ArgumentParser:
     g.add_argument("--only", metavar="NAME", nargs="+", help="act on these resources only")
     g.add_argument("--json", action="store_true", help="print one machine-readable JSON report on stdout")
     return common
+
+
+def _aws_options() -> argparse.ArgumentParser:
+    aws = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    g = aws.add_argument_group("AWS")
+    g.add_argument("--region", help="the region to read (default: $AWS_REGION, else us-east-1)")
+    g.add_argument(
+        "--endpoint-url", metavar="URL", help="AWS endpoint (default: $AWS_ENDPOINT_URL), e.g. a moto server"
+    )
+    return aws
+
+
+IMPORT_EPILOG = """\
+Reads only, with your own credentials (not the function's role): besides the reads the role has, it needs
+dynamodb:ListTables, application-autoscaling:DescribeScalableTargets, kms:ListAliases, s3:GetBucketNotification,
+s3:GetReplicationConfiguration, s3:GetBucketLogging and s3:GetBucketObjectLockConfiguration.
+
+  selfheal import --prefix galerly --bucket galerly-frontend-app galerly-images-storage -o estate.yaml
+  selfheal plan --estate estate.yaml     # exit 0: the estate declares exactly what is there
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="lift deletion protection on tables that have it, instead of refusing them",
     )
+    imp = sub.add_parser(
+        "import",
+        parents=[_aws_options()],
+        help="write an estate file declaring tables and buckets of a live account (reads only)",
+        description="Write the estate file that declares the selected tables and buckets as they are: defaults left "
+        "out, shared table settings in table_defaults, `# found:` comments for what the estate cannot declare.",
+        epilog=IMPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imp.add_argument("--prefix", metavar="P", help="the tables named P-* (declared as ${prefix}-...)")
+    imp.add_argument("--table", metavar="NAME", nargs="+", action="extend", dest="tables", help="these tables")
+    imp.add_argument("--bucket", metavar="NAME", nargs="+", action="extend", dest="buckets", help="these buckets")
+    imp.add_argument("-o", "--output", metavar="FILE", help="write the estate here (default: stdout)")
+    imp.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    imp.add_argument(
+        "--schema-ref",
+        metavar="PATH_OR_URL",
+        help="the schema the file's first line names for editors (default: the installed estate.schema.json)",
+    )
+    sub.add_parser("schema", help="print the JSON Schema of the estate file (editors validate and complete with it)")
     return parser
 
 
@@ -109,8 +150,18 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
-        raise UsageError("a command is required: status, plan, apply or delete")
+        raise UsageError("a command is required: status, plan, apply, delete, import or schema")
     opt = lambda name, default=None: getattr(args, name, default)  # noqa: E731 - options may come before or after the command
+    if args.command in ("import", "schema"):
+        for flag, name in (("--estate", "estate"), ("--set", "sets"), ("--only", "only"), ("--json", "json")):
+            if opt(name) is not None:
+                raise UsageError(f"{flag}: not an option of {args.command} — leave it out")
+        if args.command == "schema":
+            from .schema import render  # noqa: PLC0415
+
+            sys.stdout.write(render())
+            return EXIT_OK
+        return _import(opt)
     soft = {"region": opt("region")} if opt("region") else {}
     estate = load_estate(opt("estate"), overrides=_overrides(opt("sets") or []), soft_overrides=soft)
     estate = estate.only(tuple(opt("only") or ()))
@@ -155,6 +206,75 @@ def _main(argv: Sequence[str] | None) -> int:
     else:
         view.render(report)
     return report.exit_code
+
+
+def _import(opt: Any) -> int:
+    """`selfheal import`: bad input is one line naming the flag, before any AWS call where it can be."""
+    import boto3  # noqa: PLC0415
+
+    from .aws import AWS_ERRORS, OPERATOR_AGENT, Clients  # noqa: PLC0415
+    from .importer import ImportProblem, Selection, aws_problem, count, import_estate  # noqa: PLC0415
+
+    prefix, tables, buckets = opt("prefix"), opt("tables") or [], opt("buckets") or []
+    if not (prefix or tables or buckets):
+        raise UsageError("import: nothing selected — pass --prefix P (the tables named P-*), --table NAME... "
+                         "and/or --bucket NAME...")
+    if prefix is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", prefix):
+        raise UsageError(f"--prefix {prefix!r}: not the start of a table name — use letters, digits, _ . - "
+                         "(tables named <prefix>-...)")
+    output = Path(opt("output")) if opt("output") else None
+    if output is not None:
+        if output.is_dir():
+            raise UsageError(f"-o {output}: is a directory — name a file, e.g. -o {output / 'estate.yaml'}")
+        if output.exists() and not opt("force"):
+            raise UsageError(f"-o {output}: the file exists — pass --force to overwrite it, or choose another file")
+        if not output.resolve().parent.is_dir():
+            raise UsageError(f"-o {output}: no directory {output.parent} — create it first")
+    region = opt("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    session = boto3.Session(region_name=region)
+    if session.get_credentials() is None:
+        raise UsageError(
+            "no AWS credentials found: configure a profile (aws configure) or set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY"
+        )
+    clients = Clients(session=session, region=region, endpoint_url=opt("endpoint_url"), user_agent=OPERATOR_AGENT)
+    selection = Selection(region, prefix, tuple(dict.fromkeys(tables)), tuple(dict.fromkeys(buckets)))
+    try:
+        imported = import_estate(clients, selection, opt("schema_ref") or _schema_ref(output))
+    except ImportProblem as exc:
+        raise UsageError(str(exc)) from None
+    except AWS_ERRORS as exc:
+        raise UsageError(f"import: {aws_problem(exc)} — use credentials that may read the selected tables and "
+                         "buckets (`selfheal import --help` lists the permissions)") from None
+    if output is None:
+        sys.stdout.write(imported.text)
+    else:
+        try:
+            with output.open("w" if opt("force") else "x", encoding="utf-8") as f:
+                f.write(imported.text)
+        except FileExistsError:
+            raise UsageError(f"-o {output}: the file exists — pass --force to overwrite it") from None
+    found = f"; read its {count(imported.found, '`# found:` line')}" if imported.found else ""
+    print(f"selfheal: imported {count(imported.tables, 'table')} and {count(imported.buckets, 'bucket')}"
+          f"{f' into {output}' if output else ''}{found}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _schema_ref(output: Path | None) -> str:
+    """Where the imported file's first line points editors: the installed schema, relative to the file when both
+    live under one directory (a project and its venv), else by absolute path."""
+    from .spec import SCHEMA_FILE, shipped_file  # noqa: PLC0415
+
+    schema = shipped_file(SCHEMA_FILE).resolve()
+    if output is None:
+        return schema.as_posix()
+    folder = output.resolve().parent
+    try:
+        if os.path.commonpath([schema, folder]) != schema.anchor:
+            return Path(os.path.relpath(schema, folder)).as_posix()
+    except ValueError:  # another drive
+        pass
+    return schema.as_posix()
 
 
 def _overrides(items: list[str]) -> dict[str, str]:

@@ -7,6 +7,7 @@ path and the fix, so a bad estate stops a run before its first AWS call.
 from __future__ import annotations
 
 import difflib
+import importlib.resources
 import json
 import math
 import os
@@ -18,7 +19,14 @@ from typing import Any, NoReturn
 
 import yaml
 
-DEFAULT_ESTATE_PATH = Path(__file__).resolve().parent.parent / "estate.yaml"
+
+def shipped_file(name: str) -> Path:
+    """A file shipped inside the selfheal package (package data): found from any working directory."""
+    return Path(str(importlib.resources.files(__package__ or "selfheal").joinpath(name)))
+
+
+DEFAULT_ESTATE_PATH = shipped_file("estate.yaml")  # the Lambda's functions/selfheal/estate.yaml links to it
+SCHEMA_FILE = "estate.schema.json"  # the JSON Schema for editors, beside the shipped estate (selfheal.schema)
 ENV_ESTATE = "SELFHEAL_ESTATE"
 ENV_VAR_PREFIX = "SELFHEAL_VAR_"
 ENV_MAX_MISSING = "SELFHEAL_MAX_MISSING_PERCENT"
@@ -32,6 +40,47 @@ OWNERSHIP = ("BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter")
 CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
 POLICY_PRESETS = ("public-read", "tls-only")
 BPA_FLAGS = ("block_public_acls", "ignore_public_acls", "block_public_policy", "restrict_public_buckets")
+LIFECYCLE_ACTIONS = ("abort_incomplete_multipart_upload_days", "expiration_days", "noncurrent_version_expiration_days")
+
+# Every mapping of the estate file and the fields it takes, in one place: the validator below accepts exactly these,
+# and the JSON Schema for editors (selfheal/schema.py) is generated from them, so the two cannot drift apart.
+_TABLE_SETTINGS = ("billing", "encryption", "pitr", "deletion_protection", "ttl", "stream", "tags", "restore")
+FIELDS: dict[str, tuple[str, ...]] = {
+    "estate": ("version", "vars", "settings", "table_defaults", "tables", "buckets"),
+    "settings": ("max_missing_percent", "pool_size", "time_budget_seconds", "wait_timeout_seconds", "poll_seconds"),
+    "table": ("name", "hash_key", "range_key", "region", "gsis", "lsis") + _TABLE_SETTINGS,
+    "table_defaults": ("region",) + _TABLE_SETTINGS,  # never names, keys or indexes
+    "key": ("name", "type"),
+    "gsi": ("name", "hash_key", "range_key", "projection", "read_capacity", "write_capacity"),
+    "lsi": ("name", "range_key", "projection"),
+    "projection": ("include",),
+    "billing": ("mode", "read_capacity", "write_capacity"),
+    "table_encryption": ("kms_key",),
+    "pitr": ("enabled", "recovery_days"),
+    "bucket": ("name", "region", "public_access_block", "object_ownership", "encryption", "versioning", "website",
+               "policy", "cors", "lifecycle", "tags"),
+    "public_access_block": BPA_FLAGS,
+    "bucket_encryption": ("kms_key", "bucket_key"),
+    "website": ("index_document", "error_document"),
+    "policy": ("presets", "statements"),
+    "statement": ("Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource",
+                  "Condition"),
+    "cors": ("id", "allowed_origins", "allowed_methods", "allowed_headers", "expose_headers", "max_age_seconds"),
+    "lifecycle": ("id", "prefix") + LIFECYCLE_ACTIONS,
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "table": ("name", "hash_key"),
+    "key": ("name",),
+    "gsi": ("name", "hash_key"),
+    "lsi": ("name", "range_key"),
+    "projection": ("include",),
+    "billing": ("mode",),
+    "table_encryption": ("kms_key",),
+    "bucket": ("name",),
+    "statement": ("Sid", "Effect"),
+    "cors": ("allowed_origins", "allowed_methods"),
+    "lifecycle": ("id",),
+}
 
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -323,11 +372,15 @@ class _Parser:
                 self.fail(f"{path}.{key}", "missing", f"add `{key}:` to {path}")
         return value
 
+    def fields(self, value: Any, path: str, kind: str) -> dict[str, Any]:
+        """A mapping of the kind named in FIELDS, with its required fields."""
+        return self.mapping(value, path, FIELDS[kind], REQUIRED.get(kind, ()))
+
     def string(self, value: Any, path: str, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
         if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
             self.fail(path, f"expected a non-empty string, got {_kind(value)}", f"give {what or 'a text value'}")
         text = str(value)
-        if pattern is not None and not pattern.match(text):
+        if pattern is not None and not pattern.fullmatch(text):  # not .match: its $ also matches before a final \n
             self.fail(path, f"{text!r} is not {what}", f"give {what}")
         return text
 
@@ -384,8 +437,8 @@ class _Parser:
     def estate(self, doc: Any, overrides: dict[str, str], env: Mapping[str, str], soft: dict[str, str]) -> Estate:
         if doc is None:
             self.fail("-", "the file is empty", "declare at least `tables:` or `buckets:`")
-        doc = self.mapping(doc, "(top)", ("version", "vars", "settings", "table_defaults", "tables", "buckets"))
-        if doc.get("version", 1) != 1:
+        doc = self.fields(doc, "(top)", "estate")
+        if isinstance(doc.get("version"), bool) or doc.get("version", 1) != 1:
             self.fail("version", f"unsupported version {doc.get('version')!r}", "write `version: 1`")
         declared = doc.get("vars") if isinstance(doc.get("vars"), dict) else {}
         overrides = {**{k: v for k, v in soft.items() if k in declared}, **overrides}
@@ -393,12 +446,14 @@ class _Parser:
         resolved = {k: self.substitute(v, k, variables) for k, v in doc.items() if k != "vars"}
         settings = self.settings(resolved.get("settings"), env)
         defaults = resolved.get("table_defaults") or {}
-        self.mapping(defaults, "table_defaults", _TABLE_DEFAULT_FIELDS)
+        self.fields(defaults, "table_defaults", "table_defaults")
+        region = variables.get("region", "us-east-1")
+        if defaults:  # checked on their own, so a bad default is an error even where every table overrides it
+            self.table({**defaults, "name": "table-defaults", "hash_key": "id"}, "table_defaults", "us-east-1")
         tables = self.listing(resolved.get("tables"), "tables")
         buckets = self.listing(resolved.get("buckets"), "buckets")
         if not tables and not buckets:
             self.fail("tables", "the estate declares no tables and no buckets", "declare at least one")
-        region = variables.get("region", "us-east-1")
         table_specs = tuple(
             self.table({**defaults, **t} if isinstance(t, dict) else t, f"tables[{i}]", region)
             for i, t in enumerate(tables)
@@ -434,7 +489,7 @@ class _Parser:
             self.fail("vars", f"expected a mapping of names to values, got {_kind(raw)}", "write `name: value` lines")
         values: dict[str, str] = {}
         for key, val in raw.items():
-            if not isinstance(key, str) or not _VAR_NAME.match(key):
+            if not isinstance(key, str) or not _VAR_NAME.fullmatch(key):
                 self.fail(f"vars.{key}", "variable names are lower_snake_case", "rename it, e.g. photos_bucket")
             if isinstance(val, list):
                 val = ",".join(str(v) for v in val)
@@ -492,11 +547,7 @@ class _Parser:
 
     def settings(self, raw: Any, env: Mapping[str, str]) -> Settings:
         raw = dict(
-            self.mapping(
-                raw or {},
-                "settings",
-                ("max_missing_percent", "pool_size", "time_budget_seconds", "wait_timeout_seconds", "poll_seconds"),
-            )
+            self.fields(raw or {}, "settings", "settings")
         )
         if env.get(ENV_MAX_MISSING) not in (None, ""):
             try:
@@ -527,12 +578,12 @@ class _Parser:
     def key(self, value: Any, path: str) -> KeyAttr:
         if isinstance(value, str):  # shorthand: `hash_key: email` means a string attribute
             value = {"name": value, "type": "S"}
-        raw = self.mapping(value, path, ("name", "type"), ("name",))
+        raw = self.fields(value, path, "key")
         name = self.string(raw["name"], f"{path}.name", what="an attribute name")
         return KeyAttr(name, self.choice(raw.get("type", "S"), f"{path}.type", KEY_TYPES))
 
     def table(self, raw: Any, path: str, default_region: str) -> TableSpec:
-        raw = self.mapping(raw, path, _TABLE_FIELDS, ("name", "hash_key"))
+        raw = self.fields(raw, path, "table")
         name = self.string(raw["name"], f"{path}.name", _TABLE_NAME, "a table name of 3-255 letters, digits, _ . -")
         region = self.string(
             raw.get("region", default_region), f"{path}.region", _REGION, "an AWS region like us-east-1"
@@ -609,7 +660,7 @@ class _Parser:
             )
         if not isinstance(value, dict):
             self.fail(path, f"{value!r} is not a billing mode", "use on-demand or {mode: provisioned, ...}")
-        raw = self.mapping(value, path, ("mode", "read_capacity", "write_capacity"), ("mode",))
+        raw = self.fields(value, path, "billing")
         mode = self.choice(raw["mode"], f"{path}.mode", ("on-demand", "provisioned"))
         if mode == "on-demand":
             if raw.get("read_capacity") is not None or raw.get("write_capacity") is not None:
@@ -629,12 +680,7 @@ class _Parser:
         )
 
     def index(self, value: Any, path: str, billing: str, lsi: bool) -> IndexSpec:
-        fields = (
-            ("name", "range_key", "projection")
-            if lsi
-            else ("name", "hash_key", "range_key", "projection", "read_capacity", "write_capacity")
-        )
-        raw = self.mapping(value, path, fields, ("name", "range_key") if lsi else ("name", "hash_key"))
+        raw = self.fields(value, path, "lsi" if lsi else "gsi")
         name = self.string(
             raw["name"],
             f"{path}.name",
@@ -654,7 +700,7 @@ class _Parser:
 
     def projection(self, value: Any, path: str) -> tuple[str, tuple[str, ...]]:
         if isinstance(value, dict):
-            raw = self.mapping(value, path, ("include",), ("include",))
+            raw = self.fields(value, path, "projection")
             return "INCLUDE", tuple(sorted(self.strings(raw["include"], f"{path}.include")))  # AWS's order is not ours
         choice = self.choice(value, path, ("ALL", "KEYS_ONLY"))
         return choice, ()
@@ -663,7 +709,7 @@ class _Parser:
         if value == "aws-managed":
             return None
         if isinstance(value, dict):
-            raw = self.mapping(value, path, ("kms_key",), ("kms_key",))
+            raw = self.fields(value, path, "table_encryption")
             return self.kms_key(raw["kms_key"], f"{path}.kms_key")
         self.fail(
             path,
@@ -674,20 +720,20 @@ class _Parser:
     def pitr(self, value: Any, path: str) -> tuple[bool, int]:
         if isinstance(value, bool):
             return value, 35
-        raw = self.mapping(value, path, ("enabled", "recovery_days"))
+        raw = self.fields(value, path, "pitr")
         enabled = self.boolean(raw.get("enabled", True), f"{path}.enabled")
         return enabled, self.integer(raw.get("recovery_days", 35), f"{path}.recovery_days", 1, 35)
 
     # --- buckets ----------------------------------------------------------------------------------------------
 
     def bucket(self, raw: Any, path: str, default_region: str) -> BucketSpec:
-        raw = self.mapping(raw, path, _BUCKET_FIELDS, ("name",))
+        raw = self.fields(raw, path, "bucket")
         name = self.string(
             raw["name"], f"{path}.name", _BUCKET_NAME, "a bucket name of 3-63 lowercase letters, digits, . -"
         )
         if (
             ".." in name
-            or re.match(r"^\d+\.\d+\.\d+\.\d+$", name)
+            or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name)
             or name.startswith("xn--")
             or name.endswith("-s3alias")
         ):
@@ -699,7 +745,9 @@ class _Parser:
         region = self.string(
             raw.get("region", default_region), f"{path}.region", _REGION, "an AWS region like us-east-1"
         )
-        bpa_raw = self.mapping(raw.get("public_access_block") or {}, f"{path}.public_access_block", BPA_FLAGS)
+        bpa_raw = self.fields(
+            raw.get("public_access_block") or {}, f"{path}.public_access_block", "public_access_block"
+        )
         bpa = tuple(
             (flag, self.boolean(bpa_raw.get(flag, True), f"{path}.public_access_block.{flag}")) for flag in BPA_FLAGS
         )
@@ -709,7 +757,7 @@ class _Parser:
         encryption, kms_key, bucket_key = self.bucket_encryption(raw.get("encryption", "sse-s3"), f"{path}.encryption")
         website = None
         if raw.get("website") is not None:
-            w = self.mapping(raw["website"], f"{path}.website", ("index_document", "error_document"))
+            w = self.fields(raw["website"], f"{path}.website", "website")
             website = Website(
                 self.string(
                     w.get("index_document", "index.html"),
@@ -751,7 +799,7 @@ class _Parser:
         if value == "sse-s3":
             return "AES256", None, False
         if isinstance(value, dict):
-            raw = self.mapping(value, path, ("kms_key", "bucket_key"))
+            raw = self.fields(value, path, "bucket_encryption")
             key = (
                 None if raw.get("kms_key") in (None, "aws-managed") else self.kms_key(raw["kms_key"], f"{path}.kms_key")
             )
@@ -765,7 +813,7 @@ class _Parser:
     ) -> tuple[str, ...]:
         if value is None:
             return ()
-        raw = self.mapping(value, path, ("presets", "statements"))
+        raw = self.fields(value, path, "policy")
         statements: list[dict[str, Any]] = []
         presets = self.listing(raw.get("presets"), f"{path}.presets")
         for i, preset in enumerate(presets):
@@ -804,22 +852,7 @@ class _Parser:
         return tuple(canonical_json(s) for s in statements)
 
     def statement(self, value: Any, path: str, bucket: str, partition: str = "aws") -> dict[str, Any]:
-        raw = self.mapping(
-            value,
-            path,
-            (
-                "Sid",
-                "Effect",
-                "Principal",
-                "NotPrincipal",
-                "Action",
-                "NotAction",
-                "Resource",
-                "NotResource",
-                "Condition",
-            ),
-            ("Sid", "Effect"),
-        )
+        raw = self.fields(value, path, "statement")
         self.string(raw["Sid"], f"{path}.Sid", re.compile(r"^[A-Za-z0-9]+$"), "a Sid of letters and digits")
         self.choice(raw["Effect"], f"{path}.Effect", ("Allow", "Deny"))
         for a, b in (("Principal", "NotPrincipal"), ("Action", "NotAction"), ("Resource", "NotResource")):
@@ -833,7 +866,7 @@ class _Parser:
             if actions is None:
                 continue
             for i, action in enumerate(actions if isinstance(actions, list) else [actions]):
-                if not isinstance(action, str) or not re.match(r"^(s3:[A-Za-z*]+|\*)$", action):
+                if not isinstance(action, str) or not re.fullmatch(r"s3:[A-Za-z*]+|\*", action):
                     self.fail(f"{path}.{field_name}[{i}]", f"{action!r} is not an S3 action", "write s3:ActionName")
         arn = f"arn:{partition}:s3:::{bucket}"
         for field_name in ("Resource", "NotResource"):
@@ -873,15 +906,10 @@ class _Parser:
                     self.fail(f"{path}.{kind}[{i}]", f"{one!r} is not a principal id", fix)
 
     def cors(self, value: Any, path: str) -> CorsRule:
-        raw = self.mapping(
-            value,
-            path,
-            ("id", "allowed_origins", "allowed_methods", "allowed_headers", "expose_headers", "max_age_seconds"),
-            ("allowed_origins", "allowed_methods"),
-        )
+        raw = self.fields(value, path, "cors")
         origins = self.strings(raw["allowed_origins"], f"{path}.allowed_origins", split_commas=True)
         for i, origin in enumerate(origins):
-            if origin != "*" and not re.match(r"^https?://[^\s/]+$", origin):
+            if origin != "*" and not re.fullmatch(r"https?://[^\s/]+", origin):
                 self.fail(
                     f"{path}.allowed_origins[{i}]",
                     f"{origin!r} is not an origin",
@@ -907,8 +935,8 @@ class _Parser:
         )
 
     def lifecycle(self, value: Any, path: str) -> LifecycleRule:
-        actions = ("abort_incomplete_multipart_upload_days", "expiration_days", "noncurrent_version_expiration_days")
-        raw = self.mapping(value, path, ("id", "prefix") + actions, ("id",))
+        actions = LIFECYCLE_ACTIONS
+        raw = self.fields(value, path, "lifecycle")
         if not any(raw.get(a) is not None for a in actions):
             self.fail(path, "a lifecycle rule needs an action", f"add one of: {', '.join(actions)}")
         days = {a: None if raw.get(a) is None else self.integer(raw[a], f"{path}.{a}", 1, 36500) for a in actions}
@@ -916,38 +944,6 @@ class _Parser:
         if not isinstance(prefix, str):
             self.fail(f"{path}.prefix", f"expected a string, got {_kind(prefix)}", "quote the prefix")
         return LifecycleRule(id=self.string(raw["id"], f"{path}.id"), prefix=prefix, **days)
-
-
-_TABLE_FIELDS = (
-    "name",
-    "hash_key",
-    "range_key",
-    "region",
-    "gsis",
-    "lsis",
-    "billing",
-    "encryption",
-    "pitr",
-    "deletion_protection",
-    "ttl",
-    "stream",
-    "tags",
-    "restore",
-)
-_TABLE_DEFAULT_FIELDS = _TABLE_FIELDS[3:4] + _TABLE_FIELDS[6:]  # region, billing.. restore: never names or keys
-_BUCKET_FIELDS = (
-    "name",
-    "region",
-    "public_access_block",
-    "object_ownership",
-    "encryption",
-    "versioning",
-    "website",
-    "policy",
-    "cors",
-    "lifecycle",
-    "tags",
-)
 
 
 _PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-iso-", "aws-iso"),

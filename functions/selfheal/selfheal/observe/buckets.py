@@ -56,11 +56,22 @@ def declared_aspects(spec: BucketSpec) -> tuple[str, ...]:
     return tuple(aspects)
 
 
-def observe_bucket(client: Any, spec: BucketSpec, owned_names: Any = None, mapper: Mapper = map) -> BucketState:
+ALL_ASPECTS = tuple(_READS)  # every aspect the estate can declare (selfheal import reads them all)
+
+
+def observe_bucket(
+    client: Any,
+    spec: BucketSpec,
+    owned_names: Any = None,
+    mapper: Mapper = map,
+    aspects: tuple[str, ...] | None = None,
+) -> BucketState:
     """HeadBucket, then one read per declared aspect. `owned_names()` lists our buckets, asked only on a 403.
 
     mapper: how the aspect reads run; `executor.map` runs them side by side (they do not depend on each other).
+    aspects: the aspects to read instead of the declared ones (e.g. ALL_ASPECTS).
     """
+    wanted = declared_aspects(spec) if aspects is None else aspects
     try:
         head = client.head_bucket(Bucket=spec.name)
     except ClientError as exc:
@@ -71,7 +82,7 @@ def observe_bucket(client: Any, spec: BucketSpec, owned_names: Any = None, mappe
             return BucketState(spec.name, exists=False, foreign=True)
         raise
     region = head.get("BucketRegion") or head["ResponseMetadata"].get("HTTPHeaders", {}).get("x-amz-bucket-region")
-    aspects: dict[str, Any] = {}
+    found: dict[str, Any] = {}
     errors: dict[str, str] = {}
 
     def read(aspect: str) -> tuple[str, Any, str | None]:
@@ -83,12 +94,12 @@ def observe_bucket(client: Any, spec: BucketSpec, owned_names: Any = None, mappe
                 return aspect, None, None
             return aspect, None, explain(exc, method, f"bucket {spec.name}")
 
-    for aspect, value, problem in mapper(read, declared_aspects(spec)):
+    for aspect, value, problem in mapper(read, wanted):
         if problem:
             errors[aspect] = problem
         else:
-            aspects[aspect] = value
-    return BucketState(spec.name, exists=True, region=region or None, aspects=aspects, read_errors=errors)
+            found[aspect] = value
+    return BucketState(spec.name, exists=True, region=region or None, aspects=found, read_errors=errors)
 
 
 def normalize_aspect(aspect: str, response: dict[str, Any]) -> Any:

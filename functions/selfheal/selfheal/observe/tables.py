@@ -173,23 +173,33 @@ def observe_table(
     if fields["status"] == "CREATING":
         return TableState(name=spec.name, exists=True, **fields)  # nothing more to read (or change) until ACTIVE
 
-    def pitr() -> dict[str, Any]:
-        cb = client.describe_continuous_backups(TableName=spec.name)["ContinuousBackupsDescription"]
+    fields.update(read_settings(client, spec.name, fields["arn"], mapper, spec.pitr, bool(spec.ttl), bool(spec.tags)))
+    return TableState(name=spec.name, exists=True, **fields)
+
+
+def read_settings(
+    client: Any, name: str, arn: str, mapper: Mapper = map, pitr: bool = True, ttl: bool = True, tags: bool = True
+) -> dict[str, Any]:
+    """The settings DescribeTable does not carry, as TableState fields: PITR, TTL and tags (each read only if asked)."""
+
+    def read_pitr() -> dict[str, Any]:
+        cb = client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         on = (cb.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED"
         days = (cb.get("PointInTimeRecoveryDescription") or {}).get("RecoveryPeriodInDays", 35)
         return {"pitr": on, "recovery_days": days if on else None}
 
-    def ttl() -> dict[str, Any]:
-        desc = client.describe_time_to_live(TableName=spec.name)["TimeToLiveDescription"]
+    def read_ttl() -> dict[str, Any]:
+        desc = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         return {"ttl_attribute": desc.get("AttributeName"), "ttl_status": desc.get("TimeToLiveStatus")}
 
-    def tags() -> dict[str, Any]:
-        return {"tags": _tags(client, fields["arn"])}
+    def read_tags() -> dict[str, Any]:
+        return {"tags": _tags(client, arn)}
 
-    reads = [read for read, wanted in ((pitr, spec.pitr), (ttl, spec.ttl), (tags, spec.tags)) if wanted]
+    fields: dict[str, Any] = {}
+    reads = [read for read, wanted in ((read_pitr, pitr), (read_ttl, ttl), (read_tags, tags)) if wanted]
     for part in mapper(lambda read: read(), reads):
         fields.update(part)
-    return TableState(name=spec.name, exists=True, **fields)
+    return fields
 
 
 def _tags(client: Any, arn: str) -> tuple[tuple[str, str], ...]:

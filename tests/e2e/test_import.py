@@ -1,0 +1,313 @@
+"""`selfheal import` against a live (local) account: the file it writes plans to exit 0 with zero writes, restores
+a deleted table, validates against the schema, and says what it found but cannot declare."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import boto3
+import jsonschema
+import pytest
+import yaml
+
+from selfheal import cli
+from selfheal.schema import build
+from selfheal.spec import DEFAULT_ESTATE_PATH, Estate, load_estate
+from tests.e2e.conftest import heal_from_empty
+from tests.support.seed import SEED_BUCKETS, SEED_TABLES
+
+pytestmark = pytest.mark.e2e
+
+SCHEMA = jsonschema.Draft7Validator(build())
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def outcomes(self) -> dict[str, str]:
+        return {r["name"]: r["outcome"] for r in json.loads(self.out)["resources"]}
+
+
+@pytest.fixture
+def selfheal(aws, tmp_path):
+    """`python -m selfheal ARGS` in a subprocess, as a user runs it, from a directory of its own."""
+
+    def run(*args: str) -> Run:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SELFHEAL_")}
+        env["COLUMNS"] = "250"
+        proc = subprocess.run([sys.executable, "-m", "selfheal", *args], env=env, cwd=tmp_path,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+@pytest.fixture
+def ddb(aws):
+    return boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
+
+
+@pytest.fixture
+def s3(aws):
+    return boto3.client("s3", region_name="us-east-1", endpoint_url=aws.endpoint)
+
+
+def imported(selfheal, aws, path: Path, *selection: str) -> str:
+    """Import into `path`: exit 0, not one AWS write, a file the schema and the validator accept."""
+    aws.reset_calls()
+    run = selfheal("import", *selection, "-o", str(path))
+    assert run.code == 0, run.err
+    assert aws.writes() == []
+    assert run.out == "" and "imported" in run.err
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# yaml-language-server: $schema=")
+    schema_ref = text.splitlines()[0].split("$schema=", 1)[1]
+    assert (path.parent / schema_ref).resolve().is_file()  # editors find the schema the first line names
+    assert [e.message for e in SCHEMA.iter_errors(yaml.safe_load(text))] == []
+    return text
+
+
+def plans_in_sync(selfheal, aws, path: Path) -> None:
+    aws.reset_calls()
+    plan = selfheal("plan", "--estate", str(path), "--json")
+    assert plan.code == 0, (plan.out, plan.err)
+    assert set(plan.outcomes().values()) == {"ok"}
+    assert aws.writes() == []
+
+
+def by_name(estate: Estate) -> dict[str, object]:
+    return {r.name: r for r in estate.resources}
+
+
+# --- the seed estate --------------------------------------------------------------------------------------------
+
+
+def test_the_seed_estate_round_trips_and_its_import_restores_a_deleted_table(selfheal, aws, ddb, tmp_path):
+    heal_from_empty(aws.endpoint)
+    path = tmp_path / "imported.yaml"
+    text = imported(selfheal, aws, path, "--prefix", "galerly", "--bucket", *SEED_BUCKETS)
+
+    plans_in_sync(selfheal, aws, path)
+    # The same estate as the shipped one, resource for resource, in fewer lines.
+    assert by_name(load_estate(path, env={})) == by_name(load_estate(DEFAULT_ESTATE_PATH, env={}))
+    assert "table_defaults:\n  tags: {app: galerly, managed-by: selfheal}" in text
+    assert "# found:" not in text
+    assert sorted(load_estate(path, env={}).only(list(SEED_TABLES)).variables) == [
+        ("frontend_app_bucket", "galerly-frontend-app"), ("images_storage_bucket", "galerly-images-storage"),
+        ("prefix", "galerly"), ("region", "us-east-1")]
+
+    # A table with PITR deleted by hand comes back from its backup, as the imported estate declares it.
+    ddb.put_item(TableName="galerly-users", Item={"email": {"S": "ada@example.com"}, "id": {"S": "u-1"}})
+    ddb.update_table(TableName="galerly-users", DeletionProtectionEnabled=False)
+    ddb.delete_table(TableName="galerly-users")
+    apply = selfheal("apply", "--estate", str(path), "--json")
+    assert apply.code == 0, apply.err
+    assert apply.outcomes()["galerly-users"] == "restored"
+    assert not any(c["operation"] == "CreateTable" for c in aws.writes())
+    item = ddb.get_item(TableName="galerly-users", Key={"email": {"S": "ada@example.com"}})["Item"]
+    assert item["id"] == {"S": "u-1"}
+    assert ddb.describe_table(TableName="galerly-users")["Table"]["DeletionProtectionEnabled"] is True
+    plans_in_sync(selfheal, aws, path)
+
+
+# --- a varied estate --------------------------------------------------------------------------------------------
+
+VARIED = """
+version: 1
+vars: {prefix: shop, region: us-east-1}
+table_defaults:
+  tags: {team: checkout}
+tables:
+  - name: ${prefix}-orders
+    hash_key: customer_id
+    range_key: {name: order_ts, type: N}
+    billing: {mode: provisioned, read_capacity: 5, write_capacity: 3}
+    encryption: {kms_key: KEY_ARN}
+    pitr: {recovery_days: 7}
+    stream: NEW_IMAGE
+    ttl: expires_at
+    gsis:
+      - name: ByStatus
+        hash_key: status
+        range_key: {name: order_ts, type: N}
+        projection: {include: [total, currency]}
+        read_capacity: 2
+        write_capacity: 4
+      - {name: BySku, hash_key: sku, projection: KEYS_ONLY}
+    lsis:
+      - {name: ByTotal, range_key: {name: total, type: N}, projection: {include: [currency]}}
+  - name: ${prefix}-carts
+    hash_key: cart_id
+    deletion_protection: false
+    tags: {team: checkout, tier: hot}
+  - name: ${prefix}-events
+    hash_key: {name: id, type: B}
+    pitr: false
+buckets:
+  - name: shop-assets
+    encryption: {kms_key: alias/shop-data, bucket_key: false}
+    versioning: true
+    policy:
+      presets: [tls-only]
+      statements:
+        - Sid: PartnerReadsReports
+          Effect: Allow
+          Principal: {AWS: "arn:aws:iam::111122223333:root"}
+          Action: [s3:GetObject]
+          Resource: arn:aws:s3:::shop-assets/reports/*
+        - Sid: OwnFolderOnly
+          Effect: Deny
+          Principal: "*"
+          Action: s3:PutObject
+          NotResource: "arn:aws:s3:::shop-assets/home/$${aws:username}/*"
+          Condition: {StringNotEquals: {aws:PrincipalAccount: "123456789012"}}
+    cors: [{allowed_origins: [https://shop.example], allowed_methods: [GET, PUT], max_age_seconds: 600}]
+    lifecycle: [{id: expire-tmp, prefix: tmp/, expiration_days: 1}]
+    tags: {team: checkout}
+  - name: shop-site
+    public_access_block: {block_public_policy: false, restrict_public_buckets: false}
+    website: {index_document: index.html}
+    policy: {presets: [public-read]}
+"""
+
+
+@pytest.mark.iam_parameters(Prefix="shop", FrontendBucketName="shop-site", PhotosBucketName="shop-assets")
+def test_a_varied_estate_round_trips(selfheal, aws, tmp_path):
+    kms = boto3.client("kms", region_name="us-east-1", endpoint_url=aws.endpoint)
+    key = kms.create_key(Description="shop data")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/shop-data", TargetKeyId=key["KeyId"])
+    declared = tmp_path / "varied.yaml"
+    # The table's key by its ARN: moto keeps a table's key as it was given where AWS reports the key's ARN, so an
+    # alias here would never plan in sync on the local AWS (with or without import).
+    declared.write_text(VARIED.replace("KEY_ARN", key["Arn"]), encoding="utf-8")
+    apply = selfheal("apply", "--estate", str(declared), "--json")
+    assert apply.code == 0, (apply.out, apply.err)
+
+    path = tmp_path / "imported.yaml"
+    text = imported(selfheal, aws, path, "--prefix", "shop", "--bucket", "shop-assets", "shop-site")
+
+    plans_in_sync(selfheal, aws, path)
+    imported_estate, declared_estate = by_name(load_estate(path, env={})), by_name(load_estate(declared, env={}))
+    assert imported_estate["shop-orders"].kms_key == "alias/shop-data"  # the key by its alias, not its ARN
+    imported_estate["shop-orders"] = replace(imported_estate["shop-orders"], kms_key=key["Arn"])
+    assert imported_estate == declared_estate
+    for expected in (
+        "table_defaults:\n  tags: {team: checkout}",
+        "billing: {mode: provisioned, read_capacity: 5, write_capacity: 3}",
+        "pitr: {recovery_days: 7}",
+        "lsis: [{name: ByTotal, range_key: {name: total, type: N}, projection: {include: [currency]}}]",
+        "{name: BySku, hash_key: sku, projection: KEYS_ONLY}",  # capacity 1 is the default
+        "deletion_protection: false",
+        "tags: {team: checkout, tier: hot}",
+        "arn:aws:s3:::${assets_bucket}/reports/*",  # the statement follows the bucket's var
+        "$${aws:username}",  # a literal ${...} stays literal
+        "encryption: {kms_key: alias/shop-data, bucket_key: false}",
+    ):
+        assert expected in text, expected
+    assert "# found:" not in text
+
+
+# --- an app selfheal never touched ------------------------------------------------------------------------------
+
+
+@pytest.mark.iam_parameters(Prefix="legacy", FrontendBucketName="legacy-media", PhotosBucketName="legacy-unused")
+def test_an_app_built_by_hand_is_imported_with_what_cannot_be_declared_marked(selfheal, aws, ddb, s3, tmp_path):
+    ddb.create_table(
+        TableName="legacy-orders",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        ProvisionedThroughput={"ReadCapacityUnits": 10, "WriteCapacityUnits": 10},
+    )
+    scaling = boto3.client("application-autoscaling", region_name="us-east-1", endpoint_url=aws.endpoint)
+    scaling.register_scalable_target(ServiceNamespace="dynamodb", ResourceId="table/legacy-orders",
+                                     ScalableDimension="dynamodb:table:ReadCapacityUnits", MinCapacity=5,
+                                     MaxCapacity=50)
+    s3.create_bucket(Bucket="legacy-media")
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=aws.endpoint)
+    queue = sqs.get_queue_attributes(QueueUrl=sqs.create_queue(QueueName="uploads")["QueueUrl"],
+                                     AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket="legacy-media", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": queue, "Events": ["s3:ObjectCreated:*"]}]})
+    s3.put_bucket_lifecycle_configuration(Bucket="legacy-media", LifecycleConfiguration={"Rules": [
+        {"ID": "to-glacier", "Status": "Enabled", "Filter": {"Prefix": "old/"},
+         "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]},
+        {"ID": "expire-logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 14}},
+    ]})
+    s3.put_bucket_policy(Bucket="legacy-media", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket", "Resource": "arn:aws:s3:::legacy-media"},
+    ]}))
+
+    path = tmp_path / "legacy.yaml"
+    text = imported(selfheal, aws, path, "--table", "legacy-orders", "--bucket", "legacy-media")
+    for found in (
+        "auto scaling on read 5-50",
+        "encryption with the AWS-owned key",
+        "event notifications (1 to SQS)",
+        "lifecycle rule to-glacier — not declarable (Transitions)",
+        "policy statement #1 (no Sid) — not declarable (Sid: missing)",
+        "no public access block",
+        "no object ownership controls",
+    ):
+        assert found in text, found
+    assert "{id: expire-logs, prefix: logs/, expiration_days: 14}" in text
+    assert "name: legacy-orders" in text  # no --prefix: the name as it is
+    # selfheal would change only what the comments announce, and touch nothing it cannot declare.
+    plan = selfheal("plan", "--estate", str(path), "--json")
+    assert plan.code == 2, plan.out
+    changes = {r["name"]: sorted(c["path"] for c in r["changes"]) for r in json.loads(plan.out)["resources"]}
+    assert changes == {"legacy-orders": ["encryption"], "legacy-media": ["encryption", "object_ownership"]}
+
+
+# --- bad input: one line naming the flag and the fix, exit 1, no AWS write --------------------------------------
+
+
+@pytest.fixture
+def run_cli(aws, capsys):
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = cli.main(["--endpoint-url", aws.endpoint, *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_import_bad_input_is_one_line_exit_1_and_no_write(run_cli, aws, ddb, tmp_path):
+    heal_from_empty(aws.endpoint)
+    existing = tmp_path / "estate.yaml"
+    existing.write_text("keep me\n")
+    cases = [
+        (["import"], "import: nothing selected — pass --prefix P", True),
+        (["import", "--table", "galerly-users", "-o", str(existing)],
+         f"-o {existing}: the file exists — pass --force to overwrite it", True),
+        (["import", "--prefix", "galerly", "-o", str(tmp_path)], "is a directory", True),
+        (["import", "--prefix", "bad prefix"], "--prefix 'bad prefix': not the start of a table name", True),
+        (["--estate", "x.yaml", "import", "--prefix", "galerly"], "--estate: not an option of import", True),
+        (["import", "--prefix", "galerly", "--only", "x"], "unrecognized arguments: --only x", True),
+        (["import", "--table", "galerly-user"],
+         "--table galerly-user: no such table in us-east-1 — did you mean 'galerly-users'? check the name", False),
+        (["import", "--prefix", "galerli"], "--prefix galerli: no table named galerli-* in us-east-1", False),
+        (["import", "--bucket", "nobody-has-this-bucket"], "--bucket nobody-has-this-bucket: no such bucket", False),
+    ]
+    for argv, expected, no_call in cases:
+        aws.reset_calls()
+        code, out, err = run_cli(*argv)
+        assert code == 1, argv
+        assert out == ""
+        (line,) = err.strip().splitlines()
+        assert line.startswith("selfheal: error: ") and expected in line and " — " in line, line
+        assert aws.writes() == []
+        if no_call:
+            assert aws.calls() == [], argv
+    assert existing.read_text() == "keep me\n"
+
+    code, out, err = run_cli("import", "--table", "galerly-users", "-o", str(existing), "--force")
+    assert code == 0, err
+    assert "name: galerly-users" in existing.read_text()

@@ -1,0 +1,197 @@
+"""`selfheal import`'s pure parts: what a table or bucket as AWS describes it becomes in the estate, what is marked
+`# found:`, what goes to table_defaults, and YAML that reads back as written."""
+
+from __future__ import annotations
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from selfheal import importer
+from selfheal.importer import Resource, _bucket, _render, _scalar, _table, _table_defaults
+from selfheal.observe.buckets import BucketState
+from selfheal.observe.tables import IndexState, TableState
+from selfheal.spec import KeyAttr, parse_estate
+
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/app-orders"
+MANAGED = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
+CUSTOMER = "arn:aws:kms:us-east-1:123456789012:key/22222222-2222-2222-2222-222222222222"
+
+
+class Keys:
+    def managed_arn(self) -> str:
+        return MANAGED
+
+    def name(self, arn: str) -> str:
+        return {CUSTOMER: "alias/orders"}.get(arn, arn)
+
+
+def table_state(**fields) -> TableState:
+    base = dict(name="app-orders", exists=True, status="ACTIVE", arn=ARN, hash_key=KeyAttr("id", "S"),
+                billing="PAY_PER_REQUEST", sse_type="KMS", kms_key_arn=MANAGED, deletion_protection=True, pitr=True,
+                recovery_days=35, ttl_status="DISABLED", tags=())
+    return TableState(**(base | fields))
+
+
+def no_scaling(_: str) -> None:
+    return None
+
+
+def test_a_table_with_every_default_declares_its_keys_only():
+    t = _table(table_state(), {}, Keys(), no_scaling, "app")
+    assert t.fields == {"name": "${prefix}-orders", "hash_key": "id"}
+    assert all(v is None for v in t.settings.values()) and t.found == []
+
+
+def test_a_table_declares_what_differs_from_the_defaults():
+    state = table_state(
+        range_key=KeyAttr("ts", "N"), billing="PROVISIONED", read_capacity=5, write_capacity=2, kms_key_arn=CUSTOMER,
+        pitr=True, recovery_days=7, deletion_protection=False, ttl_attribute="exp", ttl_status="ENABLED",
+        stream="KEYS_ONLY", tags=(("aws:cloudformation:stack-name", "app"), ("team", "x")),
+        gsis=(IndexState("ByA", KeyAttr("a", "B"), None, "INCLUDE", ("p", "q"), read_capacity=1, write_capacity=3),),
+        lsis=(IndexState("ByT", None, KeyAttr("t", "S"), "KEYS_ONLY"),),
+    )
+    t = _table(state, {}, Keys(), no_scaling, None)
+    assert t.fields == {"name": "app-orders", "hash_key": "id", "range_key": {"name": "ts", "type": "N"}}
+    assert t.settings == {
+        "billing": {"mode": "provisioned", "read_capacity": 5, "write_capacity": 2},
+        "encryption": {"kms_key": "alias/orders"},
+        "pitr": {"recovery_days": 7},
+        "deletion_protection": False,
+        "ttl": "exp",
+        "stream": "KEYS_ONLY",
+        "tags": {"team": "x"},
+    }
+    assert t.indexes == {
+        "gsis": [{"name": "ByA", "hash_key": {"name": "a", "type": "B"}, "projection": {"include": ["p", "q"]},
+                  "write_capacity": 3}],
+        "lsis": [{"name": "ByT", "range_key": "t", "projection": "KEYS_ONLY"}],
+    }
+    assert t.found == ["tags aws:cloudformation:stack-name — AWS-reserved (aws:), not declarable; AWS keeps them"]
+
+
+def test_what_a_table_has_but_the_estate_cannot_declare_is_found():
+    desc = {"Replicas": [{"RegionName": "eu-west-1"}, {"RegionName": "ap-south-1"}],
+            "TableClassSummary": {"TableClass": "STANDARD_INFREQUENT_ACCESS"},
+            "OnDemandThroughput": {"MaxReadRequestUnits": 100, "MaxWriteRequestUnits": -1}}
+    state = table_state(sse_type=None, kms_key_arn=None, ttl_attribute="exp", ttl_status="DISABLING",
+                        billing="PROVISIONED", read_capacity=5, write_capacity=5,
+                        gsis=(IndexState("ByA", KeyAttr("a", "S"), None, "ALL", status="CREATING", read_capacity=1,
+                                         write_capacity=1),))
+    scaling = {"table/app-orders": ["read 5-50"], "table/app-orders/index/ByA": ["write 1-9"]}.get
+    found = " | ".join(_table(state, desc, Keys(), scaling, "app").found)
+    for part in ("global table replicas in ap-south-1, eu-west-1", "table class STANDARD_INFREQUENT_ACCESS",
+                 "on-demand throughput limits {'MaxReadRequestUnits': 100}", "AWS-owned key", "being disabled",
+                 "auto scaling on read 5-50", "auto scaling on index ByA (write 1-9)", "index ByA was CREATING"):
+        assert part in found, part
+
+
+def resource(**settings) -> Resource:
+    return Resource("t", {"name": "t", "hash_key": "id"}, settings=dict.fromkeys(importer.TABLE_SETTINGS) | settings)
+
+
+def test_the_settings_most_tables_share_go_to_table_defaults_when_that_is_shorter():
+    a, b = {"team": "a"}, {"team": "b"}
+    tables = [resource(tags=a, pitr=False), resource(tags=a, pitr=False), resource(tags=a), resource(tags=b),
+              resource()]
+    assert _table_defaults(tables) == {"tags": a}  # pitr: 2 tables off, 3 at the default: not shorter
+    assert [t.settings["tags"] for t in tables] == [None, None, None, b, {}]  # {}: no tags, whatever the default
+    assert [t.settings["pitr"] for t in tables] == [False, False, None, None, None]
+    assert _table_defaults([resource(tags=a)]) == {}
+
+
+def bucket_state(**aspects) -> BucketState:
+    base = {"public_access_block": dict.fromkeys(("block_public_acls", "ignore_public_acls", "block_public_policy",
+                                                  "restrict_public_buckets"), True),
+            "object_ownership": "BucketOwnerEnforced",
+            "encryption": {"algorithm": "AES256", "kms_key": None, "bucket_key": False}}
+    return BucketState("app-media", True, region="us-east-1", aspects=base | aspects)
+
+
+def test_a_bucket_with_every_default_declares_its_name_only():
+    b = _bucket(bucket_state(), {}, "us-east-1", "media_bucket")
+    assert (b.fields, b.found) == ({"name": "${media_bucket}"}, [])
+
+
+def test_what_a_bucket_has_but_the_estate_cannot_declare_is_found():
+    state = bucket_state(
+        encryption={"algorithm": "aws:kms:dsse", "kms_key": "alias/x", "bucket_key": False},
+        versioning="Suspended",
+        website={"RedirectAllRequestsTo": {"HostName": "example.com"}},
+        cors=[{"AllowedOrigins": ["null"], "AllowedMethods": ["GET"]},
+              {"ID": "selfheal-1", "AllowedOrigins": ["https://a.com"], "AllowedMethods": ["GET"]}],
+        lifecycle={"rules": [{"ID": "off", "Status": "Disabled", "Expiration": {"Days": 3}},
+                             {"ID": "by-tag", "Status": "Enabled", "Filter": {"Tag": {"Key": "k", "Value": "v"}},
+                              "Expiration": {"Days": 3}},
+                             {"ID": "ok", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 3},
+                              "Transitions": []}]},
+        policy={"Statement": [{"Sid": "Other", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                               "Resource": "arn:aws:s3:::someone-else/*"}]},
+        tags={"aws:x": "1", "team": "${not-a-var}"},
+    )
+    extras = {
+        "get_bucket_notification_configuration": {"TopicConfigurations": [{}], "LambdaFunctionConfigurations": [{}, {}],
+                                                  "EventBridgeConfiguration": {}},
+        "get_bucket_replication": {"ReplicationConfiguration": {"Rules": [{}]}},
+        "get_bucket_logging": {"LoggingEnabled": {"TargetBucket": "logs", "TargetPrefix": "media/"}},
+        "get_object_lock_configuration": {"ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled"}},
+    }
+    b = _bucket(state, extras, "us-east-1", "media_bucket")
+    assert b.fields == {
+        "name": "${media_bucket}",
+        "encryption": {"kms_key": "alias/x", "bucket_key": False},
+        "cors": [{"allowed_origins": ["https://a.com"], "allowed_methods": ["GET"]}],  # selfheal's own id left out
+        "lifecycle": [{"id": "ok", "expiration_days": 3}],
+        "tags": {"team": "$${not-a-var}"},
+    }
+    found = " | ".join(b.found)
+    for part in ("encryption aws:kms:dsse", "versioning suspended", "redirecting every request to example.com",
+                 "CORS rule #1 — not declarable (allowed_origins[0]: 'null' is not an origin)",
+                 "lifecycle rule off — not declarable (status Disabled)",
+                 "lifecycle rule by-tag — not declarable (a filter other than a prefix)",
+                 "policy statement Other — not declarable (Resource[0]: 'arn:aws:s3:::someone-else/*' is not this "
+                 "bucket)", "tags aws:x", "event notifications (1 to SNS, 2 to Lambda, EventBridge)",
+                 "replication (1 rule(s))", "server access logging to logs/media/", "Object Lock"):
+        assert part in found, part
+
+
+def test_unreadable_extras_are_said_not_checked():
+    b = _bucket(bucket_state(), {"get_bucket_logging": "could not read (AccessDenied: s3:GetBucketLogging)"},
+                "us-east-1", "m_bucket")
+    assert b.found == ["bucket logging: could not read (AccessDenied: s3:GetBucketLogging) — not checked"]
+
+
+def test_policy_statements_follow_the_bucket_var_and_keep_literal_placeholders():
+    stmt = {"Sid": "Home", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+            "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::app-media", "arn:aws:s3:::app-media/${aws:userid}/*"]}
+    b = _bucket(bucket_state(policy={"Statement": [stmt]}), {}, "us-east-1", "media_bucket")
+    assert b.fields["policy"]["statements"][0]["Resource"] == [
+        "arn:aws:s3:::${media_bucket}", "arn:aws:s3:::${media_bucket}/$${aws:userid}/*"]
+    text = _render("estate.schema.json", None, "us-east-1", {"region": "us-east-1", "media_bucket": "app-media"},
+                   {}, [], [b], None)
+    estate = parse_estate(text, env={})
+    assert [s["Resource"] for s in estate.buckets[0].statements] == [stmt["Resource"]]
+
+
+# --- YAML that reads back as written ------------------------------------------------------------------------------
+
+texts = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["${prefix}-users", "yes", "no", "on", "null", "~", "*", "&a", "!x", "2024-01-01", "1e3", "0x1",
+                     "a: b", "a #b", "s3:GetObject", "arn:aws:s3:::b/*", "https://a.com", "[x]", "{x}", "-", "? x",
+                     "'q'", '"q"', "a,b", " lead", "trail ", "%x", "@x", "`x", "|", ">", "=", "<<"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=texts)
+def test_every_string_reads_back_as_written_in_block_and_flow_context(text):
+    assert yaml.safe_load(f"k: {_scalar(text)}") == {"k": text}
+    assert yaml.safe_load(f"{{k: {_scalar(text, True)}}}") == {"k": text}
+    assert yaml.safe_load(f"{{{_scalar(text, True)}: v}}") == {text: "v"}
+
+
+def test_plain_where_plain_is_safe():
+    assert _scalar("${prefix}-users") == "${prefix}-users"
+    assert _scalar("${prefix}-users", True) == '"${prefix}-users"'
+    assert _scalar("yes") == '"yes"' and _scalar("*") == '"*"' and _scalar("s3:GetObject", True) == "s3:GetObject"
