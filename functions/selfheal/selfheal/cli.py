@@ -174,18 +174,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "delete":
         return _delete(args, estate, opt)
 
-    import boto3  # noqa: PLC0415 - keeps `--help` and estate errors fast
-
     from .aws import Clients  # noqa: PLC0415
     from .engine import Engine, Options  # noqa: PLC0415
 
-    region = opt("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    session = boto3.Session(region_name=region)
-    if session.get_credentials() is None:
-        raise UsageError(
-            "no AWS credentials found: configure a profile (aws configure) or set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY"
-        )
+    session, _ = _session(opt)
     clients = Clients(session=session, endpoint_url=opt("endpoint_url"))
     as_json = bool(opt("json"))
     view = _View(as_json)
@@ -208,10 +200,22 @@ def _main(argv: Sequence[str] | None) -> int:
     return report.exit_code
 
 
+def _session(opt: Any) -> tuple[Any, str]:
+    """A boto3 Session in the chosen region, and that region; no credentials at all is a usage error."""
+    import boto3  # noqa: PLC0415 - keeps `--help` and estate errors fast
+
+    region = opt("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    session = boto3.Session(region_name=region)
+    if session.get_credentials() is None:
+        raise UsageError(
+            "no AWS credentials found: configure a profile (aws configure) or set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY"
+        )
+    return session, region
+
+
 def _import(opt: Any) -> int:
     """`selfheal import`: bad input is one line naming the flag, before any AWS call where it can be."""
-    import boto3  # noqa: PLC0415
-
     from .aws import AWS_ERRORS, OPERATOR_AGENT, Clients  # noqa: PLC0415
     from .importer import ImportProblem, Selection, aws_problem, count, import_estate  # noqa: PLC0415
 
@@ -230,13 +234,7 @@ def _import(opt: Any) -> int:
             raise UsageError(f"-o {output}: the file exists — pass --force to overwrite it, or choose another file")
         if not output.resolve().parent.is_dir():
             raise UsageError(f"-o {output}: no directory {output.parent} — create it first")
-    region = opt("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    session = boto3.Session(region_name=region)
-    if session.get_credentials() is None:
-        raise UsageError(
-            "no AWS credentials found: configure a profile (aws configure) or set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY"
-        )
+    session, region = _session(opt)
     clients = Clients(session=session, region=region, endpoint_url=opt("endpoint_url"), user_agent=OPERATOR_AGENT)
     selection = Selection(region, prefix, tuple(dict.fromkeys(tables)), tuple(dict.fromkeys(buckets)))
     try:
