@@ -9,7 +9,6 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support.seed import SEED_BUCKETS, SEED_TABLES
@@ -55,16 +54,6 @@ def selfheal(aws):
         return Run(proc.returncode, proc.stdout, proc.stderr)
 
     return run
-
-
-@pytest.fixture
-def ddb(aws):
-    return boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
-
-
-@pytest.fixture
-def s3(aws):
-    return boto3.client("s3", region_name="us-east-1", endpoint_url=aws.endpoint)
 
 
 def table_names(ddb) -> list[str]:

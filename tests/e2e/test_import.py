@@ -50,16 +50,6 @@ def selfheal(aws, tmp_path):
     return run
 
 
-@pytest.fixture
-def ddb(aws):
-    return boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
-
-
-@pytest.fixture
-def s3(aws):
-    return boto3.client("s3", region_name="us-east-1", endpoint_url=aws.endpoint)
-
-
 def imported(selfheal, aws, path: Path, *selection: str) -> str:
     """Import into `path`: exit 0, not one AWS write, a file the schema and the validator accept."""
     aws.reset_calls()
