@@ -49,7 +49,7 @@ def time_to_heal(aws: Any, delay_ms: float, session: Any, repeats: int = 3) -> d
     from devtools.invoke import LambdaContext, load_handler  # noqa: PLC0415
     from selfheal.aws import Clients  # noqa: PLC0415
     from selfheal.engine import Engine  # noqa: PLC0415
-    from selfheal.spec import load_estate  # noqa: PLC0415
+    from selfheal.loader import load_estate  # noqa: PLC0415
 
     _clear_selfheal_environment()
     os.environ.update({**followups.function_environment(1), "POWERTOOLS_TRACE_DISABLED": "true",

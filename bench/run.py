@@ -45,7 +45,8 @@ from bench.heal_time import time_to_heal  # noqa: E402
 from devtools.localaws import LocalAws  # noqa: E402
 from selfheal.aws import Clients  # noqa: E402
 from selfheal.engine import Engine, Options  # noqa: E402
-from selfheal.spec import Estate, parse_estate  # noqa: E402
+from selfheal.loader import parse_estate  # noqa: E402
+from selfheal.spec import Estate  # noqa: E402
 
 SCENARIOS = ("healthy", "fresh", "drift")
 # Longest chain of dependent calls: a call is dependent when it cannot be sent (or would be meaningless) before the

@@ -52,9 +52,10 @@ from selfheal import change as changes
 from selfheal import followup, notify
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
+from selfheal.loader import load_estate
 from selfheal.model import Outcome
 from selfheal.report import Report
-from selfheal.spec import EstateError, load_estate
+from selfheal.spec import EstateError
 
 PHYSICAL_ID = "selfheal-estate"  # constant: a new id on Update would make CloudFormation send a Delete for the old one
 ACTIONS = ("plan", "apply", "status")

@@ -16,7 +16,7 @@ import pytest
 from devtools.localaws import LocalAws
 from selfheal.aws import Clients
 from selfheal.engine import Engine
-from selfheal.spec import load_estate
+from selfheal.loader import load_estate
 from tests.support.enforce import enforce_template_policy
 
 

@@ -18,7 +18,7 @@ import pytest
 from devtools import followups
 from selfheal.aws import Clients
 from selfheal.engine import Engine
-from selfheal.spec import load_estate
+from selfheal.loader import load_estate
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"

@@ -25,8 +25,9 @@ from devtools.localaws import LocalAws
 from selfheal import followup, notify
 from selfheal.aws import OPERATOR_AGENT, Clients
 from selfheal.engine import Engine, Options
+from selfheal.loader import load_estate
 from selfheal.report import Report
-from selfheal.spec import Estate, load_estate
+from selfheal.spec import Estate
 from tests.e2e.conftest import put_items
 from tests.support.iam import load_template
 

@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from selfheal import cli
+from selfheal.loader import DEFAULT_ESTATE_PATH, load_estate
 from selfheal.schema import build
-from selfheal.spec import DEFAULT_ESTATE_PATH, Estate, load_estate
+from selfheal.spec import Estate
 from tests.e2e.conftest import heal_from_empty
 from tests.support.seed import SEED_BUCKETS, SEED_TABLES
 

@@ -15,9 +15,10 @@ from botocore.exceptions import ClientError
 
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
+from selfheal.loader import load_estate
 from selfheal.model import ResourceResult
 from selfheal.report import Report
-from selfheal.spec import BucketSpec, Estate, TableSpec, load_estate
+from selfheal.spec import BucketSpec, Estate, TableSpec
 
 REGION = "us-east-1"
 # Fast waits and retries: moto makes tables ACTIVE at once, so nothing here should ever sleep long.

@@ -10,7 +10,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from devtools.localaws import fix_s3control_endpoint, other_account_session
-from selfheal.spec import parse_estate
+from selfheal.loader import parse_estate
 from tests.functional.helpers import (
     REGION,
     answer_head_bucket,

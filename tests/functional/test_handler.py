@@ -21,7 +21,7 @@ import pytest
 
 from devtools.invoke import LambdaContext, ResponseServer, load_handler
 from devtools.localaws import LocalAws
-from selfheal.spec import load_estate
+from selfheal.loader import load_estate
 
 # Lambda never shows this warning (app.py filters it); pytest resets warning filters per test.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

@@ -7,8 +7,8 @@ import boto3
 
 from selfheal.aws import Clients
 from selfheal.engine import Engine
+from selfheal.loader import parse_estate
 from selfheal.model import Outcome
-from selfheal.spec import parse_estate
 
 ESTATE = """
 buckets:

@@ -32,9 +32,10 @@ from botocore.exceptions import ClientError
 from devtools.localaws import LocalAws
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
+from selfheal.loader import load_estate
 from selfheal.model import HEALED, Outcome
 from selfheal.report import Report
-from selfheal.spec import Estate, load_estate
+from selfheal.spec import Estate
 from tests.functional.helpers import assert_bucket_as_declared, assert_table_as_declared
 from tests.support.enforce import enforce_template_policy
 

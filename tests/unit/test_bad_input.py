@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from selfheal import cli
-from selfheal.spec import DEFAULT_ESTATE_PATH, EstateError, parse_estate
+from selfheal.loader import DEFAULT_ESTATE_PATH, parse_estate
+from selfheal.spec import EstateError
 
 SHIPPED = yaml.safe_load(DEFAULT_ESTATE_PATH.read_text(encoding="utf-8"))
 

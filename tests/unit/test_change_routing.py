@@ -14,10 +14,10 @@ import pytest
 from selfheal import notify
 from selfheal.change import ACCOUNT_EVENTS, BUCKET_EVENTS, TABLE_EVENTS, Change, Ignored, route
 from selfheal.followup import Followup
+from selfheal.loader import load_estate
 from selfheal.model import Change as Diff
 from selfheal.model import Outcome, ResourceResult
 from selfheal.report import Report
-from selfheal.spec import load_estate
 from tests.support.iam import load_template
 
 ROOT = Path(__file__).resolve().parents[2]

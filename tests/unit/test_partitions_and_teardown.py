@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from selfheal.loader import load_estate
 from selfheal.plan.buckets import canonical_statement
-from selfheal.spec import load_estate, partition_of, preset_statement
+from selfheal.spec import partition_of, preset_statement
 from selfheal.teardown import _delete
 
 

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from selfheal.loader import load_estate
 from selfheal.observe.account import AccountFacts, KeyInfo
 from selfheal.observe.buckets import BucketState, declared_aspects
 from selfheal.observe.tables import Backup, IndexState, TableState, normalize_table
 from selfheal.plan import plan_bucket, plan_table
 from selfheal.plan.buckets import canonical_statement, cors_rule, is_public_statement, lifecycle_rule
-from selfheal.spec import KeyAttr, load_estate
+from selfheal.spec import KeyAttr
 
 ESTATE = load_estate(env={})
 TABLES = {t.name: t for t in ESTATE.tables}
@@ -344,7 +345,7 @@ def test_an_aspect_that_could_not_be_read_is_an_error_and_is_not_written():
 
 
 def test_an_lsi_with_an_include_projection_in_any_order_is_in_sync():
-    from selfheal.spec import parse_estate
+    from selfheal.loader import parse_estate
 
     estate = parse_estate("tables:\n  - name: app-events\n    hash_key: pk\n    range_key: sk\n"
                           "    lsis: [{name: by-time, range_key: at, projection: {include: [zeta, alpha]}}]\n", env={})

@@ -9,7 +9,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selfheal.spec import BPA_FLAGS, Estate, EstateError, parse_estate
+from selfheal.loader import parse_estate
+from selfheal.spec import BPA_FLAGS, Estate, EstateError
 
 # Values YAML can produce that no field expects: mixed into every field so each validator meets them.
 junk = st.one_of(

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from selfheal import cli, schema
-from selfheal.spec import DEFAULT_ESTATE_PATH, FIELDS, REQUIRED, SCHEMA_FILE, EstateError, parse_estate, shipped_file
+from selfheal.loader import DEFAULT_ESTATE_PATH, FIELDS, REQUIRED, SCHEMA_FILE, parse_estate, shipped_file
+from selfheal.spec import EstateError
 from tests.unit import test_properties as gen
 from tests.unit.test_bad_input import CASES
 

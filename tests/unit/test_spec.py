@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from selfheal.spec import DEFAULT_ESTATE_PATH, ON_DEMAND, PROVISIONED, EstateError, load_estate, parse_estate
+from selfheal.loader import DEFAULT_ESTATE_PATH, load_estate, parse_estate
+from selfheal.spec import ON_DEMAND, PROVISIONED, EstateError
 from tests.support.seed import SEED_BUCKETS, SEED_TABLES
 
 

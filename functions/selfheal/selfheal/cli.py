@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .spec import EstateError, load_estate
+from .loader import load_estate
+from .spec import EstateError
 
 EXIT_OK, EXIT_FAILED, EXIT_PENDING = 0, 1, 2
 
@@ -261,7 +262,7 @@ def _import(opt: Any) -> int:
 def _schema_ref(output: Path | None) -> str:
     """Where the imported file's first line points editors: the installed schema, relative to the file when both
     live under one directory (a project and its venv), else by absolute path."""
-    from .spec import SCHEMA_FILE, shipped_file  # noqa: PLC0415
+    from .loader import SCHEMA_FILE, shipped_file  # noqa: PLC0415
 
     schema = shipped_file(SCHEMA_FILE).resolve()
     if output is None:

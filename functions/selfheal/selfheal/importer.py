@@ -29,22 +29,19 @@ import yaml
 from botocore.exceptions import ClientError
 
 from .aws import AWS_ERRORS, error_code, error_message
+from .loader import FIELDS, VAR_NAME, EstateParser, parse_estate
 from .observe.account import AWS_MANAGED_DYNAMODB_KEY, KeyResolver, OwnedBuckets
 from .observe.buckets import ALL_ASPECTS, BucketState, observe_bucket
 from .observe.tables import TableState, normalize_table, read_settings
 from .plan.buckets import canonical_statement
 from .spec import (
-    _VAR_NAME,
     BPA_FLAGS,
-    FIELDS,
     LIFECYCLE_ACTIONS,
     POLICY_PRESETS,
     PROVISIONED,
     BucketSpec,
     EstateError,
     KeyAttr,
-    _Parser,
-    parse_estate,
     partition_of,
     preset_statement,
 )
@@ -420,7 +417,7 @@ def _bucket_vars(names: tuple[str, ...], prefix: str | None) -> dict[str, str]:
         base, n = var, 2
         while var in taken:
             var, n = f"{base}_{n}", n + 1
-        assert _VAR_NAME.fullmatch(var), var
+        assert VAR_NAME.fullmatch(var), var
         taken.add(var)
         out[name] = var
     return out
@@ -514,7 +511,7 @@ def _policy(policy: dict[str, Any] | None, bucket: str, var: str, partition: str
     statements = [statements] if isinstance(statements, dict) else statements
     presets = {canonical_statement(preset_statement(p, bucket, partition), partition): p for p in POLICY_PRESETS}
     out: dict[str, Any] = {"presets": [], "statements": []}
-    checker = _Parser("the bucket policy")
+    checker = EstateParser("the bucket policy")
     for i, stmt in enumerate(statements):
         canonical = canonical_statement(stmt, partition)
         if canonical in presets:
@@ -550,7 +547,7 @@ def _bucket_refs(value: Any, bucket: str, var: str) -> Any:
 
 def _cors(rules: list[dict[str, Any]], found: list[str]) -> list[dict[str, Any]]:
     out = []
-    checker = _Parser("the CORS rules")
+    checker = EstateParser("the CORS rules")
     for i, rule in enumerate(rules):
         declared: dict[str, Any] = {}
         if rule.get("ID"):

@@ -20,23 +20,15 @@ import re
 import sys
 from typing import Any
 
+from .loader import BUCKET_NAME, FIELDS, KMS_KEY, REGION, REQUIRED, SCHEMA_FILE, TABLE_NAME, VAR_NAME, shipped_file
 from .spec import (
-    _BUCKET_NAME,
-    _KMS_KEY,
-    _REGION,
-    _TABLE_NAME,
-    _VAR_NAME,
     BPA_FLAGS,
     CORS_METHODS,
-    FIELDS,
     KEY_TYPES,
     LIFECYCLE_ACTIONS,
     OWNERSHIP,
     POLICY_PRESETS,
-    REQUIRED,
-    SCHEMA_FILE,
     STREAM_VIEWS,
-    shipped_file,
 )
 
 VAR = r"\$\{[a-z_][a-z0-9_]*\}"  # a ${var} placeholder: the value is checked once vars are resolved
@@ -123,7 +115,7 @@ _HEADERS = either(FALSY, {"type": "array", "minItems": 1, "items": text()})
 def _table_settings() -> dict[str, dict[str, Any]]:
     """The table fields table_defaults may also hold."""
     return {
-        "region": text(_REGION, numbers=False, description="AWS region; default: the `region` var, else us-east-1"),
+        "region": text(REGION, numbers=False, description="AWS region; default: the `region` var, else us-east-1"),
         "billing": either(
             {"const": "on-demand"},
             {"type": "string", "pattern": VAR},
@@ -223,7 +215,7 @@ def build() -> dict[str, Any]:
         ),
         "table_encryption": _object(
             "table_encryption",
-            {"kms_key": text(_KMS_KEY, numbers=False, description="alias/NAME, key ARN, alias ARN or key id")},
+            {"kms_key": text(KMS_KEY, numbers=False, description="alias/NAME, key ARN, alias ARN or key id")},
             "SSE with your KMS key",
         ),
         "pitr": _object(
@@ -243,7 +235,7 @@ def build() -> dict[str, Any]:
         "table": _object(
             "table",
             {
-                "name": text(_TABLE_NAME, description="table name: 3-255 of A-Z a-z 0-9 _ . -"),
+                "name": text(TABLE_NAME, description="table name: 3-255 of A-Z a-z 0-9 _ . -"),
                 "hash_key": _KEY,
                 "range_key": _KEY_OR_NULL,
                 "gsis": listing(ref("gsi"), description="global secondary indexes"),
@@ -267,7 +259,7 @@ def build() -> dict[str, Any]:
         "bucket_encryption": _object(
             "bucket_encryption",
             {
-                "kms_key": either(NULL, {"const": "aws-managed"}, text(_KMS_KEY, numbers=False),
+                "kms_key": either(NULL, {"const": "aws-managed"}, text(KMS_KEY, numbers=False),
                                   description="aws-managed (alias/aws/s3), alias/NAME, key ARN or key id"),
                 "bucket_key": {"type": "boolean", "default": True},
             },
@@ -365,12 +357,12 @@ def build() -> dict[str, Any]:
             "bucket",
             {
                 "name": text(
-                    _BUCKET_NAME,
+                    BUCKET_NAME,
                     description="bucket name: 3-63 lowercase letters, digits, . - (names are global)",
                     **{"not": {"type": "string", "pattern": r"\.\.|^\d+\.\d+\.\d+\.\d+$|^xn--|-s3alias$"}},
                 ),
                 "region": text(
-                    _REGION, numbers=False,
+                    REGION, numbers=False,
                     description="AWS region; a bucket in another region is a conflict (buckets cannot move)",
                 ),
                 "public_access_block": either(ref("public_access_block"), FALSY),
@@ -400,7 +392,7 @@ def build() -> dict[str, Any]:
             "vars": either(
                 {
                     "type": "object",
-                    "propertyNames": {"pattern": f"^(?:{_body(_VAR_NAME)})$"},
+                    "propertyNames": {"pattern": f"^(?:{_body(VAR_NAME)})$"},
                     "additionalProperties": {"type": ["string", "number", "array"]},
                     "description": "${name} anywhere in the file is replaced by a var; overridden by "
                     "SELFHEAL_VAR_<NAME> and --set name=value",
