@@ -1149,6 +1149,11 @@ def _own_resources(call: Call, action: str) -> list[str]:
                 return ["*"]
             return [f"arn:{call.partition}:scheduler:{call.region}:{call.account}:schedule-group/{name}"]
         return ["*"]
+    if call.service == "sqs":  # a queue: by QueueUrl (its last part is the name) or, to create it, QueueName
+        url = body.get("QueueUrl") or call.form.get("QueueUrl")
+        name = body.get("QueueName") or call.form.get("QueueName") or (str(url).rstrip("/").rsplit("/", 1)[-1]
+                                                                      if url else None)
+        return [f"arn:{call.partition}:sqs:{call.region}:{call.account}:{name}"] if name else ["*"]
     if call.service == "backup":
         if op in ("StartRestoreJob", "DescribeRecoveryPoint", "DeleteRecoveryPoint", "GetRecoveryPointRestoreMetadata"):
             arn = body.get("RecoveryPointArn") or call.path_params.get("recoveryPointArn")

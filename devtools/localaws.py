@@ -121,6 +121,12 @@ try:  # imported as devtools.localaws (tests) or run as devtools/localaws.py (se
     from devtools.awsbackup import AwsBackupFake
 except ImportError:  # pragma: no cover - run as a script
     from awsbackup import AwsBackupFake  # type: ignore[no-redef]
+try:  # what counts as a write is selfheal's own definition (its call counts and this call log agree)
+    from selfheal.aws import is_write as is_write_operation
+except ImportError:  # pragma: no cover - run as a script, without the package installed
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "functions",
+                                    "selfheal"))
+    from selfheal.aws import is_write as is_write_operation
 
 CONTROL_PREFIX = "/_localaws/"
 DELETED_TABLE_BACKUP_SUFFIX = "$DeletedTableBackup"
@@ -697,12 +703,6 @@ def apply_moto_patches() -> None:
 # Classifying a request: (service, operation, write, name)
 # --------------------------------------------------------------------------------------------------------------
 
-_WRITE_PREFIXES = (
-    "Create", "Put", "Update", "Delete", "Restore", "Tag", "Untag", "Enable", "Disable", "Attach", "Detach",
-    "Associate", "Disassociate", "Modify", "Set", "Add", "Remove", "Register", "Deregister", "Start", "Stop",
-    "Import", "Upload", "Copy", "Complete", "Abort", "Schedule", "Cancel", "Rotate", "Replace", "Reset",
-)  # fmt: skip
-_WRITE_OPERATIONS = {"BatchWriteItem", "TransactWriteItems"}
 
 _TARGET_SERVICES = {
     "DynamoDB": "dynamodb",
@@ -755,7 +755,7 @@ _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_reque
 def is_write(service: str, operation: str, method: str) -> bool:
     if service == "s3":
         return method in ("PUT", "POST", "DELETE") and operation != "SelectObjectContent"
-    return operation in _WRITE_OPERATIONS or operation.startswith(_WRITE_PREFIXES)
+    return is_write_operation(operation)
 
 
 def _name_from_json(body: dict[str, Any]) -> str | None:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from selfheal.engine import Run, classify_plan, classify_run
+from selfheal.kinds import kind_named
 from selfheal.model import Change, Outcome, ResourcePlan, Step
 from selfheal.observe.tables import Backup, IndexState, TableState, newest_first
+from selfheal.outcome import Attempt, classify
 from selfheal.plan import plan_table
 from selfheal.spec import IndexSpec, KeyAttr
 from tests.unit.test_plan import MANAGED, TABLES, healthy_table
@@ -80,7 +81,7 @@ def test_a_recovery_point_without_a_restore_role_is_an_error_naming_it_and_the_c
     assert plan.steps == ()
     assert RP_ARN in plan.error and "aws backup start-restore-job" in plan.error
     assert "never created empty" in plan.error
-    assert classify_plan(plan) == (Outcome.ERROR, plan.error)
+    assert classify(plan) == (Outcome.ERROR, plan.error)
 
 
 def test_a_recovery_point_being_made_is_waited_for_in_its_vault():
@@ -106,14 +107,14 @@ def test_a_table_found_restoring_is_in_progress_with_its_age_never_an_error_or_a
     assert [s.operation for s in plan.steps] == ["wait_active"]  # only waiting; no write of any kind
     assert plan.restoring and plan.then_reconcile
     assert plan.progress == ("restoring from arn:sys for 42m07s",)
-    assert classify_plan(plan) == (Outcome.RESTORING, "restoring from arn:sys for 42m07s")
+    assert classify(plan) == (Outcome.RESTORING, "restoring from arn:sys for 42m07s")
     long = plan_table(TABLES["galerly-photos"], state, now=T0 + timedelta(hours=2, minutes=3))
     assert long.progress == ("restoring from arn:sys for 2h03m",)
 
 
 def test_a_table_someone_is_creating_is_in_progress_not_restoring():
     plan = plan_table(TABLES["galerly-photos"], TableState("galerly-photos", True, "CREATING"), now=T0)
-    assert not plan.restoring and classify_plan(plan)[0] is Outcome.IN_PROGRESS
+    assert not plan.restoring and classify(plan)[0] is Outcome.IN_PROGRESS
 
 
 # --- indexes: one build at a time, never waited for -----------------------------------------------------------
@@ -145,9 +146,9 @@ def test_while_an_index_is_building_no_other_is_started_but_other_repairs_go_on(
     assert [s.operation for s in plan.steps] == ["update_continuous_backups"]
     assert plan.progress == ("index UserSessionsIndex is being built (backfilling)",
                              "index ByDevice waits for index UserSessionsIndex to finish building")
-    assert classify_plan(plan)[0] is Outcome.PENDING  # a write is still due
+    assert classify(plan)[0] is Outcome.PENDING  # a write is still due
     quiet = plan_table(spec, replace(state, gsis=(building,)), MANAGED)
-    assert classify_plan(quiet)[0] is Outcome.IN_PROGRESS
+    assert classify(quiet)[0] is Outcome.IN_PROGRESS
 
 
 # --- classify: outcome precedence, one pure function ------------------------------------------------------------
@@ -159,27 +160,27 @@ REPAIR = Step("dynamodb", "update_continuous_backups", {}, (Change("pitr", False
 @pytest.mark.parametrize(
     ("run", "conflicts", "expected"),
     [
-        (Run(failures=["boom"], deferred="late", progress=["restoring"]), ["c"], Outcome.ERROR),
-        (Run(deferred="late", progress=["restoring"]), ["c"], Outcome.CONFLICT),
-        (Run(deferred="late", progress=["restoring"], restoring=True), [], Outcome.DEFERRED),
-        (Run(progress=["restoring"], restoring=True), [], Outcome.RESTORING),
-        (Run(progress=["index x is being built"]), [], Outcome.IN_PROGRESS),
-        (Run(), [], Outcome.RESTORED),
+        (Attempt(failures=["boom"], deferred="late", progress=["restoring"]), ["c"], Outcome.ERROR),
+        (Attempt(deferred="late", progress=["restoring"]), ["c"], Outcome.CONFLICT),
+        (Attempt(deferred="late", progress=["restoring"], restoring=True), [], Outcome.DEFERRED),
+        (Attempt(progress=["restoring"], restoring=True), [], Outcome.RESTORING),
+        (Attempt(progress=["index x is being built"]), [], Outcome.IN_PROGRESS),
+        (Attempt(), [], Outcome.RESTORED),
     ],
 )
-def test_outcome_precedence(run: Run, conflicts: list[str], expected: Outcome):
+def test_outcome_precedence(run: Attempt, conflicts: list[str], expected: Outcome):
     plan = ResourcePlan("table", "t", False, (RESTORE,), then_reconcile=True)
-    assert classify_run(plan, run, conflicts, list(RESTORE.changes))[0] is expected
+    assert run_(plan, run, conflicts, list(RESTORE.changes))[0] is expected
 
 
 def test_a_restore_finished_by_a_later_run_is_restored_and_a_repair_is_repaired():
     resumed = ResourcePlan("table", "t", True, (Step("dynamodb", "wait_active", {}),), then_reconcile=True,
                            progress=("restoring",), restoring=True)
-    assert classify_run(resumed, Run(waited=True), [], list(REPAIR.changes)) == (
+    assert run_(resumed, Attempt(waited=True), [], list(REPAIR.changes)) == (
         Outcome.RESTORED, "restore finished; 1 setting(s) set")
     drift = ResourcePlan("table", "t", True, (REPAIR,))
-    assert classify_run(drift, Run(), [], list(REPAIR.changes))[0] is Outcome.REPAIRED
-    assert classify_run(drift, Run(), [], []) == (Outcome.OK, "")
+    assert run_(drift, Attempt(), [], list(REPAIR.changes))[0] is Outcome.REPAIRED
+    assert run_(drift, Attempt(), [], []) == (Outcome.OK, "")
 
 
 def test_settings_set_on_a_table_restored_lately_finish_the_restore_an_old_restore_is_drift():
@@ -189,6 +190,13 @@ def test_settings_set_on_a_table_restored_lately_finish_the_restore_an_old_resto
     run_changes = [c for s in lately.steps for c in s.changes]
     # THEN setting it finishes the restore; a restore from last week that drifted is a plain repair
     assert lately.restored_from == "arn:sys"
-    assert classify_run(lately, Run(), [], run_changes) == (Outcome.RESTORED, "restore finished; 1 setting(s) set")
+    assert run_(lately, Attempt(), [], run_changes) == (Outcome.RESTORED, "restore finished; 1 setting(s) set")
     old = plan_table(TABLES["galerly-photos"], restored, MANAGED, now=T0 + timedelta(days=7))
-    assert old.restored_from is None and classify_run(old, Run(), [], run_changes)[0] is Outcome.REPAIRED
+    assert old.restored_from is None and run_(old, Attempt(), [], run_changes)[0] is Outcome.REPAIRED
+
+
+def run_(plan: ResourcePlan, attempt: Attempt, conflicts: list[str], changes: list[Change]) -> tuple[Outcome, str]:
+    """classify() after an apply, with the table kind's create and restore operations."""
+    table = kind_named("table")
+    done = replace(attempt, conflicts=conflicts, changes=changes)
+    return classify(plan, done, creates=table.creates, restores=table.restores)

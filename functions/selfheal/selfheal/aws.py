@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from types_boto3_backup import BackupClient
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
 
 # botocore's standard mode already retries throttling (incl. LimitExceededException) and 5xx with backoff.
 CLIENT_CONFIG = Config(
@@ -21,7 +26,18 @@ CLIENT_CONFIG = Config(
 )
 
 
-WRITE_PREFIXES = ("Create", "Put", "Update", "Delete", "Restore", "Tag", "Untag", "Start", "Set")
+# What counts as a write: the engine's call counts and the local AWS's call log (devtools/localaws.py) both use this.
+WRITE_PREFIXES = (
+    "Create", "Put", "Update", "Delete", "Restore", "Tag", "Untag", "Enable", "Disable", "Attach", "Detach",
+    "Associate", "Disassociate", "Modify", "Set", "Add", "Remove", "Register", "Deregister", "Start", "Stop",
+    "Import", "Upload", "Copy", "Complete", "Abort", "Schedule", "Cancel", "Rotate", "Replace", "Reset",
+)  # fmt: skip
+WRITE_OPERATIONS = frozenset({"BatchWriteItem", "TransactWriteItems"})
+
+
+def is_write(operation: str) -> bool:
+    """Does this API operation (e.g. "PutBucketPolicy") change anything?"""
+    return operation in WRITE_OPERATIONS or operation.startswith(WRITE_PREFIXES)
 OPERATOR_AGENT = "selfheal-operator"  # the CLI's operator-only commands (delete): never the function's role
 
 
@@ -58,7 +74,7 @@ class Clients:
                 kwargs: dict[str, Any] = {"region_name": key[1], "config": self.config}
                 if self.endpoint_url:
                     kwargs["endpoint_url"] = self.endpoint_url
-                client = self.session.client(service, **kwargs)
+                client: Any = self.session.client(service, **kwargs)  # type: ignore[call-overload]
                 if service == "s3control" and (self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")):
                     # A custom endpoint (a local AWS) has no per-account host names: send to it as given.
                     client.meta.events.register("before-send.s3-control", _drop_account_host)
@@ -66,8 +82,18 @@ class Clients:
                 self._clients[key] = client
             return self._clients[key]
 
+    # Typed views of `client` for the services the kinds use (the stubs are only needed by the type checker).
+    def dynamodb(self, region: str | None = None) -> DynamoDBClient:
+        return cast("DynamoDBClient", self.client("dynamodb", region))
+
+    def s3(self, region: str | None = None) -> S3Client:
+        return cast("S3Client", self.client("s3", region))
+
+    def backup(self, region: str | None = None) -> BackupClient:
+        return cast("BackupClient", self.client("backup", region))
+
     def _count(self, model: Any, **_: Any) -> None:
-        kind = "writes" if model.name.startswith(WRITE_PREFIXES) else "reads"
+        kind = "writes" if is_write(model.name) else "reads"
         with self._lock:
             self._calls[kind] += 1
 

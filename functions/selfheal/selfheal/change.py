@@ -73,13 +73,13 @@ def route(event: dict[str, Any], estate: Estate, own_role_arn: str | None) -> Ch
     if detail.get("eventSource") not in (None, SOURCES[event["source"]]):
         raise ValueError(f"change event: detail.eventSource {detail.get('eventSource')!r} does not match source "
                          f"{event['source']!r} — events from {event['source']} come from {SOURCES[event['source']]}")
-    identity = detail.get("userIdentity") if isinstance(detail.get("userIdentity"), dict) else {}
+    identity: dict[str, Any] = detail["userIdentity"] if isinstance(detail.get("userIdentity"), dict) else {}
     issuer = ((identity.get("sessionContext") or {}).get("sessionIssuer") or {}).get("arn")
     if own_role_arn and own_role_arn in (issuer, identity.get("arn")):
         return Ignored(f"{name} was made by selfheal itself ({own_role_arn})")
     if detail.get("errorCode"):
         return Ignored(f"{name} failed ({detail['errorCode']}): nothing changed")
-    params = detail.get("requestParameters") if isinstance(detail.get("requestParameters"), dict) else {}
+    params: dict[str, Any] = detail["requestParameters"] if isinstance(detail.get("requestParameters"), dict) else {}
     if event["source"] == "aws.dynamodb":
         if name not in TABLE_EVENTS:
             return Ignored(f"{name} changes nothing the estate declares")

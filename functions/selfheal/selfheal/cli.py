@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} — see `{self.prog} --help`")
 
 
-def _common() -> argparse.ArgumentParser:
+def _common() -> _Parser:
     common = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
     g = common.add_argument_group("estate and AWS")
     g.add_argument(
@@ -49,7 +49,7 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def _aws_options() -> argparse.ArgumentParser:
+def _aws_options() -> _Parser:
     aws = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
     g = aws.add_argument_group("AWS")
     g.add_argument("--region", help="the region to read (default: $AWS_REGION, else us-east-1)")
@@ -69,7 +69,7 @@ s3:GetReplicationConfiguration, s3:GetBucketLogging and s3:GetBucketObjectLockCo
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     common = _common()
     parser = _Parser(
         prog="selfheal",
@@ -152,7 +152,9 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if not args.command:
         raise UsageError("a command is required: status, plan, apply, delete, import or schema")
-    opt = lambda name, default=None: getattr(args, name, default)  # noqa: E731 - options may come before or after the command
+    def opt(name: str, default: Any = None) -> Any:  # options may come before or after the command
+        return getattr(args, name, default)
+
     if args.command in ("import", "schema"):
         for flag, name in (("--estate", "estate"), ("--set", "sets"), ("--only", "only"), ("--json", "json")):
             if opt(name) is not None:
@@ -198,7 +200,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     else:
         view.render(report)
-    return report.exit_code
+    return int(report.exit_code)
 
 
 def _session(opt: Any) -> tuple[Any, str]:

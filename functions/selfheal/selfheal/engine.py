@@ -1,46 +1,39 @@
-"""The engine: observe every declared resource, plan, guard, apply. Resources run in parallel, steps in order."""
+"""The engine: observe every declared resource, plan, guard, apply. Resources run in parallel, steps in order.
+
+It orchestrates only — pools, the deadline, the guard, the order of steps. What a resource is and how it is read,
+planned and created belongs to its kind (selfheal/kinds); which outcome it gets, to `outcome.classify`; what one run
+shares (clients, keys, account facts, the read pool), to its `RunContext`. An Engine keeps no per-run state: two runs
+of one Engine do not meet.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, get_args
 
 from .apply import Deadline, Deferred, StepFailed, Waits, run_step
-from .apply.executor import wait_active
 from .aws import AWS_ERRORS, Clients, explain
-from .model import Outcome, ResourcePlan, ResourceResult, Step
-from .observe import (
-    Backup,
-    BucketState,
-    KeyResolver,
-    TableState,
-    find_recovery_points,
-    observe_account,
-    observe_bucket,
-    observe_table,
-)
-from .observe.account import AWS_MANAGED_DYNAMODB_KEY, AccountFacts, OwnedBuckets
-from .plan import plan_bucket, plan_table
+from .context import RunContext
+from .kinds import Kind, kind_of, kinds
+from .model import Action, Outcome, Progress, ResourcePlan, ResourceResult, Step, Trigger
+from .outcome import Attempt, classify
 from .report import Report
-from .spec import BucketSpec, Estate, TableSpec, partition_of
+from .spec import Estate
 
 log = logging.getLogger(__name__)
 
-TRIGGERS = ("cli", "deploy", "schedule", "manual", "followup", "change")
-UNATTENDED = ("schedule", "followup")  # no person started these: the blast-radius guard is on by default
-Progress = Callable[[str, str, str], None]  # (event, kind, name)
+TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
+UNATTENDED: tuple[Trigger, ...] = ("schedule", "followup")  # no person started these: the guard is on by default
 
 
 @dataclass(frozen=True)
 class Options:
     """How one run behaves. Every field has a safe default; the faces set what their trigger needs."""
 
-    trigger: str = "cli"
+    trigger: Trigger = "cli"
     only: tuple[str, ...] = ()
     time_budget_seconds: float | None = None  # after this, resources not yet started are deferred
     deadline: float | None = None  # absolute time.monotonic() deadline (the Lambda's), wins if earlier
@@ -54,6 +47,9 @@ class Options:
     poll_seconds: float | None = None
     retry_base_seconds: float = 1.0
     progress: Progress | None = None
+
+
+Observed = tuple[Any, ResourcePlan]  # a resource's state (None when it could not be read) and its plan
 
 
 class Engine:
@@ -72,9 +68,6 @@ class Engine:
             retry_base_seconds=self.options.retry_base_seconds,
         )
         self.pool_size = self.options.pool_size or settings.pool_size
-        self.keys = KeyResolver(self.clients)
-        self.owned = OwnedBuckets(self.clients)
-        self._reads: Any = map  # a run's read pool: one resource's independent reads side by side
 
     # --- the three actions ----------------------------------------------------------------------------------------
 
@@ -89,66 +82,42 @@ class Engine:
 
     # --- the run --------------------------------------------------------------------------------------------------
 
-    def _run(self, action: str) -> Report:
+    def _run(self, action: Action) -> Report:
         started = time.monotonic()
         budget = self.options.time_budget_seconds or self.estate.settings.time_budget_seconds
         ends = [t for t in (self.options.deadline, started + budget if budget else None) if t is not None]
-        deadline = Deadline(min(ends) if ends else None)
         report = Report(action, self.options.trigger)
         calls_before = self.clients.call_counts()
+        resources = self.estate.resources
 
         with (
             ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="selfheal") as pool,
             ThreadPoolExecutor(max_workers=self.pool_size * 2, thread_name_prefix="selfheal-read") as reads,
         ):
-            self._reads = reads.map
-            # Account-wide facts are fetched alongside the resources, not before them: only bucket plans wait.
-            account_facts = reads.submit(self._observe_account)
-            for region in sorted({t.region for t in self.estate.tables if not t.kms_key}):
-                reads.submit(self.keys.resolve, AWS_MANAGED_DYNAMODB_KEY, region)
-            observed = list(pool.map(lambda spec: self._observe(spec, account_facts), self.estate.resources))
-            account = account_facts.result()
-            plans = [plan for _, plan in observed]
-            report.guard, report.guard_tripped = self._guard(plans, action)
+            ctx = RunContext(self.clients, self.waits, Deadline(min(ends) if ends else None),
+                             restore=self.options.restore, restore_role=self.options.restore_role,
+                             reads=reads.map, submit=reads.submit)
+            for kind in kinds():  # shared reads (account facts, key ARNs) start alongside the resources
+                kind.prefetch(ctx, [r for r in resources if r.kind == kind.name])
+            observed = list(pool.map(lambda spec: self._observe(ctx, spec), resources))
+            report.guard, report.guard_tripped = self._guard([plan for _, plan in observed], action)
             if action == "apply" and not report.guard_tripped:
-                results = list(
-                    pool.map(
-                        lambda sp: self._apply(sp[0], sp[1][1], account, deadline),
-                        zip(self.estate.resources, observed, strict=True),
-                    )
-                )
+                results = list(pool.map(lambda so: self._apply(ctx, so[0], so[1][1]),
+                                        zip(resources, observed, strict=True)))
             else:
-                results = [
-                    self._describe(spec, state, plan, action, report.guard_tripped)
-                    for spec, (state, plan) in zip(self.estate.resources, observed, strict=True)
-                ]
-        if account.problem:
-            for r in results:
-                if r.kind == "bucket":
-                    r.notes.append(f"account public access block not checked: {account.problem}")
+                results = [self._describe(spec, state, plan, action, report.guard_tripped)
+                           for spec, (state, plan) in zip(resources, observed, strict=True)]
         report.results = results
         report.duration_s = time.monotonic() - started
         report.api_calls = {k: v - calls_before[k] for k, v in self.clients.call_counts().items()}
         return report
 
-    def _observe_account(self) -> AccountFacts:
-        try:
-            return observe_account(self.clients, any(b.is_public for b in self.estate.buckets))
-        except Exception as exc:  # noqa: BLE001 - reported on the buckets it concerns
-            log.exception("observing the account failed")
-            return AccountFacts(problem=f"{type(exc).__name__}: {exc}")
-
-    def _observe(self, spec: TableSpec | BucketSpec, account_facts: Future[AccountFacts]) -> tuple[Any, ResourcePlan]:
+    def _observe(self, ctx: RunContext, spec: Any) -> Observed:
         self._progress("observe", spec)
+        kind = kind_of(spec)
         try:
-            if isinstance(spec, TableSpec):
-                if not self.options.restore:
-                    spec = replace(spec, restore=False)
-                state: Any = observe_table(self.clients.client("dynamodb", spec.region), spec, self._reads,
-                                           recovery_points=lambda: self._recovery_points(spec))
-                return state, self._plan_table(spec, state)
-            state = observe_bucket(self.clients.client("s3", spec.region), spec, self.owned, self._reads)
-            return state, self._plan_bucket(spec, state, account_facts.result())
+            state = kind.observe(ctx, spec)
+            return state, kind.plan(ctx, spec, state)
         except AWS_ERRORS as exc:
             reason = explain(exc, f"reading {spec.kind}", spec.name)
             return None, ResourcePlan(spec.kind, spec.name, exists=True, error=reason)
@@ -157,30 +126,7 @@ class Engine:
             reason = f"reading {spec.kind} {spec.name} failed unexpectedly: {type(exc).__name__}: {exc}"
             return None, ResourcePlan(spec.kind, spec.name, exists=True, error=reason)
 
-    def _recovery_points(self, spec: TableSpec) -> tuple[Backup, ...]:
-        """A missing table's AWS Backup recovery points (its ARN outlives it; ListBackups does not show them)."""
-        arn = (f"arn:{partition_of(spec.region)}:dynamodb:{spec.region}:{self.clients.account_id()}"
-               f":table/{spec.name}")
-        return find_recovery_points(self.clients.client("backup", spec.region), arn)
-
-    def _plan_table(self, spec: TableSpec, state: TableState) -> ResourcePlan:
-        declared = self.keys.resolve(spec.kms_key, spec.region) if spec.kms_key else None
-        managed = None
-        if state.exists and state.sse_type == "KMS" and not spec.kms_key:
-            managed = self.keys.resolve(AWS_MANAGED_DYNAMODB_KEY, spec.region)
-        return plan_table(spec, state, managed, declared, self.options.restore_role, datetime.now(UTC))
-
-    def _plan_bucket(self, spec: BucketSpec, state: BucketState, account: AccountFacts) -> ResourcePlan:
-        declared = self.keys.resolve(spec.kms_key, spec.region) if spec.kms_key else None
-        enc = state.aspects.get("encryption") if state.exists else None
-        if declared and declared.arn and enc and enc.get("kms_key") not in (None, spec.kms_key, declared.arn):
-            # S3 hands back the key as it was given (alias, alias ARN, key id): the same key spelled otherwise is
-            # no drift, so compare key ARNs.
-            if self.keys.resolve(enc["kms_key"], spec.region).arn == declared.arn:
-                state = replace(state, aspects={**state.aspects, "encryption": {**enc, "kms_key": declared.arn}})
-        return plan_bucket(spec, state, account, declared)
-
-    def _guard(self, plans: list[ResourcePlan], action: str) -> tuple[str | None, bool]:
+    def _guard(self, plans: list[ResourcePlan], action: Action) -> tuple[str | None, bool]:
         """Scheduled runs that find too much missing stop: the likely cause is the wrong account or region."""
         total = len(plans)
         missing = sum(1 for p in plans if not p.exists and p.error is None)
@@ -201,262 +147,150 @@ class Engine:
 
     # --- results without writes (status, plan, a tripped guard) ---------------------------------------------------
 
-    def _describe(self, spec: Any, state: Any, plan: ResourcePlan, action: str, held: bool) -> ResourceResult:
-        result = ResourceResult(
-            spec.kind,
-            spec.name,
-            Outcome.OK,
-            list(plan.changes),
-            notes=list(plan.notes),
-            details=_details(spec, state) if action == "status" else {},
-        )
-        result.outcome, result.reason = classify_plan(plan, held)
-        return result
+    @staticmethod
+    def _describe(spec: Any, state: Any, plan: ResourcePlan, action: Action, held: bool) -> ResourceResult:
+        outcome, reason = classify(plan, held=held)
+        details = kind_of(spec).details(spec, state) if action == "status" else {}
+        return ResourceResult(spec.kind, spec.name, outcome, list(plan.changes), reason, list(plan.notes),
+                              details=details)
 
     # --- apply one resource ---------------------------------------------------------------------------------------
 
-    def _apply(self, spec: Any, plan: ResourcePlan, account: AccountFacts, deadline: Deadline) -> ResourceResult:
+    def _apply(self, ctx: RunContext, spec: Any, plan: ResourcePlan) -> ResourceResult:
         started = time.monotonic()
+        kind = kind_of(spec)
         result = ResourceResult(spec.kind, spec.name, Outcome.OK, notes=list(plan.notes))
         try:
-            self._apply_plan(spec, plan, account, deadline, result)
-            if result.outcome is Outcome.RESTORED and isinstance(spec, TableSpec):
-                result.details["items"] = self._item_count(spec)  # for the message: what came back
+            attempt = self._apply_plan(ctx, kind, spec, plan, result)
+            if attempt is not None:
+                result.changes = attempt.changes
+                result.outcome, result.reason = classify(plan, attempt, creates=kind.creates, restores=kind.restores)
+                result.details.update(kind.applied_details(ctx, spec, result.outcome))
         except Exception as exc:  # noqa: BLE001 - one resource's surprise must not abort the others
             log.exception("applying %s %s failed", spec.kind, spec.name)
             result.outcome = Outcome.ERROR
             result.reason = (f"failed unexpectedly: {type(exc).__name__}: {exc}"
-                             + (f" (done before that: {_done(result)})" if result.changes else ""))
+                             + (f" (done before that: {_done(result.changes)})" if result.changes else ""))
         finally:
             result.duration_s = time.monotonic() - started
             self._progress("done", spec)
         return result
 
-    def _apply_plan(
-        self, spec: Any, plan: ResourcePlan, account: AccountFacts, deadline: Deadline, result: ResourceResult
-    ) -> None:
+    def _apply_plan(self, ctx: RunContext, kind: Kind[Any, Any], spec: Any, plan: ResourcePlan,
+                    result: ResourceResult) -> Attempt | None:
+        """Carry out a plan; None when there was nothing to do (in sync) or it cannot be healed (result set)."""
         if plan.in_sync:
-            return
+            return None
         if plan.error and not plan.steps:
             result.outcome, result.reason = Outcome.ERROR, plan.error
-            return
-        run = Run(progress=list(plan.progress), restoring=plan.restoring)
+            return None
+        attempt = Attempt(changes=result.changes, conflicts=list(plan.conflicts), progress=list(plan.progress),
+                          restoring=plan.restoring)
         if not plan.exists or any(not s.is_wait for s in plan.steps) or self.options.wait_for_restores:
-            if deadline.expired:
-                result.outcome = Outcome.DEFERRED
-                result.reason = "time budget ran out before this resource was started: the next run carries on"
-                return
+            if ctx.deadline.expired:
+                attempt.deferred = "time budget ran out before this resource was started: the next run carries on"
+                return attempt
             self._progress("apply", spec)
-            self._steps(plan.steps, deadline, result, run)
+            self._steps(ctx, kind, plan.steps, result, attempt)
         # else: only AWS's slow work (a restore under way) is left: a follow-up run waits for it, not this one.
-        if plan.exists and plan.progress and not plan.then_reconcile and isinstance(spec, TableSpec):
-            self._follow_index_builds(spec, deadline, result, run)  # an ACTIVE table with an index being built
-        conflicts = list(plan.conflicts)
-        started_restore = any(s.operation in RESTORES for s in plan.steps) and bool(result.changes)
+        if plan.exists and plan.progress and not plan.then_reconcile:
+            self._follow_progress(ctx, kind, spec, result, attempt)  # e.g. an ACTIVE table with an index being built
+        started_restore = any(s.operation in kind.restores for s in plan.steps) and bool(attempt.changes)
         if started_restore:
-            run.restoring = True
-            source = str(result.changes[0].new).removeprefix("restored from ")
-            run.progress.append(f"restoring from {source}, started now: AWS takes 20 minutes to hours — PITR, "
-                                "deletion protection, TTL, stream and tags follow once it is ACTIVE")
-        resumed = plan.exists and plan.then_reconcile  # a table AWS was still creating when observed
-        may_reconcile = not run.failures and run.deferred is None and (self.options.wait_for_restores
-                                                                       or not run.restoring)
-        if plan.then_reconcile and may_reconcile and (not resumed or run.waited):
-            # Created or restored: observe it again and repair what CreateTable/RestoreTableFromBackup cannot carry.
-            again = self._reconcile(spec, account, deadline, result, run)
+            attempt.restoring = True
+            source = str(attempt.changes[0].new).removeprefix("restored from ")
+            attempt.progress.append(f"restoring from {source}, started now: AWS takes 20 minutes to hours — PITR, "
+                                    "deletion protection, TTL, stream and tags follow once it is ACTIVE")
+        resumed = plan.exists and plan.then_reconcile  # a resource AWS was still creating when observed
+        may_reconcile = not attempt.failures and attempt.deferred is None and (self.options.wait_for_restores
+                                                                               or not attempt.restoring)
+        if plan.then_reconcile and may_reconcile and (not resumed or attempt.waited):
+            # Created or restored: observe it again and repair what the create or restore cannot carry.
+            again = self._reconcile(ctx, kind, spec, attempt)
             if again is not None:
-                conflicts += [c for c in again.conflicts if c not in conflicts]
+                attempt.conflicts += [c for c in again.conflicts if c not in attempt.conflicts]
                 result.notes += [n for n in again.notes if n not in result.notes]
                 if again.exists:
-                    self._steps(again.steps, deadline, result, run)
+                    self._steps(ctx, kind, again.steps, result, attempt)
                 if again.error:
-                    run.failures.append(again.error)
-                run.progress = list(again.progress)
-                run.restoring = again.restoring
+                    attempt.failures.append(again.error)
+                attempt.progress = list(again.progress)
+                attempt.restoring = again.restoring
         if plan.error:
-            run.failures.insert(0, plan.error)
-        result.outcome, result.reason = classify_run(plan, run, conflicts, result.changes)
+            attempt.failures.insert(0, plan.error)
+        return attempt
 
-    def _item_count(self, spec: TableSpec) -> int | None:
-        """DynamoDB's item count of a table (AWS refreshes it about every six hours; a restore sets it)."""
-        try:
-            desc = self.clients.client("dynamodb", spec.region).describe_table(TableName=spec.name)["Table"]
-        except AWS_ERRORS:
-            return None
-        count = desc.get("ItemCount")
-        return int(count) if isinstance(count, int) else None
-
-    def _follow_index_builds(self, spec: TableSpec, deadline: Deadline, result: ResourceResult, run: Run) -> None:
-        """After an index build started (or was found), look again: the build may be done (a small table), and then
-        the next declared index can start in this run. Never waits for a backfill."""
-        for _ in range(len(spec.gsis)):
-            if run.failures or run.deferred or deadline.expired:
+    def _follow_progress(self, ctx: RunContext, kind: Kind[Any, Any], spec: Any, result: ResourceResult,
+                         attempt: Attempt) -> None:
+        """After AWS's slow work started (or was found), look again: it may be done (an index on a small table), and
+        then the next piece can start in this run. Never waits for it."""
+        for _ in range(kind.progress_rounds(spec)):
+            if attempt.failures or attempt.deferred or ctx.deadline.expired:
                 return
             try:
-                again = self._plan_table(spec, observe_table(self.clients.client("dynamodb", spec.region), spec))
+                again = kind.plan(ctx, spec, kind.observe(ctx, spec))
             except AWS_ERRORS as exc:
-                run.failures.append(explain(exc, "reading it back", spec.name))
+                attempt.failures.append(explain(exc, "reading it back", spec.name))
                 return
-            run.progress = list(again.progress)
+            attempt.progress = list(again.progress)
             if not again.progress or not again.steps or again.then_reconcile:
                 return
-            self._steps(again.steps, deadline, result, run)
+            self._steps(ctx, kind, again.steps, result, attempt)
 
-    def _reconcile(
-        self, spec: Any, account: AccountFacts, deadline: Deadline, result: ResourceResult, run: Run
-    ) -> ResourcePlan | None:
+    def _reconcile(self, ctx: RunContext, kind: Kind[Any, Any], spec: Any, attempt: Attempt) -> ResourcePlan | None:
         """Observe a resource just created or restored once AWS is done with it, and plan what is left."""
         try:
-            if isinstance(spec, TableSpec):
-                client = self.clients.client("dynamodb", spec.region)
-                wait_active(client, spec.name, self.waits, deadline)
-                return self._plan_table(spec, observe_table(client, spec))
-            state = observe_bucket(self.clients.client("s3", spec.region), spec)
-            return self._plan_bucket(spec, state, account)
+            return kind.plan(ctx, spec, kind.observe_again(ctx, spec))
         except Deferred as exc:
-            if run.restoring or run.progress:
-                run.progress.append(str(exc))
+            if attempt.restoring or attempt.progress:
+                attempt.progress.append(str(exc))
             else:
-                run.deferred = f"{_done(result)}; {exc}"
+                attempt.deferred = f"{_done(attempt.changes)}; {exc}"
         except (StepFailed, *AWS_ERRORS) as exc:
-            run.failures.append(getattr(exc, "reason", None) or explain(exc, "reading it back", spec.name))
+            attempt.failures.append(getattr(exc, "reason", None) or explain(exc, "reading it back", spec.name))
         return None
 
-    def _steps(self, steps: tuple[Step, ...], deadline: Deadline, result: ResourceResult, run: Run) -> None:
+    def _steps(self, ctx: RunContext, kind: Kind[Any, Any], steps: tuple[Step, ...], result: ResourceResult,
+               attempt: Attempt) -> None:
         """Run steps in order; record what changed. A failed write does not stop the independent ones after it."""
         for i, step in enumerate(steps):
-            if deadline.expired:
+            if ctx.deadline.expired:
                 left = [str(c) for s in steps[i:] for c in s.changes]
-                run.deferred = (
-                    f"time budget ran out after {i} of {len(steps)} steps; done: {_done(result)}; "
+                attempt.deferred = (
+                    f"time budget ran out after {i} of {len(steps)} steps; done: {_done(attempt.changes)}; "
                     f"not done: {', '.join(left) or 'waits only'} — the next run carries on"
                 )
                 return
             try:
                 if step.is_wait:
                     self._progress("wait", result)
-                note = run_step(self.clients, step, self.waits, deadline)
+                note = run_step(ctx.clients, step, ctx.waits, ctx.deadline, kind)
             except Deferred as exc:
-                if step.operation == "wait_active" and run.progress:
-                    run.progress.append(str(exc))  # AWS's own slow work (a restore), not this run's lateness
+                if step.operation in kind.aws_waits and attempt.progress:
+                    attempt.progress.append(str(exc))  # AWS's own slow work (a restore), not this run's lateness
                 else:
-                    run.deferred = f"{exc}; done: {_done(result)}"
+                    attempt.deferred = f"{exc}; done: {_done(attempt.changes)}"
                 return
             except StepFailed as exc:
-                run.failures.append(exc.reason)
-                if step.is_wait or step.operation in CREATES:
+                attempt.failures.append(exc.reason)
+                if step.is_wait or step.operation in kind.creates:
                     return  # what follows depends on this step
                 continue
-            if step.operation == "wait_active":
-                run.waited = True
+            if step.operation in kind.aws_waits:
+                attempt.waited = True
             if note:
                 result.notes.append(note)
-            result.changes += step.changes
+            attempt.changes += step.changes
 
     # --- bookkeeping ----------------------------------------------------------------------------------------------
 
-    def _progress(self, event: str, spec: Any) -> None:
+    def _progress(self, event: str, resource: Any) -> None:
         if self.options.progress:
-            self.options.progress(event, spec.kind, spec.name)
+            self.options.progress(event, resource.kind, resource.name)
 
 
-RESTORES = ("restore_table_from_backup", "start_restore_job")
-CREATES = ("create_table", "create_bucket", *RESTORES)
+def _done(changes: list[Any]) -> str:
+    return ", ".join(str(c) for c in changes) or "nothing"
 
 
-@dataclass
-class Run:
-    """What applying one resource's plan came to, before it is classified."""
-
-    failures: list[str] = field(default_factory=list)
-    deferred: str | None = None  # the run's own time ran out
-    progress: list[str] = field(default_factory=list)  # AWS's slow work still going on
-    restoring: bool = False
-    waited: bool = False  # a wait for ACTIVE finished in this run
-
-
-def classify_plan(plan: ResourcePlan, held: bool = False) -> tuple[Outcome, str]:
-    """The outcome of a resource that is looked at, not changed (status, plan, a run the guard held)."""
-    if plan.error and not plan.steps:
-        return Outcome.ERROR, plan.error
-    if plan.conflicts:
-        return Outcome.CONFLICT, "; ".join(plan.conflicts)
-    if plan.error:
-        return Outcome.ERROR, plan.error
-    if held and not plan.in_sync:
-        return Outcome.DEFERRED, "held by the blast-radius guard"
-    if plan.progress and all(s.is_wait for s in plan.steps):
-        return (Outcome.RESTORING if plan.restoring else Outcome.IN_PROGRESS), "; ".join(plan.progress)
-    if not plan.in_sync:
-        first = plan.steps[0].changes[0] if plan.steps and plan.steps[0].changes else None
-        if first and first.path in ("table", "bucket"):
-            return Outcome.PENDING, f"would be {first.new}"
-        return Outcome.PENDING, f"{len(plan.changes)} change(s) pending"
-    return Outcome.OK, ""
-
-
-def classify_run(plan: ResourcePlan, run: Run, conflicts: list[str], changes: list[Any]) -> tuple[Outcome, str]:
-    """The outcome of applying a plan: failures first, then conflicts, lateness, AWS's slow work, then the heal."""
-    done = ", ".join(str(c) for c in changes) or "nothing"
-    if run.failures:
-        return Outcome.ERROR, "; ".join(run.failures) + (f" (done before that: {done})" if changes else "")
-    if conflicts:
-        return Outcome.CONFLICT, "; ".join(conflicts)
-    if run.deferred:
-        return Outcome.DEFERRED, run.deferred
-    if run.progress:
-        return (Outcome.RESTORING if run.restoring else Outcome.IN_PROGRESS), "; ".join(run.progress)
-    main = next((s for s in plan.steps if not s.is_wait), None)
-    if plan.then_reconcile and not plan.exists and main is not None and main.operation in CREATES and changes:
-        return (Outcome.RESTORED if main.operation in RESTORES else Outcome.CREATED), str(changes[0].new)
-    if (plan.then_reconcile and plan.restoring) or (plan.restored_from and changes):
-        return Outcome.RESTORED, f"restore finished; {len(changes)} setting(s) set" if changes else "restore finished"
-    if changes:
-        return Outcome.REPAIRED, f"{len(changes)} setting(s) repaired"
-    return Outcome.OK, ""
-
-
-def _done(result: ResourceResult) -> str:
-    return ", ".join(str(c) for c in result.changes) or "nothing"
-
-
-def _details(spec: Any, state: Any) -> dict[str, Any]:
-    """Facts for `status`: what a person looks at first."""
-    if state is None:
-        return {}
-    if isinstance(state, TableState):
-        if not state.exists:
-            return {"status": "MISSING", "backups": len(state.backups)}
-        return {
-            "status": state.status,
-            "items": state.item_count,
-            "billing": "on-demand"
-            if state.billing == "PAY_PER_REQUEST"
-            else f"provisioned {state.read_capacity}/{state.write_capacity}",
-            "encryption": "aws-owned"
-            if state.sse_type is None
-            else ("kms" if state.sse_type == "KMS" else state.sse_type),
-            "pitr": state.pitr,
-            "deletion_protection": state.deletion_protection,
-            "indexes": len(state.gsis) + len(state.lsis),
-            "ttl": state.ttl_attribute if state.ttl_status == "ENABLED" else None,
-        }
-    if not state.exists:
-        return {"status": "FOREIGN" if state.foreign else "MISSING"}
-    a = state.aspects
-    bpa = a.get("public_access_block") or {}
-    enc = a.get("encryption") or {}
-    return {
-        "status": "EXISTS",
-        "region": state.region,
-        "public_access_block": f"{sum(bool(v) for v in bpa.values())}/4 on",
-        "encryption": {"AES256": "sse-s3", "aws:kms": "sse-kms"}.get(enc.get("algorithm"), "none"),
-        "versioning": a.get("versioning"),
-        "website": bool(a.get("website")),
-        "policy": [s.get("Sid") for s in (a.get("policy") or {}).get("Statement", [])] if "policy" in a else None,
-        "cors_rules": len(a.get("cors") or []) if "cors" in a else None,
-        "lifecycle_rules": len((a.get("lifecycle") or {}).get("rules") or []) if "lifecycle" in a else None,
-    }
-
-
-__all__ = ["Engine", "Options", "Report"]
+__all__ = ["TRIGGERS", "UNATTENDED", "Engine", "Options", "Report"]

@@ -50,7 +50,7 @@ class FollowupConfig:
         )
 
     def delay(self, link: int) -> float:
-        return min(MAX_DELAY_SECONDS, self.delay_seconds * 2 ** max(0, link - 1))
+        return float(min(MAX_DELAY_SECONDS, self.delay_seconds * 2 ** max(0, link - 1)))
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ def parse(event_: dict[str, Any]) -> tuple[int, tuple[str, ...]]:
     if not isinstance(link, int) or isinstance(link, bool) or link < 1:
         raise ValueError('follow-up event: detail.link must be a whole number from 1 (e.g. {"detail": {"link": 1}})'
                          " — follow-up events are made by selfheal's own schedules")
+    assert isinstance(detail, dict)  # the link was read from it
     only = detail.get("only", [])
     if not isinstance(only, list) or not all(isinstance(n, str) and n for n in only):
         raise ValueError("follow-up event: detail.only must be a list of declared resource names, or left out")

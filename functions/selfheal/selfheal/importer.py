@@ -224,7 +224,7 @@ class _Keys:
 
     def name(self, arn: str) -> str:
         try:
-            aliases = []
+            aliases: list[str] = []
             for page in self.clients.client("kms", self.region).get_paginator("list_aliases").paginate(KeyId=arn):
                 aliases += [a["AliasName"] for a in page.get("Aliases", [])]
         except AWS_ERRORS:
@@ -546,7 +546,7 @@ def _bucket_refs(value: Any, bucket: str, var: str) -> Any:
 
 
 def _cors(rules: list[dict[str, Any]], found: list[str]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     checker = EstateParser("the CORS rules")
     for i, rule in enumerate(rules):
         declared: dict[str, Any] = {}
@@ -777,6 +777,6 @@ def _plain(text: str, flow: bool) -> bool:
         return False
     try:
         document = f"{{k: {text}}}" if flow else f"k: {text}"
-        return yaml.safe_load(document) == {"k": text}
+        return bool(yaml.safe_load(document) == {"k": text})
     except yaml.YAMLError:
         return False

@@ -120,7 +120,7 @@ class _StrictLoader(yaml.SafeLoader):
 def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         try:
             duplicate = key in seen
         except TypeError:  # a list or mapping as a key
@@ -136,7 +136,7 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
 def _timestamp(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
     """PyYAML raises a bare ValueError for date-like text that is no date (2024-13-45): make it a YAML error."""
     try:
-        return loader.construct_yaml_timestamp(node)  # type: ignore[no-untyped-call]
+        return loader.construct_yaml_timestamp(node)
     except ValueError as exc:
         raise yaml.constructor.ConstructorError(
             None, None, f"{node.value!r} looks like a date but is none ({exc}); quote it", node.start_mark
@@ -282,7 +282,8 @@ class EstateParser:
     def estate(self, doc: Any, overrides: dict[str, str], env: Mapping[str, str], soft: dict[str, str]) -> Estate:
         if doc is None:
             self.fail("-", "the file is empty", "declare at least `tables:` or `buckets:`")
-        doc = self.fields(doc, "(top)", "estate")
+        extra = _other_kinds()
+        doc = self.mapping(doc, "(top)", FIELDS["estate"] + tuple(extra))
         if isinstance(doc.get("version"), bool) or doc.get("version", 1) != 1:
             self.fail("version", f"unsupported version {doc.get('version')!r}", "write `version: 1`")
         declared = doc.get("vars") if isinstance(doc.get("vars"), dict) else {}
@@ -297,7 +298,13 @@ class EstateParser:
             self.table({**defaults, "name": "table-defaults", "hash_key": "id"}, "table_defaults", "us-east-1")
         tables = self.listing(resolved.get("tables"), "tables")
         buckets = self.listing(resolved.get("buckets"), "buckets")
-        if not tables and not buckets:
+        others = []
+        for section, kind in extra.items():
+            entries = self.listing(resolved.get(section), section)
+            specs = [kind.load(self, raw, f"{section}[{i}]", region) for i, raw in enumerate(entries)]
+            self.unique([r.name for r in specs], section, kind.name)
+            others += specs
+        if not tables and not buckets and not others:
             self.fail("tables", "the estate declares no tables and no buckets", "declare at least one")
         table_specs = tuple(
             self.table({**defaults, **t} if isinstance(t, dict) else t, f"tables[{i}]", region)
@@ -306,7 +313,8 @@ class EstateParser:
         bucket_specs = tuple(self.bucket(b, f"buckets[{i}]", region) for i, b in enumerate(buckets))
         self.unique([t.name for t in table_specs], "tables", "table")
         self.unique([b.name for b in bucket_specs], "buckets", "bucket")
-        return Estate(self.source, table_specs, bucket_specs, settings, tuple(sorted(variables.items())))
+        return Estate(self.source, table_specs, bucket_specs, settings, tuple(sorted(variables.items())),
+                      tuple(others))
 
     def listing(self, value: Any, path: str) -> list[Any]:
         if value is None:
@@ -802,3 +810,10 @@ def _kind(value: Any) -> str:
         int: "a number",
         float: "a number",
     }.get(type(value), type(value).__name__)
+
+
+def _other_kinds() -> dict[str, Any]:
+    """Estate sections of registered kinds beyond tables and buckets (which this parser reads itself)."""
+    from .kinds import kinds  # noqa: PLC0415 - the kinds import the planners; the loader is imported first
+
+    return {k.section: k for k in kinds() if k.section not in FIELDS["estate"]}

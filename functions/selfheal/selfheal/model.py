@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+Action = Literal["status", "plan", "apply"]
+Trigger = Literal["cli", "deploy", "schedule", "manual", "followup", "change"]
+Progress = Callable[[str, str, str], None]  # (event, kind, name): what a run is at, for a progress display
 
 
 class Outcome(enum.StrEnum):
@@ -39,7 +44,7 @@ class Change:
         return {"path": self.path, "from": self.old, "to": self.new}
 
     def __str__(self) -> str:
-        return f"{self.path}: {_short(self.old)} -> {_short(self.new)}"
+        return f"{self.path}: {clip(self.old)} -> {clip(self.new)}"
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,8 @@ class ResourceResult:
         return out
 
 
-def _short(value: Any, limit: int = 120) -> str:
+def clip(value: Any, limit: int = 120) -> str:
+    """A value as text of at most `limit` characters ("-" for None; "..." marks a cut). The one truncation rule
+    of every report line, message subject and CloudFormation reason."""
     text = "-" if value is None else str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

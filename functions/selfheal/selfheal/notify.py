@@ -19,7 +19,7 @@ from typing import Any
 from .aws import AWS_ERRORS, explain
 from .change import Change
 from .followup import Followup
-from .model import FAILED, HEALED, UNFINISHED, Outcome, ResourceResult
+from .model import FAILED, HEALED, UNFINISHED, Outcome, ResourceResult, clip
 from .report import Report
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def compose(report: Report, change: Change | None = None, handed_over: Followup 
     for r in told:
         lines += ["", f"{r.kind} {r.name}: {r.outcome.value}"]
         shown = r.changes[:CHANGES_SHOWN]
-        lines += [f"  found {c.path}: {_short(c.old)}, now {_short(c.new)}" for c in shown]
+        lines += [f"  found {c.path}: {clip(c.old, 160)}, now {clip(c.new, 160)}" for c in shown]
         if len(r.changes) > len(shown):
             lines.append(f"  ... and {len(r.changes) - len(shown)} more change(s)")
         if r.reason:
@@ -129,11 +129,6 @@ def _aspect(path: str) -> str:
 
 def _counts(report: Report) -> str:
     return ", ".join(f"{v} {k}" for k, v in report.summary.items() if v and k != "checked") or "nothing to report"
-
-
-def _short(value: Any, limit: int = 160) -> str:
-    text = "-" if value is None else str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _ascii(text: str) -> str:

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .kinds import Column, kinds
 from .model import HEALED, Outcome, ResourceResult
 from .report import Report
 
@@ -46,7 +47,7 @@ def _state(result: ResourceResult) -> str:
 
 
 def _missing(result: ResourceResult) -> bool:
-    return any(c.path in ("table", "bucket") and c.old == "missing" for c in result.changes)
+    return any(c.path == result.kind and c.old == "missing" for c in result.changes)
 
 
 def _yes(value: Any) -> str:
@@ -55,58 +56,32 @@ def _yes(value: Any) -> str:
     return "[green]on[/]" if value else "[red]off[/]"
 
 
+def _cell(column: Column, details: dict[str, Any]) -> str:
+    value = details.get(column.detail)
+    if column.show == "switch":
+        return _yes(value) if column.detail in details else "-"
+    if column.show == "names":
+        return escape(", ".join(str(v or "?") for v in value)) if value else "-"
+    return _text(value)
+
+
 def _status_tables(console: Console, report: Report) -> None:
-    tables = Table(title="DynamoDB tables", title_justify="left")
-    for col in ("table", "state", "items", "billing", "encryption", "PITR", "deletion prot.", "indexes", "TTL"):
-        tables.add_column(col, justify="right" if col in ("items", "indexes") else "left")
-    buckets = Table(title="S3 buckets", title_justify="left")
-    for col in (
-        "bucket",
-        "state",
-        "region",
-        "public access block",
-        "encryption",
-        "versioning",
-        "website",
-        "policy",
-        "CORS",
-        "lifecycle",
-    ):
-        buckets.add_column(col)
-    for r in report.results:
-        d = r.details
-        if r.kind == "table":
-            tables.add_row(
-                escape(r.name),
-                _state(r),
-                _text(d.get("items")),
-                _text(d.get("billing")),
-                _text(d.get("encryption")),
-                _yes(d.get("pitr")),
-                _yes(d.get("deletion_protection")),
-                _text(d.get("indexes")),
-                _text(d.get("ttl")),
-            )
-        else:
-            policy = d.get("policy")
-            buckets.add_row(
-                escape(r.name),
-                _state(r),
-                _text(d.get("region")),
-                _text(d.get("public_access_block")),
-                _text(d.get("encryption")),
-                _text(d.get("versioning")),
-                _yes(d.get("website")) if "website" in d else "-",
-                escape(", ".join(s or "?" for s in policy)) if policy else "-",
-                _text(d.get("cors_rules")),
-                _text(d.get("lifecycle_rules")),
-            )
-        if r.outcome not in (Outcome.OK, Outcome.PENDING) and r.reason:
-            console.print(f"[{STYLE[r.outcome]}]{escape(r.name)}: {escape(r.reason)}[/]")
-    if tables.row_count:
-        console.print(tables)
-    if buckets.row_count:
-        console.print(buckets)
+    """One table per kind (the kind's own columns), in the registry's order."""
+    for kind in kinds():
+        rows = [r for r in report.results if r.kind == kind.name]
+        if not rows:
+            continue
+        table = Table(title=kind.title, title_justify="left")
+        table.add_column(kind.name)
+        table.add_column("state")
+        for column in kind.columns:
+            table.add_column(column.header, justify=column.justify)
+        for r in rows:
+            table.add_row(escape(r.name), _state(r), *(_cell(c, r.details) for c in kind.columns))
+        for r in rows:
+            if r.outcome not in (Outcome.OK, Outcome.PENDING) and r.reason:
+                console.print(f"[{STYLE[r.outcome]}]{escape(r.name)}: {escape(r.reason)}[/]")
+        console.print(table)
 
 
 def _text(value: Any) -> str:

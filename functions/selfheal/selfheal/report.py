@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import FAILED, HEALED, UNFINISHED, Outcome, ResourceResult
+from .model import FAILED, HEALED, UNFINISHED, Outcome, ResourceResult, clip
 
 OUTCOMES = tuple(o for o in Outcome)
 
@@ -81,4 +81,4 @@ class Report:
             late = [f"{r.kind} {r.name} ({r.outcome.value})" for r in self.results
                     if r.outcome in (Outcome.PENDING, *UNFINISHED)]
             text = f"{len(late)} resource(s) not finished yet (a follow-up run carries on): " + ", ".join(late)
-        return text if len(text) <= limit else text[: limit - 3] + "..."
+        return clip(text, limit)

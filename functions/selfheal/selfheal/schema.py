@@ -32,7 +32,8 @@ from .spec import (
 )
 
 VAR = r"\$\{[a-z_][a-z0-9_]*\}"  # a ${var} placeholder: the value is checked once vars are resolved
-FALSY = {"enum": [None, False, 0, "", [], {}], "description": "empty: the same as leaving the field out"}
+FALSY: dict[str, Any] = {"enum": [None, False, 0, "", [], {}],
+                         "description": "empty: the same as leaving the field out"}
 NULL = {"type": "null"}
 
 
@@ -359,7 +360,7 @@ def build() -> dict[str, Any]:
                 "name": text(
                     BUCKET_NAME,
                     description="bucket name: 3-63 lowercase letters, digits, . - (names are global)",
-                    **{"not": {"type": "string", "pattern": r"\.\.|^\d+\.\d+\.\d+\.\d+$|^xn--|-s3alias$"}},
+                    **{"not": {"type": "string", "pattern": r"\.\.|^\d+\.\d+\.\d+\.\d+$|^xn--|-s3alias$"}},  # type: ignore[arg-type]
                 ),
                 "region": text(
                     REGION, numbers=False,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ON_DEMAND = "PAY_PER_REQUEST"
@@ -160,10 +160,12 @@ class Estate:
     buckets: tuple[BucketSpec, ...]
     settings: Settings = field(default_factory=Settings)
     variables: tuple[tuple[str, str], ...] = ()
+    others: tuple[Any, ...] = ()  # resources of kinds registered beside the shipped two (selfheal.kinds.register)
 
     @property
-    def resources(self) -> tuple[TableSpec | BucketSpec, ...]:
-        return self.tables + self.buckets
+    def resources(self) -> tuple[Any, ...]:
+        """Every declared resource: tables, buckets, then the other kinds' in their sections' order."""
+        return self.tables + self.buckets + self.others
 
     def only(self, names: tuple[str, ...] | list[str]) -> Estate:
         """The same estate narrowed to the named resources; an unknown name is an error naming the known ones."""
@@ -176,12 +178,11 @@ class Estate:
                     self.source, "--only", f"{name!r} is not declared in the estate", choose(name, sorted(known))
                 )
         wanted = set(names)
-        return Estate(
-            self.source,
-            tuple(t for t in self.tables if t.name in wanted),
-            tuple(b for b in self.buckets if b.name in wanted),
-            self.settings,
-            self.variables,
+        return replace(
+            self,
+            tables=tuple(t for t in self.tables if t.name in wanted),
+            buckets=tuple(b for b in self.buckets if b.name in wanted),
+            others=tuple(r for r in self.others if r.name in wanted),
         )
 
 

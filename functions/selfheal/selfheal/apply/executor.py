@@ -7,13 +7,17 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
-from ..aws import AWS_ERRORS, error_code, explain
+from ..aws import AWS_ERRORS, Clients, error_code, explain
 from ..model import Step
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +35,6 @@ RETRY_LATER = {
     "InternalError",
     "ServiceUnavailable",
 }
-# The resource already exists because another run got there first: that is success, not failure.
-ALREADY_DONE = {
-    "create_table": {"ResourceInUseException"},
-    "create_bucket": {"BucketAlreadyOwnedByYou"},
-}
-
 _ACTIVE_MODEL = WaiterModel(
     {
         "version": 2,
@@ -99,56 +97,50 @@ class Deadline:
         return self.left() <= 0
 
 
-def run_step(clients: Any, step: Step, waits: Waits, deadline: Deadline) -> str | None:
+class StepKind(Protocol):
+    """What the executor needs from a step's resource kind (selfheal.kinds.Kind)."""
+
+    def target(self, step: Step) -> str: ...
+
+    def wait(self, client: Any, step: Step, waits: Waits, deadline: Deadline) -> None: ...
+
+    def raced(self, client: Any, step: Step, code: str, exc: Exception) -> str | None: ...
+
+    def before_retry(self, client: Any, step: Step, code: str, waits: Waits, deadline: Deadline) -> None: ...
+
+
+def run_step(clients: Clients, step: Step, waits: Waits, deadline: Deadline, kind: StepKind) -> str | None:
     """Do one step. Returns a note for the report (e.g. a race won by another run), raises StepFailed/Deferred."""
     client = clients.client(step.service, step.region)
-    if step.operation == "wait_active":
-        wait_active(client, step.params["TableName"], waits, deadline)
+    if step.is_wait:
+        kind.wait(client, step, waits, deadline)
         return None
-    if step.operation == "wait_backup":
-        wait_backup(client, step.params, waits, deadline)
-        return None
-    if step.operation == "wait_bucket":
-        wait_bucket(client, step.params["Bucket"], waits, deadline)
-        return None
+    target = kind.target(step)
     attempt = 0
     while True:
         try:
             getattr(client, step.operation)(**step.params)
-            log.debug("done %s %s", step.operation, _target(step))
+            log.debug("done %s %s", step.operation, target)
             return None
         except AWS_ERRORS as exc:
             code = error_code(exc)
-            if code in ALREADY_DONE.get(step.operation, ()):
-                return f"{_target(step)} already existed: another run created it first"
-            if step.operation == "restore_table_from_backup" and code == "TableAlreadyExistsException":
-                return _restored_by_another_run(client, step, exc)
+            note = kind.raced(client, step, code, exc)
+            if note is not None:
+                return note
             attempt += 1
             if (code not in RETRY_LATER and code not in step.retry_codes) or attempt >= waits.retry_attempts:
-                raise StepFailed(step, explain(exc, step.operation, _target(step))) from exc
-            if code == "ResourceInUseException" and step.params.get("TableName"):
-                wait_active(client, step.params["TableName"], waits, deadline)
+                raise StepFailed(step, explain(exc, step.operation, target)) from exc
+            kind.before_retry(client, step, code, waits, deadline)
             pause = min(20.0, waits.retry_base_seconds * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
             if pause >= deadline.left():
                 raise Deferred(
-                    f"{step.operation} on {_target(step)} was still refused ({code}) when the time budget ran out"
+                    f"{step.operation} on {target} was still refused ({code}) when the time budget ran out"
                 ) from exc
-            log.info("retrying %s on %s after %s (attempt %d)", step.operation, _target(step), code, attempt)
+            log.info("retrying %s on %s after %s (attempt %d)", step.operation, target, code, attempt)
             time.sleep(pause)
 
 
-def _restored_by_another_run(client: Any, step: Step, exc: Exception) -> str:
-    """A table appeared under the name while we restored: fine if it is this backup's restore, else say so loudly."""
-    table, backup = step.params["TargetTableName"], step.params["BackupArn"]
-    desc = client.describe_table(TableName=table)["Table"]
-    if (desc.get("RestoreSummary") or {}).get("SourceBackupArn") == backup:
-        return f"table {table} already existed: another run restored it from the same backup first"
-    raise StepFailed(step, f"restore of {table} from {backup} refused: a table appeared under that name meanwhile, "
-                           "not restored from this backup — the backup is kept; move its data into the new table by "
-                           "hand, or delete the new table and run again") from exc
-
-
-def wait_active(client: Any, table: str, waits: Waits, deadline: Deadline) -> None:
+def wait_active(client: DynamoDBClient, table: str, waits: Waits, deadline: Deadline) -> None:
     """Until the table is ACTIVE (not its indexes), bounded by the wait timeout and the run's budget."""
     budget = min(waits.timeout_seconds, deadline.left())
     attempts = max(1, int(budget // max(waits.poll_seconds, 0.001)))
@@ -164,7 +156,7 @@ def wait_active(client: Any, table: str, waits: Waits, deadline: Deadline) -> No
         raise Deferred(f"{table} was not ACTIVE within {budget:.0f}s: the next run carries on") from exc
 
 
-def wait_bucket(client: Any, bucket: str, waits: Waits, deadline: Deadline) -> None:
+def wait_bucket(client: S3Client, bucket: str, waits: Waits, deadline: Deadline) -> None:
     """Until a bucket just created answers HeadBucket (S3 is eventually consistent right after CreateBucket)."""
     budget = min(waits.timeout_seconds, deadline.left())
     delay = min(1.0, max(waits.poll_seconds, 0.001))
@@ -194,11 +186,3 @@ def wait_backup(client: Any, params: dict[str, Any], waits: Waits, deadline: Dea
             raise Deferred(f"backup {arn} is still being made ({status}): not restored yet and never created empty "
                            "meanwhile — the follow-up run restores it")
         time.sleep(waits.poll_seconds)
-
-
-def _target(step: Step) -> str:
-    p = step.params
-    if step.service == "backup":
-        return f"table {(p.get('Metadata') or {}).get('targetTableName') or p.get('RecoveryPointArn', '?')}"
-    name = p.get("TableName") or p.get("TargetTableName") or p.get("Bucket") or p.get("ResourceArn", "?")
-    return f"{'table' if step.service == 'dynamodb' else 'bucket'} {name}"

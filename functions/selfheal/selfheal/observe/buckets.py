@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ..aws import error_code, explain, http_status
 from ..spec import BPA_FLAGS, BucketSpec
 from .tables import Mapper
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 # aspect -> (client method, error codes that mean "not configured")
 _READS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -60,7 +63,7 @@ ALL_ASPECTS = tuple(_READS)  # every aspect the estate can declare (selfheal imp
 
 
 def observe_bucket(
-    client: Any,
+    client: S3Client,
     spec: BucketSpec,
     owned_names: Any = None,
     mapper: Mapper = map,

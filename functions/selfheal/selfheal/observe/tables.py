@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ..aws import error_code
 from ..spec import ON_DEMAND, PROVISIONED, KeyAttr, TableSpec
+
+if TYPE_CHECKING:
+    from types_boto3_backup import BackupClient
+    from types_boto3_dynamodb import DynamoDBClient
 
 Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]
 
@@ -89,7 +93,7 @@ class TableState:
         return {g.name: g for g in self.gsis}
 
 
-def normalize_table(desc: dict[str, Any]) -> dict[str, Any]:
+def normalize_table(desc: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a DescribeTable `Table` that the estate can declare, in spec terms."""
     types = {a["AttributeName"]: a["AttributeType"] for a in desc.get("AttributeDefinitions", [])}
 
@@ -152,7 +156,7 @@ RecoveryPoints = Callable[[], tuple[Backup, ...]]
 
 
 def observe_table(
-    client: Any, spec: TableSpec, mapper: Mapper = map, recovery_points: RecoveryPoints | None = None
+    client: DynamoDBClient, spec: TableSpec, mapper: Mapper = map, recovery_points: RecoveryPoints | None = None
 ) -> TableState:
     """Read only what the spec declares: DescribeTable, then PITR, TTL and tags where declared.
 
@@ -178,7 +182,8 @@ def observe_table(
 
 
 def read_settings(
-    client: Any, name: str, arn: str, mapper: Mapper = map, pitr: bool = True, ttl: bool = True, tags: bool = True
+    client: DynamoDBClient, name: str, arn: str, mapper: Mapper = map, pitr: bool = True, ttl: bool = True,
+    tags: bool = True,
 ) -> dict[str, Any]:
     """The settings DescribeTable does not carry, as TableState fields: PITR, TTL and tags (each read only if asked)."""
 
@@ -202,7 +207,7 @@ def read_settings(
     return fields
 
 
-def _tags(client: Any, arn: str) -> tuple[tuple[str, str], ...]:
+def _tags(client: DynamoDBClient, arn: str) -> tuple[tuple[str, str], ...]:
     tags: list[tuple[str, str]] = []
     kwargs: dict[str, Any] = {"ResourceArn": arn}
     while True:
@@ -213,7 +218,7 @@ def _tags(client: Any, arn: str) -> tuple[tuple[str, str], ...]:
         kwargs["NextToken"] = page["NextToken"]
 
 
-def find_backups(client: Any, table: str) -> tuple[Backup, ...]:
+def find_backups(client: DynamoDBClient, table: str) -> tuple[Backup, ...]:
     """The DynamoDB backups of `table` that are restorable or still being made (ListBackups, every type).
 
     The response is filtered here (table name, status): a server-side filter is not trusted.
@@ -233,7 +238,7 @@ def find_backups(client: Any, table: str) -> tuple[Backup, ...]:
     return tuple(found)
 
 
-def find_recovery_points(client: Any, table_arn: str) -> tuple[Backup, ...]:
+def find_recovery_points(client: BackupClient, table_arn: str) -> tuple[Backup, ...]:
     """AWS Backup recovery points of a table (vaults; ListBackups does not show them), usable or being made."""
     found: list[Backup] = []
     kwargs: dict[str, Any] = {"ResourceArn": table_arn}

@@ -1,0 +1,61 @@
+"""The registry of resource kinds: tables and buckets ship here; a new kind registers itself (`register`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Step
+from .base import Column, Kind, Spec, State
+
+_KINDS: dict[str, Kind[Any, Any]] = {}
+
+
+def register(kind: Kind[Any, Any]) -> Kind[Any, Any]:
+    """Add a kind (or replace the one of the same name). Returns it."""
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def unregister(name: str) -> None:
+    _KINDS.pop(name, None)
+
+
+def kinds() -> tuple[Kind[Any, Any], ...]:
+    """Every registered kind, in registration order (the order of the estate's sections and the status tables)."""
+    return tuple(_KINDS.values())
+
+
+def kind_named(name: str) -> Kind[Any, Any]:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise LookupError(f"no resource kind {name!r} is registered (known: {', '.join(_KINDS)})") from None
+
+
+def kind_of(spec: Spec) -> Kind[Any, Any]:
+    return kind_named(spec.kind)
+
+
+def kind_of_step(step: Step) -> Kind[Any, Any]:
+    for kind in _KINDS.values():
+        if step.service in kind.services:
+            return kind
+    raise LookupError(f"no resource kind owns {step.service} steps")
+
+
+def creates() -> frozenset[str]:
+    return frozenset(op for k in _KINDS.values() for op in k.creates)
+
+
+def restores() -> frozenset[str]:
+    return frozenset(op for k in _KINDS.values() for op in k.restores)
+
+
+from . import buckets as _buckets  # noqa: E402 - the shipped kinds register themselves
+from . import tables as _tables  # noqa: E402
+
+register(_tables.TableKind())
+register(_buckets.BucketKind())
+
+__all__ = ["Column", "Kind", "Spec", "State", "creates", "kind_named", "kind_of", "kind_of_step", "kinds",
+           "register", "restores", "unregister"]
