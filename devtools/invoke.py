@@ -4,7 +4,7 @@
 
 AWS is --endpoint-url, else $AWS_ENDPOINT_URL, else a fresh local AWS (devtools/localaws.py) started for this run.
 The handler gets a Lambda-like context whose remaining time counts down from --timeout. For a CloudFormation event,
-a local HTTP server on 127.0.0.1 stands in for the presigned ResponseURL and the one response CloudFormation would
+a local HTTPS server on 127.0.0.1 stands in for the presigned ResponseURL and the one response CloudFormation would
 receive is printed. Otherwise the handler's return value (or its error, shaped like Lambda's) is printed.
 
 stdout holds only that result (JSON); the function's log lines and EMF metrics go to stderr.
@@ -17,6 +17,7 @@ import contextlib
 import http.server
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -48,8 +49,50 @@ class LambdaContext:
         return max(0, int((self._ends - time.monotonic()) * 1000))
 
 
+def local_certificate() -> Path:
+    """A self-signed certificate for 127.0.0.1 and localhost (made once per process): the local ResponseURL is
+    https://, as CloudFormation's presigned S3 URL is, and crhelper's own sender only speaks HTTPS."""
+    global _CERTIFICATE
+    if _CERTIFICATE is None:
+        import datetime  # noqa: PLC0415 - only a CloudFormation invoke needs a certificate
+        import ipaddress  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+
+        from cryptography import x509  # noqa: PLC0415 - moto's own dependency
+        from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+        from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "selfheal local ResponseURL")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        folder = Path(tempfile.mkdtemp(prefix="selfheal-response-"))
+        (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+        _CERTIFICATE = folder
+    return _CERTIFICATE
+
+
+_CERTIFICATE: Path | None = None
+
+
 class ResponseServer:
-    """Stands in for CloudFormation's presigned S3 URL: records every request made to it (method, path, body)."""
+    """Stands in for CloudFormation's presigned S3 URL (https:// on 127.0.0.1): records every request made to it.
+
+    While it runs, SSL_CERT_FILE names its certificate, so this process (crhelper's sender among them) trusts it the
+    way a Lambda trusts S3's; the variable is restored when it stops.
+    """
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -75,25 +118,37 @@ class ResponseServer:
 
             do_PUT = do_POST = do_GET = _record  # noqa: N815 - http.server's naming
 
+        folder = local_certificate()
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(folder / "cert.pem", folder / "key.pem")
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._trust = str(folder / "cert.pem")
+        self._saved: str | None = None
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/cloudformation-response?X-Amz-Signature=local"
+        return f"https://{host}:{port}/cloudformation-response?X-Amz-Signature=local"
 
     @property
     def responses(self) -> list[dict[str, Any]]:
         return [r["body"] for r in self.requests if r["method"] == "PUT"]
 
     def __enter__(self) -> ResponseServer:
+        self._saved = os.environ.get("SSL_CERT_FILE")
+        os.environ["SSL_CERT_FILE"] = self._trust
         self._thread.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self._saved is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = self._saved
 
 
 def is_cloudformation(event: Any) -> bool:

@@ -33,10 +33,8 @@ AWS call; a CloudFormation-looking event that cannot be answered is never sent a
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
-import threading
 import time
 import warnings
 from typing import Any
@@ -46,14 +44,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from crhelper import CfnResource
-from crhelper.utils import _send_response
 
 from selfheal import change as changes
 from selfheal import followup, notify
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
 from selfheal.loader import load_estate
-from selfheal.model import Outcome
+from selfheal.model import Outcome, clip
 from selfheal.report import Report
 from selfheal.spec import EstateError
 
@@ -62,7 +59,7 @@ ACTIONS = ("plan", "apply", "status")
 MANUAL_FIELDS = ("action", "only")
 CFN_FIELDS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceType")
 CFN_REQUEST_TYPES = ("Create", "Update", "Delete")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+TIMER_GUARD_MS = 1000  # a deploy run ending closer than this to the Lambda's end could race crhelper's timeout answer
 REASON_LIMIT = 250  # CloudFormation cuts Reason at 256 characters
 # Stop starting work this long before the Lambda times out, so the run can still report and answer CloudFormation.
 MARGIN_FRACTION, MARGIN_MIN_S, MARGIN_MAX_S = 0.1, 3.0, 60.0
@@ -103,55 +100,54 @@ class InvalidEvent(ValueError):
     """The event is not one this function handles; the message names the problem and the fix."""
 
 
-class _OneResponse(CfnResource):
-    """crhelper, answering at most once per request (its timeout timer and the handler can both try).
+class _Late(BaseException):  # noqa: N818 - not an error: a response that must not be sent
+    """A deploy run that outlived crhelper's timeout answer (FAILED "Execution timed out"): its own result must not
+    become a second response. A BaseException, so crhelper's handler wrapper (which answers any Exception) lets it
+    through unanswered; lambda_handler ends the invocation on it."""
 
-    A ResponseURL on a loopback http:// address (the local invoke) is answered over plain HTTP; anything else goes
-    through crhelper's own sender.
+
+def _custom_resource() -> CfnResource:
+    """crhelper for one CloudFormation request, through its public interface (the decorators, Status, Reason, Data).
+
+    Built per request, not at import: crhelper builds the Lambda, EventBridge and Logs clients of its polling mode
+    when it is constructed, which only custom-resource requests should pay for. Responses go through crhelper's own
+    sender to the presigned HTTPS ResponseURL. Exactly one response: crhelper answers whatever the decorated function
+    returns or raises, and its timer answers FAILED half a second before the Lambda times out — a run that outlives
+    that raises `_Late` instead of returning (see `_answered_by_timer`).
     """
+    helper = CfnResource(json_logging=False, log_level=_CRHELPER_LEVEL, sleep_on_delete=0, polling_interval=1)
 
-    def __init__(self, **kwargs: Any) -> None:
-        self._response_lock = threading.Lock()
-        self._responded = False
-        # crhelper builds Lambda, Events and Logs clients for its polling mode, which this function never uses (and
-        # its role may not call): construct it as under `sam local`, which skips them (~0.05 s of every cold start).
-        sam_local = os.environ.get("AWS_SAM_LOCAL")
-        os.environ["AWS_SAM_LOCAL"] = "true"
-        try:
-            super().__init__(**kwargs)
-        finally:
-            if sam_local is None:
-                del os.environ["AWS_SAM_LOCAL"]
-            else:
-                os.environ["AWS_SAM_LOCAL"] = sam_local
-        self._sam_local = sam_local
+    def create_or_update(event: dict[str, Any], context: Any) -> str:
+        physical_id, status, reason, data = deploy(event, context)
+        _answered_by_timer(context)
+        helper.Data.update(data)
+        if status == "FAILED":
+            helper.Status, helper.Reason = status, reason
+        return physical_id
 
-    def __call__(self, event: dict[str, Any], context: Any) -> None:
-        with self._response_lock:
-            self._responded = False
-        failed = self._init_failed
-        if failed is not None and event.get("RequestType") == "Delete":
-            # crhelper answers FAILED to everything after a failed start-up; a Delete has nothing to undo and must pass.
-            self._init_failed = None
-            try:
-                super().__call__(event, context)
-            finally:
-                self._init_failed = failed
-            return
-        super().__call__(event, context)
+    def on_delete(event: dict[str, Any], context: Any) -> str:
+        return delete(event, context)
 
-    def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:
-        with self._response_lock:
-            if self._responded:
-                logger.warning("a response was already sent for this request; not sending another")
-                return
-            self._responded = True
-        super()._send(status, reason, send_response=_put_response)
+    helper.create(create_or_update)
+    helper.update(create_or_update)
+    helper.delete(on_delete)
+    return helper
+
+
+def _answered_by_timer(context: Any) -> None:
+    """crhelper's timer answers FAILED at 0.5 s before the Lambda's end. Returning close to that would race it into a
+    second response: within TIMER_GUARD_MS of the end, wait for the timer's answer, then stop without answering."""
+    left = context.get_remaining_time_in_millis()
+    if left >= TIMER_GUARD_MS:
+        return
+    logger.error("the run outlived the time crhelper allows: its timeout answer (FAILED) stands, this result is "
+                 "not sent", extra={"remaining_ms": left})
+    time.sleep(max(0.0, left - 400) / 1000)  # the timer fires at 500 ms left
+    raise _Late
 
 
 # Runs that end before any metric is added (Delete, a refused event) are expected: no warning line for them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
-helper = _OneResponse(json_logging=False, log_level=_CRHELPER_LEVEL, sleep_on_delete=0, polling_interval=1)
 # The core's loggers (selfheal.*) are children of the Logger's own "selfheal" logger; crhelper's get the same JSON.
 copy_config_to_registered_loggers(source_logger=logger, include={"selfheal", "crhelper"})
 logging.getLogger("crhelper").setLevel(_CRHELPER_LEVEL)
@@ -174,7 +170,10 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any] | None:
     if route == "cloudformation":
         logger.info("CloudFormation request", extra={"request_type": event["RequestType"], "stack_id": event["StackId"],
                                                      "logical_resource_id": event["LogicalResourceId"]})
-        helper(event, context)
+        try:
+            _custom_resource()(event, context)
+        except _Late:
+            pass  # crhelper's timer has answered this request
         return None
     if route == "schedule":
         return _result(*run("apply", "schedule", context))
@@ -233,10 +232,9 @@ def _check_cfn(event: dict[str, Any]) -> None:
         raise InvalidEvent(f"CloudFormation RequestType {_short(event['RequestType'])} is unknown — "
                            f"use one of {', '.join(CFN_REQUEST_TYPES)}")
     url = urlsplit(event["ResponseURL"])
-    loopback = url.scheme == "http" and url.hostname in LOOPBACK_HOSTS
-    if not ((url.scheme == "https" and url.hostname) or loopback):
+    if not (url.scheme == "https" and url.hostname):
         raise InvalidEvent(f"CloudFormation ResponseURL must be https:// (got a {url.scheme or 'relative'} URL) — "
-                           "http:// is accepted only on 127.0.0.1/localhost, for the local invoke")
+                           "CloudFormation sends a presigned https:// S3 URL; the local invoke serves one too")
 
 
 def parse_manual(event: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
@@ -291,9 +289,10 @@ def on_change(event: dict[str, Any], context: Any) -> dict[str, Any]:
 # --- CloudFormation ---------------------------------------------------------------------------------------------
 
 
-@helper.create
-@helper.update
-def deploy(event: dict[str, Any], context: Any) -> str:
+Answer = tuple[str, str, str, dict[str, Any]]  # (PhysicalResourceId, "SUCCESS" | "FAILED", Reason, Data)
+
+
+def deploy(event: dict[str, Any], context: Any) -> Answer:
     """Create/Update: reconcile now. FAILED unless every declared resource ends healthy (the deploy fails loudly),
     except during the stack's own rollback, which must be let through."""
     try:
@@ -304,19 +303,19 @@ def deploy(event: dict[str, Any], context: Any) -> str:
     except Exception as exc:  # noqa: BLE001 - any failure still gets exactly one FAILED response
         logger.exception("the run failed")
         return _fail(f"selfheal failed: {type(exc).__name__}: {exc}")
-    helper.Data.update(report.summary)
+    data: dict[str, Any] = dict(report.summary)
     if handed_over is not None and handed_over.at is not None:
-        helper.Data["followup_at"] = handed_over.at.isoformat(timespec="seconds")
+        data["followup_at"] = handed_over.at.isoformat(timespec="seconds")
     if not report.failed:
         # Healthy, or only AWS's slow work left (a restore, an index build) that a follow-up run finishes: a slow
         # restore never fails a deploy, and on a Create never rolls the stack (and this function) back.
-        return PHYSICAL_ID
+        return PHYSICAL_ID, "SUCCESS", "", data
     if _rolling_back(event.get("StackId", "")):
         # Answering FAILED to the rollback's Update would leave the stack UPDATE_ROLLBACK_FAILED: the estate is
         # reported (log lines, metrics, alarms) and the rollback may finish.
         logger.error("stack is rolling back: answering SUCCESS", extra={"reason": failure_reason(report)})
-        return PHYSICAL_ID
-    return _fail(failure_reason(report))
+        return PHYSICAL_ID, "SUCCESS", "", data
+    return _fail(failure_reason(report), data)
 
 
 def _rolling_back(stack_id: str) -> bool:
@@ -329,7 +328,6 @@ def _rolling_back(stack_id: str) -> bool:
     return bool(stacks) and str(stacks[0].get("StackStatus", "")).endswith("ROLLBACK_IN_PROGRESS")
 
 
-@helper.delete
 def delete(event: dict[str, Any], context: Any) -> str:
     """Delete: nothing is deleted — the estate outlives the stack. Echo the id CloudFormation knows (it may be from a
     failed Create)."""
@@ -337,35 +335,13 @@ def delete(event: dict[str, Any], context: Any) -> str:
     return event.get("PhysicalResourceId") or PHYSICAL_ID
 
 
-def _fail(reason: str) -> str:
-    helper.Status, helper.Reason = "FAILED", _cut(reason)
-    return PHYSICAL_ID
+def _fail(reason: str, data: dict[str, Any] | None = None) -> Answer:
+    return PHYSICAL_ID, "FAILED", clip(reason, REASON_LIMIT), data or {}
 
 
 def failure_reason(report: Report) -> str:
     """Why an unhealthy run failed, under 256 characters, naming the resources."""
     return report.failure_reason(REASON_LIMIT)
-
-
-def _put_response(url: str, body: dict[str, Any], ssl_verify: Any) -> None:
-    parts = urlsplit(url)
-    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
-        _send_response(url, body, ssl_verify)
-        return
-    data = json.dumps(body).encode()
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    import http.client  # noqa: PLC0415 - only the local invoke's loopback answer needs it
-
-    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
-    try:
-        connection.request("PUT", path, body=data, headers={"content-type": "", "content-length": str(len(data))})
-        status = connection.getresponse().status
-        logger.info("response sent", extra={"status": body.get("Status"), "http_status": status})
-    except OSError as exc:
-        logger.error("sending the response failed; CloudFormation will time the request out",
-                     extra={"status": body.get("Status"), "error": str(exc)})
-    finally:
-        connection.close()
 
 
 # --- one run ----------------------------------------------------------------------------------------------------
@@ -477,10 +453,5 @@ def _keys(event: Any) -> list[str]:
     return sorted(str(k)[:40] for k in event)[:20] if isinstance(event, dict) else []
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 3] + "..."
+def _short(value: Any) -> str:
+    return clip(repr(value), 60)

@@ -8,7 +8,6 @@ A local HTTP server on 127.0.0.1 stands in for the presigned ResponseURL; every 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -39,8 +38,9 @@ def event(name):
     return json.loads((ROOT / "events" / name).read_text())
 
 
-def invoke(app, request, context):
-    """-> (PUT bodies, seconds the handler took). Bounded: fails if the handler has not returned within 60 s."""
+def invoke(app, request, context, linger=False):
+    """-> (PUT bodies, seconds the handler took). Bounded: fails if the handler has not returned within 60 s.
+    linger: keep listening until a second past the invocation's end, so a late second response would be seen."""
     with ResponseServer() as server:
         out = {}
 
@@ -53,6 +53,8 @@ def invoke(app, request, context):
         worker.start()
         worker.join(60)
         assert not worker.is_alive(), "the handler hung"
+        if linger:
+            time.sleep(context.get_remaining_time_in_millis() / 1000 + 1.0)
     return server.responses, out["took"]
 
 
@@ -76,7 +78,7 @@ def test_deadline_reached_mid_run_answers_success_once_with_what_is_left(app, fa
     context = LambdaContext(timeout_s=6)
     faulty.add("dynamodb", "CreateTable", "galerly-users", sleep_until=lambda: app.deadline(context) + 0.3)
 
-    responses, took = invoke(app, event("cfn-create.json"), context)
+    responses, took = invoke(app, event("cfn-create.json"), context, linger=True)
 
     assert len(responses) == 1, responses
     response = responses[0]
@@ -85,10 +87,7 @@ def test_deadline_reached_mid_run_answers_success_once_with_what_is_left(app, fa
     assert response["Status"] == "SUCCESS", response.get("Reason")
     assert response["Data"]["deferred"] >= 1 and response["Data"]["unfinished"] >= 1
     assert response["Data"]["error"] == 0 and response["Data"]["failed"] == 0
-    assert took < 5.5  # answered by the run itself, not by crhelper's timeout
-    timer = app.helper._timer
-    timer.join(1)
-    assert not timer.is_alive()  # cancelled: no second, late "Execution timed out" response
+    assert took < 5.5  # answered by the run itself, not by crhelper's timeout; and no late "Execution timed out"
     users = aws_table(aws, "galerly-users")
     assert users["TableStatus"] == "ACTIVE"  # the held create did happen; the rest is left for the next run
 
@@ -98,23 +97,6 @@ def aws_table(aws, name):
 
     return boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint).describe_table(
         TableName=name)["Table"]
-
-
-def test_an_unreachable_response_url_does_not_hang_the_function(app, aws):
-    # Nothing listens on the ResponseURL's port: the single PUT fails fast, the handler returns, no retry loop.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    request = {**event("cfn-delete.json"), "ResponseURL": f"http://127.0.0.1:{port}/response?X-Amz-Signature=x"}
-    done = {}
-    worker = threading.Thread(target=lambda: done.setdefault("result", app.lambda_handler(request, LambdaContext())),
-                              daemon=True)
-    started = time.monotonic()
-    worker.start()
-    worker.join(20)
-    assert not worker.is_alive(), "the handler hung on an unreachable ResponseURL"
-    assert time.monotonic() - started < 20 and done == {"result": None}
-    assert aws.calls() == []  # Delete never touches the estate, even when it cannot answer
 
 
 MALFORMED = {
@@ -140,8 +122,8 @@ def test_malformed_requests_get_no_response_and_no_aws_call(case, app, aws):
 
 def test_scheduled_and_manual_runs_never_send_a_response_even_when_the_engine_raises(app, aws, monkeypatch):
     sent = []
-    monkeypatch.setattr(app, "_put_response", lambda *a, **k: sent.append(a))
-    monkeypatch.setattr(app, "_send_response", lambda *a, **k: sent.append(a))
+    # Only a CloudFormation request builds crhelper (which alone answers a ResponseURL): record any attempt.
+    monkeypatch.setattr(app, "_custom_resource", lambda: sent.append("crhelper built") or pytest.fail("answered"))
     # The engine turns one resource's surprise into that resource's error; here the engine itself gives way.
     monkeypatch.setattr("selfheal.engine.Engine.apply", lambda self: (_ for _ in ()).throw(RuntimeError("boom")))
 
