@@ -114,7 +114,7 @@ def test_a_cloudformation_run_logs_neither_the_secret_nor_the_presigned_url(worl
     request = {**event, "ResponseURL": ""}
     with ResponseServer() as server:
         host, port = server._server.server_address[:2]
-        url = (f"http://{host}:{port}/arn%3Aaws%3Acloudformation/stack?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        url = (f"https://{host}:{port}/arn%3Aaws%3Acloudformation/stack?X-Amz-Algorithm=AWS4-HMAC-SHA256"
                f"&X-Amz-Credential=AKIAEXAMPLE%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature={SIGNATURE}")
         try:
             with everything_logged() as logged:
