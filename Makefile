@@ -56,6 +56,7 @@ sam-venv: $(SAM_STAMP)
 lint-template: $(SAM_STAMP)
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
+	$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint fleet/central.yaml
 
 actionlint: $(SAM_STAMP)
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" actionlint .github/workflows/*.yml
