@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from devtools.fleet_template import ARTIFACT_BUCKET, deterministic_zip
+from devtools.fleet_template import ARTIFACT_BUCKET, FleetTemplateError, built_code_dirs, deterministic_zip
 from tests.support.fleet_build import ROOT, generate
 from tests.support.iam import as_list, load_template
 
@@ -268,3 +268,16 @@ def test_zips_are_byte_identical_whatever_the_files_times(tmp_path: Path) -> Non
     (source / "a.py").write_text("A = 3\n")
     deterministic_zip(source, tmp_path / "three.zip")
     assert (tmp_path / "three.zip").read_bytes() != (tmp_path / "one.zip").read_bytes()
+
+
+def test_a_missing_or_partial_build_is_named_with_its_fix(tmp_path: Path, source: dict[str, Any]) -> None:
+    with pytest.raises(FleetTemplateError, match=r"template.yaml is missing: run `make build` \(sam build\) first"):
+        built_code_dirs(source, tmp_path)
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n  Function: {Type: AWS::Serverless::Function, Properties: {CodeUri: Function}}\n"
+        "  DepsLayer: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: DepsLayer}}\n"
+    )
+    (tmp_path / "Function").mkdir()
+    (tmp_path / "Function" / "app.py").write_text("")
+    with pytest.raises(FleetTemplateError, match=r"DepsLayer's code\) is missing or empty: run `make build` again"):
+        built_code_dirs(source, tmp_path)
