@@ -171,8 +171,9 @@ def run_event(
 
 
 def _entry(detail: RunDetail, bus_arn: str, resources: list[str], time: datetime) -> RunEntry:
-    return {"Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": json.dumps(detail, default=str, sort_keys=True),
-            "EventBusName": bus_arn, "Resources": resources, "Time": time}
+    text = json.dumps(detail, default=str, sort_keys=True, ensure_ascii=False)  # UTF-8 is what AWS counts
+    return {"Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": text, "EventBusName": bus_arn,
+            "Resources": resources, "Time": time}
 
 
 def fit(detail: RunDetail, bus_arn: str, resources: list[str], time: datetime, limit: int = ENTRY_LIMIT) -> RunEntry:
