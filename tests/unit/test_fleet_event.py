@@ -200,6 +200,9 @@ def test_the_latest_run_per_account_and_region_is_the_row() -> None:
     failing = fleet.fleet_view(messages[:1], now=now)
     assert failing.rows[0].in_error == ("table galerly-users: error — AccessDenied",) and fleet.exit_code(failing) == 1
     assert fleet.exit_code(fleet.fleet_view([], now=now)) == 1
+    naive = fleet.fleet_view([stored("222222222222", "us-east-1", "2026-12-02T11:00:00")], now=now,
+                             stale_after=timedelta(hours=26))
+    assert naive.rows[0].finished == datetime(2026, 12, 2, 11, tzinfo=UTC) and not naive.rows[0].stale
 
 
 @pytest.mark.parametrize(("text", "expected"), [("7d", timedelta(days=7)), ("36h", timedelta(hours=36)),

@@ -249,6 +249,11 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _utc(moment: datetime) -> datetime:
+    """A time without a zone is taken as UTC (selfheal always writes one; a hand-made event may not)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
@@ -407,7 +412,7 @@ def fleet_view(messages: Iterable[str], now: datetime | None = None, stale_after
             continue
         view.events_read += 1
         key = (str(detail["account"]), str(detail["region"]))
-        finished = datetime.fromisoformat(str(detail["finished"]))
+        finished = _utc(datetime.fromisoformat(str(detail["finished"])))
         runs[key] = runs.get(key, 0) + 1
         if key not in latest or finished > latest[key][0]:
             latest[key] = (finished, detail)
@@ -471,13 +476,13 @@ def render(console: Any, view: FleetView, log_group: str, since: datetime) -> No
     from rich.table import Table  # noqa: PLC0415 - only the terminal needs rich
 
     table = Table(title=f"selfheal fleet — latest run per account and region ({log_group}, since {_iso(since)})")
-    for column in ("account", "region", "last run", "trigger", "ok", "healed", "unfinished", "failed",
+    for column in ("account", "region", "last run (UTC)", "trigger", "ok", "healed", "unfinished", "failed",
                    "resources in error"):
         table.add_column(column, justify="right" if column in ("ok", "healed", "unfinished", "failed") else "left")
     for row in view.rows:
         style = "red" if row.failing else ("yellow" if row.stale else None)
         errors = "; ".join(row.in_error) or ("guard stopped the run" if row.guard_tripped else "-")
-        when = row.finished.strftime("%Y-%m-%d %H:%M:%S") + (" (stale)" if row.stale else "")
+        when = row.finished.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + (" (stale)" if row.stale else "")
         table.add_row(row.account, row.region, when, row.trigger, str(row.ok), str(row.healed), str(row.unfinished),
                       str(row.failed), errors, style=style)
     console.print(table)
