@@ -17,7 +17,8 @@ not faithful to AWS, so product code never has to bend around moto:
     PutEvents                to another account's (or region's) bus by ARN: delivered to that bus's rules when its
                              resource policy allows the sender (events:PutEvents for its account, or "*" with
                              aws:PrincipalOrgID of moto's Organizations), else that entry fails AccessDeniedException
-                             (an unknown bus: ResourceNotFoundException); the event's `account` is the sender's
+                             (an unknown bus: ResourceNotFoundException); the event's `account` is the sender's,
+                             and a rule's target gets it (moto's targets get no `account`)
     CloudFormation           AWS::Events::EventBusPolicy adds its statement to the bus's policy (moto skips the type)
 
 The clock (opt-in: every duration is 0 by default, i.e. moto's instant behaviour). AWS takes time; with a duration
@@ -781,6 +782,14 @@ def _patch_events_other_accounts_bus() -> None:
         return [r for r in results if r is not None]
 
     EventsBackend.put_events = put_events
+
+    # AWS: a rule's target gets the whole event, `account` included; moto's default input template leaves it out.
+    from moto.events.utils import EventTemplateParser
+
+    template = EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE
+    if '"account"' not in template:
+        EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = template.replace(
+            '"source": "<source>",', '"source": "<source>", "account": "<account>",')
 
 
 def _patch_cloudformation_event_bus_policy() -> None:

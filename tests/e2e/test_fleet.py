@@ -194,6 +194,10 @@ def test_six_accounts_and_regions_heal_and_report_to_the_central_bus(
     print(f"\nrun events: {min(sizes)}-{max(sizes)} bytes; 6 first deploys {deployed:.1f} s, "
           f"6 nightly runs {nightly:.1f} s")
 
+    logs = boto3.client("logs", region_name="us-east-1", endpoint_url=fleet.aws.endpoint)
+    stored = [json.loads(e["message"]) for e in logs.filter_log_events(logGroupName=fleet.log_group)["events"]]
+    assert len(stored) == 13 and {e["account"] for e in stored} == {m.account for m in fleet.members}  # the senders
+
     # ... and `selfheal fleet` shows the 6 latest runs: the two heals, no error
     done = selfheal_fleet(fleet, "--json")
     assert done.returncode == 0, done.stderr + done.stdout

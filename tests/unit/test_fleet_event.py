@@ -296,7 +296,9 @@ def test_the_event_reaches_a_bus_of_the_same_account(aws: LocalAws, out: Any, mo
 
     apply_one()
 
-    view = fleet.fleet_view(fleet.read_run_events(logs, fleet.DEFAULT_LOG_GROUP, datetime.now(UTC) - timedelta(1)))
+    messages = list(fleet.read_run_events(logs, fleet.DEFAULT_LOG_GROUP, datetime.now(UTC) - timedelta(1)))
+    assert [json.loads(m)["account"] for m in messages] == ["123456789012"]  # the stored event is the whole event
+    view = fleet.fleet_view(messages)
     (row,) = view.rows
     assert (row.account, row.region, row.healed, row.healed_names) == (
         "123456789012", "us-east-1", 1, ("table galerly-newsletters: created",))
