@@ -156,6 +156,9 @@ def test_a_small_run_is_sent_whole_with_its_times_and_followup() -> None:
     assert entry["Time"] == finished and entry["Resources"] == [FUNCTION]
     assert (detail["started"], detail["finished"]) == ("2026-12-02T03:00:00.000+00:00", "2026-12-02T03:00:07.000+00:00")
     assert detail["followup_at"] == "2026-12-02T03:05:07.000+00:00" and detail["cut"] == []
+    assert detail["function"] == "selfheal-Function-1A2B"
+    qualified = fleet.run_detail(report, "222222222222", "eu-west-1", FUNCTION + ":live")  # invoked through an alias
+    assert qualified["function"] == "selfheal-Function-1A2B"
     (resource,) = detail["resources"]
     assert resource["changes"][1] == {"path": "aspect.1", "from": None, "to": "x"} and resource["change_count"] == 2
 

@@ -138,7 +138,7 @@ def run_detail(
         "version": DETAIL_VERSION,
         "account": account_id,
         "region": region,
-        "function": function_arn.rsplit(":", 1)[-1] if function_arn else None,
+        "function": _function_name(function_arn),
         "trigger": report.trigger,
         "action": report.action,
         "started": _iso(started),
@@ -309,6 +309,12 @@ def tell_central(
     except Exception as exc:  # noqa: BLE001 - telling the fleet is best effort: the run's own result stands
         log.exception("the run event was not sent")
         return f"{type(exc).__name__}: {exc}"
+
+
+def _function_name(arn: str | None) -> str | None:
+    """The name in arn:aws:lambda:<region>:<account>:function:<name>[:<alias or version>]."""
+    parts = (arn or "").split(":")
+    return parts[6] if len(parts) > 6 and parts[5] == "function" else None
 
 
 def _account_of(arn: str | None) -> str | None:
