@@ -208,6 +208,22 @@ def test_the_latest_run_per_account_and_region_is_the_row() -> None:
     assert naive.rows[0].finished == datetime(2026, 12, 2, 11, tzinfo=UTC) and not naive.rows[0].stale
 
 
+def test_every_page_is_read_even_after_an_empty_one() -> None:
+    pages = [{"events": [{"message": "a"}], "nextToken": "t1"}, {"events": [], "nextToken": "t2"},
+             {"events": [{"message": "b"}], "nextToken": "t3"}, {"events": [{"message": "c"}]}]
+    asked: list[dict[str, Any]] = []
+
+    class Logs:
+        def filter_log_events(self, **kwargs: Any) -> dict[str, Any]:
+            asked.append(kwargs)
+            return pages[len(asked) - 1]
+
+    since = datetime(2026, 12, 1, tzinfo=UTC)
+    assert list(fleet.read_run_events(Logs(), "/aws/events/selfheal-fleet", since)) == ["a", "b", "c"]
+    assert [a.get("nextToken") for a in asked] == [None, "t1", "t2", "t3"]
+    assert {a["startTime"] for a in asked} == {int(since.timestamp() * 1000)}
+
+
 @pytest.mark.parametrize(("text", "expected"), [("7d", timedelta(days=7)), ("36h", timedelta(hours=36)),
                                                 ("90m", timedelta(minutes=90))])
 def test_ages(text: str, expected: timedelta) -> None:

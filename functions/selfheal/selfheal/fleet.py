@@ -393,14 +393,15 @@ class FleetView:
 
 
 def read_run_events(logs: Any, log_group: str, since: datetime) -> Iterator[str]:
-    """The messages of `log_group` since `since` (FilterLogEvents, every page)."""
+    """The messages of `log_group` since `since` (FilterLogEvents, every page: a page may be empty and still have a
+    nextToken, so only a missing or repeated token ends it)."""
     kwargs: dict[str, Any] = {"logGroupName": log_group, "startTime": int(since.timestamp() * 1000)}
     while True:
         page = logs.filter_log_events(**kwargs)
         for event in page.get("events") or []:
             yield str(event.get("message") or "")
         token = page.get("nextToken")
-        if not token or not page.get("events"):
+        if not token or token == kwargs.get("nextToken"):
             return
         kwargs["nextToken"] = token
 
