@@ -75,7 +75,8 @@ def reports(draw: st.DrawFn) -> Report:
 def test_any_report_fits_256_kb_keeps_its_summary_and_says_what_was_cut(report: Report) -> None:
     full = fleet.run_detail(report, "222222222222", "eu-west-1", FUNCTION)
     full_size = aws_entry_size({"Source": "selfheal", "DetailType": "selfheal run", "Time": 1,
-                                "Detail": json.dumps(full, sort_keys=True), "Resources": [FUNCTION]})
+                                "Detail": json.dumps(full, sort_keys=True, ensure_ascii=False),
+                                "Resources": [FUNCTION]})
 
     entry = fleet.run_event(report, "222222222222", "eu-west-1", BUS, FUNCTION)
 
@@ -156,7 +157,9 @@ def test_a_small_run_is_sent_whole_with_its_times_and_followup() -> None:
     assert entry["Time"] == finished and entry["Resources"] == [FUNCTION]
     assert (detail["started"], detail["finished"]) == ("2026-12-02T03:00:00.000+00:00", "2026-12-02T03:00:07.000+00:00")
     assert detail["followup_at"] == "2026-12-02T03:05:07.000+00:00" and detail["cut"] == []
-    assert detail["function"] == "selfheal-Function-1A2B"
+    assert detail["function"] == "selfheal-Function-1A2B" and detail["failing"] == 0
+    report.results.append(result("bucket", "b", Outcome.CONFLICT, "another region"))
+    assert fleet.run_detail(report, "222222222222", "eu-west-1")["failing"] == 1
     qualified = fleet.run_detail(report, "222222222222", "eu-west-1", FUNCTION + ":live")  # invoked through an alias
     assert qualified["function"] == "selfheal-Function-1A2B"
     (resource,) = detail["resources"]

@@ -81,6 +81,7 @@ class RunDetail(TypedDict):
     followup_problem: str | None
     resources: list[ResourceDetail]
     resource_count: int
+    failing: int  # 1: an error, a conflict or the guard stopped the run (a number, for Logs Insights and dashboards)
     cut: list[str]
 
 
@@ -150,6 +151,7 @@ def run_detail(
         "followup_problem": handed_over.problem or None if handed_over is not None else None,
         "resources": resources,
         "resource_count": len(resources),
+        "failing": int(report.failed),
         "cut": [],
     }
 
