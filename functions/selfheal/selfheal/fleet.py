@@ -216,8 +216,8 @@ def fit(detail: RunDetail, bus_arn: str, resources: list[str], time: datetime, l
 
 
 def _tail_cut(kept: int, listed: int) -> str:
-    return (f"resources: the first {kept} of {listed} listed (not ok ones first), the rest left out; the summary "
-            "counts them all and the run's log names them")
+    return (f"resources: the first {kept} of {listed} listed, the rest left out; the summary counts them all and "
+            "the run's log names them")
 
 
 def _drop_changes(detail: RunDetail) -> str | None:
