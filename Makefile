@@ -12,6 +12,9 @@ help:
 	@echo "make demo   - heal an estate on a local moto server (starts and stops it)"
 	@echo "make test   - lint + the whole test suite"
 	@echo "make bench  - wall time and API calls vs estate size -> docs/benchmarks.{md,json,png}"
+	@echo "make fleet-template - StackSet-ready template (no Transform) + code zips -> dist/fleet/"
+	@echo "make fleet-package REGIONS=\"us-east-1 eu-west-1\" ARTIFACT_BUCKET_PREFIX=p [ENDPOINT_URL=u]"
+	@echo "                     - upload them to <prefix>-<region> in every region (docs/fleet-template.md)"
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	@PY312="$$(tools/find-python312)" && { [ -x $(PY) ] || "$$PY312" -m venv $(VENV); }
@@ -57,6 +60,7 @@ sam-venv: $(SAM_STAMP)
 lint-template: $(SAM_STAMP)
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
+	$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint fleet/central.yaml
 
 actionlint: $(SAM_STAMP)
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" actionlint .github/workflows/*.yml
@@ -82,3 +86,19 @@ BENCH_ARGS ?=
 
 bench: $(STAMP) build
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# --- Fleet: the StackSet-ready template (SAM transform applied here; StackSets take no Transform) and its code in one
+# artifact bucket per region (docs/fleet-template.md). ---
+FLEET_DIR              ?= dist/fleet
+REGIONS                ?=
+ARTIFACT_BUCKET_PREFIX ?=
+ENDPOINT_URL           ?=
+.PHONY: fleet-template fleet-package
+
+fleet-template: $(SAM_STAMP) $(BUILT)
+	$(SAM_ENV) $(SAM_VENV)/bin/python devtools/fleet_template.py --build-dir .aws-sam/build --out $(FLEET_DIR)
+	$(SAM_VENV)/bin/cfn-lint $(FLEET_DIR)/template.yaml
+
+fleet-package: fleet-template $(STAMP)
+	$(PY) devtools/fleet_package.py --dist $(FLEET_DIR) --regions "$(REGIONS)" --prefix "$(ARTIFACT_BUCKET_PREFIX)" \
+		$(if $(ENDPOINT_URL),--endpoint-url "$(ENDPOINT_URL)")

@@ -22,6 +22,10 @@ What the evaluator does, and where it is deliberately conservative:
   template parameters (given, else their defaults), and of the template's own resources where CloudFormation's answer
   is known from the template (a name property), else a stand-in that matches any name CloudFormation could generate
   (``*LogicalId*``). ``AWS::StackName`` is ``*`` and ``AWS::StackId`` is ``...:stack/*``: any stack of the account.
+* Template conditions: its ``Conditions`` are decided with the same parameters, each ``Fn::If`` takes its branch,
+  ``AWS::NoValue`` drops what it stands for, and a resource whose ``Condition`` is false is left out (``conditioned``):
+  the role is the one CloudFormation would deploy with those parameters. Read without parameters
+  (``policy_statements``), both branches of a conditional statement count as granted.
 * Evaluation: an explicit Deny wins; otherwise an Allow must match action (case-insensitive wildcards), resource
   (case-sensitive wildcards, ``NotAction``/``NotResource`` honoured) and its Condition.
 * Conditions: StringEquals/NotEquals/EqualsIgnoreCase/Like/NotLike, ArnEquals/Like/NotEquals/NotLike, Bool, Null,
@@ -239,12 +243,26 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _branches(value: Any) -> list[Any]:
+    """Every value a template value can take: both branches of an unresolved `Fn::If`, none for `AWS::NoValue`.
+
+    Read without parameters (a static check of the template), a conditional statement counts as granted.
+    """
+    if value == {"Ref": "AWS::NoValue"}:
+        return []
+    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("Fn::If"), list):
+        branches = value["Fn::If"]
+        if len(branches) == 3:
+            return _branches(branches[1]) + _branches(branches[2])
+    return [value]
+
+
 def _documents(props: Mapping[str, Any]) -> list[Any]:
     docs: list[Any] = []
     if "PolicyDocument" in props:
-        docs.append(props["PolicyDocument"])
+        docs.extend(_branches(props["PolicyDocument"]))
     policies = props.get("Policies") or []
-    for policy in policies if isinstance(policies, list) else [policies]:
+    for policy in [b for p in as_list(policies) for b in _branches(p)]:
         if isinstance(policy, dict) and "PolicyDocument" in policy:
             docs.append(policy["PolicyDocument"])
         elif isinstance(policy, dict) and "Statement" in policy:
@@ -256,8 +274,8 @@ def _statements_of(docs: Iterable[Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for doc in docs:
         if isinstance(doc, dict):
-            statements = doc.get("Statement") or []
-            out.extend(s for s in as_list(statements) if isinstance(s, dict))
+            statements = [b for s in as_list(doc.get("Statement") or []) for b in _branches(s)]
+            out.extend(s for s in statements if isinstance(s, dict))
     return out
 
 
@@ -341,6 +359,79 @@ def template_variables(
     return variables
 
 
+class ConditionError(ValueError):
+    """A template condition the given parameters cannot decide."""
+
+
+def evaluate_conditions(template: Mapping[str, Any], variables: Mapping[str, str]) -> dict[str, bool]:
+    """The template's Conditions, each decided with `variables` (template_variables: parameters and pseudo ones)."""
+    definitions: Mapping[str, Any] = template.get("Conditions") or {}
+    resolver = Resolver({}, variables)
+    decided: dict[str, bool] = {}
+
+    def decide_one(expr: Any, seen: tuple[str, ...]) -> bool:
+        if not isinstance(expr, dict) or len(expr) != 1:
+            raise ConditionError(f"condition {expr!r} is not a condition function")
+        ((fn, arg),) = expr.items()
+        if fn == "Condition":
+            return named(str(arg), seen)
+        if fn == "Fn::Equals" and isinstance(arg, list) and len(arg) == 2:
+            left, right = resolver(arg[0]), resolver(arg[1])
+            if left is None or right is None:
+                raise ConditionError(f"Fn::Equals {arg!r} cannot be decided from the parameters")
+            return left == right
+        if fn == "Fn::Not" and isinstance(arg, list) and len(arg) == 1:
+            return not decide_one(arg[0], seen)
+        if fn == "Fn::And" and isinstance(arg, list):
+            return all(decide_one(a, seen) for a in arg)
+        if fn == "Fn::Or" and isinstance(arg, list):
+            return any(decide_one(a, seen) for a in arg)
+        raise ConditionError(f"condition function {fn} is not known here")
+
+    def named(name: str, seen: tuple[str, ...]) -> bool:
+        if name in decided:
+            return decided[name]
+        if name not in definitions or name in seen:
+            raise ConditionError(f"condition {name!r} is not defined (or refers to itself)")
+        decided[name] = decide_one(definitions[name], (*seen, name))
+        return decided[name]
+
+    for name in definitions:
+        named(name, ())
+    return decided
+
+
+_NO_VALUE = object()
+
+
+def _choose(value: Any, conditions: Mapping[str, bool]) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get("Fn::If"), list) and len(value["Fn::If"]) == 3:
+            name, when_true, when_false = value["Fn::If"]
+            if name not in conditions:
+                raise ConditionError(f"Fn::If names condition {name!r}, which the template does not define")
+            return _choose(when_true if conditions[name] else when_false, conditions)
+        if value == {"Ref": "AWS::NoValue"}:
+            return _NO_VALUE
+        out = {k: _choose(v, conditions) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not _NO_VALUE}
+    if isinstance(value, list):
+        return [c for c in (_choose(v, conditions) for v in value) if c is not _NO_VALUE]
+    return value
+
+
+def conditioned(template: Mapping[str, Any], variables: Mapping[str, str]) -> dict[str, Any]:
+    """The template as CloudFormation deploys it with these parameters: each `Fn::If` replaced by its branch,
+    `AWS::NoValue` removed, and the resources whose Condition is false left out."""
+    conditions = evaluate_conditions(template, variables)
+    resources = {
+        name: _choose(resource, conditions)
+        for name, resource in (template.get("Resources") or {}).items()
+        if not (isinstance(resource, dict) and "Condition" in resource) or conditions.get(resource["Condition"])
+    }
+    return {**template, "Resources": resources}
+
+
 _NAME_PROPERTY = {
     "AWS::IAM::Role": "RoleName",
     "AWS::Scheduler::ScheduleGroup": "Name",
@@ -393,7 +484,7 @@ class Resolver:
         if fn == "Fn::Join" and isinstance(arg, list) and len(arg) == 2:
             parts = [self(p) for p in as_list(arg[1])] if not isinstance(arg[1], dict) else [self(arg[1])]
             return None if any(p is None for p in parts) else str(arg[0]).join(p for p in parts if p is not None)
-        return None  # Fn::If, Fn::Select, Fn::ImportValue...: not known from the template alone
+        return None  # Fn::Select, Fn::ImportValue... (Fn::If is decided before, by `conditioned`)
 
     def _sub(self, arg: Any) -> str | None:
         body, extra = (arg[0], arg[1]) if isinstance(arg, list) and len(arg) == 2 else (arg, {})
@@ -1154,6 +1245,14 @@ def _own_resources(call: Call, action: str) -> list[str]:
         name = body.get("QueueName") or call.form.get("QueueName") or (str(url).rstrip("/").rsplit("/", 1)[-1]
                                                                       if url else None)
         return [f"arn:{call.partition}:sqs:{call.region}:{call.account}:{name}"] if name else ["*"]
+    if call.service == "events" and op == "PutEvents":  # SAR: event-bus*, each entry's bus (default: "default")
+        buses = {
+            str(entry.get("EventBusName") or "default")
+            for entry in as_list(body.get("Entries") or [])
+            if isinstance(entry, dict)
+        } or {"default"}
+        here = f"arn:{call.partition}:events:{call.region}:{call.account}:event-bus/"
+        return sorted(bus if bus.startswith("arn:") else here + bus for bus in buses)
     if call.service == "backup":
         if op in ("StartRestoreJob", "DescribeRecoveryPoint", "DeleteRecoveryPoint", "GetRecoveryPointRestoreMetadata"):
             arn = body.get("RecoveryPointArn") or call.path_params.get("recoveryPointArn")
@@ -1206,7 +1305,9 @@ class Enforcer:
     ) -> Enforcer:
         """The function role of a SAM/CloudFormation template (or the role with logical id `role`)."""
         template = load_template(template_path)
-        resolver = Resolver(template, template_variables(template, region, account, partition, parameters))
+        variables = template_variables(template, region, account, partition, parameters)
+        template = conditioned(template, variables)
+        resolver = Resolver(template, variables)
         statements = [Statement.parse(s, resolver) for s in function_role_statements(template, role)]
         return cls(statements, region=region, account=account, partition=partition, principal=principal)
 
@@ -1394,7 +1495,9 @@ def allowed(
     carries no request context), and a Deny applies whatever its Condition.
     """
     template = load_template(template_path)
-    resolver = Resolver(template, template_variables(template, region, account, DEFAULT_PARTITION, parameters))
+    variables = template_variables(template, region, account, DEFAULT_PARTITION, parameters)
+    template = conditioned(template, variables)
+    resolver = Resolver(template, variables)
     statements = [Statement.parse(s, resolver) for s in policy_statements(template)]
     action = iam_action(service, operation)
     arn = "*" if action in ACCOUNT_LEVEL else resource_arn(service, resource_name, region, account)

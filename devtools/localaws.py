@@ -14,6 +14,12 @@ not faithful to AWS, so product code never has to bend around moto:
     ListBackups              honours BackupType (USER by default)
     TagResource              overwrites the value of a key the table already has
     S3 on another account's bucket: HeadBucket and the other bucket calls answer 403 (CreateBucket still 409)
+    PutEvents                to another account's (or region's) bus by ARN: delivered to that bus's rules when its
+                             resource policy allows the sender (events:PutEvents for its account, or "*" with
+                             aws:PrincipalOrgID of moto's Organizations), else that entry fails AccessDeniedException
+                             (an unknown bus: ResourceNotFoundException); the event's `account` is the sender's,
+                             and a rule's target gets it (moto's targets get no `account`)
+    CloudFormation           AWS::Events::EventBusPolicy adds its statement to the bus's policy (moto skips the type)
 
 The clock (opt-in: every duration is 0 by default, i.e. moto's instant behaviour). AWS takes time; with a duration
 of D seconds for a kind, each resource takes its own ready time, time.monotonic() + D, when its operation happens
@@ -64,7 +70,8 @@ Every AWS request through the proxy is recorded as ``{"seq", "service", "operati
 
 IAM: ``POST /_localaws/iam {"template": PATH, "parameters": {...}}`` (``LocalAws.enforce_iam``) makes the gate below
 ``role_gate``: every call of selfheal's own clients (client "selfheal": the function's role) is checked against the
-role's policy in that template, with the permissions AWS implies for an operation (devtools/iam.py: a restore needs
+role's policy in that template (the stack's account and region: ``"account"``, ``"region"``, by default moto's
+123456789012 and us-east-1), with the permissions AWS implies for an operation (devtools/iam.py: a restore needs
 item writes on the target table, CreateBucket with ObjectOwnership needs PutBucketOwnershipControls, a customer KMS
 key its KMS actions, CreateSchedule/StartRestoreJob iam:PassRole, ...), and answered AccessDenied as AWS would.
 
@@ -84,7 +91,8 @@ Control endpoints on the proxy (never recorded):
                                    &account=ID]   make an AWS Backup recovery point; answers {"RecoveryPointArn"}
     POST /_localaws/reset            reset all moto state, recovery points and restore jobs, new-bucket delays, the
                                      gate, every clock duration (to 0) and recorded calls
-    POST /_localaws/iam              {"template": PATH, "parameters": {...}}: enforce the role's policy; {}: stop
+    POST /_localaws/iam              {"template": PATH, "parameters": {...}[, "account", "region"]}: enforce the
+                                     role's policy (of a stack in that account and region); {}: stop
     GET  /_localaws/iam              {"enforced", "requests": every role request checked (body as latin-1) with
                                      "denied": AWS's AccessDenied message or null}
     GET  /_localaws/health           {"ok", "delay_ms", "clock"}
@@ -670,6 +678,188 @@ def _patch_clock_indexes() -> None:
     DynamoDBBackend.update_table_global_indexes = update_table_global_indexes
 
 
+def _sender_org_id(account: str) -> str | None:
+    """The id of the AWS Organization `account` belongs to in moto's Organizations, or None."""
+    from moto.organizations.models import organizations_backends
+
+    master = organizations_backends.master_accounts.get(account)
+    owner, partition = master if master else (account, "aws")
+    org = organizations_backends[owner][partition].org
+    return org.id if org is not None else None
+
+
+def _bus_policy_allows(bus: Any, sender: str, entry: Mapping[str, Any]) -> bool:
+    """Does the bus's resource policy let `sender` (another account) put `entry`? An Allow statement naming
+    events:PutEvents (or events:*) and the account (its id, its root ARN or "*") whose conditions all hold:
+    StringEquals / ForAllValues:StringEquals on aws:PrincipalOrgID, aws:PrincipalAccount, events:source and
+    events:detail-type (any other condition never holds here); a matching Deny wins."""
+    policy = json.loads(bus.policy or "{}")
+    allowed = False
+    for statement in policy.get("Statement") or []:
+        actions = statement.get("Action") or []
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(a in ("events:PutEvents", "events:*", "*") for a in actions):
+            continue
+        principal = statement.get("Principal")
+        aws = principal.get("AWS") if isinstance(principal, dict) else principal
+        names = [aws] if isinstance(aws, str) else list(aws or [])
+        if not any(n == "*" or n == sender or n.endswith(f"::{sender}:root") for n in names):
+            continue
+        facts = {"aws:principalorgid": _sender_org_id(sender), "aws:principalaccount": sender,
+                 "events:source": entry.get("Source"), "events:detail-type": entry.get("DetailType")}
+        met = True
+        for operator, tests in (statement.get("Condition") or {}).items():
+            for key, wanted in (tests or {}).items():
+                wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+                if operator not in ("StringEquals", "ForAllValues:StringEquals") or key.lower() not in facts:
+                    met = False  # a condition the local AWS cannot evaluate never allows
+                elif facts[key.lower()] not in wanted:
+                    met = False
+        if not met:
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def _patch_events_other_accounts_bus() -> None:
+    # AWS: PutEvents accepts the ARN of another account's (or region's) bus as EventBusName; the bus's resource policy
+    # decides (events:PutEvents for the sender's account, or "*" with aws:PrincipalOrgID), else that entry fails with
+    # AccessDeniedException; the delivered event's `account` is the sender's. An unknown bus fails that entry
+    # (ResourceNotFoundException). moto 5 looks every bus up in the sender's own account and region.
+    import copy
+
+    from moto.core.utils import unix_time
+    from moto.events.models import EventsBackend, events_backends
+    from moto.events.utils import _BASE_EVENT_MESSAGE
+    from moto.moto_api._internal import mock_random
+
+    original = EventsBackend.put_events
+
+    def other_bus(backend: Any, name: Any) -> tuple[str, str, str] | None:
+        if not isinstance(name, str) or not name.startswith("arn:"):
+            return None
+        parts = name.split(":", 5)
+        if len(parts) < 6 or not parts[5].startswith("event-bus/"):
+            return None
+        region, account, bus = parts[3], parts[4], parts[5][len("event-bus/"):]
+        return None if (region, account) == (backend.region_name, backend.account_id) else (account, region, bus)
+
+    def put_one(backend: Any, target: tuple[str, str, str], entry: dict[str, Any]) -> dict[str, Any]:
+        account, region, name = target
+        bus = events_backends[account][region].event_buses.get(name)
+        if bus is None:
+            return {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {name} does not exist."}
+        if account != backend.account_id and not _bus_policy_allows(bus, backend.account_id, entry):
+            return {"ErrorCode": "AccessDeniedException", "ErrorMessage": (
+                f"User: arn:aws:sts::{backend.account_id}:assumed-role/... is not authorized to perform: "
+                f"events:PutEvents on resource: {bus.arn} because no resource-based policy allows the "
+                "events:PutEvents action")}
+        for field_name in ("Source", "DetailType", "Detail"):
+            if not entry.get(field_name):
+                return {"ErrorCode": "InvalidArgument", "ErrorMessage": (
+                    f"Parameter {field_name} is not valid. Reason: {field_name} is a required argument.")}
+        try:
+            detail = json.loads(entry["Detail"])
+        except ValueError:
+            return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+        event_id = str(mock_random.uuid4())
+        for rule in list(bus.rules.values()):
+            message = copy.deepcopy(_BASE_EVENT_MESSAGE)
+            message.update({"id": event_id, "detail-type": entry["DetailType"], "source": entry["Source"],
+                            "account": backend.account_id, "time": entry.get("Time", unix_time()),
+                            "region": region, "resources": entry.get("Resources", []), "detail": detail,
+                            "ingestion-time": unix_time()})
+            rule.send_to_targets(message)
+        return {"EventId": event_id}
+
+    def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        targets = [other_bus(self, e.get("EventBusName")) for e in events]
+        if len(events) > 10 or not any(targets):
+            return original(self, events)  # moto's own checks and delivery (at most 10 entries)
+        results: list[dict[str, Any] | None] = [None] * len(events)
+        own = [i for i, t in enumerate(targets) if t is None]
+        for i, answer in zip(own, original(self, [events[i] for i in own]) if own else [], strict=True):
+            results[i] = answer
+        for i, target in enumerate(targets):
+            if target is not None:
+                results[i] = put_one(self, target, events[i])
+        return [r for r in results if r is not None]
+
+    EventsBackend.put_events = put_events
+
+    # AWS: a rule's target gets the whole event, `account` included; moto's default input template leaves it out.
+    from moto.events.utils import EventTemplateParser
+
+    template = EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE
+    if '"account"' not in template:
+        EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = template.replace(
+            '"source": "<source>",', '"source": "<source>", "account": "<account>",')
+
+
+def _patch_cloudformation_event_bus_policy() -> None:
+    # AWS: CloudFormation's AWS::Events::EventBusPolicy adds its Statement (with StatementId as Sid) to the bus's
+    # resource policy, as PutPermission does. moto 5's CloudFormation skips the type, leaving the bus closed.
+    from moto.cloudformation.parsing import get_model_map
+    from moto.core.common_models import CloudFormationModel
+    from moto.events.models import events_backends
+
+    class EventBusPolicy(CloudFormationModel):
+        __module__ = "moto.events.models"  # moto's model metaclass files a model under its module's service name
+
+        def __init__(self, account_id: str, region_name: str, bus: str, statement_id: str) -> None:
+            self.account_id, self.region_name, self.bus, self.statement_id = account_id, region_name, bus, statement_id
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::Events::EventBusPolicy"
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return False
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.statement_id
+
+        @classmethod
+        def create_from_cloudformation_json(  # type: ignore[override]
+            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        ) -> EventBusPolicy:
+            properties = cloudformation_json["Properties"]
+            bus = properties.get("EventBusName") or "default"
+            statement = {**properties["Statement"], "Sid": properties["StatementId"]}
+            events_backends[account_id][region_name].put_permission(
+                bus, None, None, None, None, json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+            return cls(account_id, region_name, bus, properties["StatementId"])
+
+        @classmethod
+        def update_from_cloudformation_json(  # type: ignore[override]
+            cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str,
+            region_name: str,
+        ) -> EventBusPolicy:
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+        @classmethod
+        def delete_from_cloudformation_json(  # type: ignore[override]
+            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+        ) -> None:
+            properties = cloudformation_json["Properties"]
+            bus = events_backends[account_id][region_name].event_buses.get(properties.get("EventBusName") or "default")
+            if bus is not None:
+                bus.remove_statement(properties["StatementId"])
+
+        def is_created(self) -> bool:
+            return True
+
+    get_model_map.cache_clear()  # the map of CloudFormation types is made once, from the subclasses defined so far
+
+
 def _patch_moto_server_nagle() -> None:
     # Not an AWS behaviour: without TCP_NODELAY moto's keep-alive answers stall ~40 ms on delayed ACKs.
     from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -695,6 +885,8 @@ def apply_moto_patches() -> None:
     _patch_clock_tables()
     _patch_clock_backups()
     _patch_clock_indexes()
+    _patch_events_other_accounts_bus()
+    _patch_cloudformation_event_bus_policy()
     _patch_moto_server_nagle()
     _patched = True
 
@@ -978,7 +1170,8 @@ def role_gate(config: Mapping[str, Any]) -> Gate | None:
         sys.path.insert(0, root)
     from devtools.iam import Enforcer, access_denied  # noqa: PLC0415 - only when enforcement is asked for
 
-    enforcer = Enforcer.from_template(config["template"], parameters=config.get("parameters") or None)
+    where = {k: str(config[k]) for k in ("region", "account") if config.get(k)}  # the stack's, else the defaults
+    enforcer = Enforcer.from_template(config["template"], parameters=config.get("parameters") or None, **where)
     lock = threading.Lock()
     log: list[dict[str, Any]] = []  # every role request checked, with the answer: GET /_localaws/iam
 
@@ -1471,9 +1664,18 @@ class LocalAws:
     def get_clock(self) -> dict[str, float]:
         return self._control("GET", "clock")
 
-    def enforce_iam(self, template: str | os.PathLike[str], parameters: Mapping[str, str] | None = None) -> None:
-        """Enforce the function role's policy from `template` on selfheal's calls (`reset()` switches it off)."""
-        body = json.dumps({"template": os.fspath(template), "parameters": dict(parameters or {})}).encode()
+    def enforce_iam(
+        self,
+        template: str | os.PathLike[str],
+        parameters: Mapping[str, str] | None = None,
+        region: str | None = None,
+        account: str | None = None,
+    ) -> None:
+        """Enforce the function role's policy from `template` on selfheal's calls (`reset()` switches it off), for a
+        stack in `account` and `region` (default: moto's 123456789012 and us-east-1)."""
+        config: dict[str, Any] = {"template": os.fspath(template), "parameters": dict(parameters or {})}
+        config.update({k: v for k, v in (("region", region), ("account", account)) if v})
+        body = json.dumps(config).encode()
         request = urllib.request.Request(self.endpoint + CONTROL_PREFIX + "iam", method="POST", data=body)
         with urllib.request.urlopen(request, timeout=30) as response:
             json.loads(response.read())

@@ -20,7 +20,8 @@ Events handled (see events/*.json):
   event takes a lease (a one-time schedule that looks again a minute later) and runs; the others find it and stop.
 
 Every run that healed, failed, was stopped by the guard or left work in progress publishes one message to the alarm
-topic (selfheal/notify.py): what was found, who changed it, what was done, what is still in progress.
+topic (selfheal/notify.py): what was found, who changed it, what was done, what is still in progress. With
+SELFHEAL_CENTRAL_EVENT_BUS_ARN set, every apply run also puts one event on a fleet's central bus (selfheal/fleet.py).
 
 Restores are started, never waited for (they take 20 minutes to hours): a run that ends with work in progress
 schedules one follow-up run (selfheal/followup.py), and a deploy answers SUCCESS with the counts — only errors and
@@ -46,7 +47,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from crhelper import CfnResource
 
 from selfheal import change as changes
-from selfheal import followup, notify
+from selfheal import fleet, followup, notify
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
 from selfheal.loader import load_estate
@@ -373,6 +374,10 @@ def run(
     message = notify.compose(report, change, handed_over) if topic and action == "apply" else None
     if message is not None and topic:
         notify.publish(clients, topic, message)
+    bus = os.environ.get("SELFHEAL_CENTRAL_EVENT_BUS_ARN")
+    if bus and action == "apply":  # a fleet's central bus: one event per run that may heal; best effort (fleet.py)
+        problem = fleet.tell_central(clients, bus, report, handed_over, _function_arn(context))
+        metrics.add_metric(name="central_event_failed", unit=MetricUnit.Count, value=int(problem is not None))
     return report, handed_over
 
 

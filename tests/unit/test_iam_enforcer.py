@@ -284,6 +284,63 @@ def test_the_parameters_move_what_the_real_role_allows() -> None:
     assert staging.check(s3("GetBucketPolicy", "galerly-images-storage", "GET", "policy")) is not None
 
 
+CENTRAL_BUS = "arn:aws:events:us-east-1:999999999999:event-bus/selfheal-fleet"
+
+
+def put_events(*buses: str | None) -> dict[str, Any]:
+    entries = [{"Source": "selfheal", "DetailType": "run", "Detail": "{}", **({"EventBusName": b} if b else {})}
+               for b in buses]  # fmt: skip
+    headers = {"X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": "application/x-amz-json-1.1"}
+    return request("events", "PutEvents", None, {"Entries": entries}, headers=headers)
+
+
+def test_the_role_may_put_events_to_the_central_bus_only_when_one_is_named() -> None:
+    # GIVEN the real template deployed in a fleet, with a central bus
+    fleet = Enforcer.from_template(TEMPLATE, parameters={"CentralEventBusArn": CENTRAL_BUS})
+    # THEN a run's summary may go to that bus, and to no other (not even the account's default bus)
+    assert fleet.check(put_events(CENTRAL_BUS)) is None
+    other = "arn:aws:events:us-east-1:999999999999:event-bus/another-bus"
+    assert fleet.check(put_events(other)) == denied("events:PutEvents", other)
+    default = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+    assert fleet.check(put_events(None)) == denied("events:PutEvents", default)
+    assert fleet.check(put_events(CENTRAL_BUS, other)) == denied("events:PutEvents", other)
+    # AND with the parameter empty (the default: one account), the statement is not there at all
+    alone = Enforcer.from_template(TEMPLATE)
+    assert alone.check(put_events(CENTRAL_BUS)) == denied("events:PutEvents", CENTRAL_BUS)
+    assert alone.check(put_events("")) is not None
+
+
+def test_empty_bucket_names_mean_the_per_account_names_in_the_real_role() -> None:
+    # GIVEN a fleet member (bucket names left empty) in account 210987654321, eu-west-1
+    member = Enforcer.from_template(TEMPLATE, parameters={"FrontendBucketName": "", "PhotosBucketName": ""},
+                                    region="eu-west-1", account="210987654321")  # fmt: skip
+    # THEN the role repairs the per-account buckets, and not the single-account defaults
+    for bucket in ("galerly-frontend-app-210987654321-eu-west-1", "galerly-images-storage-210987654321-eu-west-1"):
+        assert member.check(s3("PutBucketPolicy", bucket, "PUT", "policy", body=b"{}")) is None
+    for bucket in ("galerly-frontend-app", "galerly-images-storage", "galerly-images-storage-123456789012-eu-west-1"):
+        assert member.check(s3("PutBucketPolicy", bucket, "PUT", "policy", body=b"{}")) is not None
+
+
+def test_conditions_are_decided_with_the_parameters(tmp_path: Path) -> None:
+    template = iam.load_template(TEMPLATE)
+    defaults = iam.evaluate_conditions(template, iam.template_variables(template))
+    assert defaults["HasCentralBus"] is False and defaults["PerAccountPhotosBucket"] is False
+    fleet = iam.evaluate_conditions(template, iam.template_variables(
+        template, parameters={"CentralEventBusArn": CENTRAL_BUS, "PhotosBucketName": ""}))  # fmt: skip
+    assert fleet["HasCentralBus"] is True and fleet["PerAccountPhotosBucket"] is True
+    # a resource whose Condition is false is not deployed; one naming an unknown condition is a clear error
+    guarded = {"Type": "AWS::SNS::Topic", "Condition": "HasAlarmEmail", "Properties": {}}
+    broken = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Fn::If": ["Nope", "a", "b"]}}}
+    shaped = {"Conditions": template["Conditions"], "Parameters": template["Parameters"],
+              "Resources": {"Guarded": guarded, "Broken": broken}}
+    with pytest.raises(iam.ConditionError, match="Nope"):
+        iam.conditioned(shaped, iam.template_variables(shaped))
+    del shaped["Resources"]["Broken"]
+    assert iam.conditioned(shaped, iam.template_variables(shaped))["Resources"] == {}
+    with_email = iam.conditioned(shaped, iam.template_variables(shaped, parameters={"AlarmEmail": "ops@example.com"}))
+    assert list(with_email["Resources"]) == ["Guarded"]
+
+
 # --- IMPLIED: DynamoDB restore --------------------------------------------------------------------------------
 
 

@@ -10,7 +10,17 @@ from typing import Any
 
 import pytest
 
-from tests.support.iam import allowed, as_list, iam_action, load_template, policy_statements
+from tests.support.iam import (
+    allowed,
+    as_list,
+    conditioned,
+    function_role_statements,
+    iam_action,
+    load_template,
+    policy_statements,
+    resolve,
+    template_variables,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -322,9 +332,81 @@ def test_the_custom_resource_reruns_when_code_estate_parameters_or_nonce_change(
     values = list(props.values())
     assert {"Ref": "Function.Version"} in values
     assert {"Ref": "DeployNonce"} in values
-    for parameter in ("Prefix", "FrontendBucketName", "PhotosBucketName"):
-        assert {"Ref": parameter} in values
+    assert {"Ref": "Prefix"} in values
+    # the bucket names exactly as the function gets them (the given name, or the per-account one)
+    env = the_function(resources)["Properties"]["Environment"]["Variables"]
+    assert props["FrontendBucketName"] == env["SELFHEAL_VAR_FRONTEND_BUCKET"]
+    assert props["PhotosBucketName"] == env["SELFHEAL_VAR_PHOTOS_BUCKET"]
+    assert {"Ref": "FrontendBucketName"} in props["FrontendBucketName"]["Fn::If"]
+    assert {"Ref": "PhotosBucketName"} in props["PhotosBucketName"]["Fn::If"]
     assert the_function(resources)["Properties"]["AutoPublishAlias"]
+
+
+def deployed(template: dict[str, Any], **parameters: str) -> dict[str, Any]:
+    """The template as CloudFormation deploys it in 123456789012/us-east-1 with `parameters`."""
+    return conditioned(template, template_variables(template, REGION, ACCOUNT, parameters=parameters))
+
+
+def bucket_names_everywhere(template: dict[str, Any], **parameters: str) -> set[tuple[str, str | None]]:
+    """(where, resolved bucket name) for every place the template uses the two bucket names."""
+    variables = template_variables(template, REGION, ACCOUNT, parameters=parameters)
+    done = deployed(template, **parameters)
+    resources, outputs = done["Resources"], template["Outputs"]
+    env = resources["Function"]["Properties"]["Environment"]["Variables"]
+    estate = resources["Estate"]["Properties"]
+    pattern = resources["Function"]["Properties"]["Events"]["Changes"]["Properties"]["Pattern"]
+    (by_bucket,) = [c for c in pattern["detail"]["$or"] if "bucketName" in c.get("requestParameters", {})]
+    out = {("env", resolve(env[k], variables)) for k in ("SELFHEAL_VAR_FRONTEND_BUCKET", "SELFHEAL_VAR_PHOTOS_BUCKET")}
+    out |= {("custom resource", resolve(estate[k], variables)) for k in ("FrontendBucketName", "PhotosBucketName")}
+    out |= {("change rule", resolve(v, variables)) for v in by_bucket["requestParameters"]["bucketName"]}
+    out |= {("output", resolve(conditioned({**template, "Resources": {"o": outputs[k]}}, variables)["Resources"]["o"]
+                                ["Value"], variables)) for k in ("FrontendBucket", "PhotosBucket")}  # fmt: skip
+    for statement in function_role_statements(done):
+        if "s3:PutBucketPolicy" in as_list(statement["Action"]) or "s3:GetBucketPolicy" in as_list(statement["Action"]):
+            out |= {("policy", (resolve(r, variables) or "").removeprefix("arn:aws:s3:::"))
+                    for r in as_list(statement["Resource"])}  # fmt: skip
+    return out
+
+
+def test_bucket_names_are_the_given_ones_or_per_account_everywhere(template: dict[str, Any]) -> None:
+    places = {"env", "custom resource", "change rule", "output", "policy"}
+    seed = {(where, name) for where in places for name in BUCKETS}
+    assert bucket_names_everywhere(template) == seed
+    fleet = {(where, name) for where in places for name in (
+        "galerly-frontend-app-123456789012-us-east-1", "galerly-images-storage-123456789012-us-east-1")}
+    assert bucket_names_everywhere(template, FrontendBucketName="", PhotosBucketName="") == fleet
+    mixed = bucket_names_everywhere(template, Prefix="shop", FrontendBucketName="shop-site", PhotosBucketName="")
+    assert {name for _, name in mixed} == {"shop-site", "shop-images-storage-123456789012-us-east-1"}
+
+
+def test_the_documented_prefix_limit_keeps_per_account_bucket_names_within_63_characters(
+    template: dict[str, Any]
+) -> None:
+    # 20 characters (the Prefix description's limit) in the longest region name there is today
+    longest = bucket_names_everywhere(template, Prefix="p" * 20, FrontendBucketName="", PhotosBucketName="")
+    names = {name.replace("us-east-1", "ap-southeast-7") for _, name in longest if name}
+    assert max(len(n) for n in names) == 63
+    assert "at most 20" in template["Parameters"]["Prefix"]["Description"]
+
+
+def test_the_central_bus_is_off_by_default_and_then_the_only_put_events_target(template: dict[str, Any]) -> None:
+    bus = "arn:aws:events:us-east-1:999999999999:event-bus/selfheal-fleet"
+    env = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+    assert env["SELFHEAL_CENTRAL_EVENT_BUS_ARN"] == {"Ref": "CentralEventBusArn"}
+    param = template["Parameters"]["CentralEventBusArn"]
+    assert param["Default"] == ""
+    assert re.fullmatch(param["AllowedPattern"], "") and re.fullmatch(param["AllowedPattern"], bus)
+    for wrong in ("arn:aws:sns:us-east-1:999999999999:topic", "event-bus/selfheal-fleet", "arn:aws:events:::bus"):
+        assert not re.fullmatch(param["AllowedPattern"], wrong)
+
+    def put_events(done: dict[str, Any]) -> list[dict[str, Any]]:
+        return [s for s in function_role_statements(done) if "events:PutEvents" in as_list(s.get("Action", []))]
+
+    assert put_events(deployed(template)) == []
+    (statement,) = put_events(deployed(template, CentralEventBusArn=bus))
+    assert statement["Effect"] == "Allow" and as_list(statement["Action"]) == ["events:PutEvents"]
+    assert statement["Resource"] == {"Ref": "CentralEventBusArn"}
+    assert "Condition" not in statement
 
 
 def test_the_deps_layer_is_built_for_python312(resources: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""The `selfheal` command: status | plan | apply | delete over the same engine the Lambda runs; import | schema."""
+"""The `selfheal` command: status | plan | apply | delete over the same engine the Lambda runs; import | schema;
+fleet (the central store of a fleet's run events)."""
 
 from __future__ import annotations
 
@@ -130,6 +131,21 @@ def build_parser() -> _Parser:
         help="the schema the file's first line names for editors (default: the installed estate.schema.json)",
     )
     sub.add_parser("schema", help="print the JSON Schema of the estate file (editors validate and complete with it)")
+    fleet = sub.add_parser(
+        "fleet",
+        parents=[_aws_options()],
+        help="the latest run of every account and region of a fleet, from its central store (reads only)",
+        description="One row per account and region: the latest run event in the central run log (fleet/central.yaml), "
+        "its outcome counts and the resources in error. Exit 0 when every last run ended without an error, a "
+        "conflict or the guard stopping it, and is recent; 1 otherwise, or when no run was found. docs/fleet.md",
+    )
+    fleet.add_argument("--log-group", metavar="NAME", default=argparse.SUPPRESS,
+                       help="the central run log (default: /aws/events/selfheal-fleet, central.yaml's RunLogGroup)")
+    fleet.add_argument("--since", metavar="AGE", default=argparse.SUPPRESS,
+                       help="read run events this far back, e.g. 7d, 36h, 90m (default: 7d)")
+    fleet.add_argument("--stale-after", metavar="AGE", default=argparse.SUPPRESS,
+                       help="a last run older than this is stale (default: 26h, a nightly run and two hours)")
+    fleet.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the rows as JSON")
     return parser
 
 
@@ -151,10 +167,16 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
-        raise UsageError("a command is required: status, plan, apply, delete, import or schema")
+        raise UsageError("a command is required: status, plan, apply, delete, import, schema or fleet")
+
     def opt(name: str, default: Any = None) -> Any:  # options may come before or after the command
         return getattr(args, name, default)
 
+    if args.command == "fleet":
+        for flag, name in (("--estate", "estate"), ("--set", "sets"), ("--only", "only")):
+            if opt(name) is not None:
+                raise UsageError(f"{flag}: not an option of fleet — leave it out")
+        return _fleet(opt)
     if args.command in ("import", "schema"):
         for flag, name in (("--estate", "estate"), ("--set", "sets"), ("--only", "only"), ("--json", "json")):
             if opt(name) is not None:
@@ -259,6 +281,44 @@ def _import(opt: Any) -> int:
     print(f"selfheal: imported {count(imported.tables, 'table')} and {count(imported.buckets, 'bucket')}"
           f"{f' into {output}' if output else ''}{found}", file=sys.stderr)
     return EXIT_OK
+
+
+def _fleet(opt: Any) -> int:
+    """`selfheal fleet`: the central store's latest run per account and region; bad input before any AWS call."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from . import fleet  # noqa: PLC0415
+    from .aws import AWS_ERRORS, OPERATOR_AGENT, Clients, error_code, explain  # noqa: PLC0415
+
+    ages = {}
+    for flag, name, default in (("--since", "since", "7d"), ("--stale-after", "stale_after", "26h")):
+        try:
+            ages[name] = fleet.parse_age(opt(name) or default)
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+    log_group = opt("log_group") or fleet.DEFAULT_LOG_GROUP
+    if not re.fullmatch(r"[A-Za-z0-9_./#-]{1,512}", log_group):
+        raise UsageError(f"--log-group {log_group!r}: not a log group name — e.g. {fleet.DEFAULT_LOG_GROUP}")
+    session, region = _session(opt)
+    # The operator's own credentials in the central account, never a member's function role.
+    clients = Clients(session=session, region=region, endpoint_url=opt("endpoint_url"), user_agent=OPERATOR_AGENT)
+    since = datetime.now(UTC) - ages["since"]
+    try:
+        view = fleet.fleet_view(fleet.read_run_events(clients.client("logs"), log_group, since),
+                                stale_after=ages["stale_after"])
+    except AWS_ERRORS as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise UsageError(f"--log-group {log_group}: no such log group in {region} — deploy fleet/central.yaml "
+                             "there (its RunLogGroup output names it), or pass --log-group / --region") from None
+        raise UsageError(explain(exc, "logs:FilterLogEvents", f"log group {log_group}")) from None
+    if opt("json"):
+        print(json.dumps({"log_group": log_group, "region": region, "since": since.isoformat(timespec="seconds"),
+                          **view.to_dict()}, indent=2))
+    else:
+        from rich.console import Console  # noqa: PLC0415
+
+        fleet.render(Console(highlight=False), view, log_group, since)
+    return fleet.exit_code(view)
 
 
 def _schema_ref(output: Path | None) -> str:
