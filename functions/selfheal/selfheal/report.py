@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import FAILED, HEALED, UNFINISHED, Outcome, ResourceResult, clip
+from .model import FAILED, HEALED, UNFINISHED, Action, Outcome, ResourceResult, Trigger, clip
 
 OUTCOMES = tuple(o for o in Outcome)
 
 
 @dataclass
 class Report:
-    action: str  # status | plan | apply
-    trigger: str  # cli | deploy | schedule | manual
+    action: Action
+    trigger: Trigger
     results: list[ResourceResult] = field(default_factory=list)
     guard: str | None = None  # the blast-radius guard's message, when it tripped or would trip
     guard_tripped: bool = False

@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 ON_DEMAND = "PAY_PER_REQUEST"
 PROVISIONED = "PROVISIONED"
@@ -71,7 +71,7 @@ class TableSpec:
     tags: tuple[tuple[str, str], ...] = ()
     restore: bool = True  # look for a backup before creating a missing table
 
-    kind = "table"
+    kind: ClassVar[Literal["table"]] = "table"
 
     @property
     def attributes(self) -> dict[str, str]:
@@ -128,7 +128,7 @@ class BucketSpec:
     lifecycle: tuple[LifecycleRule, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
 
-    kind = "bucket"
+    kind: ClassVar[Literal["bucket"]] = "bucket"
 
     @property
     def bpa(self) -> dict[str, bool]:
