@@ -44,3 +44,9 @@ def test_a_run_that_starts_and_ends_inside_another_leaves_the_first_run_whole(aw
     for action in ("plan", "status"):  # an empty account: every resource read and found missing, none in error
         assert set(outcomes(reports[action])) == names
         assert set(outcomes(reports[action]).values()) == {"pending"}, (action, reports[action].to_dict())
+    # Each report counts its own run's calls only, though the Clients are shared: those of the same run alone, but
+    # for the account id (sts:GetCallerIdentity), asked once per Clients by whichever run needs it first.
+    alone = Engine(estate, make_clients(aws.endpoint), Options(**FAST, pool_size=2)).plan().api_calls
+    assert alone["writes"] == 0 and alone["reads"] > 0
+    assert sorted(r.api_calls["reads"] for r in reports.values()) == [alone["reads"] - 1, alone["reads"]]
+    assert [r.api_calls["writes"] for r in reports.values()] == [0, 0]

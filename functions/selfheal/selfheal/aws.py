@@ -66,6 +66,7 @@ class Clients:
         self._lock = threading.Lock()
         self._calls = {"reads": 0, "writes": 0}
         self._account: str | None = None
+        self._account_lock = threading.Lock()
 
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
@@ -94,23 +95,32 @@ class Clients:
 
     def _count(self, model: Any, **_: Any) -> None:
         kind = "writes" if is_write(model.name) else "reads"
+        run: dict[str, int] | None = getattr(_RUN, "calls", None)
         with self._lock:
             self._calls[kind] += 1
+            if run is not None:
+                run[kind] += 1
 
     def account_id(self) -> str:
         """The caller's account id (sts:GetCallerIdentity), asked once for the life of these clients."""
-        with self._lock:
-            if self._account is not None:
-                return self._account
-        account = str(self.client("sts").get_caller_identity()["Account"])
-        with self._lock:
-            self._account = account
-        return account
+        with self._account_lock:  # held through the call: one GetCallerIdentity however many threads ask at once
+            if self._account is None:
+                self._account = str(self.client("sts").get_caller_identity()["Account"])
+            return self._account
 
     def call_counts(self) -> dict[str, int]:
         """AWS calls made through these clients so far, as reads and writes (every attempt counts)."""
         with self._lock:
             return dict(self._calls)
+
+
+_RUN = threading.local()  # the calls of the run a thread works for (count_run_calls), beside the clients' total
+
+
+def count_run_calls(calls: dict[str, int]) -> None:
+    """Count the calls this thread makes into `calls` too: a pool initializer, so that each of several runs at once
+    over one Clients reports its own calls."""
+    _RUN.calls = calls
 
 
 _ACCOUNT_HOST = re.compile(r"^(https?://)\d{12}\.")

@@ -33,6 +33,13 @@ def _serial(fn: Callable[[], Any]) -> Future[Any]:
     return done
 
 
+def _settle(future: Future[Any], done: Future[Any]) -> None:
+    if done.exception() is not None:
+        future.set_exception(done.exception())
+    else:
+        future.set_result(done.result())
+
+
 @dataclass
 class RunContext:
     """One run's shared view of AWS. Thread-safe: every resource of the run reads it side by side."""
@@ -60,8 +67,12 @@ class RunContext:
     def start(self, name: str, read: Callable[[], Any]) -> None:
         """Begin reading a fact several resources need (the account's public access block), in the background."""
         with self._lock:
-            if name not in self._facts:
-                self._facts[name] = self.submit(read)
+            if name in self._facts:
+                return
+            mine: Future[Any] = Future()
+            self._facts[name] = mine
+        # Outside the lock: a read may ask for another fact, and the other facts need not wait for this one.
+        self.submit(read).add_done_callback(lambda done: _settle(mine, done))
 
     def fact(self, name: str, read: Callable[[], T]) -> T:
         """The fact `name`: read once per run (started by `start`, or now), shared by every resource that asks."""

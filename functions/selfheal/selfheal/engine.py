@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from .apply import Deadline, Deferred, StepFailed, Waits, run_step
-from .aws import AWS_ERRORS, Clients, explain
+from .aws import AWS_ERRORS, Clients, count_run_calls, explain
 from .context import RunContext
 from .kinds import Kind, kind_of, kinds
 from .model import Action, Outcome, Progress, ResourcePlan, ResourceResult, Step, Trigger
@@ -87,12 +87,14 @@ class Engine:
         budget = self.options.time_budget_seconds or self.estate.settings.time_budget_seconds
         ends = [t for t in (self.options.deadline, started + budget if budget else None) if t is not None]
         report = Report(action, self.options.trigger)
-        calls_before = self.clients.call_counts()
+        calls = {"reads": 0, "writes": 0}  # this run's own, counted by its pools' threads
         resources = self.estate.resources
 
         with (
-            ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="selfheal") as pool,
-            ThreadPoolExecutor(max_workers=self.pool_size * 2, thread_name_prefix="selfheal-read") as reads,
+            ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="selfheal",
+                               initializer=count_run_calls, initargs=(calls,)) as pool,
+            ThreadPoolExecutor(max_workers=self.pool_size * 2, thread_name_prefix="selfheal-read",
+                               initializer=count_run_calls, initargs=(calls,)) as reads,
         ):
             ctx = RunContext(self.clients, self.waits, Deadline(min(ends) if ends else None),
                              restore=self.options.restore, restore_role=self.options.restore_role,
@@ -107,9 +109,11 @@ class Engine:
             else:
                 results = [self._describe(spec, state, plan, action, report.guard_tripped)
                            for spec, (state, plan) in zip(resources, observed, strict=True)]
+            for kind in kinds():
+                kind.finish(ctx, [r for r in results if r.kind == kind.name])
         report.results = results
         report.duration_s = time.monotonic() - started
-        report.api_calls = {k: v - calls_before[k] for k, v in self.clients.call_counts().items()}
+        report.api_calls = dict(calls)
         return report
 
     def _observe(self, ctx: RunContext, spec: Any) -> Observed:
@@ -184,15 +188,15 @@ class Engine:
         if plan.error and not plan.steps:
             result.outcome, result.reason = Outcome.ERROR, plan.error
             return None
+        # Only AWS's slow work left (a restore under way) and not waiting for it: a follow-up run waits, not this one.
+        starts = not plan.exists or any(not s.is_wait for s in plan.steps) or self.options.wait_for_restores
+        if starts and ctx.deadline.expired:  # not started: what it would meet (conflicts included) is the next run's
+            return Attempt(deferred="time budget ran out before this resource was started: the next run carries on")
         attempt = Attempt(changes=result.changes, conflicts=list(plan.conflicts), progress=list(plan.progress),
                           restoring=plan.restoring)
-        if not plan.exists or any(not s.is_wait for s in plan.steps) or self.options.wait_for_restores:
-            if ctx.deadline.expired:
-                attempt.deferred = "time budget ran out before this resource was started: the next run carries on"
-                return attempt
+        if starts:
             self._progress("apply", spec)
             self._steps(ctx, kind, plan.steps, result, attempt)
-        # else: only AWS's slow work (a restore under way) is left: a follow-up run waits for it, not this one.
         if plan.exists and plan.progress and not plan.then_reconcile:
             self._follow_progress(ctx, kind, spec, result, attempt)  # e.g. an ACTIVE table with an index being built
         started_restore = any(s.operation in kind.restores for s in plan.steps) and bool(attempt.changes)

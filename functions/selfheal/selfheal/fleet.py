@@ -1,8 +1,9 @@
 """A fleet's central view: each run's outcome as one EventBridge event on a central bus, and those events read back.
 
-Every run (deploy, schedule, manual, follow-up, change) of a stack deployed with `CentralEventBusArn` puts one event
-(`source: selfheal`, `detail-type: selfheal run`) on that bus: the account, region, trigger, times, the summary counts
-and one line per resource. fleet/central.yaml stores the events in a CloudWatch Logs log group; `selfheal fleet`
+Every apply run (deploy, schedule, follow-up, change, a manual apply; not a plan or status, which change nothing and
+would hide the last apply's outcome) of a stack deployed with `CentralEventBusArn` puts one event (`source: selfheal`,
+`detail-type: selfheal run`) on that bus: the account, region, trigger, times, the summary counts and one line per
+resource. fleet/central.yaml stores the events in a CloudWatch Logs log group; `selfheal fleet`
 reads them back as one row per account and region (the latest run of each). docs/fleet.md has the whole picture.
 
 An entry must fit PutEvents' 256 KB. What does not fit is cut in this order, and the event's `cut` list says what
@@ -22,7 +23,7 @@ from typing import Any, NotRequired, Protocol, TypedDict
 
 from .aws import AWS_ERRORS, explain
 from .followup import Followup
-from .model import FAILED, HEALED, Outcome
+from .model import FAILED, HEALED, Outcome, clip
 from .report import Report
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ def fit(detail: RunDetail, bus_arn: str, resources: list[str], time: datetime, l
         if entry_size(entry) <= limit:
             return entry
     if detail["guard"] is not None and len(detail["guard"]["message"]) > GUARD_LIMIT:
-        detail["guard"]["message"] = _shorten(detail["guard"]["message"], GUARD_LIMIT)
+        detail["guard"]["message"] = clip(detail["guard"]["message"], GUARD_LIMIT)
         detail["cut"].append(f"guard: its message cut to {GUARD_LIMIT} characters")
     listed = detail["resources"]
     detail["resources"] = []
@@ -234,7 +235,7 @@ def _shorten_reasons(detail: RunDetail) -> str | None:
     shortened = 0
     for r in detail["resources"]:
         if len(r["reason"]) > REASON_LIMIT:
-            r["reason"] = _shorten(r["reason"], REASON_LIMIT)
+            r["reason"] = clip(r["reason"], REASON_LIMIT)
             shortened += 1
     return f"reasons: {shortened} cut to {REASON_LIMIT} characters" if shortened else None
 
@@ -245,10 +246,6 @@ def _drop_ok(detail: RunDetail) -> str | None:
         return None
     detail["resources"] = [r for r in detail["resources"] if r["outcome"] != Outcome.OK.value]
     return f"ok resources: the {len(ok)} resources found ok are left out (summary.ok counts them)"
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _utc(moment: datetime) -> datetime:
@@ -440,6 +437,10 @@ def _run_detail_of(message: str) -> dict[str, Any] | None:
         return None
     detail = event.get("detail")
     if not isinstance(detail, dict) or not all(k in detail for k in ("account", "region", "finished", "summary")):
+        return None
+    # EventBridge sets the envelope's account to the sender's; the detail is what the sender says. Any member of the
+    # Organization may put events on the bus: a row is only ever the account that really sent it.
+    if str(event.get("account", detail["account"])) != str(detail["account"]):
         return None
     try:
         datetime.fromisoformat(str(detail["finished"]))

@@ -29,22 +29,19 @@ def classify(
     restores: Collection[str] = (),
 ) -> tuple[Outcome, str]:
     """One precedence for every run: failures, conflicts, lateness (the run's own, or the guard's hold), AWS's slow
-    work, then what was (or would be) changed.
+    work, then what was (or would be) changed. (A resource only looked at: a plan that could not be read at all is
+    an error before its conflicts.)
 
     attempt: None for a resource only looked at (status, plan, a run the guard held); else what applying it came to.
     creates / restores: the operations that bring a missing resource into being / bring its data back.
     """
-    looked = attempt is None
-    done = attempt.changes if attempt else []
-    failures = attempt.failures if attempt else [plan.error] if plan.error else []
-    conflicts = attempt.conflicts if attempt else list(plan.conflicts)
-    if failures:
-        return Outcome.ERROR, "; ".join(failures) + (f" (done before that: {_listed(done)})" if done else "")
-    if conflicts:
-        return Outcome.CONFLICT, "; ".join(conflicts)
-    if looked:
+    if attempt is None:
         return _looked_at(plan, held)
-    assert attempt is not None
+    done = attempt.changes
+    if attempt.failures:
+        return Outcome.ERROR, "; ".join(attempt.failures) + (f" (done before that: {_listed(done)})" if done else "")
+    if attempt.conflicts:
+        return Outcome.CONFLICT, "; ".join(attempt.conflicts)
     if attempt.deferred:
         return Outcome.DEFERRED, attempt.deferred
     if attempt.progress:
@@ -60,6 +57,14 @@ def classify(
 
 
 def _looked_at(plan: ResourcePlan, held: bool) -> tuple[Outcome, str]:
+    # A resource that cannot be read at all is an error; one with a conflict beside a lesser read problem (a bucket
+    # aspect that could not be read) is the conflict: that is what a person must decide.
+    if plan.error and not plan.steps:
+        return Outcome.ERROR, plan.error
+    if plan.conflicts:
+        return Outcome.CONFLICT, "; ".join(plan.conflicts)
+    if plan.error:
+        return Outcome.ERROR, plan.error
     if held and not plan.in_sync:
         return Outcome.DEFERRED, "held by the blast-radius guard"
     if plan.progress and all(s.is_wait for s in plan.steps):

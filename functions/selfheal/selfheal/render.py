@@ -66,7 +66,10 @@ def _cell(column: Column, details: dict[str, Any]) -> str:
 
 
 def _status_tables(console: Console, report: Report) -> None:
-    """One table per kind (the kind's own columns), in the registry's order."""
+    """What is wrong first, then one table per kind (the kind's own columns), in the registry's order."""
+    for r in report.results:
+        if r.outcome not in (Outcome.OK, Outcome.PENDING) and r.reason:
+            console.print(f"[{STYLE[r.outcome]}]{escape(r.name)}: {escape(r.reason)}[/]")
     for kind in kinds():
         rows = [r for r in report.results if r.kind == kind.name]
         if not rows:
@@ -78,9 +81,6 @@ def _status_tables(console: Console, report: Report) -> None:
             table.add_column(column.header, justify=column.justify)
         for r in rows:
             table.add_row(escape(r.name), _state(r), *(_cell(c, r.details) for c in kind.columns))
-        for r in rows:
-            if r.outcome not in (Outcome.OK, Outcome.PENDING) and r.reason:
-                console.print(f"[{STYLE[r.outcome]}]{escape(r.name)}: {escape(r.reason)}[/]")
         console.print(table)
 
 

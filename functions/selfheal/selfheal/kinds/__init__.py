@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Step
 from .base import Column, Kind, Spec, State
 
 _KINDS: dict[str, Kind[Any, Any]] = {}
@@ -36,26 +35,10 @@ def kind_of(spec: Spec) -> Kind[Any, Any]:
     return kind_named(spec.kind)
 
 
-def kind_of_step(step: Step) -> Kind[Any, Any]:
-    for kind in _KINDS.values():
-        if step.service in kind.services:
-            return kind
-    raise LookupError(f"no resource kind owns {step.service} steps")
-
-
-def creates() -> frozenset[str]:
-    return frozenset(op for k in _KINDS.values() for op in k.creates)
-
-
-def restores() -> frozenset[str]:
-    return frozenset(op for k in _KINDS.values() for op in k.restores)
-
-
 from . import buckets as _buckets  # noqa: E402 - the shipped kinds register themselves
 from . import tables as _tables  # noqa: E402
 
 register(_tables.TableKind())
 register(_buckets.BucketKind())
 
-__all__ = ["Column", "Kind", "Spec", "State", "creates", "kind_named", "kind_of", "kind_of_step", "kinds",
-           "register", "restores", "unregister"]
+__all__ = ["Column", "Kind", "Spec", "State", "kind_named", "kind_of", "kinds", "register", "unregister"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from ..apply.executor import Deadline, Waits
-from ..model import Outcome, ResourcePlan, Step
+from ..model import Outcome, ResourcePlan, ResourceResult, Step
 
 if TYPE_CHECKING:
     from ..context import RunContext
@@ -96,6 +96,9 @@ class Kind(Generic[SpecT, StateT]):
         """How often a run may look again at AWS's slow work it started (one index build after another)."""
         return 0
 
+    def finish(self, ctx: RunContext, results: Sequence[ResourceResult]) -> None:
+        """After every resource of the run: what concerns all of this kind's results (a shared fact not read)."""
+
     def applied_details(self, ctx: RunContext, spec: SpecT, outcome: Outcome) -> dict[str, Any]:
         """Facts for the message after a heal (a restored table's item count)."""
         return {}
@@ -111,7 +114,7 @@ class Kind(Generic[SpecT, StateT]):
     def target(self, step: Step) -> str:
         """The resource a step acts on, as a person reads it ("table galerly-users")."""
         params = step.params
-        name = next((str(params[k]) for k in ("Name", "TableName", "Bucket", "QueueName") if k in params), "?")
+        name = next((str(params[k]) for k in ("Name", "TableName", "Bucket") if k in params), "?")
         return f"{self.name} {name}"
 
     def wait(self, client: Any, step: Step, waits: Waits, deadline: Deadline) -> None:

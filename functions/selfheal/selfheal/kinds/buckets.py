@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..apply.executor import Deadline, Waits, wait_bucket
-from ..aws import AWS_ERRORS, explain
-from ..model import ResourcePlan, Step
+from ..model import ResourcePlan, ResourceResult, Step
 from ..observe.account import AccountFacts, observe_account
 from ..observe.buckets import BucketState, observe_bucket
 from ..plan.buckets import plan_bucket
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..context import RunContext
     from ..loader import EstateParser
 
+log = logging.getLogger(__name__)
 ACCOUNT = "account"  # the run's shared fact: the account-level public access block
 
 
@@ -64,10 +65,15 @@ class BucketKind(Kind[BucketSpec, BucketState]):
             # no drift, so compare key ARNs.
             if ctx.key(enc["kms_key"], spec.region).arn == declared.arn:
                 state = replace(state, aspects={**state.aspects, "encryption": {**enc, "kms_key": declared.arn}})
-        plan = plan_bucket(spec, state, account, declared)
+        return plan_bucket(spec, state, account, declared)
+
+    def finish(self, ctx: RunContext, results: Sequence[ResourceResult]) -> None:
+        if not results:
+            return
+        account: AccountFacts = ctx.fact(ACCOUNT, AccountFacts)
         if account.problem:
-            plan = replace(plan, notes=(*plan.notes, f"account public access block not checked: {account.problem}"))
-        return plan
+            for result in results:
+                result.notes.append(f"account public access block not checked: {account.problem}")
 
     def details(self, spec: BucketSpec, state: BucketState | None) -> dict[str, Any]:
         if state is None:
@@ -103,7 +109,6 @@ class BucketKind(Kind[BucketSpec, BucketState]):
 def _account(ctx: RunContext, needs_public_bucket: bool) -> AccountFacts:
     try:
         return observe_account(ctx.clients, needs_public_bucket)
-    except AWS_ERRORS as exc:
-        return AccountFacts(problem=explain(exc, "reading the account", "the account"))
     except Exception as exc:  # noqa: BLE001 - reported on the buckets it concerns
+        log.exception("observing the account failed")
         return AccountFacts(problem=f"{type(exc).__name__}: {exc}")
