@@ -60,6 +60,7 @@ ACTIONS = ("plan", "apply", "status")
 MANUAL_FIELDS = ("action", "only")
 CFN_FIELDS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceType")
 CFN_REQUEST_TYPES = ("Create", "Update", "Delete")
+CENTRAL_EVENT_MIN_S = 5.0  # the run event is sent only with this much of the invocation left
 TIMER_GUARD_MS = 1000  # a deploy run ending closer than this to the Lambda's end could race crhelper's timeout answer
 REASON_LIMIT = 250  # CloudFormation cuts Reason at 256 characters
 # Stop starting work this long before the Lambda times out, so the run can still report and answer CloudFormation.
@@ -107,6 +108,15 @@ class _Late(BaseException):  # noqa: N818 - not an error: a response that must n
     through unanswered; lambda_handler ends the invocation on it."""
 
 
+class _CfnResource(CfnResource):
+    """crhelper, minus one of its rules: a failure to build its polling-mode clients (this function never polls) must
+    not turn every answer into FAILED — a Delete that cannot pass leaves the stack undeletable."""
+
+    def init_failure(self, error: Exception) -> None:  # crhelper's public hook for a failed start-up
+        logger.warning("crhelper could not build its polling clients; they are not used here",
+                       extra={"error": f"{type(error).__name__}: {error}"})
+
+
 def _custom_resource() -> CfnResource:
     """crhelper for one CloudFormation request, through its public interface (the decorators, Status, Reason, Data).
 
@@ -116,7 +126,7 @@ def _custom_resource() -> CfnResource:
     returns or raises, and its timer answers FAILED half a second before the Lambda times out — a run that outlives
     that raises `_Late` instead of returning (see `_answered_by_timer`).
     """
-    helper = CfnResource(json_logging=False, log_level=_CRHELPER_LEVEL, sleep_on_delete=0, polling_interval=1)
+    helper = _CfnResource(json_logging=False, log_level=_CRHELPER_LEVEL, sleep_on_delete=0, polling_interval=1)
 
     def create_or_update(event: dict[str, Any], context: Any) -> str:
         physical_id, status, reason, data = deploy(event, context)
@@ -137,13 +147,15 @@ def _custom_resource() -> CfnResource:
 
 def _answered_by_timer(context: Any) -> None:
     """crhelper's timer answers FAILED at 0.5 s before the Lambda's end. Returning close to that would race it into a
-    second response: within TIMER_GUARD_MS of the end, wait for the timer's answer, then stop without answering."""
+    second response: within TIMER_GUARD_MS of the end, stop without answering — and do not return before the Lambda
+    ends the invocation either, since Lambda freezes a returned invocation's threads and the timer's answer (sent from
+    its own thread) would be cut off."""
     left = context.get_remaining_time_in_millis()
     if left >= TIMER_GUARD_MS:
         return
     logger.error("the run outlived the time crhelper allows: its timeout answer (FAILED) stands, this result is "
                  "not sent", extra={"remaining_ms": left})
-    time.sleep(max(0.0, left - 400) / 1000)  # the timer fires at 500 ms left
+    time.sleep(left / 1000 + 1.0)  # Lambda ends the invocation first; locally, the timer has long answered by then
     raise _Late
 
 
@@ -376,7 +388,12 @@ def run(
         notify.publish(clients, topic, message)
     bus = os.environ.get("SELFHEAL_CENTRAL_EVENT_BUS_ARN")
     if bus and action == "apply":  # a fleet's central bus: one event per run that may heal; best effort (fleet.py)
-        problem = fleet.tell_central(clients, bus, report, handed_over, _function_arn(context))
+        left = context.get_remaining_time_in_millis() / 1000 if context is not None else CENTRAL_EVENT_MIN_S
+        if left < CENTRAL_EVENT_MIN_S:  # a slow bus must not push a deploy past crhelper's timeout answer
+            problem: str | None = f"not sent: {left:.1f} s left in the invocation"
+            logger.error("the run event was not sent", extra={"reason": problem})
+        else:
+            problem = fleet.tell_central(clients, bus, report, handed_over, _function_arn(context))
         metrics.add_metric(name="central_event_failed", unit=MetricUnit.Count, value=int(problem is not None))
     return report, handed_over
 

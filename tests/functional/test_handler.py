@@ -448,3 +448,21 @@ def test_import_in_lambda_without_the_xray_sdk_runs_untraced() -> None:
         {"LAMBDA_TASK_ROOT": "/var/task", "AWS_REGION": "us-east-1"})
     assert done.returncode == 0, done.stderr
     assert "refused: manual event: action 'nope'" in done.stdout and "tracer: None" in done.stdout
+
+
+def test_delete_succeeds_even_when_crhelper_could_not_start() -> None:
+    # crhelper answers FAILED to everything once building its polling clients failed (here: no region at all, so
+    # boto3 cannot make them). This function never polls: the start-up failure is logged, and the Delete passes.
+    event = {k: v for k, v in load("cfn-delete.json").items() if k != "ResourceProperties"}
+    done = run_isolated(
+        "",
+        "from devtools.invoke import LambdaContext, ResponseServer\n"
+        f"event = {event!r}\n"
+        "with ResponseServer() as server:\n"
+        "    app.lambda_handler({**event, 'ResponseURL': server.url}, LambdaContext())\n"
+        "print(json.dumps(server.responses))",
+        {"POWERTOOLS_TRACE_DISABLED": "true"})
+    assert done.returncode == 0, done.stderr
+    (response,) = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", "selfheal-estate")
+    assert "crhelper could not build its polling clients" in done.stdout + done.stderr
