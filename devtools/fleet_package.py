@@ -158,7 +158,8 @@ def _already_there(s3: Any, bucket: str, upload: Upload) -> bool:
 
 
 def template_url(bucket: str, region: str, key: str) -> str:
-    return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"  # the China regions' own domain
+    return f"https://{bucket}.s3.{region}.{domain}/{key}"
 
 
 def package(

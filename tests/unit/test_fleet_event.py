@@ -297,6 +297,35 @@ def test_a_refused_event_is_logged_and_counted_and_the_run_stands(
     assert blob["central_event_failed"] in (1, [1.0])
 
 
+def test_no_event_is_sent_when_too_little_of_the_invocation_is_left(
+    aws: LocalAws, out: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A slow or far bus must not push a deploy past crhelper's timeout answer: under 5 s left, the event is dropped,
+    # logged and counted; the run stands.
+    monkeypatch.setenv("SELFHEAL_CENTRAL_EVENT_BUS_ARN", BUS)
+
+    answer = app.lambda_handler({"action": "apply", "only": ["galerly-newsletters"]}, LambdaContext(timeout_s=4.5))
+
+    assert answer["summary"]["failed"] == 0
+    assert [c for c in aws.calls() if c["service"] == "events"] == []
+    lines = out()
+    (error,) = [line for line in lines if line.get("message", "").startswith("the run event was not sent")]
+    assert "left in the invocation" in error["reason"]
+    (blob,) = [line for line in lines if "_aws" in line]
+    assert blob["central_event_failed"] in (1, [1.0])
+
+
+def test_the_stored_rows_are_the_senders_own(aws: LocalAws) -> None:
+    # Any member of the Organization may put events on the bus; EventBridge sets the envelope's account to the
+    # sender's. An event whose detail claims another account is not that account's row.
+    honest = {"source": "selfheal", "detail-type": "selfheal run", "account": "111111111111",
+              "detail": {"account": "111111111111", "region": "us-east-1", "finished": "2026-12-02T03:00:00+00:00",
+                         "summary": {"checked": 1, "ok": 1}}}
+    forged = {**honest, "account": "222222222222"}
+    view = fleet.fleet_view([json.dumps(honest), json.dumps(forged)], now=datetime(2026, 12, 2, 4, tzinfo=UTC))
+    assert [(r.account, r.runs) for r in view.rows] == [("111111111111", 1)] and view.unreadable == 1
+
+
 def test_a_plan_is_not_sent(aws: LocalAws, out: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SELFHEAL_CENTRAL_EVENT_BUS_ARN", BUS)
 
