@@ -200,3 +200,14 @@ def run_(plan: ResourcePlan, attempt: Attempt, conflicts: list[str], changes: li
     table = kind_named("table")
     done = replace(attempt, conflicts=conflicts, changes=changes)
     return classify(plan, done, creates=table.creates, restores=table.restores)
+
+
+def test_a_plan_looked_at_an_unreadable_resource_is_an_error_a_conflict_beside_a_read_problem_is_the_conflict():
+    write = Step("s3", "put_bucket_versioning", {"Bucket": "b"}, (Change("versioning", "Suspended", "Enabled"),))
+    unreadable = ResourcePlan("bucket", "b", True, error="reading bucket b failed")
+    both = ResourcePlan("bucket", "b", True, (write,), conflicts=("bucket is in eu-west-1",),
+                        error="GetBucketCors on bucket b failed: AccessDenied")
+    assert classify(unreadable) == (Outcome.ERROR, "reading bucket b failed")
+    assert classify(both) == (Outcome.CONFLICT, "bucket is in eu-west-1")
+    # applied, the same plan's read problem is a failure of the run, ahead of the conflict
+    assert run_(both, Attempt(failures=[both.error]), list(both.conflicts), [])[0] is Outcome.ERROR
