@@ -57,6 +57,9 @@ class QueueKind(Kind[QueueSpec, QueueState]):
     services = ("sqs",)
     creates = ("create_queue",)
     columns = (Column("visibility timeout", "visibility_timeout", justify="right"), Column("url", "url"))
+    entry_schema = {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
+        "name": {"type": "string", "minLength": 1}, "region": {"type": "string"},
+        "visibility_timeout_seconds": {"type": "integer", "minimum": 0, "maximum": 43200}}}
 
     def load(self, parser: EstateParser, raw: Any, path: str, region: str) -> QueueSpec:
         fields = parser.mapping(raw, path, QUEUE_FIELDS, ("name",))
@@ -222,3 +225,20 @@ def test_without_the_kind_registered_its_section_is_an_unknown_field(
     assert cli.main(["plan", "--estate", str(estate), "--endpoint-url", aws.endpoint]) == 1
     assert "(top).queues: unknown field" in capsys.readouterr().err
     assert aws.calls() == []
+
+
+def test_the_kinds_section_is_in_the_schema_editors_get(
+    queue_kind: QueueKind, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import jsonschema  # noqa: PLC0415
+    import yaml  # noqa: PLC0415
+
+    assert cli.main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["properties"]["queues"]["description"] == "SQS queues"
+    jsonschema.validate(yaml.safe_load(ESTATE), schema)  # the estate above, as an editor checks it while typing
+    only_queues = {"version": 1, "queues": [{"name": "toy-jobs"}]}
+    jsonschema.validate(only_queues, schema)  # a kind's section alone is an estate, as tables or buckets are
+    typo = yaml.safe_load(ESTATE.replace("visibility_timeout_seconds: 45", "visibility_timout_seconds: 45"))
+    with pytest.raises(jsonschema.ValidationError, match="visibility_timout_seconds"):
+        jsonschema.validate(typo, schema)

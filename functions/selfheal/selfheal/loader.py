@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
@@ -42,6 +42,9 @@ from .spec import (
     partition_of,
     preset_statement,
 )
+
+if TYPE_CHECKING:
+    from .kinds import Kind
 
 
 def shipped_file(name: str) -> Path:
@@ -282,7 +285,7 @@ class EstateParser:
     def estate(self, doc: Any, overrides: dict[str, str], env: Mapping[str, str], soft: dict[str, str]) -> Estate:
         if doc is None:
             self.fail("-", "the file is empty", "declare at least `tables:` or `buckets:`")
-        extra = _other_kinds()
+        extra = other_kinds()
         doc = self.mapping(doc, "(top)", FIELDS["estate"] + tuple(extra))
         if isinstance(doc.get("version"), bool) or doc.get("version", 1) != 1:
             self.fail("version", f"unsupported version {doc.get('version')!r}", "write `version: 1`")
@@ -812,7 +815,7 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _other_kinds() -> dict[str, Any]:
+def other_kinds() -> dict[str, Kind[Any, Any]]:
     """Estate sections of registered kinds beyond tables and buckets (which this parser reads itself)."""
     from .kinds import kinds  # noqa: PLC0415 - the kinds import the planners; the loader is imported first
 

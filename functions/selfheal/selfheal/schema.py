@@ -20,7 +20,18 @@ import re
 import sys
 from typing import Any
 
-from .loader import BUCKET_NAME, FIELDS, KMS_KEY, REGION, REQUIRED, SCHEMA_FILE, TABLE_NAME, VAR_NAME, shipped_file
+from .loader import (
+    BUCKET_NAME,
+    FIELDS,
+    KMS_KEY,
+    REGION,
+    REQUIRED,
+    SCHEMA_FILE,
+    TABLE_NAME,
+    VAR_NAME,
+    other_kinds,
+    shipped_file,
+)
 from .spec import (
     BPA_FLAGS,
     CORS_METHODS,
@@ -411,6 +422,9 @@ def build() -> dict[str, Any]:
             {"required": ["buckets"], "properties": {"buckets": {"type": "array", "minItems": 1}}},
         ],
     )
+    for section, kind in other_kinds().items():  # kinds registered beside the shipped two: their own sections
+        root["properties"][section] = listing(kind.entry_schema or {"type": "object"}, description=kind.title)
+        root["anyOf"].append({"required": [section], "properties": {section: {"type": "array", "minItems": 1}}})
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "selfheal estate",

@@ -66,6 +66,9 @@ class Kind(Generic[SpecT, StateT]):
     restores: ClassVar[tuple[str, ...]] = ()  # those of them that bring its data back from a copy
     aws_waits: ClassVar[tuple[str, ...]] = ()  # waits for AWS's own slow work (a restore): not this run's lateness
     columns: ClassVar[tuple[Column, ...]] = ()
+    # The JSON Schema of one entry of its estate section (`selfheal schema` adds the section for editors); None: any
+    # mapping (the kind's `load` still checks every field).
+    entry_schema: ClassVar[dict[str, Any] | None] = None
     # Error codes that mean another run already did this operation (success, not failure).
     already_done: ClassVar[Mapping[str, frozenset[str]]] = {}
 
