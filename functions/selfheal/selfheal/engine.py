@@ -19,7 +19,7 @@ from .aws import AWS_ERRORS, Clients, count_run_calls, explain
 from .context import RunContext
 from .kinds import Kind, kind_of, kinds
 from .model import Action, Outcome, Progress, ResourcePlan, ResourceResult, Step, Trigger
-from .outcome import Attempt, classify
+from .outcome import Attempt, classify, listed
 from .report import Report
 from .spec import Estate
 
@@ -174,7 +174,7 @@ class Engine:
             log.exception("applying %s %s failed", spec.kind, spec.name)
             result.outcome = Outcome.ERROR
             result.reason = (f"failed unexpectedly: {type(exc).__name__}: {exc}"
-                             + (f" (done before that: {_done(result.changes)})" if result.changes else ""))
+                             + (f" (done before that: {listed(result.changes)})" if result.changes else ""))
         finally:
             result.duration_s = time.monotonic() - started
             self._progress("done", spec)
@@ -249,7 +249,7 @@ class Engine:
             if attempt.restoring or attempt.progress:
                 attempt.progress.append(str(exc))
             else:
-                attempt.deferred = f"{_done(attempt.changes)}; {exc}"
+                attempt.deferred = f"{listed(attempt.changes)}; {exc}"
         except (StepFailed, *AWS_ERRORS) as exc:
             attempt.failures.append(getattr(exc, "reason", None) or explain(exc, "reading it back", spec.name))
         return None
@@ -261,7 +261,7 @@ class Engine:
             if ctx.deadline.expired:
                 left = [str(c) for s in steps[i:] for c in s.changes]
                 attempt.deferred = (
-                    f"time budget ran out after {i} of {len(steps)} steps; done: {_done(attempt.changes)}; "
+                    f"time budget ran out after {i} of {len(steps)} steps; done: {listed(attempt.changes)}; "
                     f"not done: {', '.join(left) or 'waits only'} — the next run carries on"
                 )
                 return
@@ -273,7 +273,7 @@ class Engine:
                 if step.operation in kind.aws_waits and attempt.progress:
                     attempt.progress.append(str(exc))  # AWS's own slow work (a restore), not this run's lateness
                 else:
-                    attempt.deferred = f"{exc}; done: {_done(attempt.changes)}"
+                    attempt.deferred = f"{exc}; done: {listed(attempt.changes)}"
                 return
             except StepFailed as exc:
                 attempt.failures.append(exc.reason)
@@ -291,10 +291,6 @@ class Engine:
     def _progress(self, event: str, resource: Any) -> None:
         if self.options.progress:
             self.options.progress(event, resource.kind, resource.name)
-
-
-def _done(changes: list[Any]) -> str:
-    return ", ".join(str(c) for c in changes) or "nothing"
 
 
 __all__ = ["TRIGGERS", "UNATTENDED", "Engine", "Options", "Report"]

@@ -39,7 +39,7 @@ def classify(
         return _looked_at(plan, held)
     done = attempt.changes
     if attempt.failures:
-        return Outcome.ERROR, "; ".join(attempt.failures) + (f" (done before that: {_listed(done)})" if done else "")
+        return Outcome.ERROR, "; ".join(attempt.failures) + (f" (done before that: {listed(done)})" if done else "")
     if attempt.conflicts:
         return Outcome.CONFLICT, "; ".join(attempt.conflicts)
     if attempt.deferred:
@@ -77,5 +77,6 @@ def _looked_at(plan: ResourcePlan, held: bool) -> tuple[Outcome, str]:
     return Outcome.OK, ""
 
 
-def _listed(changes: list[Change]) -> str:
+def listed(changes: list[Change]) -> str:
+    """What was done, as one line ("nothing" when nothing)."""
     return ", ".join(str(c) for c in changes) or "nothing"

@@ -96,9 +96,6 @@ class BucketKind(Kind[BucketSpec, BucketState]):
             "lifecycle_rules": len((a.get("lifecycle") or {}).get("rules") or []) if "lifecycle" in a else None,
         }
 
-    def target(self, step: Step) -> str:
-        return f"bucket {step.params.get('Bucket', '?')}"
-
     def wait(self, client: Any, step: Step, waits: Waits, deadline: Deadline) -> None:
         if step.operation == "wait_bucket":
             wait_bucket(client, step.params["Bucket"], waits, deadline)
