@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from selfheal import importer
 from selfheal.importer import Resource, _bucket, _render, _scalar, _table, _table_defaults
 from selfheal.loader import parse_estate
-from selfheal.observe.buckets import BucketState
-from selfheal.observe.tables import IndexState, TableState
 from selfheal.spec import KeyAttr
+from selfheal.state.buckets import BucketState
+from selfheal.state.tables import IndexState, TableState
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/app-orders"
 MANAGED = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"

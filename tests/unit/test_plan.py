@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from selfheal.loader import load_estate
-from selfheal.observe.account import AccountFacts, KeyInfo
-from selfheal.observe.buckets import BucketState, declared_aspects
-from selfheal.observe.tables import Backup, IndexState, TableState, normalize_table
+from selfheal.observe.tables import normalize_table
 from selfheal.plan import plan_bucket, plan_table
 from selfheal.plan.buckets import canonical_statement, cors_rule, is_public_statement, lifecycle_rule
 from selfheal.spec import KeyAttr
+from selfheal.state.account import AccountFacts, KeyInfo
+from selfheal.state.buckets import BucketState, declared_aspects
+from selfheal.state.tables import Backup, IndexState, TableState
 
 ESTATE = load_estate(env={})
 TABLES = {t.name: t for t in ESTATE.tables}

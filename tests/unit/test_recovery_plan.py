@@ -10,10 +10,11 @@ import pytest
 
 from selfheal.kinds import kind_named
 from selfheal.model import Change, Outcome, ResourcePlan, Step
-from selfheal.observe.tables import Backup, IndexState, TableState, newest_first
+from selfheal.observe.tables import newest_first
 from selfheal.outcome import Attempt, classify
 from selfheal.plan import plan_table
 from selfheal.spec import IndexSpec, KeyAttr
+from selfheal.state.tables import Backup, IndexState, TableState
 from tests.unit.test_plan import MANAGED, TABLES, healthy_table
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -31,8 +31,8 @@ from botocore.exceptions import ClientError
 from .aws import AWS_ERRORS, error_code, error_message
 from .loader import FIELDS, VAR_NAME, EstateParser, parse_estate
 from .observe.account import AWS_MANAGED_DYNAMODB_KEY, KeyResolver, OwnedBuckets
-from .observe.buckets import ALL_ASPECTS, BucketState, observe_bucket
-from .observe.tables import TableState, normalize_table, read_settings
+from .observe.buckets import ALL_ASPECTS, observe_bucket
+from .observe.tables import normalize_table, read_settings
 from .plan.buckets import canonical_statement
 from .spec import (
     BPA_FLAGS,
@@ -45,6 +45,8 @@ from .spec import (
     partition_of,
     preset_statement,
 )
+from .state.buckets import BucketState
+from .state.tables import TableState
 
 WIDTH = 118
 POOL = 8

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..aws import AWS_ERRORS, error_code, explain
+from ..state.account import AccountFacts, KeyInfo
 
 AWS_MANAGED_DYNAMODB_KEY = "alias/aws/dynamodb"
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    arn: str | None
-    usable: bool
-    problem: str = ""
 
 
 class KeyResolver:
@@ -51,13 +44,6 @@ class KeyResolver:
         info = KeyInfo(meta["Arn"], bool(usable), "" if usable else f"KMS key {key_id} is {meta.get('KeyState')}")
         self._cache[(key_id, region)] = info
         return info
-
-
-@dataclass(frozen=True)
-class AccountFacts:
-    account_id: str | None = None
-    public_access_block: dict[str, bool] | None = None  # None: not configured (or not read)
-    problem: str = ""
 
 
 def observe_account(clients: Any, needs_public_bucket: bool) -> AccountFacts:

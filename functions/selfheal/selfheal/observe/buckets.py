@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ..aws import error_code, explain, http_status
 from ..spec import BPA_FLAGS, BucketSpec
+from ..state.buckets import BPA_KEYS, BucketState, declared_aspects
 from .tables import Mapper
 
 if TYPE_CHECKING:
@@ -27,36 +27,6 @@ _READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "lifecycle": ("get_bucket_lifecycle_configuration", ("NoSuchLifecycleConfiguration",)),
     "tags": ("get_bucket_tagging", ("NoSuchTagSet", "NoSuchTagSetError")),
 }
-
-
-@dataclass(frozen=True)
-class BucketState:
-    """A bucket as it is. `aspects` holds only what was read; a value of None means "not configured"."""
-
-    name: str
-    exists: bool
-    foreign: bool = False  # the name belongs to another account
-    region: str | None = None
-    aspects: dict[str, Any] = field(default_factory=dict)
-    read_errors: dict[str, str] = field(default_factory=dict)
-
-
-def declared_aspects(spec: BucketSpec) -> tuple[str, ...]:
-    """The aspects worth a read: always access block, ownership and encryption; the rest only when declared."""
-    aspects = ["public_access_block", "object_ownership", "encryption"]
-    if spec.versioning:
-        aspects.append("versioning")
-    if spec.website:
-        aspects.append("website")
-    if spec.policy_statements:
-        aspects.append("policy")
-    if spec.cors:
-        aspects.append("cors")
-    if spec.lifecycle:
-        aspects.append("lifecycle")
-    if spec.tags:
-        aspects.append("tags")
-    return tuple(aspects)
 
 
 ALL_ASPECTS = tuple(_READS)  # every aspect the estate can declare (selfheal import reads them all)
@@ -140,11 +110,3 @@ def normalize_aspect(aspect: str, response: dict[str, Any]) -> Any:
     if aspect == "tags":
         return {t["Key"]: t["Value"] for t in response.get("TagSet", [])}
     raise ValueError(aspect)
-
-
-BPA_KEYS = {
-    "block_public_acls": "BlockPublicAcls",
-    "ignore_public_acls": "IgnorePublicAcls",
-    "block_public_policy": "BlockPublicPolicy",
-    "restrict_public_buckets": "RestrictPublicBuckets",
-}

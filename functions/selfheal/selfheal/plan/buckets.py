@@ -11,9 +11,9 @@ from dataclasses import replace
 from typing import Any
 
 from ..model import Change, ResourcePlan, Step
-from ..observe.account import AccountFacts, KeyInfo
-from ..observe.buckets import BPA_KEYS, BucketState, declared_aspects
 from ..spec import BPA_FLAGS, BucketSpec, CorsRule, LifecycleRule, canonical_json, partition_of
+from ..state.account import AccountFacts, KeyInfo
+from ..state.buckets import BPA_KEYS, BucketState, declared_aspects
 
 POLICY_VERSION = "2012-10-17"
 

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..model import Change, ResourcePlan, Step
-from ..observe.account import KeyInfo
-from ..observe.tables import Backup, IndexState, TableState
 from ..spec import PROVISIONED, IndexSpec, KeyAttr, TableSpec
+from ..state.account import KeyInfo
+from ..state.tables import Backup, IndexState, TableState
 
 KEEPS = "selfheal never switches protection off"
+RESTORED_FROM = "restored from "  # a restore's change reads "restored from <the copy>" (the kind reads it back)
 
 
 def plan_table(
@@ -106,7 +107,7 @@ def _plan_missing(spec: TableSpec, state: TableState, restore_role: str | None) 
         if not newest.ready:
             # Restoring an older copy, or creating the table, would make this copy unrestorable under the name.
             steps.append(_wait_backup(spec, newest))
-        change = Change("table", "missing", f"restored from {newest.describe()}")
+        change = Change("table", "missing", f"{RESTORED_FROM}{newest.describe()}")
         if newest.via_aws_backup:
             steps.append(Step("backup", "start_restore_job", _restore_job_params(spec, newest, restore_role or ""),
                               (change,), spec.region))

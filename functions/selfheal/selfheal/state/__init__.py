@@ -1,0 +1,1 @@
+"""What exists, as data: the state types observe produces and plan reads (plan never imports observe)."""

@@ -1,0 +1,85 @@
+"""A DynamoDB table as it is, and the copies a missing one can come back from: data, read by observe, planned on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..spec import KeyAttr
+
+
+@dataclass(frozen=True)
+class IndexState:
+    name: str
+    hash_key: KeyAttr | None
+    range_key: KeyAttr | None
+    projection: str
+    non_key_attributes: tuple[str, ...] = ()
+    status: str = "ACTIVE"
+    read_capacity: int | None = None
+    write_capacity: int | None = None
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A copy a missing table can come back from: a DynamoDB backup, or an AWS Backup recovery point."""
+
+    arn: str
+    name: str
+    type: str  # SYSTEM | USER | AWS_BACKUP (DynamoDB's ListBackups) | RECOVERY_POINT (an AWS Backup vault)
+    created: datetime | None
+    status: str = "AVAILABLE"  # AVAILABLE, or CREATING while AWS is still making it
+    vault: str | None = None  # the AWS Backup vault of a recovery point
+
+    @property
+    def ready(self) -> bool:
+        return self.status in ("AVAILABLE", "COMPLETED")
+
+    @property
+    def via_aws_backup(self) -> bool:
+        """Restored with AWS Backup's StartRestoreJob, not DynamoDB's RestoreTableFromBackup."""
+        return self.type in ("RECOVERY_POINT", "AWS_BACKUP")
+
+    def describe(self) -> str:
+        when = self.created.isoformat(timespec="seconds") if self.created else "unknown time"
+        if self.type == "RECOVERY_POINT":
+            return f"AWS Backup recovery point {self.arn} (vault {self.vault}, {when})"
+        return f"backup {self.name} ({self.type}, {when})"
+
+
+@dataclass(frozen=True)
+class TableState:
+    """A table as it is. Fields left None were not read (the estate does not declare them)."""
+
+    name: str
+    exists: bool
+    status: str | None = None
+    arn: str | None = None
+    hash_key: KeyAttr | None = None
+    range_key: KeyAttr | None = None
+    gsis: tuple[IndexState, ...] = ()
+    lsis: tuple[IndexState, ...] = ()
+    billing: str | None = None
+    read_capacity: int | None = None
+    write_capacity: int | None = None
+    sse_type: str | None = None  # KMS | AES256 | None (DynamoDB's AWS-owned key)
+    kms_key_arn: str | None = None
+    deletion_protection: bool = False
+    stream: str | None = None
+    item_count: int | None = None
+    pitr: bool | None = None
+    recovery_days: int | None = None
+    ttl_attribute: str | None = None
+    ttl_status: str | None = None
+    tags: tuple[tuple[str, str], ...] | None = None
+    backups: tuple[Backup, ...] = ()  # a missing table's copies, newest first (ready or still being made)
+    created_at: datetime | None = None
+    restore_in_progress: bool = False
+    restore_source: str | None = None  # the backup or table a restore (running or done) came from
+
+    @property
+    def gsi_map(self) -> dict[str, IndexState]:
+        return {g.name: g for g in self.gsis}
+
+
+__all__ = ["Backup", "IndexState", "TableState"]
