@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from selfheal import notify
-from selfheal.change import ACCOUNT_EVENTS, BUCKET_EVENTS, TABLE_EVENTS, Change, Ignored, route
+from selfheal.change import Change, Ignored, events, route, sources
 from selfheal.followup import Followup
+from selfheal.kinds import kind_named
+from selfheal.kinds.buckets import ACCOUNT_EVENTS
 from selfheal.loader import load_estate
 from selfheal.model import Change as Diff
 from selfheal.model import Outcome, ResourceResult
@@ -23,6 +25,8 @@ from tests.support.iam import load_template
 ROOT = Path(__file__).resolve().parents[2]
 ESTATE = load_estate(env={})
 ROLE = "arn:aws:iam::123456789012:role/selfheal-FunctionRole-ABC123"
+TABLE_EVENTS = kind_named("table").events
+BUCKET_EVENTS = kind_named("bucket").events - ACCOUNT_EVENTS
 
 
 def event(name: str) -> dict[str, Any]:
@@ -106,7 +110,9 @@ def test_a_malformed_change_event_is_refused_naming_the_field(broken: dict[str, 
 def test_the_rule_in_the_template_listens_to_exactly_the_names_the_handler_routes() -> None:
     function = load_template(ROOT / "template.yaml")["Resources"]["Function"]["Properties"]
     pattern = function["Events"]["Changes"]["Properties"]["Pattern"]
-    assert set(pattern["detail"]["eventName"]) == TABLE_EVENTS | BUCKET_EVENTS | ACCOUNT_EVENTS
+    assert set(pattern["detail"]["eventName"]) == events() == TABLE_EVENTS | BUCKET_EVENTS | ACCOUNT_EVENTS
+    assert set(pattern["source"]) == set(sources())
+    assert set(pattern["detail"]["eventSource"]) == set(sources().values())
     assert pattern["detail-type"] == ["AWS API Call via CloudTrail"]
     assert pattern["detail"]["errorCode"] == [{"exists": False}]
 

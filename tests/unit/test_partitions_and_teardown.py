@@ -1,20 +1,24 @@
 """ARNs in the partition of the region (aws-cn, aws-us-gov), and `selfheal delete`'s handling of deletion protection.
 
-The delete path is checked with a fake DynamoDB client: moto never keeps a table UPDATING after UpdateTable, and
-never refuses a DeleteTable for a reason other than protection, which is what the fake plays.
+The delete path is checked with botocore's Stubber on a real DynamoDB client: moto never keeps a table UPDATING after
+UpdateTable, and never refuses a DeleteTable for a reason other than protection, which is what the queued answers
+play.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
+from selfheal.apply import Waits
+from selfheal.kinds.tables import TableKind
 from selfheal.loader import load_estate
 from selfheal.plan.buckets import canonical_statement
 from selfheal.spec import partition_of, preset_statement
-from selfheal.teardown import _delete
+from selfheal.teardown import confirmation, deletable, doomed
 
 
 @pytest.mark.parametrize(("region", "partition"), [
@@ -42,51 +46,67 @@ def test_an_account_principal_is_compared_as_its_root_arn_in_the_buckets_partiti
     assert canonical_statement(stmt, "aws") != canonical_statement(stored, "aws")
 
 
-class FakeTable:
-    """A DynamoDB client for one table: UPDATING for `updating` DescribeTable calls after an UpdateTable."""
+def stubbed() -> tuple[Any, Stubber]:
+    """A real DynamoDB client whose answers are queued (botocore's Stubber checks each against the API's shapes)."""
+    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+    return client, Stubber(client)
 
-    def __init__(self, delete_error: str | None = None, updating: int = 2) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.delete_error, self.updating, self._left = delete_error, updating, 0
 
-    def update_table(self, **kwargs: Any) -> None:
-        self.calls.append(("update_table", kwargs))
-        self._left = self.updating
+def described(stubber: Stubber, *statuses: str) -> None:
+    for status in statuses:
+        stubber.add_response("describe_table", {"Table": {"TableStatus": status}}, {"TableName": "t"})
 
-    def describe_table(self, **kwargs: Any) -> dict[str, Any]:
-        self.calls.append(("describe_table", kwargs))
-        status = "UPDATING" if self._left else "ACTIVE"
-        self._left = max(0, self._left - 1)
-        return {"Table": {"TableStatus": status}}
 
-    def delete_table(self, **kwargs: Any) -> None:
-        self.calls.append(("delete_table", kwargs))
-        if self._left:
-            raise ClientError({"Error": {"Code": "ResourceInUseException", "Message": "Table is being updated"}},
-                              "DeleteTable")
-        if self.delete_error:
-            raise ClientError({"Error": {"Code": self.delete_error, "Message": "refused"}}, "DeleteTable")
+WAITS = Waits(poll_seconds=0, timeout_seconds=5)
 
 
 def test_delete_waits_for_active_after_lifting_protection() -> None:
-    client = FakeTable()
-    done = _delete(client, "t", "t-before-delete", protected=True, poll=0, timeout=5)
+    client, stubber = stubbed()
+    stubber.add_response("update_table", {}, {"TableName": "t", "DeletionProtectionEnabled": False})
+    described(stubber, "UPDATING", "UPDATING", "ACTIVE")  # botocore's table_exists waiter, until ACTIVE
+    stubber.add_response("delete_table", {}, {"TableName": "t"})
+    with stubber:
+        done = TableKind()._delete_table(client, "t", "t-before-delete", True, WAITS)
+        stubber.assert_no_pending_responses()
     assert done.outcome == "deleted"
-    ops = [op for op, _ in client.calls]
-    assert ops == ["update_table", "describe_table", "describe_table", "describe_table", "delete_table"]
 
 
 def test_a_delete_that_fails_switches_protection_back_on_and_keeps_the_backup() -> None:
-    client = FakeTable(delete_error="LimitExceededException")
-    done = _delete(client, "t", "t-before-delete", protected=True, poll=0, timeout=5)
+    client, stubber = stubbed()
+    stubber.add_response("update_table", {}, {"TableName": "t", "DeletionProtectionEnabled": False})
+    described(stubber, "UPDATING", "ACTIVE")
+    stubber.add_client_error("delete_table", "LimitExceededException", "refused", expected_params={"TableName": "t"})
+    described(stubber, "ACTIVE")
+    stubber.add_response("update_table", {}, {"TableName": "t", "DeletionProtectionEnabled": True})
+    with stubber:
+        done = TableKind()._delete_table(client, "t", "t-before-delete", True, WAITS)
+        stubber.assert_no_pending_responses()
     assert done.outcome == "error" and done.backup == "t-before-delete"
     assert "deletion protection switched back on" in done.reason and "backup t-before-delete kept" in done.reason
-    updates = [kwargs for op, kwargs in client.calls if op == "update_table"]
-    assert updates == [{"TableName": "t", "DeletionProtectionEnabled": False},
-                       {"TableName": "t", "DeletionProtectionEnabled": True}]
+
+
+def test_a_table_that_never_gets_active_is_not_deleted_and_says_so() -> None:
+    client, stubber = stubbed()
+    stubber.add_response("update_table", {}, {"TableName": "t", "DeletionProtectionEnabled": False})
+    described(stubber, *["UPDATING"] * 4)  # two looks before the delete, two before protection goes back on
+    with stubber:
+        done = TableKind()._delete_table(client, "t", "b", True, Waits(poll_seconds=0.01, timeout_seconds=0.02))
+        stubber.assert_no_pending_responses()
+    assert done.outcome == "error"
+    assert done.reason.startswith("table t not ACTIVE after 0s — the table was not deleted (backup b kept)")
+    assert "switching deletion protection back on failed too: table t not ACTIVE" in done.reason
 
 
 def test_an_unprotected_table_is_deleted_without_touching_protection() -> None:
-    client = FakeTable()
-    assert _delete(client, "t", "b", protected=False, poll=0, timeout=5).outcome == "deleted"
-    assert [op for op, _ in client.calls] == ["delete_table"]
+    client, stubber = stubbed()
+    stubber.add_response("delete_table", {}, {"TableName": "t"})
+    with stubber:
+        assert TableKind()._delete_table(client, "t", "b", False, WAITS).outcome == "deleted"
+        stubber.assert_no_pending_responses()
+
+
+def test_only_kinds_that_say_so_are_deleted_and_the_confirmation_names_them() -> None:
+    estate = load_estate(env={})
+    assert [k.name for k in deletable()] == ["table"]
+    assert confirmation() == "DELETE ALL TABLES"
+    assert {s.kind for s in doomed(estate)} == {"table"} and len(doomed(estate)) == len(estate.tables)

@@ -5,16 +5,12 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-
-if TYPE_CHECKING:
-    from types_boto3_backup import BackupClient
-    from types_boto3_dynamodb import DynamoDBClient
-    from types_boto3_s3 import S3Client
 
 # botocore's standard mode already retries throttling (incl. LimitExceededException) and 5xx with backoff.
 CLIENT_CONFIG = Config(
@@ -36,7 +32,7 @@ WRITE_OPERATIONS = frozenset({"BatchWriteItem", "TransactWriteItems"})
 
 
 def is_write(operation: str) -> bool:
-    """Does this API operation (e.g. "PutBucketPolicy") change anything?"""
+    """Does this API operation (e.g. "SetQueueAttributes") change anything?"""
     return operation in WRITE_OPERATIONS or operation.startswith(WRITE_PREFIXES)
 OPERATOR_AGENT = "selfheal-operator"  # the CLI's operator-only commands (delete): never the function's role
 
@@ -82,16 +78,6 @@ class Clients:
                 client.meta.events.register("before-call", self._count)
                 self._clients[key] = client
             return self._clients[key]
-
-    # Typed views of `client` for the services the kinds use (the stubs are only needed by the type checker).
-    def dynamodb(self, region: str | None = None) -> DynamoDBClient:
-        return cast("DynamoDBClient", self.client("dynamodb", region))
-
-    def s3(self, region: str | None = None) -> S3Client:
-        return cast("S3Client", self.client("s3", region))
-
-    def backup(self, region: str | None = None) -> BackupClient:
-        return cast("BackupClient", self.client("backup", region))
 
     def _count(self, model: Any, **_: Any) -> None:
         kind = "writes" if is_write(model.name) else "reads"
@@ -150,7 +136,8 @@ def http_status(exc: BaseException) -> int | None:
 
 AWS_ERRORS = (ClientError, BotoCoreError)
 
-_ACCESS = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden", "403")
+# Error codes that mean "not allowed" (a kind reads them its own way for some operations).
+ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden", "403")
 _KMS = (
     "KMSAccessDeniedException",
     "KMS.DisabledException",
@@ -167,27 +154,26 @@ _KMS = (
 )
 
 
-def explain(exc: BaseException, operation: str, resource: str) -> str:
-    """One line a person can act on: what failed, AWS's words, and the fix."""
+Fix = Callable[[str, str, BaseException], "str | None"]  # (code, operation, error) -> a kind's own fix, or None
+
+
+def explain(exc: BaseException, operation: str, resource: str, fix: Fix | None = None) -> str:
+    """One line a person can act on: what failed, AWS's words, and the fix (`fix`: the resource kind's reading of
+    its service's errors, asked first after a KMS problem)."""
     code, message = error_code(exc), error_message(exc)
-    if code in _KMS or "KMS" in code or ("kms" in message.lower() and code not in _ACCESS):
-        fix = "the KMS key is unusable: check it exists, is enabled and the role may use it (kms:CreateGrant)"
-    elif operation == "restore_table_from_backup" and (code in _ACCESS or http_status(exc) == 403):
-        fix = ("AWS authorizes a restore against RestoreTableFromBackup on the backup and item reads and writes "
-               "(GetItem, Query, Scan, PutItem, UpdateItem, DeleteItem, BatchWriteItem) on the target table: grant "
-               "them on the estate's tables (the template does) — the backup is kept, the table not created empty")
-    elif code in _ACCESS or http_status(exc) == 403:
-        fix = f"the caller may not {operation} on {resource}: grant it in the function's IAM role"
-    elif code == "BucketAlreadyExists":
-        fix = "another AWS account owns this bucket name: choose another name (bucket names are global)"
+    own = fix(code, operation, exc) if fix is not None else None
+    if code in _KMS or "KMS" in code or ("kms" in message.lower() and code not in ACCESS_DENIED):
+        own = "the KMS key is unusable: check it exists, is enabled and the role may use it (kms:CreateGrant)"
+    if own is not None:
+        fixed = own
+    elif code in ACCESS_DENIED or http_status(exc) == 403:
+        fixed = f"the caller may not {operation} on {resource}: grant it in the function's IAM role"
     elif code in ("LimitExceededException", "ThrottlingException", "TooManyRequestsException", "SlowDown"):
-        fix = "AWS kept throttling after retries: the next run continues"
+        fixed = "AWS kept throttling after retries: the next run continues"
     elif code == "ValidationException" or code.startswith("Invalid") or code.startswith("Malformed"):
-        fix = "AWS rejected the declared value: fix it in the estate"
-    elif code in ("ResourceInUseException",):
-        fix = "the table is busy with another operation: the next run continues"
+        fixed = "AWS rejected the declared value: fix it in the estate"
     elif isinstance(exc, BotoCoreError):
-        fix = "AWS could not be reached: check the endpoint, network and credentials"
+        fixed = "AWS could not be reached: check the endpoint, network and credentials"
     else:
-        fix = "see AWS's message; the next run retries"
-    return f"{operation} on {resource} failed: {code}: {message} — {fix}"
+        fixed = "see AWS's message; the next run retries"
+    return f"{operation} on {resource} failed: {code}: {message} — {fixed}"

@@ -11,24 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .kinds import kinds
 from .spec import Estate
 
 DETAIL_TYPE = "AWS API Call via CloudTrail"
-SOURCES = {"aws.dynamodb": "dynamodb.amazonaws.com", "aws.s3": "s3.amazonaws.com"}
 
-# Calls that change a setting the estate declares (CloudTrail's event names).
-TABLE_EVENTS = frozenset({
-    "DeleteTable", "UpdateTable", "UpdateContinuousBackups", "UpdateTimeToLive", "TagResource", "UntagResource",
-    "CreateTable", "RestoreTableFromBackup", "RestoreTableToPointInTime", "UpdateKinesisStreamingDestination",
-})
-BUCKET_EVENTS = frozenset({
-    "DeleteBucket", "PutBucketPolicy", "DeleteBucketPolicy", "PutBucketPublicAccessBlock",
-    "DeleteBucketPublicAccessBlock", "PutBucketAcl", "PutBucketCors", "DeleteBucketCors", "PutBucketVersioning",
-    "PutBucketEncryption", "DeleteBucketEncryption", "PutBucketLifecycle", "PutBucketLifecycleConfiguration",
-    "DeleteBucketLifecycle", "PutBucketWebsite", "DeleteBucketWebsite", "PutBucketOwnershipControls",
-    "DeleteBucketOwnershipControls", "PutBucketTagging", "DeleteBucketTagging",
-})
-ACCOUNT_EVENTS = frozenset({"PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"})
+
+def sources() -> dict[str, str]:
+    """EventBridge's source of each registered kind's service -> CloudTrail's eventSource ("aws.s3" ->
+    "s3.amazonaws.com")."""
+    return {source: source.removeprefix("aws.") + ".amazonaws.com" for kind in kinds() for source in kind.event_sources}
+
+
+def events() -> frozenset[str]:
+    """Every CloudTrail call some registered kind reads as a change (the template's rule lists the same)."""
+    return frozenset().union(*(kind.events for kind in kinds()))
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,7 @@ class Ignored:
 
 
 def is_change_event(event: dict[str, Any]) -> bool:
-    return event.get("detail-type") == DETAIL_TYPE and event.get("source") in SOURCES
+    return event.get("detail-type") == DETAIL_TYPE and event.get("source") in sources()
 
 
 def route(event: dict[str, Any], estate: Estate, own_role_arn: str | None) -> Change | Ignored:
@@ -70,9 +67,11 @@ def route(event: dict[str, Any], estate: Estate, own_role_arn: str | None) -> Ch
     name = detail.get("eventName")
     if not isinstance(name, str) or not name:
         raise ValueError("change event: detail.eventName is missing — see events/change-*.json")
-    if detail.get("eventSource") not in (None, SOURCES[event["source"]]):
+    source = event["source"]
+    expected = sources()[source]
+    if detail.get("eventSource") not in (None, expected):
         raise ValueError(f"change event: detail.eventSource {detail.get('eventSource')!r} does not match source "
-                         f"{event['source']!r} — events from {event['source']} come from {SOURCES[event['source']]}")
+                         f"{source!r} — events from {source} come from {expected}")
     identity: dict[str, Any] = detail["userIdentity"] if isinstance(detail.get("userIdentity"), dict) else {}
     issuer = ((identity.get("sessionContext") or {}).get("sessionIssuer") or {}).get("arn")
     if own_role_arn and own_role_arn in (issuer, identity.get("arn")):
@@ -80,32 +79,17 @@ def route(event: dict[str, Any], estate: Estate, own_role_arn: str | None) -> Ch
     if detail.get("errorCode"):
         return Ignored(f"{name} failed ({detail['errorCode']}): nothing changed")
     params: dict[str, Any] = detail["requestParameters"] if isinstance(detail.get("requestParameters"), dict) else {}
-    if event["source"] == "aws.dynamodb":
-        if name not in TABLE_EVENTS:
-            return Ignored(f"{name} changes nothing the estate declares")
-        table = params.get("tableName") or _table_of(params.get("resourceArn"))
-        declared = {t.name for t in estate.tables}
-        if table not in declared:
-            return Ignored(f"{name} on table {table!r}, which the estate does not declare")
-        names: tuple[str, ...] = (table,)
-    elif name in ACCOUNT_EVENTS:
-        names = tuple(b.name for b in estate.buckets if b.is_public)  # only they depend on the account's block
-        if not names:
-            return Ignored(f"{name}: the estate declares no public bucket")
+    for kind in kinds():
+        if source not in kind.event_sources:
+            continue
+        found = kind.changed(name, params, [r for r in estate.resources if r.kind == kind.name])
+        if isinstance(found, str):
+            return Ignored(found)
+        if found is not None:
+            names = found
+            break
     else:
-        if name not in BUCKET_EVENTS:
-            return Ignored(f"{name} changes nothing the estate declares")
-        bucket = params.get("bucketName")
-        if bucket not in {b.name for b in estate.buckets}:
-            return Ignored(f"{name} on bucket {bucket!r}, which the estate does not declare")
-        names = (bucket,)
+        return Ignored(f"{name} changes nothing the estate declares")
     caller = identity.get("arn") or identity.get("type") or "unknown caller"
     return Change(name, names, str(caller), str(detail.get("sourceIPAddress") or "unknown address"),
                   str(detail.get("eventTime") or event.get("time") or "unknown time"), str(detail.get("eventID") or ""))
-
-
-def _table_of(arn: Any) -> str | None:
-    """The table a DynamoDB ARN names: arn:aws:dynamodb:<region>:<account>:table/<name>[/...]."""
-    if not isinstance(arn, str) or ":table/" not in arn:
-        return None
-    return arn.split(":table/", 1)[1].split("/", 1)[0]

@@ -350,18 +350,19 @@ def _overrides(items: list[str]) -> dict[str, str]:
 
 def _delete(args: argparse.Namespace, estate: Any, opt: Any) -> int:
     from .aws import OPERATOR_AGENT, Clients  # noqa: PLC0415
-    from .teardown import CONFIRMATION, delete_tables  # noqa: PLC0415
+    from .teardown import confirmation, delete_all, doomed  # noqa: PLC0415
 
-    confirm = opt("confirm")
-    names = ", ".join(t.name for t in estate.tables)
+    confirm, expected = opt("confirm"), confirmation()
     if confirm is None and sys.stdin.isatty():
-        print(f"This deletes {len(estate.tables)} tables ({names}) after backing each up.", file=sys.stderr)
-        confirm = input(f'Type "{CONFIRMATION}" to go on: ')
-    if confirm != CONFIRMATION:
-        raise UsageError(f'delete refused: pass --confirm "{CONFIRMATION}" exactly (or type it at the prompt)')
+        specs = doomed(estate)
+        print(f"This deletes {len(specs)} resources ({', '.join(f'{s.kind} {s.name}' for s in specs)}) after a copy of "
+              "each is made.", file=sys.stderr)
+        confirm = input(f'Type "{expected}" to go on: ')
+    if confirm != expected:
+        raise UsageError(f'delete refused: pass --confirm "{expected}" exactly (or type it at the prompt)')
     # The operator's own credentials, never the function's role (which holds no delete permission).
     clients = Clients(region=opt("region"), endpoint_url=opt("endpoint_url"), user_agent=OPERATOR_AGENT)
-    results = delete_tables(
+    results = delete_all(
         estate, clients, disable_protection=bool(opt("disable_protection")), say=lambda m: print(m, file=sys.stderr)
     )
     if opt("json"):
@@ -369,7 +370,7 @@ def _delete(args: argparse.Namespace, estate: Any, opt: Any) -> int:
     else:
         for r in results:
             extra = f" — backup {r.backup} (restore with `selfheal apply`)" if r.backup else f" — {r.reason}"
-            print(f"{r.table}: {r.outcome}{extra}")
+            print(f"{r.name}: {r.outcome}{extra}")
     return EXIT_OK if all(r.outcome in ("deleted", "missing") for r in results) else EXIT_FAILED
 
 

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 from .apply.executor import Deadline, Waits
 from .aws import Clients
-from .observe.account import KeyInfo, KeyResolver, OwnedBuckets
+from .observe.account import KeyResolver
+from .state.account import KeyInfo
 
 T = TypeVar("T")
 Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]
@@ -47,25 +48,23 @@ class RunContext:
     clients: Clients
     waits: Waits = field(default_factory=Waits)
     deadline: Deadline = field(default_factory=lambda: Deadline(None))
-    restore: bool = True  # False: a missing table is created empty even if a copy exists (--no-restore)
+    restore: bool = True  # False: a missing resource is created empty even if a copy exists (--no-restore)
     restore_role: str | None = None  # the role AWS Backup assumes to restore a recovery point
     reads: Mapper = map  # one resource's independent reads side by side (the run's read pool)
     submit: Submit = _serial  # start a shared read in the background (the run's read pool)
     keys: KeyResolver = field(init=False)
-    owned_buckets: OwnedBuckets = field(init=False)
     _facts: dict[str, Future[Any]] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.keys = KeyResolver(self.clients)
-        self.owned_buckets = OwnedBuckets(self.clients)
 
     def key(self, key_id: str, region: str) -> KeyInfo:
         """A KMS key id or alias resolved to its ARN, once per run however many resources ask."""
         return self.keys.resolve(key_id, region)
 
     def start(self, name: str, read: Callable[[], Any]) -> None:
-        """Begin reading a fact several resources need (the account's public access block), in the background."""
+        """Begin reading a fact several resources need (an account-level setting), in the background."""
         with self._lock:
             if name in self._facts:
                 return

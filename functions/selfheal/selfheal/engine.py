@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from .apply import Deadline, Deferred, StepFailed, Waits, run_step
-from .aws import AWS_ERRORS, Clients, count_run_calls, explain
+from .aws import AWS_ERRORS, Clients, count_run_calls
 from .context import RunContext
 from .kinds import Kind, kind_of, kinds
 from .model import Action, Outcome, Progress, ResourcePlan, ResourceResult, Step, Trigger
@@ -38,7 +38,7 @@ class Options:
     time_budget_seconds: float | None = None  # after this, resources not yet started are deferred
     deadline: float | None = None  # absolute time.monotonic() deadline (the Lambda's), wins if earlier
     guard: bool | None = None  # blast-radius guard: None means on for unattended (scheduled, follow-up) runs only
-    restore: bool = True  # False: a missing table is created empty even if a backup exists (--no-restore)
+    restore: bool = True  # False: a missing resource is created empty even if a copy exists (--no-restore)
     # Restores take 20 minutes to hours. True: wait for them within the budget (the CLI: an operator is watching).
     # False: start them and move on; the run reports them `restoring` and a follow-up run finishes (the Lambda).
     wait_for_restores: bool = True
@@ -123,7 +123,7 @@ class Engine:
             state = kind.observe(ctx, spec)
             return state, kind.plan(ctx, spec, state)
         except AWS_ERRORS as exc:
-            reason = explain(exc, f"reading {spec.kind}", spec.name)
+            reason = kind.explain(exc, f"reading {spec.kind}", spec.name)
             return None, ResourcePlan(spec.kind, spec.name, exists=True, error=reason)
         except Exception as exc:  # noqa: BLE001 - one resource's surprise must not abort the others
             log.exception("observing %s %s failed", spec.kind, spec.name)
@@ -198,13 +198,11 @@ class Engine:
             self._progress("apply", spec)
             self._steps(ctx, kind, plan.steps, result, attempt)
         if plan.exists and plan.progress and not plan.then_reconcile:
-            self._follow_progress(ctx, kind, spec, result, attempt)  # e.g. an ACTIVE table with an index being built
+            self._follow_progress(ctx, kind, spec, result, attempt)  # e.g. an index being built on a live resource
         started_restore = any(s.operation in kind.restores for s in plan.steps) and bool(attempt.changes)
         if started_restore:
             attempt.restoring = True
-            source = str(attempt.changes[0].new).removeprefix("restored from ")
-            attempt.progress.append(f"restoring from {source}, started now: AWS takes 20 minutes to hours — PITR, "
-                                    "deletion protection, TTL, stream and tags follow once it is ACTIVE")
+            attempt.progress.append(kind.restore_started(attempt.changes))
         resumed = plan.exists and plan.then_reconcile  # a resource AWS was still creating when observed
         may_reconcile = not attempt.failures and attempt.deferred is None and (self.options.wait_for_restores
                                                                                or not attempt.restoring)
@@ -226,15 +224,15 @@ class Engine:
 
     def _follow_progress(self, ctx: RunContext, kind: Kind[Any, Any], spec: Any, result: ResourceResult,
                          attempt: Attempt) -> None:
-        """After AWS's slow work started (or was found), look again: it may be done (an index on a small table), and
-        then the next piece can start in this run. Never waits for it."""
+        """After AWS's slow work started (or was found), look again: it may be done (a small index built), and then the
+        next piece can start in this run. Never waits for it."""
         for _ in range(kind.progress_rounds(spec)):
             if attempt.failures or attempt.deferred or ctx.deadline.expired:
                 return
             try:
                 again = kind.plan(ctx, spec, kind.observe(ctx, spec))
             except AWS_ERRORS as exc:
-                attempt.failures.append(explain(exc, "reading it back", spec.name))
+                attempt.failures.append(kind.explain(exc, "reading it back", spec.name))
                 return
             attempt.progress = list(again.progress)
             if not again.progress or not again.steps or again.then_reconcile:
@@ -251,7 +249,7 @@ class Engine:
             else:
                 attempt.deferred = f"{listed(attempt.changes)}; {exc}"
         except (StepFailed, *AWS_ERRORS) as exc:
-            attempt.failures.append(getattr(exc, "reason", None) or explain(exc, "reading it back", spec.name))
+            attempt.failures.append(getattr(exc, "reason", None) or kind.explain(exc, "reading it back", spec.name))
         return None
 
     def _steps(self, ctx: RunContext, kind: Kind[Any, Any], steps: tuple[Step, ...], result: ResourceResult,

@@ -147,5 +147,5 @@ def _create(clients: Any, config: FollowupConfig, name: str, delay: float, input
 
 
 def _key(resources: tuple[str, ...]) -> str:
-    """A short, stable, schedule-name-safe key for a set of resource names (table names can be 255 long)."""
+    """A short, stable, schedule-name-safe key for a set of resource names (a resource's name can be 255 long)."""
     return hashlib.sha256("\n".join(sorted(resources)).encode()).hexdigest()[:16]

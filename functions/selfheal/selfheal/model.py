@@ -23,7 +23,7 @@ class Outcome(enum.StrEnum):
     ERROR = "error"
     DEFERRED = "deferred"  # the run's time ran out before this resource was done: the follow-up carries on
     RESTORING = "restoring"  # a restore is running on AWS's clock (20 minutes to hours): the follow-up finishes it
-    IN_PROGRESS = "in_progress"  # AWS is still at other slow work (an index backfill, a backup being made)
+    IN_PROGRESS = "in_progress"  # AWS is still at other slow work (an index built, a copy being made)
     PENDING = "pending"  # plan only: apply would change it
 
 
@@ -54,8 +54,8 @@ class Step:
     Steps are plain data so a plan can be printed, tested and checked against IAM without touching AWS.
     """
 
-    service: str  # "dynamodb" | "s3"
-    operation: str  # boto3 client method name, e.g. "update_continuous_backups"; "wait_active" is a wait
+    service: str  # the boto3 service ("sqs")
+    operation: str  # boto3 client method name, e.g. "set_queue_attributes"; "wait_*": a wait its kind carries out
     params: dict[str, Any]
     changes: tuple[Change, ...] = ()
     region: str | None = None
@@ -70,7 +70,7 @@ class Step:
 class ResourcePlan:
     """What differs for one resource, and what apply will (steps) and will not (conflicts) do about it."""
 
-    kind: str  # "table" | "bucket"
+    kind: str  # the name of its kind (selfheal.kinds)
     name: str
     exists: bool
     steps: tuple[Step, ...] = ()
@@ -80,8 +80,8 @@ class ResourcePlan:
     then_reconcile: bool = False  # after creating/restoring, observe again and repair what remains
     predicted: tuple[Change, ...] = ()  # for a missing resource: what the follow-up repair is expected to change
     progress: tuple[str, ...] = ()  # slow work AWS is still doing on it (a restore, an index backfill): not errors
-    restoring: bool = False  # that slow work is a restore of the whole table
-    restored_from: str | None = None  # a table restored lately (by an earlier run) whose settings are still to set
+    restoring: bool = False  # that slow work is a restore of the whole resource
+    restored_from: str | None = None  # restored lately (by an earlier run), its settings still to set: the source
 
     @property
     def changes(self) -> tuple[Change, ...]:

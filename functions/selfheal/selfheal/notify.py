@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .aws import AWS_ERRORS, explain
 from .change import Change
 from .followup import Followup
+from .kinds import Kind, kind_named
 from .model import FAILED, HEALED, UNFINISHED, Outcome, ResourceResult, clip
 from .report import Report
 
@@ -110,21 +112,29 @@ def publish(clients: Any, topic_arn: str, message: Message) -> str | None:
 
 
 def _headline(r: ResourceResult) -> str:
+    kind = _kind(r.kind)
     if r.outcome is Outcome.RESTORED:
-        items = r.details.get("items")
-        return f"restored {r.name}" + (f" ({items:,} items)" if isinstance(items, int) else "")
+        return f"restored {r.name}" + (kind.facts(r) if kind else "")
     if r.outcome is Outcome.REPAIRED:
-        fixed = sorted({_aspect(c.path) for c in r.changes})
+        labels = kind.aspect_labels if kind else {}
+        fixed = sorted({_aspect(c.path, labels) for c in r.changes})
         return f"repaired {', '.join(fixed[:3])}{'...' if len(fixed) > 3 else ''} on {r.name}"
     word = {Outcome.CREATED: "created", Outcome.RESTORING: "restoring", Outcome.IN_PROGRESS: "still building",
             Outcome.DEFERRED: "not finished", Outcome.ERROR: "FAILED", Outcome.CONFLICT: "conflict on"}
     return f"{word.get(r.outcome, r.outcome.value)} {r.name}"
 
 
-def _aspect(path: str) -> str:
+def _kind(name: str) -> Kind[Any, Any] | None:
+    """The result's kind, which says what its message shows; None for a kind no longer registered."""
+    try:
+        return kind_named(name)
+    except LookupError:
+        return None
+
+
+def _aspect(path: str, labels: Mapping[str, str]) -> str:
     head = path.split(".", 1)[0]
-    return {"pitr": "PITR", "public_access_block": "public access block", "ttl": "TTL", "sse": "encryption"}.get(
-        head, head.replace("_", " "))
+    return labels.get(head, head.replace("_", " "))
 
 
 def _counts(report: Report) -> str:

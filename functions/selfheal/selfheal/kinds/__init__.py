@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Column, Kind, Spec, State
+from .base import Column, Deleted, Kind, Spec, State
 
 _KINDS: dict[str, Kind[Any, Any]] = {}
 
@@ -32,7 +32,10 @@ def kind_named(name: str) -> Kind[Any, Any]:
 
 
 def kind_of(spec: Spec) -> Kind[Any, Any]:
-    return kind_named(spec.kind)
+    kind = kind_named(spec.kind)
+    if not isinstance(spec, kind.spec_type):
+        raise TypeError(f"a {type(spec).__name__} says it is a {spec.kind}, whose specs are {kind.spec_type.__name__}")
+    return kind
 
 
 from . import buckets as _buckets  # noqa: E402 - the shipped kinds register themselves
@@ -41,4 +44,4 @@ from . import tables as _tables  # noqa: E402
 register(_tables.TableKind())
 register(_buckets.BucketKind())
 
-__all__ = ["Column", "Kind", "Spec", "State", "kind_named", "kind_of", "kinds", "register", "unregister"]
+__all__ = ["Column", "Deleted", "Kind", "Spec", "State", "kind_named", "kind_of", "kinds", "register", "unregister"]

@@ -1,8 +1,13 @@
-"""What a kind of resource is: the one place that knows how to observe, plan, create and show it.
+"""What a kind of resource is: the one place that knows how to load, observe, plan, create, wait for, show, tell
+of and delete it, which CloudTrail calls name it, and how its service's errors read.
 
-The engine, the executor, the report renderer and the CLI know no kind by name: they ask the registry
-(selfheal/kinds/__init__.py) for the kind of a spec, a step or a result. Adding a kind is one module with a `Kind`
-subclass and `register(...)`, plus its estate section, the role's permissions in template.yaml and local-AWS support.
+The engine, the executor, the renderer, the CLI, change routing, the message and teardown know no kind by name: they
+ask the registry (selfheal/kinds/__init__.py) for the kind of a spec, a step or a result. Adding a kind touches:
+  - one module with a `Kind` subclass and `register(...)` (the shipped kinds keep their state types in selfheal/state,
+    their reads in selfheal/observe and their pure planning in selfheal/plan, each a module of its own);
+  - template.yaml: the function role's permissions for its calls, and its CloudTrail events in the change rule;
+  - devtools/localaws.py: the local AWS's support for its service, where moto lacks something.
+No generic module changes.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from ..apply.executor import Deadline, Waits
-from ..model import Outcome, ResourcePlan, ResourceResult, Step
+from ..aws import explain
+from ..model import Change, Outcome, ResourcePlan, ResourceResult, Step
 
 if TYPE_CHECKING:
+    from ..aws import Clients
     from ..context import RunContext
     from ..loader import EstateParser
 
@@ -41,6 +48,8 @@ class State(Protocol):
 
 SpecT = TypeVar("SpecT", bound=Spec)
 StateT = TypeVar("StateT", bound=State)
+# What a CloudTrail call comes to for a kind: the declared names it concerns, why it concerns none, or not its call.
+Routed = tuple[str, ...] | str | None
 WaitFn = Callable[[Any, Mapping[str, Any], Waits, Deadline], None]
 
 
@@ -60,8 +69,7 @@ class Kind(Generic[SpecT, StateT]):
     name: ClassVar[str]  # "table": ResourcePlan.kind, ResourceResult.kind, the report's words
     section: ClassVar[str]  # "tables": the estate file's list of them
     title: ClassVar[str]  # "DynamoDB tables": the heading of its `status` table
-    spec_type: ClassVar[type]
-    services: ClassVar[tuple[str, ...]]  # the boto3 services of its steps: how the executor finds a step's kind
+    spec_type: ClassVar[type]  # its specs' type: a spec of another type under its name is refused (kind_of)
     creates: ClassVar[tuple[str, ...]] = ()  # operations that bring a missing one into being (restores included)
     restores: ClassVar[tuple[str, ...]] = ()  # those of them that bring its data back from a copy
     aws_waits: ClassVar[tuple[str, ...]] = ()  # waits for AWS's own slow work (a restore): not this run's lateness
@@ -71,6 +79,13 @@ class Kind(Generic[SpecT, StateT]):
     entry_schema: ClassVar[dict[str, Any] | None] = None
     # Error codes that mean another run already did this operation (success, not failure).
     already_done: ClassVar[Mapping[str, frozenset[str]]] = {}
+    # Error codes of its service that mean "not now" (the resource is busy): retried with backoff.
+    retry_later: ClassVar[frozenset[str]] = frozenset()
+    # How a change's field paths read in a message's subject ("pitr" -> "PITR"); else the path's head, spaced.
+    aspect_labels: ClassVar[Mapping[str, str]] = {}
+    # CloudTrail: the EventBridge sources of its service ("aws.dynamodb") and the calls that can break one of them.
+    event_sources: ClassVar[tuple[str, ...]] = ()
+    events: ClassVar[frozenset[str]] = frozenset()
 
     # --- the estate file ----------------------------------------------------------------------------------------
 
@@ -106,6 +121,24 @@ class Kind(Generic[SpecT, StateT]):
         """Facts for the message after a heal (a restored table's item count)."""
         return {}
 
+    def restore_started(self, changes: Sequence[Change]) -> str:
+        """The run's progress line for a restore it started (`changes`: what was done, the restore first)."""
+        done = f" ({changes[0].new})" if changes else ""
+        return f"restore started now{done}: AWS finishes it in its own time — its settings follow once it is done"
+
+    # --- change events (CloudTrail via EventBridge) ----------------------------------------------------------------
+
+    def changed(self, event: str, params: Mapping[str, Any], specs: Sequence[SpecT]) -> Routed:
+        """The declared resources (`specs`: this kind's) a CloudTrail call names by its requestParameters; a str: why
+        it concerns none of them; None: not a call of this kind (another kind of the same service may take it)."""
+        return None
+
+    # --- the message ----------------------------------------------------------------------------------------------
+
+    def facts(self, result: ResourceResult) -> str:
+        """What a message's subject adds after a resource's name (" (1,234 items)"), from its result's details."""
+        return ""
+
     # --- showing it ---------------------------------------------------------------------------------------------
 
     def details(self, spec: SpecT, state: StateT | None) -> dict[str, Any]:
@@ -130,5 +163,36 @@ class Kind(Generic[SpecT, StateT]):
             return f"{self.target(step)} already existed: another run created it first"
         return None
 
+    def retryable(self, step: Step, code: str) -> bool:
+        """Does this error code on this step mean "not now" (retried), not "no"?"""
+        return code in self.retry_later or code in step.retry_codes
+
     def before_retry(self, client: Any, step: Step, code: str, waits: Waits, deadline: Deadline) -> None:
         """Before a refused write is tried again (RETRY_LATER): wait for what refused it, if it can be waited for."""
+
+    def fix(self, code: str, operation: str, exc: BaseException) -> str | None:
+        """How its service's error reads for a person who must act (None: the generic reading of aws.explain)."""
+        return None
+
+    def explain(self, exc: BaseException, operation: str, resource: str) -> str:
+        """One line a person can act on: what failed on one of these, AWS's words, and the fix."""
+        return explain(exc, operation, resource, self.fix)
+
+    # --- teardown (`selfheal delete`, the CLI only) -------------------------------------------------------------------
+
+    deletable: ClassVar[bool] = False  # `selfheal delete` deletes these (each after a copy is made); never, if False
+
+    def delete(self, clients: Clients, spec: SpecT, unprotect: bool, waits: Waits, stamp: str,
+               say: Callable[[str], None]) -> Deleted:
+        """Keep a copy, then delete one of these (lifting its deletion protection only if `unprotect`)."""
+        raise NotImplementedError(f"kind {self.name} is never deleted")
+
+
+@dataclass
+class Deleted:
+    """What `selfheal delete` came to for one resource."""
+
+    name: str
+    outcome: Literal["deleted", "missing", "refused", "error"]
+    backup: str = ""  # the copy kept before the delete: the next `selfheal apply` restores from it
+    reason: str = ""

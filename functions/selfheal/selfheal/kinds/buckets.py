@@ -5,22 +5,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from ..apply.executor import Deadline, Waits, wait_bucket
+from botocore.exceptions import WaiterError
+
+from ..apply.executor import Deadline, Deferred, Waits
+from ..apply.wait import aws_waiter, budget
 from ..model import ResourcePlan, ResourceResult, Step
-from ..observe.account import AccountFacts, observe_account
-from ..observe.buckets import BucketState, observe_bucket
+from ..observe.account import OwnedBuckets, observe_account
+from ..observe.buckets import observe_bucket
 from ..plan.buckets import plan_bucket
 from ..spec import BucketSpec
-from .base import Column, Kind
+from ..state.account import AccountFacts
+from ..state.buckets import BucketState
+from .base import Column, Kind, Routed
 
 if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
+    from ..aws import Clients
     from ..context import RunContext
     from ..loader import EstateParser
 
 log = logging.getLogger(__name__)
+ACCOUNT_EVENTS = frozenset({"PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"})
 ACCOUNT = "account"  # the run's shared fact: the account-level public access block
+OWNED = "owned buckets"  # the run's shared fact: the buckets this account owns (listed only when a 403 asks)
 
 
 class BucketKind(Kind[BucketSpec, BucketState]):
@@ -28,9 +38,21 @@ class BucketKind(Kind[BucketSpec, BucketState]):
     section = "buckets"
     title = "S3 buckets"
     spec_type = BucketSpec
-    services = ("s3",)
     creates = ("create_bucket",)
     already_done: ClassVar[Mapping[str, frozenset[str]]] = {"create_bucket": frozenset({"BucketAlreadyOwnedByYou"})}
+    retry_later = frozenset({
+        "OperationAborted",  # a conflicting operation on the bucket is in progress
+        "NoSuchBucket",  # a bucket just created is not visible to every endpoint for a few seconds
+    })
+    event_sources = ("aws.s3",)
+    events = frozenset({
+        "DeleteBucket", "PutBucketPolicy", "DeleteBucketPolicy", "PutBucketPublicAccessBlock",
+        "DeleteBucketPublicAccessBlock", "PutBucketAcl", "PutBucketCors", "DeleteBucketCors", "PutBucketVersioning",
+        "PutBucketEncryption", "DeleteBucketEncryption", "PutBucketLifecycle", "PutBucketLifecycleConfiguration",
+        "DeleteBucketLifecycle", "PutBucketWebsite", "DeleteBucketWebsite", "PutBucketOwnershipControls",
+        "DeleteBucketOwnershipControls", "PutBucketTagging", "DeleteBucketTagging",
+        *ACCOUNT_EVENTS,
+    })
     columns = (
         Column("region", "region"),
         Column("public access block", "public_access_block"),
@@ -51,10 +73,11 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         ctx.start(ACCOUNT, lambda: _account(ctx, public))
 
     def observe(self, ctx: RunContext, spec: BucketSpec) -> BucketState:
-        return observe_bucket(ctx.clients.s3(spec.region), spec, ctx.owned_buckets, ctx.reads)
+        owned = ctx.fact(OWNED, lambda: OwnedBuckets(ctx.clients))
+        return observe_bucket(_s3(ctx.clients, spec.region), spec, owned, ctx.reads)
 
     def observe_again(self, ctx: RunContext, spec: BucketSpec) -> BucketState:
-        return observe_bucket(ctx.clients.s3(spec.region), spec)
+        return observe_bucket(_s3(ctx.clients, spec.region), spec)
 
     def plan(self, ctx: RunContext, spec: BucketSpec, state: BucketState) -> ResourcePlan:
         account = ctx.fact(ACCOUNT, lambda: _account(ctx, spec.is_public))
@@ -74,6 +97,17 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         if account.problem:
             for result in results:
                 result.notes.append(f"account public access block not checked: {account.problem}")
+
+    def changed(self, event: str, params: Mapping[str, Any], specs: Sequence[BucketSpec]) -> Routed:
+        if event in ACCOUNT_EVENTS:
+            public = tuple(b.name for b in specs if b.is_public)  # only they depend on the account's block
+            return public or f"{event}: the estate declares no public bucket"
+        if event not in self.events:
+            return None
+        bucket = params.get("bucketName")
+        if bucket not in {b.name for b in specs}:
+            return f"{event} on bucket {bucket!r}, which the estate does not declare"
+        return (str(bucket),)
 
     def details(self, spec: BucketSpec, state: BucketState | None) -> dict[str, Any]:
         if state is None:
@@ -98,9 +132,29 @@ class BucketKind(Kind[BucketSpec, BucketState]):
 
     def wait(self, client: Any, step: Step, waits: Waits, deadline: Deadline) -> None:
         if step.operation == "wait_bucket":
-            wait_bucket(client, step.params["Bucket"], waits, deadline)
+            _wait_bucket(client, step.params["Bucket"], waits, deadline)
         else:
             super().wait(client, step, waits, deadline)
+
+    def fix(self, code: str, operation: str, exc: BaseException) -> str | None:
+        if code == "BucketAlreadyExists":
+            return "another AWS account owns this bucket name: choose another name (bucket names are global)"
+        return None
+
+
+def _wait_bucket(client: Any, bucket: str, waits: Waits, deadline: Deadline) -> None:
+    """Until a bucket just created answers HeadBucket (S3 is eventually consistent right after CreateBucket), with
+    botocore's own `bucket_exists` waiter, asked at least once a second."""
+    within = budget(waits, deadline)
+    try:
+        aws_waiter(client, "bucket_exists", waits, deadline, delay=min(1.0, waits.poll_seconds), Bucket=bucket)
+    except WaiterError as exc:
+        raise Deferred(f"bucket {bucket} was created but S3 did not show it within {within:.0f}s: "
+                       "the next run configures it") from exc
+
+
+def _s3(clients: Clients, region: str) -> S3Client:
+    return cast("S3Client", clients.client("s3", region))  # typed (the stubs only matter to mypy)
 
 
 def _account(ctx: RunContext, needs_public_bucket: bool) -> AccountFacts:

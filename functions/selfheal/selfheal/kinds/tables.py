@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from ..apply.executor import Deadline, StepFailed, Waits, wait_active, wait_backup
-from ..aws import AWS_ERRORS
-from ..model import Outcome, ResourcePlan, Step
+from botocore.exceptions import WaiterError
+
+from ..apply.executor import Deadline, Deferred, StepFailed, Waits
+from ..apply.wait import aws_waiter, budget, poll
+from ..aws import ACCESS_DENIED, AWS_ERRORS, error_code, http_status
+from ..model import Change, Outcome, ResourcePlan, ResourceResult, Step
 from ..observe.account import AWS_MANAGED_DYNAMODB_KEY
-from ..observe.tables import Backup, TableState, find_recovery_points, observe_table
-from ..plan.tables import plan_table
+from ..observe.tables import find_recovery_points, observe_table
+from ..plan.tables import RESTORED_FROM, plan_table
 from ..spec import TableSpec, partition_of
-from .base import Column, Kind
+from ..state.tables import Backup, TableState
+from .base import Column, Deleted, Kind, Routed
 
 if TYPE_CHECKING:
+    from types_boto3_backup import BackupClient
+    from types_boto3_dynamodb import DynamoDBClient
+
+    from ..aws import Clients
     from ..context import RunContext
     from ..loader import EstateParser
 
@@ -25,11 +33,23 @@ class TableKind(Kind[TableSpec, TableState]):
     section = "tables"
     title = "DynamoDB tables"
     spec_type = TableSpec
-    services = ("dynamodb", "backup")
     restores = ("restore_table_from_backup", "start_restore_job")
     creates = ("create_table", *restores)
     aws_waits = ("wait_active",)
     already_done: ClassVar[Mapping[str, frozenset[str]]] = {"create_table": frozenset({"ResourceInUseException"})}
+    retry_later = frozenset({
+        "ContinuousBackupsUnavailableException",  # PITR right after CreateTable/restore
+        "LimitExceededException",  # too many concurrent table operations in the account
+        "ResourceInUseException",  # the table is UPDATING: wait for ACTIVE, then again
+        "ProvisionedThroughputExceededException",
+    })
+    aspect_labels: ClassVar[Mapping[str, str]] = {"pitr": "PITR", "ttl": "TTL", "sse": "encryption"}
+    event_sources = ("aws.dynamodb",)
+    events = frozenset({
+        "DeleteTable", "UpdateTable", "UpdateContinuousBackups", "UpdateTimeToLive", "TagResource", "UntagResource",
+        "CreateTable", "RestoreTableFromBackup", "RestoreTableToPointInTime", "UpdateKinesisStreamingDestination",
+    })
+    deletable = True
     columns = (
         Column("items", "items", justify="right"),
         Column("billing", "billing"),
@@ -50,12 +70,12 @@ class TableKind(Kind[TableSpec, TableState]):
 
     def observe(self, ctx: RunContext, spec: TableSpec) -> TableState:
         spec = self._effective(ctx, spec)
-        return observe_table(ctx.clients.dynamodb(spec.region), spec, ctx.reads,
+        return observe_table(_dynamodb(ctx.clients, spec.region), spec, ctx.reads,
                              recovery_points=lambda: self._recovery_points(ctx, spec))
 
     def observe_again(self, ctx: RunContext, spec: TableSpec) -> TableState:
-        client = ctx.clients.dynamodb(spec.region)
-        wait_active(client, spec.name, ctx.waits, ctx.deadline)
+        client = _dynamodb(ctx.clients, spec.region)
+        _wait_active(client, spec.name, ctx.waits, ctx.deadline)
         return observe_table(client, self._effective(ctx, spec))
 
     def plan(self, ctx: RunContext, spec: TableSpec, state: TableState) -> ResourcePlan:
@@ -74,10 +94,27 @@ class TableKind(Kind[TableSpec, TableState]):
             return {}
         # DynamoDB's item count (refreshed about every six hours; a restore sets it): what came back, for the message
         try:
-            count = ctx.clients.dynamodb(spec.region).describe_table(TableName=spec.name)["Table"].get("ItemCount")
+            count = _dynamodb(ctx.clients, spec.region).describe_table(TableName=spec.name)["Table"].get("ItemCount")
         except AWS_ERRORS:
             return {"items": None}
         return {"items": int(count) if isinstance(count, int) else None}
+
+    def restore_started(self, changes: Sequence[Change]) -> str:
+        source = str(changes[0].new).removeprefix(RESTORED_FROM) if changes else "its newest copy"
+        return (f"restoring from {source}, started now: AWS takes 20 minutes to hours — PITR, deletion protection, "
+                "TTL, stream and tags follow once it is ACTIVE")
+
+    def changed(self, event: str, params: Mapping[str, Any], specs: Sequence[TableSpec]) -> Routed:
+        if event not in self.events:
+            return None
+        table = params.get("tableName") or _table_of(params.get("resourceArn"))
+        if table not in {t.name for t in specs}:
+            return f"{event} on table {table!r}, which the estate does not declare"
+        return (str(table),)
+
+    def facts(self, result: ResourceResult) -> str:
+        items = result.details.get("items")
+        return f" ({items:,} items)" if result.outcome is Outcome.RESTORED and isinstance(items, int) else ""
 
     def details(self, spec: TableSpec, state: TableState | None) -> dict[str, Any]:
         if state is None:
@@ -105,9 +142,9 @@ class TableKind(Kind[TableSpec, TableState]):
 
     def wait(self, client: Any, step: Step, waits: Waits, deadline: Deadline) -> None:
         if step.operation == "wait_active":
-            wait_active(client, step.params["TableName"], waits, deadline)
+            _wait_active(client, step.params["TableName"], waits, deadline)
         elif step.operation == "wait_backup":
-            wait_backup(client, step.params, waits, deadline)
+            _wait_backup(client, step.params, waits, deadline)
         else:
             super().wait(client, step, waits, deadline)
 
@@ -118,7 +155,71 @@ class TableKind(Kind[TableSpec, TableState]):
 
     def before_retry(self, client: Any, step: Step, code: str, waits: Waits, deadline: Deadline) -> None:
         if code == "ResourceInUseException" and step.params.get("TableName"):  # UPDATING: wait for ACTIVE first
-            wait_active(client, step.params["TableName"], waits, deadline)
+            _wait_active(client, step.params["TableName"], waits, deadline)
+
+    def fix(self, code: str, operation: str, exc: BaseException) -> str | None:
+        if operation == "restore_table_from_backup" and (code in ACCESS_DENIED or http_status(exc) == 403):
+            return ("AWS authorizes a restore against RestoreTableFromBackup on the backup and item reads and writes "
+                    "(GetItem, Query, Scan, PutItem, UpdateItem, DeleteItem, BatchWriteItem) on the target table: "
+                    "grant them on the estate's tables (the template does) — the backup is kept, the table not "
+                    "created empty")
+        if code == "ResourceInUseException":
+            return "the table is busy with another operation: the next run continues"
+        return None
+
+    def delete(self, clients: Clients, spec: TableSpec, unprotect: bool, waits: Waits, stamp: str,
+               say: Callable[[str], None]) -> Deleted:
+        """Back the table up on demand (and wait for the backup: AWS refuses to delete a table while its backup is
+        being made), then delete it; the next `selfheal apply` restores it from that backup."""
+        client = _dynamodb(clients, spec.region)
+        try:
+            desc = client.describe_table(TableName=spec.name)["Table"]
+        except AWS_ERRORS as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return Deleted(spec.name, "missing", reason="no such table")
+            return Deleted(spec.name, "error", reason=self.explain(exc, "DescribeTable", spec.name))
+        protected = bool(desc.get("DeletionProtectionEnabled"))
+        if protected and not unprotect:
+            return Deleted(spec.name, "refused",
+                           reason="deletion protection is on — pass --disable-protection to lift it first")
+        name = f"{spec.name}-before-delete-{stamp}"[:255]
+        try:
+            arn = client.create_backup(TableName=spec.name, BackupName=name)["BackupDetails"]["BackupArn"]
+            say(f"backup {name} of {spec.name}: creating")
+            status = poll(lambda: _backup_status(client, arn), lambda s: s == "AVAILABLE", waits, Deadline(None))
+        except AWS_ERRORS as exc:
+            return Deleted(spec.name, "error", reason=self.explain(exc, "backup before delete", spec.name))
+        if status != "AVAILABLE":
+            return Deleted(spec.name, "error", reason=f"backup {arn} still {status} after "
+                                                      f"{waits.timeout_seconds:.0f}s: the table was not deleted")
+        return self._delete_table(client, spec.name, name, protected, waits)
+
+    def _delete_table(self, client: Any, table: str, backup: str, protected: bool, waits: Waits) -> Deleted:
+        """Lift protection (and wait: the table is UPDATING meanwhile), delete; if the delete fails, protect again."""
+
+        def active() -> None:
+            try:
+                aws_waiter(client, "table_exists", waits, Deadline(None), TableName=table)
+            except WaiterError as exc:
+                raise TimeoutError(f"table {table} not ACTIVE after {waits.timeout_seconds:.0f}s") from exc
+
+        try:
+            if protected:
+                client.update_table(TableName=table, DeletionProtectionEnabled=False)
+                active()
+            client.delete_table(TableName=table)
+            return Deleted(table, "deleted", backup=backup)
+        except (*AWS_ERRORS, TimeoutError) as exc:
+            reason = (self.explain(exc, "delete", table) if isinstance(exc, AWS_ERRORS) else str(exc)) + \
+                f" — the table was not deleted (backup {backup} kept)"
+            if protected:
+                try:
+                    active()
+                    client.update_table(TableName=table, DeletionProtectionEnabled=True)
+                    reason += "; deletion protection switched back on"
+                except (*AWS_ERRORS, TimeoutError) as again:
+                    reason += f"; switching deletion protection back on failed too: {again} — switch it on by hand"
+            return Deleted(table, "error", backup=backup, reason=reason)
 
     @staticmethod
     def _effective(ctx: RunContext, spec: TableSpec) -> TableSpec:
@@ -128,7 +229,59 @@ class TableKind(Kind[TableSpec, TableState]):
     def _recovery_points(ctx: RunContext, spec: TableSpec) -> tuple[Backup, ...]:
         """A missing table's AWS Backup recovery points (its ARN outlives it; ListBackups does not show them)."""
         arn = f"arn:{partition_of(spec.region)}:dynamodb:{spec.region}:{ctx.clients.account_id()}:table/{spec.name}"
-        return find_recovery_points(ctx.clients.backup(spec.region), arn)
+        return find_recovery_points(_backup(ctx.clients, spec.region), arn)
+
+
+def _dynamodb(clients: Clients, region: str) -> DynamoDBClient:
+    return cast("DynamoDBClient", clients.client("dynamodb", region))  # typed (the stubs only matter to mypy)
+
+
+def _backup(clients: Clients, region: str) -> BackupClient:
+    return cast("BackupClient", clients.client("backup", region))
+
+
+def _table_of(arn: Any) -> str | None:
+    """The table a DynamoDB ARN names: arn:aws:dynamodb:<region>:<account>:table/<name>[/...]."""
+    if not isinstance(arn, str) or ":table/" not in arn:
+        return None
+    return arn.split(":table/", 1)[1].split("/", 1)[0]
+
+
+def _wait_active(client: DynamoDBClient, table: str, waits: Waits, deadline: Deadline) -> None:
+    """Until the table is ACTIVE (not its indexes: a backfill can take hours and blocks no other change), with
+    botocore's own `table_exists` waiter, bounded by the wait timeout and the run's budget."""
+    within = budget(waits, deadline)
+    try:
+        aws_waiter(client, "table_exists", waits, deadline, TableName=table)
+    except WaiterError as exc:
+        if exc.last_response and "Error" in exc.last_response and "ResourceNotFound" not in str(exc.last_response):
+            raise StepFailed(Step("dynamodb", "wait_active", {"TableName": table}),
+                             f"waiting for {table} to be ACTIVE failed: {exc.last_response['Error']}") from exc
+        raise Deferred(f"{table} was not ACTIVE within {within:.0f}s: the next run carries on") from exc
+
+
+def _backup_status(client: Any, arn: str) -> str:
+    return str(client.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"])
+
+
+def _wait_backup(client: Any, params: dict[str, Any], waits: Waits, deadline: Deadline) -> None:
+    """Until a backup (or AWS Backup recovery point) that AWS is still making can be restored (neither service ships
+    a waiter for it)."""
+    arn = params.get("BackupArn") or params["RecoveryPointArn"]
+
+    def status() -> str:
+        if "BackupArn" in params:
+            return _backup_status(client, arn)
+        return str(client.describe_recovery_point(**params)["Status"])
+
+    found = poll(status, lambda s: s != "CREATING", waits, deadline)
+    if found in ("AVAILABLE", "COMPLETED"):
+        return
+    if found != "CREATING":
+        raise StepFailed(Step("dynamodb", "wait_backup", params), f"backup {arn} is {found}: it cannot be restored "
+                         "and the table is not created empty — restore another copy by hand")
+    raise Deferred(f"backup {arn} is still being made ({found}): not restored yet and never created empty "
+                   "meanwhile — the follow-up run restores it")
 
 
 def _restored_by_another_run(client: Any, step: Step, exc: Exception) -> str:
