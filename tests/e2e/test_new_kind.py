@@ -1,107 +1,28 @@
-"""Adding a kind of resource touches no engine code: a queue kind (SQS), registered here, goes through the CLI's
-status, plan and apply on the local AWS like the shipped tables and buckets — observed, planned, created, repaired,
-shown in its own status table — with the function role's policy enforced (the kind's permissions added to a copy of
-template.yaml, as a real kind adds them to the template).
-
-What the kind brings is exactly what the Kind seam asks for: a spec type, its estate section (`queues:`), observe,
-plan, the operation that creates it, its status details and columns. engine.py, executor.py, render.py and cli.py
-know nothing of queues.
+"""Adding a kind of resource touches no module of selfheal: a queue kind (SQS), all of it in tests/support/
+queue_kind.py and registered here, goes through the CLI's status, plan and apply on the local AWS like the shipped
+tables and buckets — observed, planned, created, repaired, shown in its own status table — with the function role's
+policy enforced (the kind's permissions added to a copy of template.yaml, as a real kind adds them to the template),
+and its CloudTrail calls are routed to its queues.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from devtools.localaws import LocalAws
 from selfheal import cli
-from selfheal.context import RunContext
-from selfheal.kinds import Column, Kind, register, unregister
-from selfheal.loader import EstateParser
-from selfheal.model import Change, ResourcePlan, Step
+from selfheal.change import Change, Ignored, is_change_event, route
+from selfheal.kinds import register, unregister
+from selfheal.loader import parse_estate
 from tests.e2e.conftest import role_calls
 from tests.support.enforce import TEMPLATE
-
-QUEUE_FIELDS = ("name", "region", "visibility_timeout_seconds")
-
-
-@dataclass(frozen=True)
-class QueueSpec:
-    name: str
-    region: str
-    visibility_timeout_seconds: int = 30
-
-    kind = "queue"
-
-
-@dataclass(frozen=True)
-class QueueState:
-    name: str
-    exists: bool
-    url: str | None = None
-    visibility_timeout_seconds: int | None = None
-
-
-class QueueKind(Kind[QueueSpec, QueueState]):
-    name = "queue"
-    section = "queues"
-    title = "SQS queues"
-    spec_type = QueueSpec
-    services = ("sqs",)
-    creates = ("create_queue",)
-    columns = (Column("visibility timeout", "visibility_timeout", justify="right"), Column("url", "url"))
-    entry_schema = {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
-        "name": {"type": "string", "minLength": 1}, "region": {"type": "string"},
-        "visibility_timeout_seconds": {"type": "integer", "minimum": 0, "maximum": 43200}}}
-
-    def load(self, parser: EstateParser, raw: Any, path: str, region: str) -> QueueSpec:
-        fields = parser.mapping(raw, path, QUEUE_FIELDS, ("name",))
-        return QueueSpec(
-            parser.string(fields["name"], f"{path}.name", what="a queue name"),
-            parser.string(fields.get("region", region), f"{path}.region", what="a region"),
-            parser.integer(fields.get("visibility_timeout_seconds", 30), f"{path}.visibility_timeout_seconds",
-                           0, 43200),
-        )
-
-    def observe(self, ctx: RunContext, spec: QueueSpec) -> QueueState:
-        sqs = ctx.clients.client("sqs", spec.region)
-        try:
-            url = sqs.get_queue_url(QueueName=spec.name)["QueueUrl"]
-        except ClientError as exc:
-            if "NonExistentQueue" in exc.response["Error"]["Code"] or "QueueDoesNotExist" in str(exc):
-                return QueueState(spec.name, exists=False)
-            raise
-        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
-        return QueueState(spec.name, True, url, int(attrs["VisibilityTimeout"]))
-
-    def plan(self, ctx: RunContext, spec: QueueSpec, state: QueueState) -> ResourcePlan:
-        want = {"VisibilityTimeout": str(spec.visibility_timeout_seconds)}
-        if not state.exists:
-            create = Step("sqs", "create_queue", {"QueueName": spec.name, "Attributes": want},
-                          (Change("queue", "missing", "created"),), spec.region)
-            return ResourcePlan("queue", spec.name, False, (create,), then_reconcile=True)
-        if state.visibility_timeout_seconds == spec.visibility_timeout_seconds:
-            return ResourcePlan("queue", spec.name, True)
-        repair = Step("sqs", "set_queue_attributes", {"QueueUrl": state.url, "Attributes": want},
-                      (Change("visibility_timeout_seconds", state.visibility_timeout_seconds,
-                              spec.visibility_timeout_seconds),), spec.region)
-        return ResourcePlan("queue", spec.name, True, (repair,))
-
-    def details(self, spec: QueueSpec, state: QueueState | None) -> dict[str, Any]:
-        if state is None or not state.exists:
-            return {"status": "MISSING"} if state else {}
-        return {"status": "EXISTS", "visibility_timeout": state.visibility_timeout_seconds, "url": state.url}
-
-    def target(self, step: Step) -> str:
-        return f"queue {step.params.get('QueueName') or str(step.params.get('QueueUrl', '?')).rsplit('/', 1)[-1]}"
-
+from tests.support.queue_kind import QueueKind
 
 ESTATE = """\
 version: 1
@@ -242,3 +163,22 @@ def test_the_kinds_section_is_in_the_schema_editors_get(
     typo = yaml.safe_load(ESTATE.replace("visibility_timeout_seconds: 45", "visibility_timout_seconds: 45"))
     with pytest.raises(jsonschema.ValidationError, match="visibility_timout_seconds"):
         jsonschema.validate(typo, schema)
+
+
+def test_the_kinds_cloudtrail_calls_are_routed_to_its_queues(queue_kind: QueueKind) -> None:
+    estate = parse_estate(ESTATE)
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/"
+
+    def event(name: str, queue: str) -> dict[str, Any]:
+        return {"source": "aws.sqs", "detail-type": "AWS API Call via CloudTrail", "detail": {
+            "eventName": name, "eventSource": "sqs.amazonaws.com", "requestParameters": {"queueUrl": url + queue},
+            "userIdentity": {"arn": "arn:aws:iam::123456789012:user/someone"}}}
+
+    changed = event("SetQueueAttributes", "toy-jobs")
+    assert is_change_event(changed)
+    found = route(changed, estate, own_role_arn=None)
+    assert isinstance(found, Change) and found.resources == ("toy-jobs",)
+    assert route(event("DeleteQueue", "other"), estate, None) == Ignored(
+        "DeleteQueue on queue 'other', which the estate does not declare")
+    assert route(event("SendMessage", "toy-jobs"), estate, None) == Ignored(
+        "SendMessage changes nothing the estate declares")
