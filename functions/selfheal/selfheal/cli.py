@@ -71,6 +71,8 @@ s3:GetReplicationConfiguration, s3:GetBucketLogging and s3:GetBucketObjectLockCo
 
 
 def build_parser() -> _Parser:
+    from .teardown import confirmation, deletable  # noqa: PLC0415 - the registered kinds say what delete deletes
+
     common = _common()
     parser = _Parser(
         prog="selfheal",
@@ -86,7 +88,7 @@ def build_parser() -> _Parser:
     )
     apply = sub.add_parser("apply", parents=[common], help="heal: restore, create, repair (exit 0 when all healthy)")
     apply.add_argument(
-        "--no-restore", action="store_true", help="create missing tables empty even when a backup exists"
+        "--no-restore", action="store_true", help="create missing resources empty even when a copy exists"
     )
     apply.add_argument(
         "--time-budget", type=float, metavar="SECONDS", help="defer resources not started within this time"
@@ -102,14 +104,15 @@ def build_parser() -> _Parser:
         "--restore-role", metavar="ARN",
         help="IAM role AWS Backup assumes to restore a table whose newest copy is an AWS Backup recovery point",
     )
+    doomed = ", ".join(kind.section for kind in deletable())
     delete = sub.add_parser(
-        "delete", parents=[common], help="back up, then delete, the estate's tables (never buckets)"
+        "delete", parents=[common], help=f"keep a copy of, then delete, the estate's {doomed} (never another kind)"
     )
-    delete.add_argument("--confirm", metavar="TEXT", help='must be exactly "DELETE ALL TABLES"')
+    delete.add_argument("--confirm", metavar="TEXT", help=f'must be exactly "{confirmation()}"')
     delete.add_argument(
         "--disable-protection",
         action="store_true",
-        help="lift deletion protection on tables that have it, instead of refusing them",
+        help="lift deletion protection where a resource has it, instead of refusing it",
     )
     imp = sub.add_parser(
         "import",
