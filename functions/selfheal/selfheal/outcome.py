@@ -57,8 +57,8 @@ def classify(
 
 
 def _looked_at(plan: ResourcePlan, held: bool) -> tuple[Outcome, str]:
-    # A resource that cannot be read at all is an error; one with a conflict beside a lesser read problem (a bucket
-    # aspect that could not be read) is the conflict: that is what a person must decide.
+    # A resource that cannot be read at all is an error; one with a conflict beside a lesser read problem (one of its
+    # settings could not be read) is the conflict: that is what a person must decide.
     if plan.error and not plan.steps:
         return Outcome.ERROR, plan.error
     if plan.conflicts:
