@@ -1,5 +1,5 @@
-"""`selfheal import`'s pure parts: what a table or bucket as AWS describes it becomes in the estate, what is marked
-`# found:`, what goes to table_defaults, and YAML that reads back as written."""
+"""`selfheal import`'s pure parts: what a table or bucket as AWS describes it becomes in the estate (each kind's own
+import), what is marked `# found:`, what goes to table_defaults, and YAML that reads back as written."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfheal import importer
-from selfheal.importer import Resource, _bucket, _render, _scalar, _table, _table_defaults
+from selfheal.importer import _BLOCK, _dump, _mapping, render
+from selfheal.importing.buckets import bucket_entry
+from selfheal.importing.tables import TABLE_SETTINGS, TableEntry, table_defaults, table_entry
 from selfheal.loader import parse_estate
 from selfheal.spec import KeyAttr
 from selfheal.state.buckets import BucketState
@@ -39,7 +40,7 @@ def no_scaling(_: str) -> None:
 
 
 def test_a_table_with_every_default_declares_its_keys_only():
-    t = _table(table_state(), {}, Keys(), no_scaling, "app")
+    t = table_entry(table_state(), {}, Keys(), no_scaling, "app")
     assert t.fields == {"name": "${prefix}-orders", "hash_key": "id"}
     assert all(v is None for v in t.settings.values()) and t.found == []
 
@@ -52,7 +53,7 @@ def test_a_table_declares_what_differs_from_the_defaults():
         gsis=(IndexState("ByA", KeyAttr("a", "B"), None, "INCLUDE", ("p", "q"), read_capacity=1, write_capacity=3),),
         lsis=(IndexState("ByT", None, KeyAttr("t", "S"), "KEYS_ONLY"),),
     )
-    t = _table(state, {}, Keys(), no_scaling, None)
+    t = table_entry(state, {}, Keys(), no_scaling, None)
     assert t.fields == {"name": "app-orders", "hash_key": "id", "range_key": {"name": "ts", "type": "N"}}
     assert t.settings == {
         "billing": {"mode": "provisioned", "read_capacity": 5, "write_capacity": 2},
@@ -80,25 +81,25 @@ def test_what_a_table_has_but_the_estate_cannot_declare_is_found():
                         gsis=(IndexState("ByA", KeyAttr("a", "S"), None, "ALL", status="CREATING", read_capacity=1,
                                          write_capacity=1),))
     scaling = {"table/app-orders": ["read 5-50"], "table/app-orders/index/ByA": ["write 1-9"]}.get
-    found = " | ".join(_table(state, desc, Keys(), scaling, "app").found)
+    found = " | ".join(table_entry(state, desc, Keys(), scaling, "app").found)
     for part in ("global table replicas in ap-south-1, eu-west-1", "table class STANDARD_INFREQUENT_ACCESS",
                  "on-demand throughput limits {'MaxReadRequestUnits': 100}", "AWS-owned key", "being disabled",
                  "auto scaling on read 5-50", "auto scaling on index ByA (write 1-9)", "index ByA was CREATING"):
         assert part in found, part
 
 
-def resource(**settings) -> Resource:
-    return Resource("t", {"name": "t", "hash_key": "id"}, settings=dict.fromkeys(importer.TABLE_SETTINGS) | settings)
+def resource(**settings) -> TableEntry:
+    return TableEntry("t", {"name": "t", "hash_key": "id"}, settings=dict.fromkeys(TABLE_SETTINGS) | settings)
 
 
 def test_the_settings_most_tables_share_go_to_table_defaults_when_that_is_shorter():
     a, b = {"team": "a"}, {"team": "b"}
     tables = [resource(tags=a, pitr=False), resource(tags=a, pitr=False), resource(tags=a), resource(tags=b),
               resource()]
-    assert _table_defaults(tables) == {"tags": a}  # pitr: 2 tables off, 3 at the default: not shorter
+    assert table_defaults(tables) == {"tags": a}  # pitr: 2 tables off, 3 at the default: not shorter
     assert [t.settings["tags"] for t in tables] == [None, None, None, b, {}]  # {}: no tags, whatever the default
     assert [t.settings["pitr"] for t in tables] == [False, False, None, None, None]
-    assert _table_defaults([resource(tags=a)]) == {}
+    assert table_defaults([resource(tags=a)]) == {}
 
 
 def bucket_state(**aspects) -> BucketState:
@@ -110,7 +111,7 @@ def bucket_state(**aspects) -> BucketState:
 
 
 def test_a_bucket_with_every_default_declares_its_name_only():
-    b = _bucket(bucket_state(), {}, "us-east-1", "media_bucket")
+    b = bucket_entry(bucket_state(), {}, "us-east-1", "media_bucket")
     assert (b.fields, b.found) == ({"name": "${media_bucket}"}, [])
 
 
@@ -137,7 +138,7 @@ def test_what_a_bucket_has_but_the_estate_cannot_declare_is_found():
         "get_bucket_logging": {"LoggingEnabled": {"TargetBucket": "logs", "TargetPrefix": "media/"}},
         "get_object_lock_configuration": {"ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled"}},
     }
-    b = _bucket(state, extras, "us-east-1", "media_bucket")
+    b = bucket_entry(state, extras, "us-east-1", "media_bucket")
     assert b.fields == {
         "name": "${media_bucket}",
         "encryption": {"kms_key": "alias/x", "bucket_key": False},
@@ -157,7 +158,7 @@ def test_what_a_bucket_has_but_the_estate_cannot_declare_is_found():
 
 
 def test_unreadable_extras_are_said_not_checked():
-    b = _bucket(bucket_state(), {"get_bucket_logging": "could not read (AccessDenied: s3:GetBucketLogging)"},
+    b = bucket_entry(bucket_state(), {"get_bucket_logging": "could not read (AccessDenied: s3:GetBucketLogging)"},
                 "us-east-1", "m_bucket")
     assert b.found == ["bucket logging: could not read (AccessDenied: s3:GetBucketLogging) — not checked"]
 
@@ -165,11 +166,11 @@ def test_unreadable_extras_are_said_not_checked():
 def test_policy_statements_follow_the_bucket_var_and_keep_literal_placeholders():
     stmt = {"Sid": "Home", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
             "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::app-media", "arn:aws:s3:::app-media/${aws:userid}/*"]}
-    b = _bucket(bucket_state(policy={"Statement": [stmt]}), {}, "us-east-1", "media_bucket")
+    b = bucket_entry(bucket_state(policy={"Statement": [stmt]}), {}, "us-east-1", "media_bucket")
     assert b.fields["policy"]["statements"][0]["Resource"] == [
         "arn:aws:s3:::${media_bucket}", "arn:aws:s3:::${media_bucket}/$${aws:userid}/*"]
-    text = _render("estate.schema.json", None, "us-east-1", {"region": "us-east-1", "media_bucket": "app-media"},
-                   {}, [], [b], None)
+    text = render("estate.schema.json", "Imported.", {"region": "us-east-1", "media_bucket": "app-media"}, {},
+                  {"buckets": [b]})
     estate = parse_estate(text, env={})
     assert [s["Resource"] for s in estate.buckets[0].statements] == [stmt["Resource"]]
 
@@ -180,19 +181,36 @@ texts = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["${prefix}-users", "yes", "no", "on", "null", "~", "*", "&a", "!x", "2024-01-01", "1e3", "0x1",
                      "a: b", "a #b", "s3:GetObject", "arn:aws:s3:::b/*", "https://a.com", "[x]", "{x}", "-", "? x",
-                     "'q'", '"q"', "a,b", " lead", "trail ", "%x", "@x", "`x", "|", ">", "=", "<<"]),
+                     "'q'", '"q"', "a,b", " lead", "trail ", "%x", "@x", "`x", "|", ">", "=", "<<",
+                     "1:20", "\x85", "a\u2028b", "a\nb", "a\n", ": x", "- x"]),
 )
+
+
+def written(value: object) -> str:
+    """`value` as the importer writes it under a key at the top of the file."""
+    return _dump(_BLOCK, _mapping({"k": value}, 0))
 
 
 @settings(max_examples=400, deadline=None)
 @given(text=texts)
 def test_every_string_reads_back_as_written_in_block_and_flow_context(text):
-    assert yaml.safe_load(f"k: {_scalar(text)}") == {"k": text}
-    assert yaml.safe_load(f"{{k: {_scalar(text, True)}}}") == {"k": text}
-    assert yaml.safe_load(f"{{{_scalar(text, True)}: v}}") == {text: "v"}
+    assert yaml.safe_load(written(text)) == {"k": text}
+    assert yaml.safe_load(written({"a": text})) == {"k": {"a": text}}  # short: in flow style
+    assert yaml.safe_load(written({text: "v"})) == {"k": {text: "v"}}
+    assert yaml.safe_load(written([text, "x" * 120])) == {"k": [text, "x" * 120]}  # too long: a block list
 
 
 def test_plain_where_plain_is_safe():
-    assert _scalar("${prefix}-users") == "${prefix}-users"
-    assert _scalar("${prefix}-users", True) == '"${prefix}-users"'
-    assert _scalar("yes") == '"yes"' and _scalar("*") == '"*"' and _scalar("s3:GetObject", True) == "s3:GetObject"
+    assert written("${prefix}-users") == "k: ${prefix}-users\n"
+    assert written({"a": "${prefix}-users"}) == "k: {a: '${prefix}-users'}\n"  # `{` opens a mapping in flow style
+    assert written("yes") == "k: 'yes'\n" and written("1:20") == "k: '1:20'\n"  # YAML 1.1 reads a bool, an int
+    assert written("*") == "k: '*'\n" and written({"a": "s3:GetObject"}) == "k: {a: s3:GetObject}\n"
+
+
+def test_a_value_is_in_flow_style_when_its_line_fits_the_width_else_in_block_style():
+    short = {"name": "ByStatus", "hash_key": "status", "projection": {"include": ["total"]}}
+    assert written([short]) == "k: [{name: ByStatus, hash_key: status, projection: {include: [total]}}]\n"
+    long = {f"key{i}": "v" * 10 for i in range(8)}
+    lines = written([long, {"a": 1}]).splitlines()
+    assert lines[:3] == ["k:", "  - key0: vvvvvvvvvv", "    key1: vvvvvvvvvv"] and lines[-1] == "  - {a: 1}"
+    assert max(len(line) for line in written({"a": ["x" * 50] * 2}).splitlines()) <= 118

@@ -60,14 +60,28 @@ def _aws_options() -> _Parser:
     return aws
 
 
-IMPORT_EPILOG = """\
-Reads only, with your own credentials (not the function's role): besides the reads the role has, it needs
-dynamodb:ListTables, application-autoscaling:DescribeScalableTargets, kms:ListAliases, s3:GetBucketNotification,
-s3:GetReplicationConfiguration, s3:GetBucketLogging and s3:GetBucketObjectLockConfiguration.
-
+IMPORT_EXAMPLE = """
   selfheal import --prefix galerly --bucket galerly-frontend-app galerly-images-storage -o estate.yaml
   selfheal plan --estate estate.yaml     # exit 0: the estate declares exactly what is there
 """
+
+
+def _import_selection(imp: _Parser) -> None:
+    """`import`'s selection flags, one per kind that imports, and the reads they need."""
+    import textwrap  # noqa: PLC0415
+
+    from .kinds import kinds  # noqa: PLC0415
+
+    chosen = [k for k in kinds() if k.importable]
+    by_prefix = " and ".join(k.section for k in chosen if k.selects_by_prefix) or "resources"
+    imp.add_argument("--prefix", metavar="P", help=f"the {by_prefix} named P-* (declared as ${{prefix}}-...)")
+    for kind in chosen:
+        imp.add_argument(f"--{kind.name}", metavar="NAME", nargs="+", action="extend", dest=f"import_{kind.name}",
+                         help=f"these {kind.section}")
+    needs = [p for k in chosen for p in k.import_permissions]
+    imp.epilog = "\n".join(textwrap.wrap(
+        "Reads only, with your own credentials (not the function's role): besides the reads the role has, it needs "
+        f"{', '.join(needs[:-1])} and {needs[-1]}.", width=118)) + "\n" + IMPORT_EXAMPLE if needs else IMPORT_EXAMPLE
 
 
 def build_parser() -> _Parser:
@@ -120,12 +134,9 @@ def build_parser() -> _Parser:
         help="write an estate file declaring tables and buckets of a live account (reads only)",
         description="Write the estate file that declares the selected tables and buckets as they are: defaults left "
         "out, shared table settings in table_defaults, `# found:` comments for what the estate cannot declare.",
-        epilog=IMPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    imp.add_argument("--prefix", metavar="P", help="the tables named P-* (declared as ${prefix}-...)")
-    imp.add_argument("--table", metavar="NAME", nargs="+", action="extend", dest="tables", help="these tables")
-    imp.add_argument("--bucket", metavar="NAME", nargs="+", action="extend", dest="buckets", help="these buckets")
+    _import_selection(imp)
     imp.add_argument("-o", "--output", metavar="FILE", help="write the estate here (default: stdout)")
     imp.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     imp.add_argument(
@@ -245,15 +256,22 @@ def _session(opt: Any) -> tuple[Any, str]:
 def _import(opt: Any) -> int:
     """`selfheal import`: bad input is one line naming the flag, before any AWS call where it can be."""
     from .aws import AWS_ERRORS, OPERATOR_AGENT, Clients  # noqa: PLC0415
-    from .importer import ImportProblem, Selection, aws_problem, count, import_estate  # noqa: PLC0415
+    from .importer import (  # noqa: PLC0415
+        ImportProblem,
+        Selection,
+        aws_problem,
+        check_selection,
+        count,
+        import_estate,
+        importable,
+    )
 
-    prefix, tables, buckets = opt("prefix"), opt("tables") or [], opt("buckets") or []
-    if not (prefix or tables or buckets):
-        raise UsageError("import: nothing selected — pass --prefix P (the tables named P-*), --table NAME... "
-                         "and/or --bucket NAME...")
-    if prefix is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", prefix):
-        raise UsageError(f"--prefix {prefix!r}: not the start of a table name — use letters, digits, _ . - "
-                         "(tables named <prefix>-...)")
+    prefix = opt("prefix")
+    names = {k.name: tuple(dict.fromkeys(opt(f"import_{k.name}") or ())) for k in importable()}
+    try:
+        check_selection(prefix, names)
+    except ImportProblem as exc:
+        raise UsageError(str(exc)) from None
     output = Path(opt("output")) if opt("output") else None
     if output is not None:
         if output.is_dir():
@@ -264,14 +282,14 @@ def _import(opt: Any) -> int:
             raise UsageError(f"-o {output}: no directory {output.parent} — create it first")
     session, region = _session(opt)
     clients = Clients(session=session, region=region, endpoint_url=opt("endpoint_url"), user_agent=OPERATOR_AGENT)
-    selection = Selection(region, prefix, tuple(dict.fromkeys(tables)), tuple(dict.fromkeys(buckets)))
+    selection = Selection(region, prefix, names)
     try:
         imported = import_estate(clients, selection, opt("schema_ref") or _schema_ref(output))
     except ImportProblem as exc:
         raise UsageError(str(exc)) from None
     except AWS_ERRORS as exc:
-        raise UsageError(f"import: {aws_problem(exc)} — use credentials that may read the selected tables and "
-                         "buckets (`selfheal import --help` lists the permissions)") from None
+        raise UsageError(f"import: {aws_problem(exc)} — use credentials that may read the selected resources "
+                         "(`selfheal import --help` lists the permissions)") from None
     if output is None:
         sys.stdout.write(imported.text)
     else:
@@ -281,8 +299,7 @@ def _import(opt: Any) -> int:
         except FileExistsError:
             raise UsageError(f"-o {output}: the file exists — pass --force to overwrite it") from None
     found = f"; read its {count(imported.found, '`# found:` line')}" if imported.found else ""
-    print(f"selfheal: imported {count(imported.tables, 'table')} and {count(imported.buckets, 'bucket')}"
-          f"{f' into {output}' if output else ''}{found}", file=sys.stderr)
+    print(f"selfheal: imported {imported.what}{f' into {output}' if output else ''}{found}", file=sys.stderr)
     return EXIT_OK
 
 

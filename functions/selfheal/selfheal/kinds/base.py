@@ -23,6 +23,7 @@ from ..model import Change, Outcome, ResourcePlan, ResourceResult, Step
 if TYPE_CHECKING:
     from ..aws import Clients
     from ..context import RunContext
+    from ..importing import Section, Selection
     from ..loader import EstateParser
 
 
@@ -186,6 +187,25 @@ class Kind(Generic[SpecT, StateT]):
                say: Callable[[str], None]) -> Deleted:
         """Keep a copy, then delete one of these (lifting its deletion protection only if `unprotect`)."""
         raise NotImplementedError(f"kind {self.name} is never deleted")
+
+    # --- `selfheal import`: what exists, as entries of its estate section (selfheal/importer.py drives it) ---------
+
+    importable: ClassVar[bool] = False  # `selfheal import --<name> NAME...` selects resources of this kind
+    selects_by_prefix: ClassVar[bool] = False  # `--prefix P` selects its resources named P-*
+    import_permissions: ClassVar[tuple[str, ...]] = ()  # the reads its import needs that the function's role lacks
+
+    def import_check(self, selection: Selection) -> None:
+        """The selection's own mistakes (a malformed flag value) as ImportProblem, before any AWS call."""
+
+    def import_names(self, clients: Any, selection: Selection) -> list[str]:
+        """The selected resources of this kind, in the order they are written; ImportProblem for one that does not
+        exist."""
+        return list(dict.fromkeys(selection.named(self.name)))
+
+    def import_entries(self, clients: Any, selection: Selection, names: Sequence[str]) -> Section:
+        """Read the named resources and declare them: entries with the defaults left out, `# found:` notes for what
+        the estate cannot declare, the vars they name and the top-level defaults they share."""
+        raise NotImplementedError(f"kind {self.name} has no import")
 
 
 @dataclass

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from ..aws import Clients
     from ..context import RunContext
+    from ..importing import Section, Selection
     from ..loader import EstateParser
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,17 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         if code == "BucketAlreadyExists":
             return "another AWS account owns this bucket name: choose another name (bucket names are global)"
         return None
+
+    # --- `selfheal import` (importing/buckets.py) ----------------------------------------------------------------
+
+    importable = True
+    import_permissions = ("s3:GetBucketNotification", "s3:GetReplicationConfiguration", "s3:GetBucketLogging",
+                          "s3:GetBucketObjectLockConfiguration")
+
+    def import_entries(self, clients: Any, selection: Selection, names: Sequence[str]) -> Section:
+        from ..importing.buckets import import_buckets  # noqa: PLC0415 - only the CLI imports; the Lambda never does
+
+        return import_buckets(clients, selection, names)
 
 
 def _wait_bucket(client: Any, bucket: str, waits: Waits, deadline: Deadline) -> None:

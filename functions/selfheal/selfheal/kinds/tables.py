@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from ..aws import Clients
     from ..context import RunContext
+    from ..importing import Section, Selection
     from ..loader import EstateParser
 
 
@@ -230,6 +231,27 @@ class TableKind(Kind[TableSpec, TableState]):
         """A missing table's AWS Backup recovery points (its ARN outlives it; ListBackups does not show them)."""
         arn = f"arn:{partition_of(spec.region)}:dynamodb:{spec.region}:{ctx.clients.account_id()}:table/{spec.name}"
         return find_recovery_points(_backup(ctx.clients, spec.region), arn)
+
+    # --- `selfheal import` (importing/tables.py) -----------------------------------------------------------------
+
+    importable = True
+    selects_by_prefix = True
+    import_permissions = ("dynamodb:ListTables", "application-autoscaling:DescribeScalableTargets", "kms:ListAliases")
+
+    def import_check(self, selection: Selection) -> None:
+        from ..importing.tables import check  # noqa: PLC0415 - only the CLI imports; the Lambda never loads it
+
+        check(selection.prefix)
+
+    def import_names(self, clients: Any, selection: Selection) -> list[str]:
+        from ..importing.tables import table_names  # noqa: PLC0415
+
+        return table_names(clients, selection)
+
+    def import_entries(self, clients: Any, selection: Selection, names: Sequence[str]) -> Section:
+        from ..importing.tables import import_tables  # noqa: PLC0415
+
+        return import_tables(clients, selection, names)
 
 
 def _dynamodb(clients: Clients, region: str) -> DynamoDBClient:
