@@ -46,8 +46,7 @@ class Imported:
 
     @property
     def what(self) -> str:
-        """`13 tables and 2 buckets`."""
-        return listing(count(n, name) for name, n in self.counts.items())
+        return _what(self.counts)
 
 
 def importable() -> tuple[Kind[Any, Any], ...]:
@@ -80,7 +79,7 @@ def import_estate(clients: Any, selection: Selection, schema_ref: str, today: da
     if selection.prefix:
         variables["prefix"] = selection.prefix
     variables["region"] = selection.region
-    defaults: dict[str, Any] = {}
+    defaults: dict[str, dict[str, Any]] = {}
     for section in sections:
         clash = set(section.variables) & set(variables) | set(section.defaults) & set(defaults)
         if clash:  # a kind's own var or defaults section named like another's: a bug, not the user's input
@@ -90,7 +89,7 @@ def import_estate(clients: Any, selection: Selection, schema_ref: str, today: da
     counts = {k.name: len(s.entries) for k, s in zip(chosen, sections, strict=True)}
     where = f"account {account}, {selection.region}" if account else selection.region
     heading = (f"Imported by `selfheal import` from {where} on {(today or datetime.date.today()).isoformat()}: "
-               f"{listing(count(n, name) for name, n in counts.items())}.")
+               f"{_what(counts)}.")
     text = render(schema_ref, heading, variables, defaults,
                   {k.section: s.entries for k, s in zip(chosen, sections, strict=True)})
     try:
@@ -107,6 +106,11 @@ def _account(clients: Any) -> str | None:
         return str(clients.account_id())
     except AWS_ERRORS:
         return None
+
+
+def _what(counts: Mapping[str, int]) -> str:
+    """`13 tables and 2 buckets`."""
+    return listing(count(n, name) for name, n in counts.items())
 
 
 def count(n: int, noun: str) -> str:
@@ -167,9 +171,9 @@ def _yaml(flow: bool) -> YAML:
 _BLOCK, _FLOW = _yaml(False), _yaml(True)
 
 
-def _dump(yaml: YAML, data: Any) -> str:
+def _dump(writer: YAML, data: Any) -> str:
     out = io.StringIO()
-    yaml.dump(data, out)
+    writer.dump(data, out)
     return out.getvalue()
 
 
@@ -188,7 +192,8 @@ def _mapping(value: Mapping[str, Any], column: int) -> CommentedMap:
     """A block mapping with its keys at `column`; a value in flow style when `key: value` fits the width."""
     out = CommentedMap()
     for key, val in value.items():
-        out[key] = _node(val, column + len(_flow_text([key])) - 2 + 2, column + 2)
+        key_length = len(_flow_text([key])) - 2  # without the brackets
+        out[key] = _node(val, column + key_length + 2, column + 2)  # the value starts after `key: `
     return out
 
 
@@ -204,7 +209,7 @@ def _node(value: Any, start: int, column: int) -> Any:
     return CommentedSeq(_node(item, column + 2, column + 2) for item in value)
 
 
-def render(schema_ref: str, heading: str, variables: Mapping[str, str], defaults: Mapping[str, Any],
+def render(schema_ref: str, heading: str, variables: Mapping[str, str], defaults: Mapping[str, Mapping[str, Any]],
            sections: Mapping[str, Sequence[Entry]]) -> str:
     """The estate file: the schema line and a heading, vars, the shared defaults, then each section's entries with
     their `# found:` notes above them, a blank line between entries."""
@@ -221,7 +226,7 @@ def render(schema_ref: str, heading: str, variables: Mapping[str, str], defaults
             notes = [line for note in entry.found
                      for line in _wrapped(note[2:] if note.startswith("# ") else f"found: {note}", 2)]
             if i or notes:
-                seq.yaml_set_comment_before_after_key(i, before="\n".join([""] * bool(i) + notes), indent=2)
+                seq.yaml_set_comment_before_after_key(i, before="\n".join(([""] if i else []) + notes), indent=2)
         root[section] = seq
     for key in list(root)[1:]:
         root.yaml_set_comment_before_after_key(key, before="\n")  # a blank line before each part

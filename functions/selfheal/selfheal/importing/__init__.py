@@ -50,7 +50,7 @@ class Section:
 
     entries: list[Entry]
     variables: dict[str, str] = field(default_factory=dict)
-    defaults: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def aws_problem(exc: BaseException) -> str:

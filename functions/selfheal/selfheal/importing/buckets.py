@@ -2,8 +2,7 @@
 left out; each bucket's name becomes a var its policy statements follow; what the estate cannot declare
 (notifications, replication, logging, Object Lock, rules it cannot say) is a `# found:` note.
 
-Needs, besides the role's bucket reads: s3:GetBucketNotification, s3:GetReplicationConfiguration,
-s3:GetBucketLogging and s3:GetBucketObjectLockConfiguration.
+The reads it needs beyond the function's role: the kind's `import_permissions`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Import of DynamoDB tables: the tables named P-* or given, read as a plan reads them, declared with the defaults
 left out and the settings most of them share moved to `table_defaults`.
 
-Needs, besides the role's reads (DescribeTable, DescribeContinuousBackups, DescribeTimeToLive, ListTagsOfResource,
-kms:DescribeKey): dynamodb:ListTables, application-autoscaling:DescribeScalableTargets and kms:ListAliases.
+The reads it needs beyond the function's role: the kind's `import_permissions`.
 """
 
 from __future__ import annotations
