@@ -10,7 +10,17 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfheal.importer import _BLOCK, ImportProblem, _dump, _mapping, check_selection, import_estate, render
+from selfheal.importer import (
+    _BLOCK,
+    ImportProblem,
+    _dump,
+    _flow_text,
+    _mapping,
+    _width,
+    check_selection,
+    import_estate,
+    render,
+)
 from selfheal.importing import Entry, Section, Selection
 from selfheal.importing.buckets import bucket_entry
 from selfheal.importing.tables import TABLE_SETTINGS, TableEntry, table_defaults, table_entry
@@ -203,6 +213,18 @@ def test_every_string_reads_back_as_written_in_block_and_flow_context(text):
     assert yaml.safe_load(written({"a": text})) == {"k": {"a": text}}  # short: in flow style
     assert yaml.safe_load(written({text: "v"})) == {"k": {text: "v"}}
     assert yaml.safe_load(written([text, "x" * 120])) == {"k": [text, "x" * 120]}  # too long: a block list
+
+
+scalars = st.one_of(texts, st.integers(), st.booleans(), st.none())
+# An estate's shapes: a list holds scalars or mappings, never a list.
+values = st.recursive(scalars, lambda inner: st.dictionaries(texts, inner, max_size=3) | st.lists(
+    scalars | st.dictionaries(texts, inner, max_size=3), max_size=3), max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=values)
+def test_the_layout_measures_a_value_as_long_as_it_is_written_in_flow_style(value):
+    assert _width({"k": value}) == len(_flow_text({"k": value}))
 
 
 def test_plain_where_plain_is_safe():

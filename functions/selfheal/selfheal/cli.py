@@ -131,9 +131,9 @@ def build_parser() -> _Parser:
     imp = sub.add_parser(
         "import",
         parents=[_aws_options()],
-        help="write an estate file declaring tables and buckets of a live account (reads only)",
-        description="Write the estate file that declares the selected tables and buckets as they are: defaults left "
-        "out, shared table settings in table_defaults, `# found:` comments for what the estate cannot declare.",
+        help="write an estate file declaring the resources of a live account (reads only)",
+        description="Write the estate file that declares the selected resources as they are: defaults left out, "
+        "settings they share in defaults (table_defaults), `# found:` comments for what the estate cannot declare.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _import_selection(imp)

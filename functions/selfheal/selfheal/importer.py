@@ -182,6 +182,27 @@ def _flow_text(value: Any) -> str:
     return _dump(_FLOW, value).rstrip("\n")
 
 
+def _width(value: Any) -> int:
+    """len(_flow_text(value)), from each string's written length: one dump per distinct string, not per node."""
+    if isinstance(value, dict):
+        return 2 * len(value) + sum(_key_width(k) + 2 + _width(v) for k, v in value.items()) or 2  # `{k: v, ...}`
+    if isinstance(value, list):
+        return 2 * len(value) + sum(_width(v) for v in value) or 2  # `[a, ...]`
+    if isinstance(value, str):
+        return _string_width(value)
+    return len(_flow_text([value])) - 2
+
+
+@functools.cache
+def _string_width(text: str) -> int:
+    return len(_flow_text([text])) - 2  # `[` text `]`
+
+
+@functools.cache
+def _key_width(key: Any) -> int:
+    return len(_flow_text({key: 0})) - 5  # `{` key `: 0}`; a key YAML cannot write simply is `? key `
+
+
 def _flow(value: dict[str, Any] | list[Any]) -> CommentedMap | CommentedSeq:
     node = CommentedMap(value) if isinstance(value, dict) else CommentedSeq(value)
     node.fa.set_flow_style()  # and so everything inside it
@@ -192,8 +213,7 @@ def _mapping(value: Mapping[str, Any], column: int) -> CommentedMap:
     """A block mapping with its keys at `column`; a value in flow style when `key: value` fits the width."""
     out = CommentedMap()
     for key, val in value.items():
-        key_length = len(_flow_text([key])) - 2  # without the brackets
-        out[key] = _node(val, column + key_length + 2, column + 2)  # the value starts after `key: `
+        out[key] = _node(val, column + _key_width(key) + 2, column + 2)  # the value starts after `key: `
     return out
 
 
@@ -202,7 +222,7 @@ def _node(value: Any, start: int, column: int) -> Any:
     items' `- `) at `column`."""
     if not isinstance(value, dict | list):
         return value
-    if start + len(_flow_text(value)) <= WIDTH:
+    if start + _width(value) <= WIDTH:
         return _flow(value)
     if isinstance(value, dict):
         return _mapping(value, column)
