@@ -10,6 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from selfheal import cli
 from selfheal.importer import (
     _BLOCK,
     ImportProblem,
@@ -24,7 +25,7 @@ from selfheal.importer import (
 from selfheal.importing import Entry, Section, Selection
 from selfheal.importing.buckets import bucket_entry
 from selfheal.importing.tables import TABLE_SETTINGS, TableEntry, table_defaults, table_entry
-from selfheal.kinds import kind_named
+from selfheal.kinds import Kind, kind_named, register, unregister
 from selfheal.loader import parse_estate
 from selfheal.spec import KeyAttr
 from selfheal.state.buckets import BucketState
@@ -313,3 +314,43 @@ def test_a_selection_naming_nothing_or_a_bad_prefix_is_one_line_naming_the_flag(
         check_selection(None, {"table": (), "bucket": ()})
     with pytest.raises(ImportProblem, match=r"^--prefix 'a b': not the start of a table name — "):
         check_selection("a b", {})
+
+
+class QueueKind(Kind):  # type: ignore[type-arg]
+    """A kind that imports, registered from this module only."""
+
+    name, section, title = "queue", "queues", "SQS queues"
+    importable = True
+    import_permissions = ("sqs:ListQueues",)
+    asked: list[tuple[str, ...]] = []
+
+    def import_entries(self, clients, selection, names):
+        self.asked.append(tuple(names))
+        return Section([])
+
+
+@pytest.fixture
+def queues():
+    kind = register(QueueKind())
+    yield kind
+    unregister(kind.name)
+
+
+def test_a_kind_that_imports_gets_its_flag_its_permissions_and_its_count_without_a_generic_change(queues, monkeypatch,
+                                                                                                   capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["import", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--queue NAME [NAME ...]" in help_text and "these queues" in help_text
+    assert "s3:GetBucketObjectLockConfiguration and sqs:ListQueues." in " ".join(help_text.split())
+    with pytest.raises(ImportProblem, match=r"--table NAME\.\.\., --bucket NAME\.\.\. and/or --queue NAME\.\.\.$"):
+        check_selection(None, {})
+
+    one = Section([Entry("app", {"name": "app", "hash_key": "id"})])  # an estate declares at least one table or bucket
+    for kind, section in ((kind_named("table"), one), (kind_named("bucket"), Section([]))):
+        monkeypatch.setattr(type(kind), "import_names", lambda self, clients, selection: [])
+        monkeypatch.setattr(type(kind), "import_entries", lambda self, clients, selection, names, s=section: s)
+    imported = import_estate(Clients(), Selection("us-east-1", None, {"queue": ("jobs", "jobs", "mail")}), "s.json")
+    assert queues.asked == [("jobs", "mail")]  # the names given, once each, in order
+    assert imported.what == "1 table, 0 buckets and 0 queues"
+    assert "queues:" not in imported.text  # a kind with nothing to declare writes no section
