@@ -1,10 +1,12 @@
 """What a kind of resource is: the one place that knows how to load, observe, plan, create, wait for, show, tell
-of and delete it, which CloudTrail calls name it, and how its service's errors read.
+of, delete and import it, which CloudTrail calls name it, and how its service's errors read.
 
-The engine, the executor, the renderer, the CLI, change routing, the message and teardown know no kind by name: they
-ask the registry (selfheal/kinds/__init__.py) for the kind of a spec, a step or a result. Adding a kind touches:
+The engine, the executor, the renderer, the CLI, change routing, the message, teardown and the importer know no kind by
+name: they ask the registry (selfheal/kinds/__init__.py) for the kind of a spec, a step or a result. Adding a kind
+touches:
   - one module with a `Kind` subclass and `register(...)` (the shipped kinds keep their state types in selfheal/state,
-    their reads in selfheal/observe and their pure planning in selfheal/plan, each a module of its own);
+    their reads in selfheal/observe, their pure planning in selfheal/plan and their import in selfheal/importing, each
+    a module of its own);
   - template.yaml: the function role's permissions for its calls, and its CloudTrail events in the change rule;
   - devtools/localaws.py: the local AWS's support for its service, where moto lacks something.
 No generic module changes.
