@@ -39,7 +39,7 @@ OPERATOR_AGENT = "selfheal-operator"  # the CLI's operator-only commands (delete
 
 
 class Clients:
-    """Creates each boto3 client once per (service, region) and shares it between threads.
+    """Creates each boto3 client once per (service, region), when first asked for, and shares it between threads.
 
     endpoint_url: None lets boto3 read AWS_ENDPOINT_URL itself (a moto server, say).
     """
@@ -53,36 +53,44 @@ class Clients:
         user_agent: str | None = None,
     ) -> None:
         self.session = session or boto3.Session(region_name=region)
+        share_service_data(self.session)
         self.region = region or self.session.region_name or "us-east-1"
         self.endpoint_url = endpoint_url
         self.config = config or CLIENT_CONFIG
         if user_agent:
             self.config = self.config.merge(Config(user_agent_extra=user_agent))
         self._clients: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
+        self._build_lock = threading.Lock()  # a botocore Session must not build two clients at once
+        self._count_lock = threading.Lock()  # every call takes it: never held while a client is built
         self._calls = {"reads": 0, "writes": 0}
         self._account: str | None = None
         self._account_lock = threading.Lock()
 
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
-        with self._lock:  # botocore client creation is not thread-safe
-            if key not in self._clients:
-                kwargs: dict[str, Any] = {"region_name": key[1], "config": self.config}
-                if self.endpoint_url:
-                    kwargs["endpoint_url"] = self.endpoint_url
-                client: Any = self.session.client(service, **kwargs)  # type: ignore[call-overload]
-                if service == "s3control" and (self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")):
-                    # A custom endpoint (a local AWS) has no per-account host names: send to it as given.
-                    client.meta.events.register("before-send.s3-control", _drop_account_host)
-                client.meta.events.register("before-call", self._count)
-                self._clients[key] = client
-            return self._clients[key]
+        client = self._clients.get(key)  # built ones are read without a lock: threads never wait for a build
+        if client is None:
+            with self._build_lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = self._clients[key] = self._build(*key)
+        return client
+
+    def _build(self, service: str, region: str) -> Any:
+        kwargs: dict[str, Any] = {"region_name": region, "config": self.config}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        client: Any = self.session.client(service, **kwargs)  # type: ignore[call-overload]
+        if service == "s3control" and (self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")):
+            # A custom endpoint (a local AWS) has no per-account host names: send to it as given.
+            client.meta.events.register("before-send.s3-control", _drop_account_host)
+        client.meta.events.register("before-call", self._count)
+        return client
 
     def _count(self, model: Any, **_: Any) -> None:
         kind = "writes" if is_write(model.name) else "reads"
         run: dict[str, int] | None = getattr(_RUN, "calls", None)
-        with self._lock:
+        with self._count_lock:
             self._calls[kind] += 1
             if run is not None:
                 run[kind] += 1
@@ -96,8 +104,23 @@ class Clients:
 
     def call_counts(self) -> dict[str, int]:
         """AWS calls made through these clients so far, as reads and writes (every attempt counts)."""
-        with self._lock:
+        with self._count_lock:
             return dict(self._calls)
+
+
+# botocore parses its JSON service data (endpoints, models, rule sets) once per loader, and makes a loader per
+# Session: one loader per data path for the whole process, so a Clients after the first parses nothing again.
+_LOADERS: dict[str | None, Any] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def share_service_data(session: boto3.Session) -> None:
+    """Make `session` read botocore's service data through this process's one loader (the first session's)."""
+    core = session._session  # boto3 keeps its botocore Session here; the loader is one of its components
+    path = core.get_config_variable("data_path")  # AWS_DATA_PATH: sessions that search elsewhere keep their own
+    with _LOADERS_LOCK:
+        loader = _LOADERS.setdefault(path, core.get_component("data_loader"))
+    core.register_component("data_loader", loader)
 
 
 _RUN = threading.local()  # the calls of the run a thread works for (count_run_calls), beside the clients' total
