@@ -38,22 +38,27 @@ import logging
 import os
 import time
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from crhelper import CfnResource
 
-from selfheal import change as changes
-from selfheal import fleet, followup, notify
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
 from selfheal.loader import load_estate
 from selfheal.model import Outcome, clip
 from selfheal.report import Report
 from selfheal.spec import EstateError
+
+# Imported where a run needs them, not by every cold start: crhelper (CloudFormation requests), change (change
+# events), followup (unfinished work, follow-up events), notify (a topic), fleet (a central bus).
+if TYPE_CHECKING:
+    from crhelper import CfnResource
+
+    from selfheal.change import Change
+    from selfheal.followup import Followup
 
 PHYSICAL_ID = "selfheal-estate"  # constant: a new id on Update would make CloudFormation send a Delete for the old one
 ACTIONS = ("plan", "apply", "status")
@@ -108,15 +113,6 @@ class _Late(BaseException):  # noqa: N818 - not an error: a response that must n
     through unanswered; lambda_handler ends the invocation on it."""
 
 
-class _CfnResource(CfnResource):
-    """crhelper, minus one of its rules: a failure to build its polling-mode clients (this function never polls) must
-    not turn every answer into FAILED — a Delete that cannot pass leaves the stack undeletable."""
-
-    def init_failure(self, error: Exception) -> None:  # crhelper's public hook for a failed start-up
-        logger.warning("crhelper could not build its polling clients; they are not used here",
-                       extra={"error": f"{type(error).__name__}: {error}"})
-
-
 def _custom_resource() -> CfnResource:
     """crhelper for one CloudFormation request, through its public interface (the decorators, Status, Reason, Data).
 
@@ -126,6 +122,16 @@ def _custom_resource() -> CfnResource:
     returns or raises, and its timer answers FAILED half a second before the Lambda times out — a run that outlives
     that raises `_Late` instead of returning (see `_answered_by_timer`).
     """
+    from crhelper import CfnResource  # noqa: PLC0415
+
+    class _CfnResource(CfnResource):
+        """crhelper, minus one of its rules: a failure to build its polling-mode clients (this function never polls)
+        must not turn every answer into FAILED — a Delete that cannot pass leaves the stack undeletable."""
+
+        def init_failure(self, error: Exception) -> None:  # crhelper's public hook for a failed start-up
+            logger.warning("crhelper could not build its polling clients; they are not used here",
+                           extra={"error": f"{type(error).__name__}: {error}"})
+
     helper = _CfnResource(json_logging=False, log_level=_CRHELPER_LEVEL, sleep_on_delete=0, polling_interval=1)
 
     def create_or_update(event: dict[str, Any], context: Any) -> str:
@@ -161,7 +167,9 @@ def _answered_by_timer(context: Any) -> None:
 
 # Runs that end before any metric is added (Delete, a refused event) are expected: no warning line for them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
-# The core's loggers (selfheal.*) are children of the Logger's own "selfheal" logger; crhelper's get the same JSON.
+# The core's loggers (selfheal.*) are children of the Logger's own "selfheal" logger; crhelper's get the same JSON
+# (its logger is made here: crhelper itself is imported only for a CloudFormation request).
+logging.getLogger("crhelper")
 copy_config_to_registered_loggers(source_logger=logger, include={"selfheal", "crhelper"})
 logging.getLogger("crhelper").setLevel(_CRHELPER_LEVEL)
 
@@ -191,6 +199,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any] | None:
     if route == "schedule":
         return _result(*run("apply", "schedule", context))
     if route == "followup":
+        from selfheal import followup  # noqa: PLC0415
+
         link, only = followup.parse(event)
         return _result(*run("apply", "followup", context, only=only, link=link))
     if route == "change":
@@ -199,7 +209,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any] | None:
     return _result(*run(action, "manual", context, only=only))
 
 
-def _result(report: Report, handed_over: followup.Followup | None) -> dict[str, Any]:
+def _result(report: Report, handed_over: Followup | None) -> dict[str, Any]:
     out = report.to_dict()
     if handed_over is not None:
         out["followup"] = handed_over.to_dict()
@@ -218,6 +228,9 @@ def classify(event: Any) -> str:
             raise InvalidEvent(f"EventBridge event with detail-type {_short(event.get('detail-type'))} is not handled "
                                "— only scheduled events (\"detail-type\": \"Scheduled Event\") are")
         return "schedule"
+    from selfheal import change as changes  # noqa: PLC0415
+    from selfheal import followup  # noqa: PLC0415
+
     if changes.is_change_event(event):
         return "change"
     if event.get("source") == followup.SOURCE and event.get("detail-type") == followup.DETAIL_TYPE:
@@ -276,6 +289,9 @@ LEASE_SECONDS = 60.0  # a burst of changes to one resource within this time beco
 
 def on_change(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Heal just the resource a CloudTrail change event names, at once; ignore what is not ours to heal."""
+    from selfheal import change as changes  # noqa: PLC0415
+    from selfheal import followup  # noqa: PLC0415
+
     estate = load_estate()  # raises EstateError before any AWS call
     try:
         routed = changes.route(event, estate, os.environ.get("SELFHEAL_ROLE_ARN"))
@@ -362,8 +378,8 @@ def failure_reason(report: Report) -> str:
 
 def run(
     action: str, trigger: str, context: Any, only: tuple[str, ...] = (), guard: bool | None = None, link: int = 0,
-    change: changes.Change | None = None,
-) -> tuple[Report, followup.Followup | None]:
+    change: Change | None = None,
+) -> tuple[Report, Followup | None]:
     """Load the estate, run the engine, hand unfinished work to a follow-up run, log one line per resource plus a
     summary, record the run's metrics, and tell people when there is something to tell. `link`: this run's place in
     a chain of follow-ups (0: not a follow-up); `change`: the change event that caused the run."""
@@ -374,6 +390,8 @@ def run(
     report = getattr(Engine(estate, clients, options), action)()
     handed_over = None
     if action == "apply" and report.unfinished and not report.guard_tripped:
+        from selfheal import followup  # noqa: PLC0415
+
         config = followup.FollowupConfig.from_environment(dict(os.environ), _function_arn(context))
         if config is None:
             handed_over = followup.Followup(link + 1, problem="follow-ups are not set up (SELFHEAL_FOLLOWUP_ROLE_ARN):"
@@ -383,9 +401,12 @@ def run(
     log_report(report, handed_over)
     record_metrics(report, getattr(context, "aws_request_id", None), handed_over)
     topic = os.environ.get("SELFHEAL_TOPIC_ARN")
-    message = notify.compose(report, change, handed_over) if topic and action == "apply" else None
-    if message is not None and topic:
-        notify.publish(clients, topic, message)
+    if topic and action == "apply":
+        from selfheal import notify  # noqa: PLC0415
+
+        message = notify.compose(report, change, handed_over)
+        if message is not None:
+            notify.publish(clients, topic, message)
     bus = os.environ.get("SELFHEAL_CENTRAL_EVENT_BUS_ARN")
     if bus and action == "apply":  # a fleet's central bus: one event per run that may heal; best effort (fleet.py)
         left = context.get_remaining_time_in_millis() / 1000 if context is not None else CENTRAL_EVENT_MIN_S
@@ -393,6 +414,8 @@ def run(
             problem: str | None = f"not sent: {left:.1f} s left in the invocation"
             logger.error("the run event was not sent", extra={"reason": problem})
         else:
+            from selfheal import fleet  # noqa: PLC0415
+
             problem = fleet.tell_central(clients, bus, report, handed_over, _function_arn(context))
         metrics.add_metric(name="central_event_failed", unit=MetricUnit.Count, value=int(problem is not None))
     return report, handed_over
@@ -423,7 +446,7 @@ def deadline(context: Any) -> float | None:
     return time.monotonic() + left - margin
 
 
-def log_report(report: Report, handed_over: followup.Followup | None = None) -> None:
+def log_report(report: Report, handed_over: Followup | None = None) -> None:
     for r in report.results:
         level = logging.ERROR if r.outcome in (Outcome.ERROR, Outcome.CONFLICT) else logging.INFO
         logger.log(level, f"{r.kind} {r.name}: {r.outcome.value}", extra={"resource": {
@@ -441,7 +464,7 @@ def log_report(report: Report, handed_over: followup.Followup | None = None) -> 
 
 
 def record_metrics(report: Report, request_id: str | None = None,
-                   handed_over: followup.Followup | None = None) -> None:
+                   handed_over: Followup | None = None) -> None:
     """One EMF blob per run (flushed by @metrics.log_metrics); the request id rides along as metadata."""
     s = report.summary
     values = {

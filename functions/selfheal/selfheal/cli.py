@@ -8,13 +8,15 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NoReturn
 
 from . import __version__
-from .loader import load_estate
-from .spec import EstateError
+
+# What a command needs is imported by that command: `--version`, `--help` and a bad command line import none of it.
+TYPE_CHECKING = False  # typing itself is not imported at run time
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAILED, EXIT_PENDING = 0, 1, 2
 
@@ -169,7 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"selfheal: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except EstateError as exc:
+    except ValueError as exc:
+        from .spec import EstateError  # noqa: PLC0415 - imported already by whatever raised one
+
+        if not isinstance(exc, EstateError):
+            raise
         print(f"selfheal: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -201,6 +207,8 @@ def _main(argv: Sequence[str] | None) -> int:
             sys.stdout.write(render())
             return EXIT_OK
         return _import(opt)
+    from .loader import load_estate  # noqa: PLC0415
+
     soft = {"region": opt("region")} if opt("region") else {}
     estate = load_estate(opt("estate"), overrides=_overrides(opt("sets") or []), soft_overrides=soft)
     estate = estate.only(tuple(opt("only") or ()))
@@ -272,6 +280,8 @@ def _import(opt: Any) -> int:
         check_selection(prefix, names)
     except ImportProblem as exc:
         raise UsageError(str(exc)) from None
+    from pathlib import Path  # noqa: PLC0415
+
     output = Path(opt("output")) if opt("output") else None
     if output is not None:
         if output.is_dir():
@@ -344,6 +354,8 @@ def _fleet(opt: Any) -> int:
 def _schema_ref(output: Path | None) -> str:
     """Where the imported file's first line points editors: the installed schema, relative to the file when both
     live under one directory (a project and its venv), else by absolute path."""
+    from pathlib import Path  # noqa: PLC0415
+
     from .loader import SCHEMA_FILE, shipped_file  # noqa: PLC0415
 
     schema = shipped_file(SCHEMA_FILE).resolve()
