@@ -11,18 +11,26 @@ account, drift repair of one setting per resource) it times `Engine.apply()` wit
 
 where t_call is one call's measured cost at the delay, `chain` the longest chain of dependent calls in the scenario
 (see CHAINS) and cpu_per_call the CPU one call needs on this machine, measured at 0 ms (see `cpu_per_call`).
+
+Timed runs measure what a warm Lambda and a CLI run do: one Clients for the whole benchmark, as app.py keeps its
+clients across warm invocations (building clients is measured on its own: `client_construction`), garbage collected
+before each timer starts, each run's thread pools started and stopped by the engine as in the product. A cold Lambda
+init (fresh interpreter: imports, the five clients, the first healthy run) is measured by bench/cold.py.
 Writes docs/benchmarks.json (raw), docs/benchmarks.md (table + explanation) and docs/benchmarks.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import os
 import platform
-import re
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -65,6 +73,7 @@ CHAINS = {
 EXPECTED = {"healthy": "ok", "fresh": "created", "drift": "repaired"}
 SEED_SIZE = 15
 TICKS = os.sysconf("SC_CLK_TCK")
+SERVICES = ("kms", "sts", "dynamodb", "s3control", "s3")  # the clients a healthy pass builds (bench/cold.py checks)
 
 
 # --- measuring ------------------------------------------------------------------------------------------------------
@@ -85,11 +94,22 @@ def admin(aws: LocalAws, service: str) -> Any:
     return session().client(service, endpoint_url=aws.endpoint)
 
 
+_KEPT: dict[str, Clients] = {}
+
+
+def kept_clients(aws: LocalAws) -> Clients:
+    """The clients every timed run uses, built once, as app.py keeps them across warm invocations (a CLI run builds
+    them once too)."""
+    if aws.endpoint not in _KEPT:
+        _KEPT[aws.endpoint] = Clients(session=session(), endpoint_url=aws.endpoint)
+    return _KEPT[aws.endpoint]
+
+
 def run_apply(aws: LocalAws, estate: Estate, pool_size: int | None) -> dict[str, Any]:
     """One timed `Engine.apply()`: wall time, client and server CPU, the report's summary and the proxy's calls."""
     aws.reset_calls()
-    clients = Clients(session=session(), endpoint_url=aws.endpoint)
-    engine = Engine(estate, clients, Options(trigger="cli", pool_size=pool_size, poll_seconds=0.2))
+    engine = Engine(estate, kept_clients(aws), Options(trigger="cli", pool_size=pool_size, poll_seconds=0.2))
+    gc.collect()  # what earlier runs and the set-up left is not this run's to collect
     cpu0, srv0, t0 = time.process_time(), server_cpu(aws), time.perf_counter()
     report = engine.apply()
     wall = time.perf_counter() - t0
@@ -270,28 +290,90 @@ def cpu_per_call(aws: LocalAws, estate: Estate, cores: int, repeats: int = 3) ->
     return out
 
 
-# --- cold start -----------------------------------------------------------------------------------------------------
+# --- client construction and cold start ----------------------------------------------------------------------------
 
 
-def import_us(module: str, cwd: Path) -> int:
-    """Cumulative µs of `import module` in a fresh interpreter (python -X importtime)."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        cwd=cwd, capture_output=True, text=True, timeout=120, check=True,
-        env={**os.environ, "POWERTOOLS_SERVICE_NAME": "selfheal", "POWERTOOLS_TRACE_DISABLED": "true"},
-    )  # fmt: skip
-    pattern = re.compile(r"^import time:\s+\d+ \|\s+(\d+) \| " + re.escape(module) + r"$")
-    for line in reversed(done.stderr.splitlines()):
-        if m := pattern.match(line):
-            return int(m.group(1))
-    raise RuntimeError(f"no importtime line for {module}")
+def client_construction(aws: LocalAws, repeats: int) -> dict[str, Any]:
+    """CPU and wall ms to build the five clients of a new Clients (new Session) in this running process, whose
+    botocore service data is parsed already (the process's loader is shared): median of `repeats`."""
+    samples = []
+    for _ in range(repeats):
+        gc.collect()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        clients = Clients(session=session(), endpoint_url=aws.endpoint)
+        for service in SERVICES:
+            clients.client(service)
+        samples.append((1000 * (time.process_time() - cpu0), 1000 * (time.perf_counter() - t0)))
+    cpu, wall = (statistics.median(x) for x in zip(*samples, strict=True))
+    return {"services": list(SERVICES), "repeats": repeats, "cpu_ms": cpu, "wall_ms": wall,
+            "cpu_samples_ms": [c for c, _ in samples]}  # fmt: skip
 
 
-def cold_start(runs: int) -> dict[str, Any]:
+def _python_env(cache: Path | None) -> dict[str, str]:
+    """A child interpreter's environment: bytecode read from and written to `cache` (None: never cached, every
+    module compiled from source, as a package shipped without .pyc files)."""
+    env = {**os.environ, "POWERTOOLS_SERVICE_NAME": "selfheal", "POWERTOOLS_TRACE_DISABLED": "true"}
+    for var in [v for v in env if v.startswith("SELFHEAL_")]:
+        del env[var]
+    if cache is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="bench-nopyc-")  # empty: no .pyc is found anywhere
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(cache)
+    return env
+
+
+def import_cpu_ms(module: str, env: dict[str, str]) -> float:
+    """CPU ms of `import module` in a fresh interpreter (functions/selfheal on its path, as in Lambda)."""
+    code = f"import time; t = time.process_time(); import {module}; print(time.process_time() - t)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "functions" / "selfheal", env=env,
+                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    return 1000 * float(done.stdout.strip().splitlines()[-1])
+
+
+def child_cpu_ms(cmd: list[str], env: dict[str, str]) -> float:
+    """CPU ms (user + system) a command's process used, start to exit."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(cmd, env=env, capture_output=True, timeout=120, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return 1000 * (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+
+
+def cold_init(aws: LocalAws, delay_ms: float, env: dict[str, str]) -> dict[str, Any]:
+    """One cold Lambda init (bench/cold.py in a fresh interpreter) against the local AWS, the seed estate healthy."""
+    aws.set_delay(0)
+    seed = parse_estate(estate_yaml(SEED_SIZE), source="seed")
+    assert Engine(seed, kept_clients(aws), Options(trigger="cli", poll_seconds=0.2)).apply().exit_code == 0
+    aws.set_delay(delay_ms)
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "cold.py")], capture_output=True, text=True,
+                          env={**env, "AWS_ENDPOINT_URL": aws.endpoint}, timeout=300, check=True)  # fmt: skip
+    line = next(x for x in reversed(done.stdout.splitlines()) if x.startswith("bench-cold-init: "))
+    aws.set_delay(0)
+    return dict(json.loads(line.removeprefix("bench-cold-init: ")))
+
+
+def cold_start(aws: LocalAws, delay_ms: float, runs: int) -> dict[str, Any]:
+    """`import app` against `import boto3`, `selfheal --version` against a bare interpreter, and cold Lambda inits —
+    with the bytecode cached (as for any installed package) and, once, with none (every module compiled)."""
     fn = ROOT / "functions" / "selfheal"
     module = "app" if (fn / "app.py").exists() else "selfheal.engine"
-    handler = [import_us(module, fn) for _ in range(runs)]
-    boto = [import_us("boto3", fn) for _ in range(runs)]
+    with tempfile.TemporaryDirectory(prefix="bench-pyc-") as cache:
+        env = _python_env(Path(cache))
+        import_cpu_ms(module, env)  # compiles and caches every module once
+        handler, boto = [], []
+        for _ in range(runs):
+            boto.append(import_cpu_ms("boto3", env))
+            handler.append(import_cpu_ms(module, env))
+        script = Path(sys.executable).parent / "selfheal"
+        version = [str(script), "--version"] if script.exists() else [sys.executable, "-m", "selfheal", "--version"]
+        child_cpu_ms(version, env)
+        bare, cli = [], []
+        for _ in range(runs):
+            bare.append(child_cpu_ms([sys.executable, "-c", "pass"], env))
+            cli.append(child_cpu_ms(version, env))
+        inits = [cold_init(aws, delay_ms, env) for _ in range(runs)] if module == "app" else []
+    uncompiled = cold_init(aws, delay_ms, _python_env(None)) if module == "app" else None
     build = ROOT / ".aws-sam" / "build"
 
     def size(path: Path) -> int | None:
@@ -299,16 +381,27 @@ def cold_start(runs: int) -> dict[str, Any]:
             return None
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
+    def median_init(key: str) -> dict[str, float]:
+        return {m: statistics.median(i[key][m] for i in inits) for m in ("cpu_ms", "wall_ms")}
+
     return {
         "module": module,
         "runs": runs,
-        "handler_import_us": statistics.median(handler),
-        "boto3_import_us": statistics.median(boto),
+        "method": "CPU time (process_time) of the import in a fresh interpreter, bytecode cached; median of runs",
+        "handler_import_cpu_ms": statistics.median(handler),
+        "boto3_import_cpu_ms": statistics.median(boto),
         "ratio": statistics.median(handler) / statistics.median(boto),
-        "handler_samples_us": handler,
-        "boto3_samples_us": boto,
+        "handler_samples_ms": handler,
+        "boto3_samples_ms": boto,
+        "version_cpu_ms": statistics.median(cli),
+        "bare_python_cpu_ms": statistics.median(bare),
+        "version_over_bare_ms": statistics.median(cli) - statistics.median(bare),
+        "cold_init": {key: median_init(key) for key in ("import", "clients", "first_run", "total")} if inits else None,
+        "cold_init_runs": inits,
+        "cold_init_uncompiled": uncompiled,
         "function_code_bytes": size(build / "Function"),
         "layer_bytes": size(build / "DepsLayer"),
+        "layer_pyc_files": sum(1 for _ in (build / "DepsLayer").rglob("*.pyc")) if build.exists() else None,
     }
 
 
@@ -402,6 +495,7 @@ def run(
     cpu_repeats: int = 3,
     seed_repeats: int = 5,
     heal_repeats: int = 3,
+    construction_repeats: int = 10,
 ) -> dict[str, Any]:
     """The whole benchmark on a local AWS of its own; returns what docs/benchmarks.json holds."""
     started = time.perf_counter()
@@ -412,7 +506,9 @@ def run(
         calls_at_0 = per_call_cost(aws, 0, calibration_calls)
         calls_at_d = per_call_cost(aws, delay_ms, max(5, calibration_calls // 8))
         cpu = cpu_per_call(aws, seed, cores, cpu_repeats)
+        construction = client_construction(aws, construction_repeats)
         log(f"  one call: {calls_at_0['wall_ms']:.2f} ms at 0 ms, {calls_at_d['wall_ms']:.2f} ms at {delay_ms:g} ms")
+        log(f"  five clients of a new Clients: {construction['cpu_ms']:.1f} ms CPU")
         t_call = calls_at_d["wall_ms"] / 1000
         per_resource: dict[str, float] = {}
         estates = [
@@ -422,15 +518,19 @@ def run(
         healing = time_to_heal(aws, delay_ms, session(), heal_repeats)
         for kind, h in healing.items():
             log(f"  time to heal, {kind}: {h['engine_s']:.2f}s ({h['calls']} calls) -> {h['outcome']}")
-    cold = cold_start(import_runs)
-    handler_ms, boto3_ms = cold["handler_import_us"] / 1000, cold["boto3_import_us"] / 1000
-    log(f"  import {cold['module']}: {handler_ms:.0f} ms; boto3 {boto3_ms:.0f} ms")
+        cold = cold_start(aws, delay_ms, import_runs)
+    log(f"  import {cold['module']}: {cold['handler_import_cpu_ms']:.0f} ms CPU, boto3 "
+        f"{cold['boto3_import_cpu_ms']:.0f} ms; selfheal --version {cold['version_over_bare_ms']:.0f} ms over bare")
+    if cold["cold_init"]:
+        c = cold["cold_init"]
+        log("  cold init: " + ", ".join(f"{k} {v['cpu_ms']:.0f} ms CPU" for k, v in c.items()))
     return {
         "generated_by": "make bench (bench/run.py)",
         "machine": {"cores": cores, "python": platform.python_version(), "platform": platform.platform()},
         "delay_ms": delay_ms,
         "per_call": {"at_0ms": calls_at_0, "at_delay": calls_at_d, "cpu_by_scenario": cpu},
         "chains": CHAINS,
+        "client_construction": construction,
         "estates": estates,
         "time_to_heal": healing,
         "cold_start": cold,
