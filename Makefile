@@ -81,7 +81,7 @@ invoke: $(STAMP)
 	$(PY) devtools/invoke.py $(EVENT)
 
 # --- Benchmark: regenerates docs/benchmarks.{md,json,png} on a local AWS with 50 ms per call: the engine's speed, client
-# construction and a cold Lambda init of the built function's code (about 6 minutes on a quiet machine). ---
+# construction and a cold Lambda init of the built function (about 6 minutes on a quiet machine). ---
 BENCH_ARGS ?=
 .PHONY: bench
 

@@ -1,7 +1,8 @@
 """A cold Lambda init, in the fresh interpreter that runs this file: `import app`, the five clients a healthy pass
 needs, then the first scheduled run — each phase's CPU and wall time, printed as one JSON line after MARKER.
 
-    python bench/cold.py     (bench/run.py runs it, with AWS_ENDPOINT_URL set to its local AWS)
+    python bench/cold.py     (bench/run.py runs it with AWS_ENDPOINT_URL set to its local AWS, and PYTHONPATH to the
+                              built function and its layer, or to functions/selfheal when not built)
 
 Only json, sys, time and pathlib are imported before the first timer; the interpreter's own start-up, the same for
 every Python program, is not counted.
@@ -25,7 +26,7 @@ def _lap(since: tuple[float, float]) -> tuple[dict[str, float], tuple[float, flo
 
 
 def main() -> dict[str, object]:
-    sys.path[:0] = [str(ROOT / "functions" / "selfheal"), str(ROOT)]
+    sys.path.append(str(ROOT))  # for devtools, after the function's own paths
     mark = time.perf_counter(), time.process_time()
     import app  # noqa: PLC0415 - the import is what is measured
 
@@ -50,6 +51,7 @@ def main() -> dict[str, object]:
         "summary": result["summary"],
         "clients_built": sorted(service for service, _ in clients._clients),
         "api_calls": result.get("api_calls", {}),
+        "imported_from": {name: str(Path(sys.modules[name].__file__ or "").parent) for name in ("app", "boto3")},
     }
 
 

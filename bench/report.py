@@ -200,8 +200,8 @@ def _cold(data: dict[str, Any]) -> list[str]:
         calls = first.get("api_calls", {})
         lines += [
             f"| cold init: `import app` | {init['import']['cpu_ms']:.0f} ms | {init['import']['wall_ms']:.0f} ms "
-            f"| bench/cold.py in a fresh interpreter (functions/selfheal on its path), bytecode cached; median of "
-            f"{c['runs']} |",
+            f"| bench/cold.py in a fresh interpreter importing from {' + '.join(c['imported_from'])}, bytecode "
+            f"cached; median of {c['runs']} |",
             f"| cold init: the first five clients | {init['clients']['cpu_ms']:.0f} ms "
             f"| {init['clients']['wall_ms']:.0f} ms | the handler's kept clients "
             f"({', '.join(first['clients_built'])}); botocore parses their endpoints, service models and rule sets |",
@@ -331,11 +331,14 @@ def explanation(data: dict[str, Any]) -> list[str]:
     ]
     if raw := c.get("cold_init_uncompiled"):
         init = c["cold_init"]
+        shipped = ("The built function and layer ship no .pyc files, so a cold start in Lambda today is the row "
+                   "without cached bytecode; compiling them in the build (compileall, unchecked-hash, as file times "
+                   "do not survive packaging) would make it the cached one." if c.get("layer_pyc_files") == 0 else "")
         lines.append(
             f"- **Bytecode.** Without .pyc files every imported module is compiled at each cold start: "
             f"{raw['total']['cpu_ms']:.0f} ms of CPU against {init['total']['cpu_ms']:.0f} ms with them. Lambda "
-            "cannot write .pyc files next to a function's code (read-only), so what the package ships is what a "
-            "cold start gets."
+            "cannot write .pyc files beside the function's code or layers (read-only), so what the package ships is "
+            f"what a cold start gets. {shipped}".rstrip()
         )
     return lines
 

@@ -309,10 +309,20 @@ def client_construction(aws: LocalAws, repeats: int) -> dict[str, Any]:
             "cpu_samples_ms": [c for c, _ in samples]}  # fmt: skip
 
 
+def function_paths() -> list[Path]:
+    """What a cold start imports: the built function and its layer (.aws-sam/build, as Lambda gets them) when built,
+    else functions/selfheal over this environment's packages."""
+    build = ROOT / ".aws-sam" / "build"
+    if (build / "Function" / "app.py").is_file() and (build / "DepsLayer" / "python").is_dir():
+        return [build / "Function", build / "DepsLayer" / "python"]
+    return [ROOT / "functions" / "selfheal"]
+
+
 def _python_env(cache: Path | None) -> dict[str, str]:
-    """A child interpreter's environment: bytecode read from and written to `cache` (None: never cached, every
-    module compiled from source, as a package shipped without .pyc files)."""
-    env = {**os.environ, "POWERTOOLS_SERVICE_NAME": "selfheal", "POWERTOOLS_TRACE_DISABLED": "true"}
+    """A child interpreter's environment: the function's paths first, bytecode read from and written to `cache`
+    (None: never cached, every module compiled from source, as a package shipped without .pyc files)."""
+    env = {**os.environ, "POWERTOOLS_SERVICE_NAME": "selfheal", "POWERTOOLS_TRACE_DISABLED": "true",
+           "PYTHONPATH": os.pathsep.join(str(p) for p in function_paths())}  # fmt: skip
     for var in [v for v in env if v.startswith("SELFHEAL_")]:
         del env[var]
     if cache is None:
@@ -325,9 +335,9 @@ def _python_env(cache: Path | None) -> dict[str, str]:
 
 
 def import_cpu_ms(module: str, env: dict[str, str]) -> float:
-    """CPU ms of `import module` in a fresh interpreter (functions/selfheal on its path, as in Lambda)."""
+    """CPU ms of `import module` in a fresh interpreter (the function's paths first, as in Lambda)."""
     code = f"import time; t = time.process_time(); import {module}; print(time.process_time() - t)"
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "functions" / "selfheal", env=env,
+    done = subprocess.run([sys.executable, "-c", code], cwd=function_paths()[0], env=env,
                           capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
     return 1000 * float(done.stdout.strip().splitlines()[-1])
 
@@ -356,8 +366,7 @@ def cold_init(aws: LocalAws, delay_ms: float, env: dict[str, str]) -> dict[str, 
 def cold_start(aws: LocalAws, delay_ms: float, runs: int) -> dict[str, Any]:
     """`import app` against `import boto3`, `selfheal --version` against a bare interpreter, and cold Lambda inits —
     with the bytecode cached (as for any installed package) and, once, with none (every module compiled)."""
-    fn = ROOT / "functions" / "selfheal"
-    module = "app" if (fn / "app.py").exists() else "selfheal.engine"
+    module = "app" if (function_paths()[0] / "app.py").exists() else "selfheal.engine"
     with tempfile.TemporaryDirectory(prefix="bench-pyc-") as cache:
         env = _python_env(Path(cache))
         import_cpu_ms(module, env)  # compiles and caches every module once
@@ -388,6 +397,7 @@ def cold_start(aws: LocalAws, delay_ms: float, runs: int) -> dict[str, Any]:
         "module": module,
         "runs": runs,
         "method": "CPU time (process_time) of the import in a fresh interpreter, bytecode cached; median of runs",
+        "imported_from": [str(p.relative_to(ROOT)) for p in function_paths()],
         "handler_import_cpu_ms": statistics.median(handler),
         "boto3_import_cpu_ms": statistics.median(boto),
         "ratio": statistics.median(handler) / statistics.median(boto),
