@@ -11,7 +11,7 @@ import sys
 
 from . import __version__
 
-# What a command needs is imported by that command: `--version`, `--help` and a bad command line import none of it.
+# What a command needs is imported by that command: a lone `--version` imports none of it.
 TYPE_CHECKING = False  # typing itself is not imported at run time
 if TYPE_CHECKING:
     from collections.abc import Sequence
