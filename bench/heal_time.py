@@ -55,6 +55,7 @@ def time_to_heal(aws: Any, delay_ms: float, session: Any, repeats: int = 3) -> d
     os.environ.update({**followups.function_environment(1), "POWERTOOLS_TRACE_DISABLED": "true",
                        "AWS_ENDPOINT_URL": aws.endpoint, "SELFHEAL_CHANGE_LEASE_SECONDS": "300"})
     app = load_handler()
+    level = app.logger.log_level  # put back after: the module (and its logger) outlive this measurement
     app.logger.setLevel("WARNING")
     estate = load_estate(env={})
     out: dict[str, Any] = {}
@@ -90,6 +91,7 @@ def time_to_heal(aws: Any, delay_ms: float, session: Any, repeats: int = 3) -> d
         out[kind] = {**runs[len(runs) // 2], "resource": name, "event": event_file, "repeats": repeats}
     _clear_selfheal_environment()
     os.environ.pop("AWS_ENDPOINT_URL", None)
+    app.logger.setLevel(level)
     return out
 
 
