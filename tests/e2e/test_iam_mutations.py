@@ -73,7 +73,7 @@ def without(sid: str, action: str, tmp_path: Path) -> Path:
 def scenario_estate(key_arn: str) -> Estate:
     estate = load_estate(env={})
     tables = tuple(replace(t, kms_key=key_arn) if t.name == "galerly-billing" else t for t in estate.tables)
-    return replace(estate, tables=tables)
+    return estate.with_section("tables", tables)
 
 
 def break_the_estate(aws: LocalAws, estate: Estate) -> None:

@@ -204,7 +204,7 @@ def test_unusable_kms_keys_are_errors_naming_the_key(seeded, faults):
     seeded.kms.disable_key(KeyId=disabled)
     absent = "alias/selfheal-no-such-key"
     keyed = {"galerly-photos": disabled, "galerly-billing": absent}
-    estate = dataclasses.replace(seeded.estate, tables=tuple(
+    estate = seeded.estate.with_section("tables", tuple(
         dataclasses.replace(t, kms_key=keyed[t.name]) if t.name in keyed else t for t in seeded.estate.tables))
 
     report = seeded.run(clients=faults.clients(), estate=estate)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
@@ -155,17 +156,33 @@ class Settings:
 
 @dataclass(frozen=True)
 class Estate:
+    """The declared estate: each kind's section (`tables`, `buckets`, ...) -> its specs, in the file's order."""
+
     source: str
-    tables: tuple[TableSpec, ...]
-    buckets: tuple[BucketSpec, ...]
+    sections: Mapping[str, tuple[Any, ...]]
     settings: Settings = field(default_factory=Settings)
     variables: tuple[tuple[str, str], ...] = ()
-    others: tuple[Any, ...] = ()  # resources of kinds registered beside the shipped two (selfheal.kinds.register)
+
+    def section(self, name: str) -> tuple[Any, ...]:
+        """The specs of one section (empty when the file declares none)."""
+        return tuple(self.sections.get(name, ()))
+
+    @property
+    def tables(self) -> tuple[TableSpec, ...]:
+        return self.section("tables")
+
+    @property
+    def buckets(self) -> tuple[BucketSpec, ...]:
+        return self.section("buckets")
 
     @property
     def resources(self) -> tuple[Any, ...]:
-        """Every declared resource: tables, buckets, then the other kinds' in their sections' order."""
-        return self.tables + self.buckets + self.others
+        """Every declared resource, section by section in the registry's order."""
+        return tuple(spec for specs in self.sections.values() for spec in specs)
+
+    def with_section(self, name: str, specs: tuple[Any, ...]) -> Estate:
+        """The same estate with one section's specs replaced."""
+        return replace(self, sections={**self.sections, name: tuple(specs)})
 
     def only(self, names: tuple[str, ...] | list[str]) -> Estate:
         """The same estate narrowed to the named resources; an unknown name is an error naming the known ones."""
@@ -178,12 +195,7 @@ class Estate:
                     self.source, "--only", f"{name!r} is not declared in the estate", choose(name, sorted(known))
                 )
         wanted = set(names)
-        return replace(
-            self,
-            tables=tuple(t for t in self.tables if t.name in wanted),
-            buckets=tuple(b for b in self.buckets if b.name in wanted),
-            others=tuple(r for r in self.others if r.name in wanted),
-        )
+        return replace(self, sections={k: tuple(r for r in v if r.name in wanted) for k, v in self.sections.items()})
 
 
 _PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-iso-", "aws-iso"),

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 
 from ..apply.executor import Deadline, Waits
 from ..aws import explain
+from ..fields import Checker, Obj
 from ..model import Change, Outcome, ResourcePlan, ResourceResult, Step
 
 if TYPE_CHECKING:
     from ..aws import Clients
     from ..context import RunContext
     from ..importing import Section, Selection
-    from ..loader import EstateParser
 
 
 class Spec(Protocol):
@@ -77,8 +77,14 @@ class Kind(Generic[SpecT, StateT]):
     restores: ClassVar[tuple[str, ...]] = ()  # those of them that bring its data back from a copy
     aws_waits: ClassVar[tuple[str, ...]] = ()  # waits for AWS's own slow work (a restore): not this run's lateness
     columns: ClassVar[tuple[Column, ...]] = ()
-    # The JSON Schema of one entry of its estate section (`selfheal schema` adds the section for editors); None: any
-    # mapping (the kind's `load` still checks every field).
+    # One entry of its estate section, declared once (selfheal/fields.py): the editors' JSON Schema and the loader's
+    # validation both come from it, and `load` is given an entry that passed it. None: `load` checks the entry itself.
+    fields: ClassVar[Obj | None] = None
+    # Shared defaults: a top-level mapping (named by its `name`) merged under every entry; `defaults_probe` completes
+    # them into an entry, so they are checked on their own even where every entry overrides them.
+    defaults: ClassVar[Obj | None] = None
+    defaults_probe: ClassVar[Mapping[str, Any]] = {}
+    # Without `fields`: the JSON Schema of one entry for editors; None: any mapping.
     entry_schema: ClassVar[dict[str, Any] | None] = None
     # Error codes that mean another run already did this operation (success, not failure).
     already_done: ClassVar[Mapping[str, frozenset[str]]] = {}
@@ -92,8 +98,9 @@ class Kind(Generic[SpecT, StateT]):
 
     # --- the estate file ----------------------------------------------------------------------------------------
 
-    def load(self, parser: EstateParser, raw: Any, path: str, region: str) -> SpecT:
-        """One entry of the kind's estate section as a frozen spec; `parser.fail(...)` for a bad field."""
+    def load(self, parser: Checker, raw: Any, path: str, region: str) -> SpecT:
+        """One entry of the kind's estate section as a frozen spec; `parser.fail(...)` for what its fields cannot
+        say (one field against another, names compared). `region`: the entry's region when it gives none."""
         raise NotImplementedError(f"kind {self.name} has no estate section of its own")
 
     # --- one run ------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -11,11 +13,53 @@ from botocore.exceptions import WaiterError
 
 from ..apply.executor import Deadline, Deferred, Waits
 from ..apply.wait import aws_waiter, budget
+from ..fields import (
+    TAGS,
+    VAR,
+    Anything,
+    Bool,
+    Checker,
+    Choice,
+    Const,
+    Falsy,
+    Field,
+    Int,
+    Listing,
+    MapOf,
+    Null,
+    Obj,
+    OneOrList,
+    PlainString,
+    Problem,
+    Ref,
+    Strings,
+    Text,
+    Types,
+    Union,
+    kms_key,
+    present,
+    region,
+    split_commas,
+    tag_pairs,
+)
 from ..model import ResourcePlan, ResourceResult, Step
 from ..observe.account import OwnedBuckets, observe_account
 from ..observe.buckets import observe_bucket
 from ..plan.buckets import plan_bucket
-from ..spec import BucketSpec
+from ..spec import (
+    BPA_FLAGS,
+    CORS_METHODS,
+    LIFECYCLE_ACTIONS,
+    OWNERSHIP,
+    POLICY_PRESETS,
+    BucketSpec,
+    CorsRule,
+    LifecycleRule,
+    Website,
+    canonical_json,
+    partition_of,
+    preset_statement,
+)
 from ..state.account import AccountFacts
 from ..state.buckets import BucketState
 from .base import Column, Kind, Routed
@@ -26,7 +70,258 @@ if TYPE_CHECKING:
     from ..aws import Clients
     from ..context import RunContext
     from ..importing import Section, Selection
-    from ..loader import EstateParser
+
+# --- the estate section: `buckets:`, each field declared once -------------------------------------------------------
+
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PRINCIPAL_FIX = 'write "*" or {AWS: ARN or [ARNs]} (also Service, Federated, CanonicalUser)'
+
+
+class _PrincipalType(Choice):
+    def problem(self, rule: str, value: Any, path: str) -> Problem:
+        return path, "unknown principal type", _PRINCIPAL_FIX
+
+
+class _PrincipalId(Text):
+    def problem(self, rule: str, value: Any, path: str) -> Problem:
+        return path, f"{value!r} is not a principal id", _PRINCIPAL_FIX
+
+
+def _not_principal(value: Any, path: str) -> Problem:
+    return path, f"{value!r} is not a principal", _PRINCIPAL_FIX
+
+
+class _Json(Union):
+    """What a JSON policy can carry (no dates, no binary)."""
+
+    def problem(self, rule: str, value: Any, path: str) -> Problem:
+        if self.accepts(value):
+            return super().problem(rule, value, path)
+        return path, f"holds a value JSON cannot carry ({type(value).__name__})", "quote dates and other values as strings"
+
+
+_JSON_REF: Field = Ref("json", lambda: _JSON)
+_JSON = _Json(Types("string", "number", "boolean", "null"), Listing(_JSON_REF), MapOf(Anything(), _JSON_REF))
+_PRINCIPAL = Union(
+    Const("*"),
+    MapOf(_PrincipalType(("AWS", "Service", "Federated", "CanonicalUser")),
+          OneOrList(_PrincipalId(numbers=False), nullable=False), min_size=1,
+          problems=("{value!r} is not a principal", _PRINCIPAL_FIX)),
+    Null(),
+    otherwise=_not_principal,
+)
+_ACTIONS = OneOrList(Text(r"s3:[A-Za-z*]+|\*", "an S3 action", fix="write s3:ActionName"))
+_RESOURCE = rf"^arn:aws[a-z-]*:s3:::.|{VAR}"
+_RESOURCES = Anything(editor={"anyOf": [  # the bucket's own ARNs: checked by `_statement`, which knows the bucket
+    {"type": "string", "pattern": _RESOURCE}, {"type": "array", "items": {"type": "string", "pattern": _RESOURCE}},
+    {"type": "null"}]})
+STATEMENT = Obj(
+    "statement",
+    {
+        "Sid": Text(r"[A-Za-z0-9]+", "a Sid of letters and digits", description="letters and digits"),
+        "Effect": Choice(("Allow", "Deny")),
+        "Principal": _PRINCIPAL,
+        "NotPrincipal": _PRINCIPAL,
+        "Action": _ACTIONS,
+        "NotAction": _ACTIONS,
+        "Resource": Anything(editor={**_RESOURCES.editor, "description": "this bucket's ARN or ARN/* only"}),
+        "NotResource": _RESOURCES,
+        "Condition": Union(
+            MapOf(Anything(), _JSON_REF), Null(),
+            otherwise=lambda value, path: (path, "expected a mapping of operators",
+                                           "write e.g. {Bool: {aws:SecureTransport: 'false'}}"),
+            description="{operator: {key: value}}, e.g. {Bool: {aws:SecureTransport: 'false'}}",
+        ),
+    },
+    required=("Sid", "Effect"),
+    description="a bucket policy statement (the bucket's own ARNs only)",
+    hints={"allOf": [{"oneOf": [present(a), present(b)]}  # exactly one of each pair: checked by `_statement`
+                     for a, b in (("Principal", "NotPrincipal"), ("Action", "NotAction"), ("Resource", "NotResource"))]},
+)
+_POLICY = Obj(
+    "policy",
+    {
+        "presets": Listing(Choice(POLICY_PRESETS),
+                           description="public-read (GetObject for everyone), tls-only (deny plain HTTP)"),
+        "statements": Union(Text(numbers=False, description="the statements as JSON"), Listing(STATEMENT), otherwise=1),
+    },
+    description="bucket policy statements, merged into the bucket's policy",
+)
+_HEADERS = Union(Falsy(), Strings(), otherwise=1)
+CORS = Obj(
+    "cors",
+    {
+        "id": Union(Null(), Text(), otherwise=1),
+        "allowed_origins": Strings(Text(r"\*|https?://[^\s/]+", "an origin",
+                                        fix="write scheme://host[:port], e.g. https://galerly.com"),
+                                   commas=r"\*|https?://[^\s/,]+", description="scheme://host[:port] or *"),
+        "allowed_methods": Strings(Choice(CORS_METHODS)),
+        "allowed_headers": _HEADERS,
+        "expose_headers": _HEADERS,
+        "max_age_seconds": Union(Null(), Int(0, 2_147_483_647), otherwise=1),
+    },
+    required=("allowed_origins", "allowed_methods"),
+    description="a CORS rule",
+)
+LIFECYCLE = Obj(
+    "lifecycle",
+    {"id": Text(), "prefix": PlainString("quote the prefix", default=""),
+     **{action: Union(Null(), Int(1, 36500), otherwise=1) for action in LIFECYCLE_ACTIONS}},
+    required=("id",),
+    description="a lifecycle rule",
+    hints={"anyOf": [present(action) for action in LIFECYCLE_ACTIONS]},  # at least one action: checked by `_lifecycle`
+)
+BUCKET = Obj(
+    "bucket",
+    {
+        "name": Text(BUCKET_NAME, "a bucket name of 3-63 lowercase letters, digits, . -",
+                     forbid=(r"\.\.|^\d+\.\d+\.\d+\.\d+$|^xn--|-s3alias$", "{value!r} is not a valid bucket name",
+                             "use lowercase letters, digits and single hyphens"),
+                     description="bucket name: 3-63 lowercase letters, digits, . - (names are global)"),
+        "region": region("AWS region; a bucket in another region is a conflict (buckets cannot move)"),
+        "public_access_block": Union(
+            Obj("public_access_block", {flag: Bool(default=True) for flag in BPA_FLAGS},
+                description="the bucket's public access block: every flag defaults to true"),
+            Falsy(), otherwise=0),
+        "object_ownership": Choice(OWNERSHIP, default="BucketOwnerEnforced"),
+        "encryption": Union(
+            Const("sse-s3"),
+            Obj("bucket_encryption", {
+                "kms_key": Union(Null(), Const("aws-managed"), kms_key(),
+                                 description="aws-managed (alias/aws/s3), alias/NAME, key ARN or key id"),
+                "bucket_key": Bool(default=True)}, description="SSE-KMS"),
+            otherwise=lambda value, path: (path, f"{value!r} is not an encryption setting",
+                                           "use sse-s3 or {kms_key: alias/NAME, bucket_key: true}"),
+            description="sse-s3 (default) or {kms_key: ..., bucket_key: true}", default="sse-s3",
+        ),
+        "versioning": Bool(default=False, description="true enables it; selfheal never suspends it"),
+        "website": Union(
+            Obj("website", {"index_document": Text(r"[^/]+", "a file name without /", default="index.html",
+                                                   description="a file name without /"),
+                            "error_document": Union(Null(), Text(), otherwise=1)},
+                description="static website hosting"),
+            Null(), otherwise=0),
+        "policy": Union(_POLICY, Null(), otherwise=0),
+        "cors": Listing(CORS),
+        "lifecycle": Listing(LIFECYCLE),
+        "tags": TAGS,
+    },
+    required=("name",),
+    description="an S3 bucket",
+)
+
+
+def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: str) -> BucketSpec:
+    """A bucket entry that passed BUCKET, as a spec: the rules across its fields checked here."""
+    name = str(raw["name"])
+    bucket_region = str(raw.get("region", default_region))
+    bpa_raw = raw.get("public_access_block") or {}
+    bpa = tuple((flag, bool(bpa_raw.get(flag, True))) for flag in BPA_FLAGS)
+    encryption = raw.get("encryption", "sse-s3")
+    if encryption == "sse-s3":
+        algorithm, key, bucket_key = "AES256", None, False
+    else:
+        key = None if encryption.get("kms_key") in (None, "aws-managed") else str(encryption["kms_key"])
+        algorithm, bucket_key = "aws:kms", bool(encryption.get("bucket_key", True))
+    website = None
+    if raw.get("website") is not None:
+        w = raw["website"]
+        error = w.get("error_document")
+        website = Website(str(w.get("index_document", "index.html")), None if error is None else str(error))
+    statements = _policy(checker, raw.get("policy"), f"{path}.policy", name, dict(bpa), website is not None,
+                         partition_of(bucket_region))
+    cors = tuple(cors_rule(r) for r in raw.get("cors") or [])
+    lifecycle = tuple(_lifecycle(checker, r, f"{path}.lifecycle[{i}]") for i, r in enumerate(raw.get("lifecycle") or []))
+    checker.unique([r.id for r in lifecycle], f"{path}.lifecycle", "lifecycle rule id")
+    return BucketSpec(
+        name=name,
+        region=bucket_region,
+        public_access_block=bpa,
+        object_ownership=str(raw.get("object_ownership", "BucketOwnerEnforced")),
+        encryption=algorithm,
+        kms_key=key,
+        bucket_key=bucket_key,
+        versioning=bool(raw.get("versioning", False)),
+        website=website,
+        policy_statements=statements,
+        cors=cors,
+        lifecycle=lifecycle,
+        tags=tag_pairs(raw.get("tags")),
+    )
+
+
+def _policy(checker: Checker, value: Any, path: str, bucket: str, bpa: dict[str, bool], website: bool,
+            partition: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    statements: list[dict[str, Any]] = []
+    for i, preset in enumerate(value.get("presets") or []):
+        if preset == "public-read" and (bpa["block_public_policy"] or bpa["restrict_public_buckets"]):
+            checker.fail(f"{path}.presets[{i}]",
+                         "public-read cannot work while block_public_policy or restrict_public_buckets is on",
+                         "set both to false under public_access_block, or drop the preset")
+        if preset == "tls-only" and website:
+            checker.fail(f"{path}.presets[{i}]", "tls-only would block the website endpoint, which serves HTTP only",
+                         "put tls-only on a bucket without website, or serve the site through CloudFront")
+        statements.append(preset_statement(preset, bucket, partition))
+    extra = value.get("statements")
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except json.JSONDecodeError as exc:
+            checker.fail(f"{path}.statements", f"not valid JSON ({exc.msg} at line {exc.lineno})",
+                         "write the statements as YAML or valid JSON")
+        if isinstance(extra, dict):
+            extra = extra.get("Statement", extra)
+        if isinstance(extra, dict):
+            extra = [extra]
+        checker.check(extra, Listing(STATEMENT), f"{path}.statements")
+    for i, stmt in enumerate(extra or []):
+        statements.append(statement(checker, stmt, f"{path}.statements[{i}]", bucket, partition))
+    checker.unique([s["Sid"] for s in statements], f"{path}.statements", "statement Sid")
+    return tuple(canonical_json(s) for s in statements)
+
+
+def statement(checker: Checker, raw: dict[str, Any], path: str, bucket: str, partition: str = "aws") -> dict[str, Any]:
+    """A policy statement that passed STATEMENT, checked against its bucket (`checker.check` it first when it comes
+    from elsewhere)."""
+    for a, b in (("Principal", "NotPrincipal"), ("Action", "NotAction"), ("Resource", "NotResource")):
+        if (raw.get(a) is None) == (raw.get(b) is None):
+            checker.fail(path, f"a policy statement needs exactly one of {a} / {b}", f"add `{a}:`")
+    arn = f"arn:{partition}:s3:::{bucket}"
+    for field_name in ("Resource", "NotResource"):
+        resources = raw.get(field_name)
+        for i, res in enumerate([] if resources is None else resources if isinstance(resources, list) else [resources]):
+            if not isinstance(res, str) or not (res == arn or res.startswith(arn + "/")):
+                checker.fail(f"{path}.{field_name}[{i}]", f"{res!r} is not this bucket",
+                             f"use {arn} or {arn}/* (a bucket policy covers only its own bucket)")
+    try:  # NaN or mixed-type keys, which no JSON policy can carry either
+        json.dumps(raw, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        checker.fail(path, f"holds a value JSON cannot carry ({exc})", "quote dates and other values as strings")
+    return dict(raw)
+
+
+def cors_rule(raw: dict[str, Any]) -> CorsRule:
+    """A CORS rule that passed CORS, as a spec."""
+    origins = raw["allowed_origins"]
+    max_age = raw.get("max_age_seconds")
+    return CorsRule(
+        allowed_origins=tuple(split_commas(origins) if isinstance(origins, str) else map(str, origins)),
+        allowed_methods=tuple(raw["allowed_methods"]),
+        allowed_headers=tuple(map(str, raw.get("allowed_headers") or ())),
+        expose_headers=tuple(map(str, raw.get("expose_headers") or ())),
+        max_age_seconds=None if max_age is None else int(max_age),
+        id=None if raw.get("id") is None else str(raw["id"]),
+    )
+
+
+def _lifecycle(checker: Checker, raw: dict[str, Any], path: str) -> LifecycleRule:
+    if not any(raw.get(a) is not None for a in LIFECYCLE_ACTIONS):
+        checker.fail(path, "a lifecycle rule needs an action", f"add one of: {', '.join(LIFECYCLE_ACTIONS)}")
+    days = {a: None if raw.get(a) is None else int(raw[a]) for a in LIFECYCLE_ACTIONS}
+    return LifecycleRule(id=str(raw["id"]), prefix=raw.get("prefix", ""), **days)
+
 
 log = logging.getLogger(__name__)
 ACCOUNT_EVENTS = frozenset({"PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"})
@@ -65,8 +360,10 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         Column("lifecycle", "lifecycle_rules"),
     )
 
-    def load(self, parser: EstateParser, raw: Any, path: str, region: str) -> BucketSpec:
-        return parser.bucket(raw, path, region)
+    fields = BUCKET
+
+    def load(self, parser: Checker, raw: Any, path: str, region: str) -> BucketSpec:
+        return _bucket(parser, raw, path, region)
 
     def prefetch(self, ctx: RunContext, specs: Sequence[BucketSpec]) -> None:
         # Read alongside the buckets, not before them: only a bucket's plan waits for it.

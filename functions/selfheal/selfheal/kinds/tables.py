@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -11,11 +12,31 @@ from botocore.exceptions import WaiterError
 from ..apply.executor import Deadline, Deferred, StepFailed, Waits
 from ..apply.wait import aws_waiter, budget, poll
 from ..aws import ACCESS_DENIED, AWS_ERRORS, error_code, http_status
+from ..fields import (
+    TAGS,
+    Bool,
+    Checker,
+    Choice,
+    Const,
+    Field,
+    Int,
+    Listing,
+    Null,
+    Obj,
+    Problem,
+    Strings,
+    Text,
+    Union,
+    kms_key,
+    present,
+    region,
+    tag_pairs,
+)
 from ..model import Change, Outcome, ResourcePlan, ResourceResult, Step
 from ..observe.account import AWS_MANAGED_DYNAMODB_KEY
 from ..observe.tables import find_recovery_points, observe_table
 from ..plan.tables import RESTORED_FROM, plan_table
-from ..spec import TableSpec, partition_of
+from ..spec import KEY_TYPES, ON_DEMAND, PROVISIONED, STREAM_VIEWS, IndexSpec, KeyAttr, TableSpec, partition_of
 from ..state.tables import Backup, TableState
 from .base import Column, Deleted, Kind, Routed
 
@@ -26,7 +47,196 @@ if TYPE_CHECKING:
     from ..aws import Clients
     from ..context import RunContext
     from ..importing import Section, Selection
-    from ..loader import EstateParser
+
+# --- the estate section: `tables:` and `table_defaults:`, each field declared once ----------------------------------
+
+TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_CAPACITY = Int(1, 40000)
+_INDEX_NAME = Text(r"[A-Za-z0-9_.-]{3,255}", "an index name of 3-255 letters, digits, _ . -",
+                   description="3-255 of A-Z a-z 0-9 _ . -")
+_KEY_ATTR = Obj("key", {"name": Text(what="an attribute name", description="attribute name"),
+                        "type": Choice(KEY_TYPES, default="S", description="S (default), N or B")},
+                required=("name",), description="a key attribute")
+_KEY = Union(Text(numbers=False, what="an attribute name", description="attribute name (type S)"), _KEY_ATTR)
+_KEY_OR_NULL = Union(_KEY, Null(), otherwise=0)
+_PROJECTION = Union(
+    Choice(("ALL", "KEYS_ONLY")),
+    Obj("projection", {"include": Strings(description="the non-key attributes the index carries")},
+        required=("include",), description="INCLUDE projection"),
+    otherwise=0, description="ALL (default), KEYS_ONLY, or {include: [attributes]}", default="ALL",
+)
+_GSI = Obj("gsi", {
+    "name": _INDEX_NAME,
+    "hash_key": _KEY,
+    "range_key": _KEY_OR_NULL,
+    "projection": _PROJECTION,
+    "read_capacity": Union(_CAPACITY, Null(), otherwise=0, description="provisioned tables only (default 1)"),
+    "write_capacity": Union(_CAPACITY, Null(), otherwise=0, description="provisioned tables only (default 1)"),
+}, required=("name", "hash_key"), description="a global secondary index")
+_LSI = Obj("lsi", {"name": _INDEX_NAME, "range_key": _KEY, "projection": _PROJECTION}, required=("name", "range_key"),
+           description="a local secondary index (only at table creation: a difference is a conflict)")
+_BILLING = Obj(
+    "billing",
+    {"mode": Choice(("on-demand", "provisioned")), "read_capacity": Union(_CAPACITY, Null(), otherwise=0),
+     "write_capacity": Union(_CAPACITY, Null(), otherwise=0)},
+    required=("mode",),
+    description="billing mode and capacity; capacity is kept exactly as declared (do not combine with auto scaling)",
+    hints={"allOf": [  # checked by `_billing` with its own words
+        {"if": {"properties": {"mode": {"const": "provisioned"}}},
+         "then": {"required": ["read_capacity", "write_capacity"],
+                  "properties": {"read_capacity": {"type": "integer"}, "write_capacity": {"type": "integer"}}}},
+        {"if": {"properties": {"mode": {"const": "on-demand"}}},
+         "then": {"properties": {"read_capacity": {"type": "null"}, "write_capacity": {"type": "null"}}}},
+    ]},
+)
+
+
+def _not_billing(value: Any, path: str) -> Problem:
+    if value == "provisioned":
+        return (path, "provisioned billing needs capacity",
+                "write `billing: {mode: provisioned, read_capacity: N, write_capacity: N}`")
+    return path, f"{value!r} is not a billing mode", "use on-demand or {mode: provisioned, ...}"
+
+
+def _not_encryption(value: Any, path: str) -> Problem:
+    return (path, f"{value!r} is not an encryption setting",
+            "use aws-managed or {kms_key: alias/NAME | key ARN | key id}")
+
+
+_SETTINGS: dict[str, Field] = {
+    "billing": Union(Const("on-demand"), _BILLING, otherwise=_not_billing, default="on-demand",
+                     description="on-demand (default) or {mode: provisioned, read_capacity: N, write_capacity: N}"),
+    "encryption": Union(
+        Const("aws-managed"),
+        Obj("table_encryption", {"kms_key": kms_key(description="alias/NAME, key ARN, alias ARN or key id")},
+            required=("kms_key",), description="SSE with your KMS key"),
+        otherwise=_not_encryption, default="aws-managed",
+        description="aws-managed (default: SSE with alias/aws/dynamodb) or {kms_key: alias/NAME | key ARN | key id}",
+    ),
+    "pitr": Union(
+        Bool(),
+        Obj("pitr", {"enabled": Bool(default=True), "recovery_days": Int(1, 35, default=35)},
+            description="point-in-time recovery"),
+        default=True, description="point-in-time recovery: true (default, 35 days), false, or {enabled, "
+        "recovery_days: 1..35}; never switched off by selfheal",
+    ),
+    "deletion_protection": Bool(default=True, description="default true; never switched off by selfheal"),
+    "ttl": Union(Null(), Const(False), Text(what="the TTL attribute name"),
+                 description="the TTL attribute name (false or null: none)"),
+    "stream": Union(Null(), Const(False), Choice(STREAM_VIEWS), description="stream view type (false or null: none)"),
+    "tags": TAGS,
+    "restore": Choice(("auto", "never"), default="auto",
+                      description="auto (default): a missing table is restored from its newest backup; never: "
+                      "created empty"),
+}
+_REGION = region("AWS region; default: the `region` var, else us-east-1")
+TABLE = Obj(
+    "table",
+    {"name": Text(TABLE_NAME, "a table name of 3-255 letters, digits, _ . -",
+                  description="table name: 3-255 of A-Z a-z 0-9 _ . -"),
+     "hash_key": _KEY, "range_key": _KEY_OR_NULL, "region": _REGION,
+     "gsis": Listing(_GSI, description="global secondary indexes"),
+     "lsis": Listing(_LSI, description="local secondary indexes (need a range_key)"),
+     **_SETTINGS},
+    required=("name", "hash_key"),
+    description="a DynamoDB table",
+    hints={"if": {"required": ["lsis"], "properties": {"lsis": {"type": "array", "minItems": 1}}},
+           "then": present("range_key")},  # local secondary indexes need a table range key (checked in `_table`)
+)
+TABLE_DEFAULTS = Obj("table_defaults", {"region": _REGION, **_SETTINGS},
+                     description="settings applied to every table unless the table sets its own (never names, keys "
+                     "or indexes)")
+
+
+def _table(checker: Checker, raw: dict[str, Any], path: str, default_region: str) -> TableSpec:
+    """A table entry that passed TABLE, as a spec: the rules across its fields checked here."""
+    hash_key = _key(raw["hash_key"])
+    range_key = _key(raw["range_key"]) if raw.get("range_key") is not None else None
+    if range_key and range_key.name == hash_key.name:
+        checker.fail(f"{path}.range_key", "range key repeats the hash key", "use a different attribute")
+    billing, rcu, wcu = _billing(checker, raw.get("billing", "on-demand"), f"{path}.billing")
+    gsis = tuple(_index(checker, g, f"{path}.gsis[{i}]", billing, lsi=False) for i, g in enumerate(raw.get("gsis") or []))
+    lsis = tuple(_index(checker, g, f"{path}.lsis[{i}]", billing, lsi=True) for i, g in enumerate(raw.get("lsis") or []))
+    if lsis and range_key is None:
+        checker.fail(f"{path}.lsis", "local secondary indexes need a table range key", "add range_key or remove lsis")
+    checker.unique([ix.name for ix in gsis], f"{path}.gsis", "index")
+    checker.unique([ix.name for ix in lsis], f"{path}.lsis", "index")
+    for i, ix in enumerate(lsis):
+        if ix.name in {g.name for g in gsis}:
+            checker.fail(f"{path}.lsis[{i}].name", f"index {ix.name!r} is also a GSI", "give each index its own name")
+    types: dict[str, str] = {hash_key.name: hash_key.type}
+    if range_key:
+        types[range_key.name] = range_key.type
+    for label, group in (("gsis", gsis), ("lsis", lsis)):
+        for i, ix in enumerate(group):
+            for part, key in (("hash_key", ix.hash_key), ("range_key", ix.range_key)):
+                if key and types.setdefault(key.name, key.type) != key.type:
+                    checker.fail(f"{path}.{label}[{i}].{part}.type",
+                                 f"attribute {key.name!r} is {key.type} here but {types[key.name]} elsewhere",
+                                 "give each attribute one type across the table's keys and indexes")
+    encryption = raw.get("encryption", "aws-managed")
+    pitr = raw.get("pitr", True)
+    enabled, days = (pitr, 35) if isinstance(pitr, bool) else (pitr.get("enabled", True), pitr.get("recovery_days", 35))
+    ttl, stream = raw.get("ttl"), raw.get("stream")
+    return TableSpec(
+        name=str(raw["name"]),
+        region=str(raw.get("region", default_region)),
+        hash_key=hash_key,
+        range_key=range_key,
+        gsis=gsis,
+        lsis=lsis,
+        billing=billing,
+        read_capacity=rcu,
+        write_capacity=wcu,
+        kms_key=None if encryption == "aws-managed" else str(encryption["kms_key"]),
+        pitr=bool(enabled),
+        recovery_days=int(days),
+        deletion_protection=bool(raw.get("deletion_protection", True)),
+        ttl=None if ttl is None or ttl is False else str(ttl),
+        stream=None if stream is None or stream is False else str(stream),
+        tags=tag_pairs(raw.get("tags")),
+        restore=raw.get("restore", "auto") == "auto",
+    )
+
+
+def _key(value: Any) -> KeyAttr:
+    if isinstance(value, str):  # shorthand: `hash_key: email` means a string attribute
+        return KeyAttr(value, "S")
+    return KeyAttr(str(value["name"]), str(value.get("type", "S")))
+
+
+def _billing(checker: Checker, value: Any, path: str) -> tuple[str, int | None, int | None]:
+    if value == "on-demand":
+        return ON_DEMAND, None, None
+    if value["mode"] == "on-demand":
+        if value.get("read_capacity") is not None or value.get("write_capacity") is not None:
+            checker.fail(path, "capacity given with on-demand billing",
+                         "remove read_capacity/write_capacity or use provisioned")
+        return ON_DEMAND, None, None
+    for part in ("read_capacity", "write_capacity"):
+        if value.get(part) is None:
+            checker.fail(f"{path}.{part}", "provisioned billing needs capacity", f"add `{part}: N` (1..40000)")
+    return PROVISIONED, int(value["read_capacity"]), int(value["write_capacity"])
+
+
+def _index(checker: Checker, raw: dict[str, Any], path: str, billing: str, lsi: bool) -> IndexSpec:
+    rcu = wcu = None
+    if not lsi and billing == PROVISIONED:
+        rcu, wcu = int(raw.get("read_capacity") or 1), int(raw.get("write_capacity") or 1)
+    elif not lsi and (raw.get("read_capacity") is not None or raw.get("write_capacity") is not None):
+        checker.fail(path, "index capacity given on an on-demand table", "remove read_capacity/write_capacity")
+    projection = raw.get("projection", "ALL")
+    include = tuple(sorted(str(a) for a in projection["include"])) if isinstance(projection, dict) else ()
+    return IndexSpec(
+        name=str(raw["name"]),
+        hash_key=None if lsi else _key(raw["hash_key"]),
+        range_key=_key(raw["range_key"]) if raw.get("range_key") is not None else None,
+        projection="INCLUDE" if isinstance(projection, dict) else str(projection),
+        non_key_attributes=include,  # AWS's order is not ours
+        read_capacity=rcu,
+        write_capacity=wcu,
+    )
+
 
 
 class TableKind(Kind[TableSpec, TableState]):
@@ -61,8 +271,12 @@ class TableKind(Kind[TableSpec, TableState]):
         Column("TTL", "ttl"),
     )
 
-    def load(self, parser: EstateParser, raw: Any, path: str, region: str) -> TableSpec:
-        return parser.table(raw, path, region)
+    fields = TABLE
+    defaults = TABLE_DEFAULTS
+    defaults_probe: ClassVar[Mapping[str, Any]] = {"name": "table-defaults", "hash_key": "id"}
+
+    def load(self, parser: Checker, raw: Any, path: str, region: str) -> TableSpec:
+        return _table(parser, raw, path, region)
 
     def prefetch(self, ctx: RunContext, specs: Sequence[TableSpec]) -> None:
         # The AWS-managed key's ARN, once per region, while the tables are read: a KMS table's plan compares with it.
