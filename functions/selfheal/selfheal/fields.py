@@ -81,6 +81,10 @@ class Field:
         """The field of a value inside this one (a mapping's field, a list's item)."""
         return None
 
+    def parts(self) -> tuple[Field, ...]:
+        """The fields this one is made of."""
+        return ()
+
     def annotate(self, out: dict[str, Any], r: Render) -> dict[str, Any]:
         if r.mode == EDITOR:
             if self.description:
@@ -124,7 +128,8 @@ class Text(Field):
         return self.annotate(out, r)
 
     def accepts(self, value: Any) -> bool:
-        return isinstance(value, str) or (self.numbers and isinstance(value, int | float) and not isinstance(value, bool))
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return isinstance(value, str) or (self.numbers and number)
 
     def problem(self, rule: str, value: Any, path: str) -> Problem:
         if rule == "not" and self.forbid:
@@ -207,6 +212,8 @@ class Const(Field):
     def schema(self, r: Render) -> dict[str, Any]:
         if r.mode == EDITOR and isinstance(self.value, str):  # a ${var} may stand for the shorthand
             return self.annotate({"anyOf": [{"const": self.value}, {"type": "string", "pattern": VAR}]}, r)
+        if r.mode == LOADER:  # fastjsonschema's const cannot be compiled without detailed exceptions; enum can
+            return {"enum": [self.value]}
         return self.annotate({"const": self.value}, r)
 
     def accepts(self, value: Any) -> bool:
@@ -271,6 +278,9 @@ class Obj(Field):
     def child(self, key: Any) -> Field | None:
         return self.fields.get(key) if isinstance(key, str) else None
 
+    def parts(self) -> tuple[Field, ...]:
+        return tuple(self.fields.values())
+
     def problem(self, rule: str, value: Any, path: str) -> Problem:
         where = path or "(top)"
         if not isinstance(value, dict):
@@ -306,6 +316,9 @@ class Listing(Field):
     def child(self, key: Any) -> Field | None:
         return self.item
 
+    def parts(self) -> tuple[Field, ...]:
+        return (self.item,)
+
     def problem(self, rule: str, value: Any, path: str) -> Problem:
         return path, f"expected a list, got {kind_word(value)}", f"write each entry of {path} as `- name: ...`"
 
@@ -336,6 +349,9 @@ class Strings(Field):
     def child(self, key: Any) -> Field | None:
         return self.item
 
+    def parts(self) -> tuple[Field, ...]:
+        return (self.item,)
+
     def problem(self, rule: str, value: Any, path: str) -> Problem:
         parts = split_commas(value) if self.commas is not None and isinstance(value, str) else value
         if isinstance(parts, list) and parts:
@@ -361,6 +377,9 @@ class OneOrList(Field):
         item = r(self.item)
         shapes = [item, {"type": "array", "items": item}] + ([{"type": "null"}] if self.nullable else [])
         return self.annotate({"anyOf": shapes}, r)
+
+    def parts(self) -> tuple[Field, ...]:
+        return (self.item,)
 
     def problem(self, rule: str, value: Any, path: str) -> Problem:
         for i, one in enumerate(value if isinstance(value, list) else [value]):
@@ -393,6 +412,9 @@ class MapOf(Field):
     def child(self, key: Any) -> Field | None:
         return self.values
 
+    def parts(self) -> tuple[Field, ...]:
+        return self.keys, self.values
+
     def problem(self, rule: str, value: Any, path: str) -> Problem:
         if isinstance(value, dict) and len(value) >= self.min_size:
             for key, one in value.items():
@@ -415,6 +437,9 @@ class Union(Field):
 
     def accepts(self, value: Any) -> bool:
         return any(b.accepts(value) for b in self.branches)
+
+    def parts(self) -> tuple[Field, ...]:
+        return self.branches
 
     def problem(self, rule: str, value: Any, path: str) -> Problem:
         branch = next((b for b in self.branches if b.accepts(value)), None)
@@ -442,6 +467,9 @@ class Ref(Field):
 
     def child(self, key: Any) -> Field | None:
         return self.target().child(key)
+
+    def parts(self) -> tuple[Field, ...]:
+        return (self.target(),)
 
     def problem(self, rule: str, value: Any, path: str) -> Problem:
         return self.target().problem(rule, value, path)
@@ -498,7 +526,7 @@ def tag_pairs(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in (value or {}).items()))
 
 
-def region(description: str) -> Text:
+def region_field(description: str) -> Text:
     return Text(REGION, "an AWS region like us-east-1", description=description)
 
 
@@ -544,8 +572,11 @@ class Render:
     def __init__(self, mode: Mode) -> None:
         self.mode = mode
         self.definitions: dict[str, dict[str, Any]] = {}
+        self.shared: dict[int, str] = {}
 
     def __call__(self, field: Field) -> dict[str, Any]:
+        if id(field) in self.shared:  # validation code written once for a shape used in several places
+            return self.define(self.shared[id(field)], lambda: field.schema(self))
         return field.schema(self)
 
     def define(self, name: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -556,16 +587,36 @@ class Render:
 
     def document(self, field: Field, **top: Any) -> dict[str, Any]:
         """A whole schema: the field at the top, its definitions beside it."""
+        if self.mode == LOADER:
+            uses: dict[int, int] = {}
+            _count(field, uses, set())
+            self.shared = {i: f"shape{n}" for n, i in enumerate(i for i, count in uses.items() if count > 1)}
         root = self(field)
         return {"$schema": "http://json-schema.org/draft-07/schema#", **top, **root,
                 "definitions": dict(self.definitions)}
 
 
+def _count(field: Field, uses: dict[int, int], seen: set[int]) -> None:
+    """How often each composite shape is used inside a field (named shapes are definitions already)."""
+    if not field.parts():
+        return  # a leaf is cheap to repeat
+    if (isinstance(field, Obj) and field.name) or isinstance(field, Ref):
+        if id(field) not in seen:
+            seen.add(id(field))
+            for inner in field.parts():
+                _count(inner, uses, seen)
+        return
+    uses[id(field)] = uses.get(id(field), 0) + 1
+    if uses[id(field)] == 1:
+        for inner in field.parts():
+            _count(inner, uses, seen)
+
+
 @cache
-def _validator(field: Field) -> Callable[[Any], Any]:
+def _validator(field: Field, detailed: bool) -> Callable[[Any], Any]:
     import fastjsonschema  # noqa: PLC0415 - compiled on first use, once per field
 
-    return fastjsonschema.compile(Render(LOADER).document(field))
+    return fastjsonschema.compile(Render(LOADER).document(field), detailed_exceptions=detailed)
 
 
 def explain(field: Field, value: Any, path: str) -> Problem | None:
@@ -573,7 +624,12 @@ def explain(field: Field, value: Any, path: str) -> Problem | None:
     import fastjsonschema  # noqa: PLC0415
 
     try:
-        _validator(field)(value)
+        _validator(field, False)(value)  # the quick answer: a third of the code to compile, no error details
+        return None
+    except fastjsonschema.JsonSchemaValueException:
+        pass
+    try:
+        _validator(field, True)(value)  # where and which rule: compiled only for a value that is wrong
     except fastjsonschema.JsonSchemaValueException as exc:
         return _locate(field, value, path, list(exc.path)[1:], exc.rule or "")
     return None
@@ -654,9 +710,9 @@ class Section(Protocol):
     name: str
     section: str
     title: str
-    fields: Obj | None  # one entry of the section; None: `load` checks the entry itself (and `entry_schema` for editors)
+    fields: Obj | None  # one entry; None: `load` checks the entry itself (`entry_schema` is for editors)
     defaults: Obj | None  # a top-level mapping (its name is the key) merged under every entry, e.g. table_defaults
-    defaults_probe: Mapping[str, Any]  # what makes the defaults alone a loadable entry, so they are checked by themselves
+    defaults_probe: Mapping[str, Any]  # what completes the defaults into an entry, to check them by themselves
     entry_schema: dict[str, Any] | None
 
     def load(self, checker: Checker, raw: Any, path: str, region: str) -> Any: ...

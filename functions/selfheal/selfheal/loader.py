@@ -32,7 +32,6 @@ from .fields import (
     Number,
     Obj,
     Problem,
-    Ref,
     Section,
     Union,
     kind_word,
@@ -119,19 +118,10 @@ def _named(field: Field, seen: set[int]) -> Iterator[Obj]:
     if id(field) in seen:
         return
     seen.add(id(field))
-    if isinstance(field, Obj):
-        if field.name:
-            yield field
-        for inner in field.fields.values():
-            yield from _named(inner, seen)
-    elif isinstance(field, Ref):
-        yield from _named(field.target(), seen)
-    else:
-        for inner in (getattr(field, name, None) for name in ("item", "keys", "values")):
-            if isinstance(inner, Field):
-                yield from _named(inner, seen)
-        for inner in getattr(field, "branches", ()):
-            yield from _named(inner, seen)
+    if isinstance(field, Obj) and field.name:
+        yield field
+    for inner in field.parts():
+        yield from _named(inner, seen)
 
 
 class _Declared(Mapping[str, tuple[str, ...]]):
@@ -251,7 +241,7 @@ def _estate(checker: Checker, doc: Any, overrides: dict[str, str], env: Mapping[
         checker.fail("-", "the file is empty", f"declare at least {' or '.join(f'`{k.section}:`' for k in kinds)}")
     if not isinstance(doc, dict) or any(not isinstance(k, str) or k not in top.fields for k in doc):
         checker.fail(*top.problem("type", doc, ""))  # before the vars: a misspelt section is the likelier mistake
-    declared = doc.get("vars") if isinstance(doc.get("vars"), dict) else {}
+    declared: dict[str, Any] = doc["vars"] if isinstance(doc.get("vars"), dict) else {}
     overrides = {**{k: v for k, v in soft.items() if k in declared}, **overrides}
     variables = _variables(checker, doc.get("vars"), overrides, env)
     resolved = {k: _substitute(checker, v, k, variables) for k, v in doc.items() if k != "vars"}
@@ -300,7 +290,8 @@ def _estate(checker: Checker, doc: Any, overrides: dict[str, str], env: Mapping[
 def _variables(checker: Checker, raw: Any, overrides: dict[str, str], env: Mapping[str, str]) -> dict[str, str]:
     raw = raw or {}
     if not isinstance(raw, dict):
-        checker.fail("vars", f"expected a mapping of names to values, got {kind_word(raw)}", "write `name: value` lines")
+        checker.fail("vars", f"expected a mapping of names to values, got {kind_word(raw)}",
+                     "write `name: value` lines")
     values: dict[str, str] = {}
     for key, val in raw.items():
         if not isinstance(key, str) or not VAR_NAME.fullmatch(key):

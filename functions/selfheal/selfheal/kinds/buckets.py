@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -38,7 +38,7 @@ from ..fields import (
     Union,
     kms_key,
     present,
-    region,
+    region_field,
     split_commas,
     tag_pairs,
 )
@@ -97,11 +97,12 @@ class _Json(Union):
     def problem(self, rule: str, value: Any, path: str) -> Problem:
         if self.accepts(value):
             return super().problem(rule, value, path)
-        return path, f"holds a value JSON cannot carry ({type(value).__name__})", "quote dates and other values as strings"
+        return (path, f"holds a value JSON cannot carry ({type(value).__name__})",
+                "quote dates and other values as strings")
 
 
 _JSON_REF: Field = Ref("json", lambda: _JSON)
-_JSON = _Json(Types("string", "number", "boolean", "null"), Listing(_JSON_REF), MapOf(Anything(), _JSON_REF))
+_JSON: Field = _Json(Types("string", "number", "boolean", "null"), Listing(_JSON_REF), MapOf(Anything(), _JSON_REF))
 _PRINCIPAL = Union(
     Const("*"),
     MapOf(_PrincipalType(("AWS", "Service", "Federated", "CanonicalUser")),
@@ -115,6 +116,7 @@ _RESOURCE = rf"^arn:aws[a-z-]*:s3:::.|{VAR}"
 _RESOURCES = Anything(editor={"anyOf": [  # the bucket's own ARNs: checked by `_statement`, which knows the bucket
     {"type": "string", "pattern": _RESOURCE}, {"type": "array", "items": {"type": "string", "pattern": _RESOURCE}},
     {"type": "null"}]})
+_PAIRS = (("Principal", "NotPrincipal"), ("Action", "NotAction"), ("Resource", "NotResource"))
 STATEMENT = Obj(
     "statement",
     {
@@ -135,8 +137,7 @@ STATEMENT = Obj(
     },
     required=("Sid", "Effect"),
     description="a bucket policy statement (the bucket's own ARNs only)",
-    hints={"allOf": [{"oneOf": [present(a), present(b)]}  # exactly one of each pair: checked by `_statement`
-                     for a, b in (("Principal", "NotPrincipal"), ("Action", "NotAction"), ("Resource", "NotResource"))]},
+    hints={"allOf": [{"oneOf": [present(a), present(b)]} for a, b in _PAIRS]},  # exactly one: checked by `statement`
 )
 _POLICY = Obj(
     "policy",
@@ -178,7 +179,7 @@ BUCKET = Obj(
                      forbid=(r"\.\.|^\d+\.\d+\.\d+\.\d+$|^xn--|-s3alias$", "{value!r} is not a valid bucket name",
                              "use lowercase letters, digits and single hyphens"),
                      description="bucket name: 3-63 lowercase letters, digits, . - (names are global)"),
-        "region": region("AWS region; a bucket in another region is a conflict (buckets cannot move)"),
+        "region": region_field("AWS region; a bucket in another region is a conflict (buckets cannot move)"),
         "public_access_block": Union(
             Obj("public_access_block", {flag: Bool(default=True) for flag in BPA_FLAGS},
                 description="the bucket's public access block: every flag defaults to true"),
@@ -231,7 +232,8 @@ def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: st
     statements = _policy(checker, raw.get("policy"), f"{path}.policy", name, dict(bpa), website is not None,
                          partition_of(bucket_region))
     cors = tuple(cors_rule(r) for r in raw.get("cors") or [])
-    lifecycle = tuple(_lifecycle(checker, r, f"{path}.lifecycle[{i}]") for i, r in enumerate(raw.get("lifecycle") or []))
+    rules = raw.get("lifecycle") or []
+    lifecycle = tuple(_lifecycle(checker, r, f"{path}.lifecycle[{i}]") for i, r in enumerate(rules))
     checker.unique([r.id for r in lifecycle], f"{path}.lifecycle", "lifecycle rule id")
     return BucketSpec(
         name=name,
@@ -285,7 +287,7 @@ def _policy(checker: Checker, value: Any, path: str, bucket: str, bpa: dict[str,
 def statement(checker: Checker, raw: dict[str, Any], path: str, bucket: str, partition: str = "aws") -> dict[str, Any]:
     """A policy statement that passed STATEMENT, checked against its bucket (`checker.check` it first when it comes
     from elsewhere)."""
-    for a, b in (("Principal", "NotPrincipal"), ("Action", "NotAction"), ("Resource", "NotResource")):
+    for a, b in _PAIRS:
         if (raw.get(a) is None) == (raw.get(b) is None):
             checker.fail(path, f"a policy statement needs exactly one of {a} / {b}", f"add `{a}:`")
     arn = f"arn:{partition}:s3:::{bucket}"

@@ -29,7 +29,7 @@ from ..fields import (
     Union,
     kms_key,
     present,
-    region,
+    region_field,
     tag_pairs,
 )
 from ..model import Change, Outcome, ResourcePlan, ResourceResult, Step
@@ -129,7 +129,7 @@ _SETTINGS: dict[str, Field] = {
                       description="auto (default): a missing table is restored from its newest backup; never: "
                       "created empty"),
 }
-_REGION = region("AWS region; default: the `region` var, else us-east-1")
+_REGION = region_field("AWS region; default: the `region` var, else us-east-1")
 TABLE = Obj(
     "table",
     {"name": Text(TABLE_NAME, "a table name of 3-255 letters, digits, _ . -",
@@ -155,8 +155,8 @@ def _table(checker: Checker, raw: dict[str, Any], path: str, default_region: str
     if range_key and range_key.name == hash_key.name:
         checker.fail(f"{path}.range_key", "range key repeats the hash key", "use a different attribute")
     billing, rcu, wcu = _billing(checker, raw.get("billing", "on-demand"), f"{path}.billing")
-    gsis = tuple(_index(checker, g, f"{path}.gsis[{i}]", billing, lsi=False) for i, g in enumerate(raw.get("gsis") or []))
-    lsis = tuple(_index(checker, g, f"{path}.lsis[{i}]", billing, lsi=True) for i, g in enumerate(raw.get("lsis") or []))
+    gsis = tuple(_index(checker, g, f"{path}.gsis[{i}]", billing, False) for i, g in enumerate(raw.get("gsis") or []))
+    lsis = tuple(_index(checker, g, f"{path}.lsis[{i}]", billing, True) for i, g in enumerate(raw.get("lsis") or []))
     if lsis and range_key is None:
         checker.fail(f"{path}.lsis", "local secondary indexes need a table range key", "add range_key or remove lsis")
     checker.unique([ix.name for ix in gsis], f"{path}.gsis", "index")
