@@ -692,16 +692,31 @@ class Checker:
                           f"give each {what} its own name")
             seen[name] = i
 
-    # For a kind that checks its entries by hand (no declared fields).
+    # For a kind that checks its entries by hand (no declared fields): the same fields, made once per shape.
 
     def mapping(self, value: Any, path: str, allowed: Sequence[str], required: Sequence[str] = ()) -> dict[str, Any]:
-        return dict(self.check(value, Obj(None, dict.fromkeys(allowed, Field()), required), path))
+        return dict(self.check(value, _mapping(tuple(allowed), tuple(required)), path))
 
     def string(self, value: Any, path: str, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
-        return str(self.check(value, Text(pattern, what), path))
+        return str(self.check(value, _text(pattern, what), path))
 
     def integer(self, value: Any, path: str, low: int, high: int) -> int:
-        return int(self.check(value, Int(low, high), path))
+        return int(self.check(value, _int(low, high), path))
+
+
+@cache
+def _mapping(allowed: tuple[str, ...], required: tuple[str, ...]) -> Obj:
+    return Obj(None, dict.fromkeys(allowed, Anything()), required)
+
+
+@cache
+def _text(pattern: re.Pattern[str] | None, what: str) -> Text:
+    return Text(pattern, what)
+
+
+@cache
+def _int(low: int, high: int) -> Int:
+    return Int(low, high)
 
 
 class Section(Protocol):
