@@ -14,12 +14,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from selfheal.context import RunContext
+from selfheal.fields import Checker, Int, Obj, Text, region_field
 from selfheal.kinds import Column, Kind
 from selfheal.kinds.base import Routed
-from selfheal.loader import EstateParser
 from selfheal.model import Change, ResourcePlan, Step
-
-QUEUE_FIELDS = ("name", "region", "visibility_timeout_seconds")
 
 
 @dataclass(frozen=True)
@@ -46,20 +44,17 @@ class QueueKind(Kind[QueueSpec, QueueState]):
     spec_type = QueueSpec
     creates = ("create_queue",)
     columns = (Column("visibility timeout", "visibility_timeout", justify="right"), Column("url", "url"))
-    entry_schema = {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
-        "name": {"type": "string", "minLength": 1}, "region": {"type": "string"},
-        "visibility_timeout_seconds": {"type": "integer", "minimum": 0, "maximum": 43200}}}
+    # Its estate entry, declared once: the loader validates with it and `selfheal schema` shows it to editors.
+    fields = Obj("queue", {
+        "name": Text(r"[A-Za-z0-9_-]{1,80}", "a queue name of 1-80 letters, digits, _ -"),
+        "region": region_field("AWS region; default: the `region` var"),
+        "visibility_timeout_seconds": Int(0, 43200, default=30),
+    }, required=("name",), description="an SQS queue")
     event_sources = ("aws.sqs",)
     events = frozenset({"DeleteQueue", "SetQueueAttributes"})
 
-    def load(self, parser: EstateParser, raw: Any, path: str, region: str) -> QueueSpec:
-        fields = parser.mapping(raw, path, QUEUE_FIELDS, ("name",))
-        return QueueSpec(
-            parser.string(fields["name"], f"{path}.name", what="a queue name"),
-            parser.string(fields.get("region", region), f"{path}.region", what="a region"),
-            parser.integer(fields.get("visibility_timeout_seconds", 30), f"{path}.visibility_timeout_seconds",
-                           0, 43200),
-        )
+    def load(self, parser: Checker, raw: Any, path: str, region: str) -> QueueSpec:
+        return QueueSpec(raw["name"], raw.get("region", region), raw.get("visibility_timeout_seconds", 30))
 
     def observe(self, ctx: RunContext, spec: QueueSpec) -> QueueState:
         sqs = ctx.clients.client("sqs", spec.region)
