@@ -527,14 +527,18 @@ def tag_pairs(value: Any) -> tuple[tuple[str, str], ...]:
 
 
 def region_field(description: str) -> Text:
+    """A resource's AWS region."""
     return Text(REGION, "an AWS region like us-east-1", description=description)
 
 
 def kms_key(**kw: Any) -> Text:
+    """A KMS key as AWS takes it: key id, alias/NAME, key or alias ARN."""
     return Text(KMS_KEY, "a KMS key id, alias/NAME, or key/alias ARN", **kw)
 
 
 class _TagKey(Text):
+    """A tag key: AWS keeps the aws: prefix for itself and allows 128 characters."""
+
     def schema(self, r: Render) -> dict[str, Any]:
         return {"minLength": 1, "maxLength": 128, "not": {"pattern": "^[aA][wW][sS]:"}}
 
@@ -546,6 +550,8 @@ class _TagKey(Text):
 
 
 class _TagValue(Field):
+    """A tag value: text of at most 256 characters (a number is written as text)."""
+
     def schema(self, r: Render) -> dict[str, Any]:
         return {"type": ["string", "number"], "maxLength": 256}
 
@@ -735,5 +741,6 @@ class Section(Protocol):
 
 def sections() -> tuple[Section, ...]:
     """The estate's sections: one per registered kind, in registration order."""
-    registry = importlib.import_module(f"{__package__}.kinds")  # the registry, found by name: it imports the kinds
+    # The registry, found by name when first asked: it imports the kinds, which import this module, never the loader.
+    registry = importlib.import_module(f"{__package__}.kinds")
     return tuple(registry.kinds())
