@@ -11,6 +11,15 @@ moto has no recovery points, so the proxy answers these three operations from he
     GET /restore-jobs/{RestoreJobId}                DescribeRestoreJob
     GET /backup-vaults/{Vault}/recovery-points/{RecoveryPointArn}   DescribeRecoveryPoint (to wait for one being made)
 
+Without the advanced DynamoDB features (older accounts' default), AWS Backup's copy of a table is a DynamoDB backup:
+its recovery point ARN is the backup's (``arn:aws:dynamodb:...:table/T/backup/...``), ListBackups shows it (type
+AWS_BACKUP) and DynamoDB's RestoreTableFromBackup restores it (``add_recovery_point(..., advanced=False)``).
+
+The answers carry only what botocore's ``backup`` model documents for a DynamoDB point: ListRecoveryPointsByResource
+names no BackupVaultName ("Only Amazon EFS and Amazon EC2 recovery points return BackupVaultName"); the tests check
+every answer against the model's output shapes (tests/support/shapes.py). StartRestoreJob refuses what AWS refuses:
+no IamRoleArn, a metadata key DynamoDB's restore does not take, a kmsMasterKeyArn that is not a key ARN.
+
 Recovery points are made by the test harness (``LocalAws.add_recovery_point``), never by a backup plan.
 This module knows no moto internals beyond the DynamoDB backends; creating the restored table is the caller's
 ``restore_table`` (it is the same restore the local AWS uses for RestoreTableFromBackup, with its clock).
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 import time
 import uuid
@@ -30,6 +40,10 @@ from typing import Any
 # restore_table(backend, target_name, snapshot, sse_specification, source_arn) -> the new moto table
 RestoreTable = Callable[[Any, str, Any, "dict[str, Any] | None", str], Any]
 READY_ATTR = "_localaws_ready"  # where the local AWS keeps a resource's monotonic ready time
+# The metadata keys of a DynamoDB restore (AWS Backup guide, Restore a DynamoDB table and Restore testing inferred
+# metadata), lower-cased: AWS Backup reads the keys case-insensitively.
+DYNAMODB_METADATA = frozenset({"targettablename", "encryptiontype", "kmsmasterkeyarn", "deletionprotection"})
+KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 
 
 def _dynamodb_backend(account: str, region: str) -> Any:
@@ -51,6 +65,7 @@ class RecoveryPoint:
     size: int
     status: str = "COMPLETED"
     ready_at: float | None = None  # monotonic; until then `status`, afterwards COMPLETED
+    native: Any = None  # without advanced features: the moto Backup (type AWS_BACKUP) the point is, registered
 
     def status_now(self) -> str:
         if self.ready_at is None:
@@ -65,7 +80,7 @@ class RecoveryPoint:
             "Status": self.status_now(),
             "EncryptionKeyArn": f"arn:aws:kms:{self.region}:{self.account}:key/{vault_key}",
             "BackupSizeBytes": self.size,
-            "BackupVaultName": self.vault,
+            # no BackupVaultName: botocore's model, "Only Amazon EFS and Amazon EC2 recovery points return" it
             "IsParent": False,
             "ResourceName": self.table_name,
             "VaultType": "BACKUP_VAULT",
@@ -152,16 +167,23 @@ class AwsBackupFake:
         vault: str = "Default",
         status: str | None = None,
         completes_in: float | None = None,
+        advanced: bool = True,
     ) -> str:
         """Snapshot a table's schema, settings and items now; return the recovery point ARN.
-        ``completes_in`` seconds: ``status`` (CREATING by default) until then, COMPLETED afterwards."""
+        ``completes_in`` seconds: ``status`` (CREATING by default) until then, COMPLETED afterwards.
+        ``advanced=False``: the point is a DynamoDB backup (ARN arn:aws:dynamodb:..., in ListBackups as AWS_BACKUP)."""
         from moto.dynamodb.models.table import Backup
 
         backend = _dynamodb_backend(account, region)
         source = backend.get_table(table)  # raises moto's ResourceNotFoundException
-        snapshot = Backup(account, region, f"awsbackup-{source.name}", source, status="AVAILABLE", type_="AWS_BACKUP")
+        name = f"awsbackup-{source.name}"
+        snapshot = Backup(account, region, name, source, status="AVAILABLE", type_="AWS_BACKUP")
         getattr(snapshot.table, "__dict__", {}).pop(READY_ATTR, None)
-        arn = f"arn:aws:backup:{region}:{account}:recovery-point:{str(uuid.uuid4()).upper()}"
+        if advanced:
+            arn = f"arn:aws:backup:{region}:{account}:recovery-point:{str(uuid.uuid4()).upper()}"
+        else:
+            arn = snapshot.arn
+            backend.backups[arn] = snapshot  # DynamoDB's own: ListBackups, DescribeBackup, RestoreTableFromBackup
         size = sum(len(json.dumps(item.to_json(), default=str)) for item in source.all_items())
         point = RecoveryPoint(
             arn=arn,
@@ -173,10 +195,13 @@ class AwsBackupFake:
             snapshot=snapshot,
             created=time.time(),
             size=size,
+            native=None if advanced else snapshot,
         )
         if completes_in is not None and completes_in > 0:
             point.status = status or "CREATING"
             point.ready_at = time.monotonic() + completes_in
+            if not advanced:  # the DynamoDB backup is CREATING as long (the local AWS's clock reads READY_ATTR)
+                setattr(snapshot, READY_ATTR, point.ready_at)
         elif status:
             point.status = status
         with self._lock:
@@ -233,9 +258,10 @@ class AwsBackupFake:
         if point is None or point.vault != vault:
             raise BackupError("ResourceNotFoundException", f"Recovery point {arn} not found in vault {vault}")
         summary = point.summary()
-        shared = ("RecoveryPointArn", "BackupVaultName", "Status", "CreationDate", "EncryptionKeyArn", "IsParent")
+        shared = ("RecoveryPointArn", "Status", "CreationDate", "EncryptionKeyArn", "IsParent")
         out = {
             **{key: summary[key] for key in (*shared, "ResourceName", "VaultType")},
+            "BackupVaultName": point.vault,  # DescribeRecoveryPoint is asked in a vault and names it
             "BackupVaultArn": f"arn:aws:backup:{point.region}:{point.account}:backup-vault:{point.vault}",
             "ResourceArn": point.table_arn,
             "ResourceType": "DynamoDB",
@@ -253,8 +279,19 @@ class AwsBackupFake:
             raise BackupError("MissingParameterValueException", "RecoveryPointArn is required")
         if "Metadata" not in body:
             raise BackupError("MissingParameterValueException", "Metadata is required")
+        if not body.get("IamRoleArn"):
+            # The restore runs under a role AWS Backup assumes ("For Restore role, choose the IAM role that AWS Backup
+            # will assume for this restore", Restore a DynamoDB table): there is no restore without one.
+            raise BackupError("MissingParameterValueException", "IamRoleArn is required to restore a DynamoDB table")
         # AWS Backup: "key values are not case sensitive" (Restore testing inferred metadata, AWS Backup guide).
         meta = {str(k).lower(): str(v) for k, v in (body.get("Metadata") or {}).items()}
+        unknown = sorted(set(meta) - DYNAMODB_METADATA)
+        if unknown:
+            raise BackupError("InvalidParameterValueException", f"Invalid metadata for DynamoDB: {', '.join(unknown)}")
+        key = meta.get("kmsmasterkeyarn")
+        if key is not None and not KEY_ARN.match(key):
+            # "kmsMasterKeyArn": a key ARN (an alias or a key id is not one)
+            raise BackupError("InvalidParameterValueException", f"kmsMasterKeyArn is not a KMS key ARN: {key}")
         resource_type = body.get("ResourceType")
         if resource_type and resource_type != "DynamoDB":
             raise BackupError("InvalidParameterValueException", f"Unsupported resource type: {resource_type}")

@@ -7,7 +7,10 @@ binds 127.0.0.1, prints exactly one line ``READY http://127.0.0.1:<port>`` (the 
 The moto server runs in the same process, with small patches (see ``apply_moto_patches``) where plain moto 5 is
 not faithful to AWS, so product code never has to bend around moto:
 
-    RestoreTableFromBackup   honours BillingMode/ProvisionedThroughput/SSESpecification overrides
+    RestoreTableFromBackup   honours BillingMode/ProvisionedThroughput/SSESpecification/GlobalSecondaryIndex
+                             overrides (only the indexes named, with their capacity; an index the backup lacks:
+                             ValidationException)
+    DescribeBackup           SourceTableDetails and SourceTableFeatureDetails as AWS answers them
     UpdateTable              honours SSESpecification; a disabled stream can be enabled again (a new stream);
                              one GSI Create/Delete per request (LimitExceededException, whatever the clock)
     DeleteTable              with PITR on leaves a SYSTEM "<table>$DeletedTableBackup" backup
@@ -48,10 +51,12 @@ AWS Backup recovery points of DynamoDB tables (AWS Backup's advanced DynamoDB fe
 this process by devtools/awsbackup.py and answered by the proxy before moto sees the request:
 
     ListRecoveryPointsByResource   recovery points of a table ARN, newest first, even after the table is deleted;
-                                   DynamoDB's ListBackups/DescribeBackup never show them
+                                   no BackupVaultName (AWS names it only for EFS and EC2 points); DynamoDB's
+                                   ListBackups/DescribeBackup show only the points that are DynamoDB backups
     DescribeRecoveryPoint          one recovery point in its vault (Status CREATING, then COMPLETED)
-    StartRestoreJob                Metadata targetTableName (required), encryptionType Default|KMS, kmsMasterKeyArn,
-                                   deletionProtection (keys case-insensitive); CopySourceTagsToRestoredResource;
+    StartRestoreJob                IamRoleArn (required); Metadata targetTableName (required), encryptionType
+                                   Default|KMS, kmsMasterKeyArn (a key ARN), deletionProtection (keys
+                                   case-insensitive, no others); CopySourceTagsToRestoredResource;
                                    IdempotencyToken. Restores the snapshot like RestoreTableFromBackup (the source's
                                    billing mode; the `restore` clock); RestoreSummary.SourceBackupArn is the recovery
                                    point. Unknown recovery point: ResourceNotFoundException; one not COMPLETED:
@@ -88,7 +93,8 @@ Control endpoints on the proxy (never recorded):
     GET  /_localaws/clock            the clock's durations, {"create": 0.0, "restore": 0.0, ...}
     POST /_localaws/clock?restore=90&backup=5   set those durations (the others keep theirs); answers all of them
     POST /_localaws/recovery-point?table=NAME[&region=us-east-1&vault=Default&status=CREATING&completes_in=S
-                                   &account=ID]   make an AWS Backup recovery point; answers {"RecoveryPointArn"}
+                                   &account=ID&advanced=false]   make an AWS Backup recovery point (advanced=false:
+                                   a DynamoDB backup, arn:aws:dynamodb:...); answers {"RecoveryPointArn"}
     POST /_localaws/reset            reset all moto state, recovery points and restore jobs, new-bucket delays, the
                                      gate, every clock duration (to 0) and recorded calls
     POST /_localaws/iam              {"template": PATH, "parameters": {...}[, "account", "region"]}: enforce the
@@ -122,6 +128,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -237,14 +244,24 @@ def _apply_restore_settings(
     billing_mode_override: str | None = None,
     throughput_override: dict[str, int] | None = None,
     sse_specification: dict[str, Any] | None = None,
+    gsi_override: list[dict[str, Any]] | None = None,
 ) -> None:
     """What every restore of `source` (a backup's copy of the table) into `table` does, besides the items: billing
-    (overridden or the source's), SSE (given, or the AWS-owned key), and the restore clock."""
+    (overridden or the source's), the indexes (those of an override, with its capacity), SSE (given, or the AWS-owned
+    key), and the restore clock."""
     table.billing_mode = billing_mode_override or source.billing_mode or "PROVISIONED"
     if throughput_override:
         table.throughput = {**throughput_override, "NumberOfDecreasesToday": 0}
     elif table.billing_mode == "PAY_PER_REQUEST":
         table.throughput = {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0, "NumberOfDecreasesToday": 0}
+    if gsi_override is not None:
+        # RestoreTableFromBackup, GlobalSecondaryIndexOverride: "The indexes provided should match existing secondary
+        # indexes. You can choose to exclude some or all of the indexes at the time of restore."
+        wanted = {ix.get("IndexName"): ix for ix in gsi_override}
+        table.global_indexes = [ix for ix in table.global_indexes if ix.name in wanted]
+        for index in table.global_indexes:
+            if wanted[index.name].get("ProvisionedThroughput"):
+                index.throughput = dict(wanted[index.name]["ProvisionedThroughput"])
     _set_table_sse(table, sse_specification)
     for index in table.global_indexes:  # an index that was backfilling in the source is built by the restore
         index.__dict__.pop(READY_ATTR, None)
@@ -300,17 +317,23 @@ def _patch_restore_overrides() -> None:
         billing_mode_override: str | None = None,
         throughput_override: dict[str, int] | None = None,
         sse_specification_override: dict[str, Any] | None = None,
+        gsi_override: list[dict[str, Any]] | None = None,
     ) -> Any:
         if billing_mode_override == "PAY_PER_REQUEST" and throughput_override:
             raise MockValidationException(
                 "ProvisionedThroughput cannot be specified when BillingMode is PAY_PER_REQUEST"
             )
         backup = self.get_backup(backup_arn)
+        have = {ix.name for ix in backup.table.global_indexes}
+        unknown = sorted({str(ix.get("IndexName")) for ix in gsi_override or []} - have)
+        if unknown:
+            raise MockValidationException(f"One or more parameter values were invalid: no such index in the backup: "
+                                          f"{', '.join(unknown)}")
         if backup.status != "AVAILABLE":
             raise _backup_in_use(backup_arn)
         table = original(self, target_table_name, backup_arn)
         _apply_restore_settings(
-            table, backup.table, billing_mode_override, throughput_override, sse_specification_override
+            table, backup.table, billing_mode_override, throughput_override, sse_specification_override, gsi_override
         )
         return table
 
@@ -322,11 +345,64 @@ def _patch_restore_overrides() -> None:
             billing_mode_override=body.get("BillingModeOverride"),
             throughput_override=body.get("ProvisionedThroughputOverride"),
             sse_specification_override=body.get("SSESpecificationOverride"),
+            gsi_override=body.get("GlobalSecondaryIndexOverride"),
         )
         return DynamoResult(table.describe())
 
     DynamoDBBackend.restore_table_from_backup = restore_table_from_backup
     DynamoHandler.restore_table_from_backup = restore_table_from_backup_handler
+
+
+def _backup_description(backup: Any) -> dict[str, Any]:
+    """DescribeBackup's BackupDescription as AWS answers it: the source table's details and its features (indexes,
+    stream, TTL, SSE) in their own shapes, not moto's copy of DescribeTable's answer."""
+    table = backup.table.describe()["TableDescription"]
+
+    def throughput(desc: dict[str, Any] | None) -> dict[str, int]:
+        return {k: int((desc or {}).get(k) or 0) for k in ("ReadCapacityUnits", "WriteCapacityUnits")}
+
+    details = {
+        "TableName": table["TableName"],
+        "TableId": str(uuid.uuid5(uuid.NAMESPACE_URL, table["TableArn"])),  # moto keeps none; AWS: a UUID
+        "TableArn": table["TableArn"],
+        "TableSizeBytes": int(table.get("TableSizeBytes") or 0),
+        "KeySchema": table["KeySchema"],
+        "TableCreationDateTime": table["CreationDateTime"],
+        "ProvisionedThroughput": throughput(table.get("ProvisionedThroughput")),
+        "ItemCount": int(table.get("ItemCount") or 0),
+        "BillingMode": (table.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED",
+    }
+    features: dict[str, Any] = {}
+    gsis = [
+        {"IndexName": ix["IndexName"], "KeySchema": ix["KeySchema"], "Projection": ix["Projection"],
+         "ProvisionedThroughput": throughput(ix.get("ProvisionedThroughput"))}
+        for ix in table.get("GlobalSecondaryIndexes") or []
+    ]
+    if gsis:
+        features["GlobalSecondaryIndexes"] = gsis
+    lsis = [
+        {k: ix[k] for k in ("IndexName", "KeySchema", "Projection")} for ix in table.get("LocalSecondaryIndexes") or []
+    ]
+    if lsis:
+        features["LocalSecondaryIndexes"] = lsis
+    stream = table.get("StreamSpecification") or {}
+    if stream.get("StreamEnabled"):
+        features["StreamDescription"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    ttl = getattr(backup.table, "ttl", None) or {}
+    if ttl.get("TimeToLiveStatus"):
+        features["TimeToLiveDescription"] = {k: ttl[k] for k in ("TimeToLiveStatus", "AttributeName") if ttl.get(k)}
+    if table.get("SSEDescription"):
+        features["SSEDescription"] = table["SSEDescription"]
+    return {"BackupDetails": backup.details, "SourceTableDetails": details, "SourceTableFeatureDetails": features}
+
+
+def _patch_describe_backup() -> None:
+    # AWS: DescribeBackup answers SourceTableDetails (TableId, ProvisionedThroughput, BillingMode, ...) and
+    # SourceTableFeatureDetails (the indexes with their capacity, stream, TTL, SSE); moto answers DescribeTable's
+    # TableDescription as SourceTableDetails and no features.
+    from moto.dynamodb.models.table import Backup
+
+    Backup.description = property(_backup_description)  # moto's handler reads .description
 
 
 def _patch_update_table_sse() -> None:
@@ -888,6 +964,7 @@ def apply_moto_patches() -> None:
     _patch_restore_overrides()
     _patch_update_table_sse()
     _patch_deleted_table_backup()
+    _patch_describe_backup()
     _patch_list_backups_type_filter()
     _patch_s3_cross_account_bucket_access()
     _patch_tag_resource_overwrites()
@@ -1356,7 +1433,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
 
         one = {k: v[-1] for k, v in query.items()}
         if not one.get("table"):
-            usage = "POST /_localaws/recovery-point?table=NAME[&region=&vault=&status=&completes_in=&account=]"
+            usage = ("POST /_localaws/recovery-point?table=NAME[&region=&vault=&status=&completes_in=&account="
+                     "&advanced=false]")
             return self._send_json(400, {"error": usage})
         try:
             completes_in = float(one["completes_in"]) if one.get("completes_in") else None
@@ -1367,6 +1445,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
                 vault=one.get("vault") or "Default",
                 status=one.get("status") or None,
                 completes_in=completes_in,
+                advanced=(one.get("advanced") or "true").lower() != "false",
             )
         except ValueError as error:
             return self._send_json(400, {"error": str(error)})
@@ -1703,10 +1782,14 @@ class LocalAws:
         status: str | None = None,
         completes_in: float | None = None,
         account: str | None = None,
+        advanced: bool = True,
     ) -> str:
         """Make an AWS Backup recovery point of `table` as it is now (schema, settings, items); returns its ARN.
-        ``status``/``completes_in``: a recovery point still being made (CREATING, then COMPLETED after that long)."""
+        ``status``/``completes_in``: a recovery point still being made (CREATING, then COMPLETED after that long).
+        ``advanced=False``: AWS Backup without its advanced DynamoDB features, the point is a DynamoDB backup."""
         params: dict[str, Any] = {"table": table, "region": region, "vault": vault}
+        if not advanced:
+            params["advanced"] = "false"
         if status is not None:
             params["status"] = status
         if completes_in is not None:

@@ -5,7 +5,7 @@ Faults are botocore event hooks on the Session given to `Clients`, so the engine
 exactly as it does to AWS, and only the chosen call of the chosen resource misbehaves. Two injection points:
 
 * ``at="call"`` (``before-call``): the call raises a ClientError before any request is made. botocore's retry never
-  sees it, so only the engine's own retry (apply/executor.py, RETRY_LATER) can recover.
+  sees it, so only the engine's own retry (apply/executor.py, a kind's retry_later) can recover.
 * ``at="send"`` (``before-send``): the HTTP exchange is replaced by an error response (status + AWS's error body).
   botocore parses it and its standard retry mode decides, as it would for a real throttle or 5xx.
 

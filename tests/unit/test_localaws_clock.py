@@ -442,7 +442,8 @@ def test_recovery_points_are_listed_by_aws_backup_only_even_after_the_table_is_g
     assert status == 200 and second.startswith("arn:aws:backup:us-east-1:123456789012:recovery-point:")
     points = _points(backup, arn)
     assert [(p["RecoveryPointArn"], p["Status"]) for p in points] == [(second, "CREATING"), (first, "COMPLETED")]
-    assert points[1]["BackupVaultName"] == "Default" and points[1]["ResourceName"] == "orders"
+    # no vault named: botocore's backup model, "Only Amazon EFS and Amazon EC2 recovery points return BackupVaultName"
+    assert "BackupVaultName" not in points[1] and points[1]["ResourceName"] == "orders"
     assert points[1]["BackupSizeBytes"] > 0 and points[1]["CreationDate"] <= points[0]["CreationDate"]
     assert ddb.list_backups(BackupType="ALL")["BackupSummaries"] == []
     assert backup.describe_recovery_point(BackupVaultName="Default", RecoveryPointArn=second)["Status"] == "CREATING"
@@ -520,6 +521,52 @@ def test_restore_jobs_answer_aws_backups_errors(aws: LocalAws) -> None:
     first = start(point, "copy", IdempotencyToken="tok")["RestoreJobId"]
     assert start(point, "copy", IdempotencyToken="tok")["RestoreJobId"] == first
     assert _scan(ddb, "copy") == ITEMS
+
+
+def test_start_restore_job_refuses_what_aws_refuses_and_starts_nothing(aws: LocalAws) -> None:
+    # GIVEN a recovery point of a table
+    ddb, backup = boto3.client("dynamodb"), boto3.client("backup")
+    _create_table(ddb, "orders", ITEMS)
+    point = aws.add_recovery_point("orders")
+    key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    def start(metadata: dict[str, str], **kwargs: Any) -> Any:
+        return backup.start_restore_job(RecoveryPointArn=point, Metadata=metadata, **kwargs)
+
+    # WHEN a restore is asked without a role, with a key by alias, or with a metadata key DynamoDB's restore lacks
+    # THEN AWS Backup refuses each, and no table is made
+    assert _error(lambda: start({"targetTableName": "copy"}))[:2] == (400, "MissingParameterValueException")
+    alias = {"targetTableName": "copy", "encryptionType": "KMS", "kmsMasterKeyArn": "alias/galerly"}
+    assert _error(lambda: start(alias, IamRoleArn=ROLE))[:2] == (400, "InvalidParameterValueException")
+    bogus = {"targetTableName": "copy", "billingMode": "PROVISIONED"}
+    assert _error(lambda: start(bogus, IamRoleArn=ROLE))[:2] == (400, "InvalidParameterValueException")
+    assert "copy" not in ddb.list_tables()["TableNames"]
+    # AND the same restore with the key's ARN, keys in any case, goes through
+    good = {"TargetTableName": "copy", "EncryptionType": "KMS", "KMSMasterKeyArn": key_arn}
+    assert start(good, IamRoleArn=ROLE)["RestoreJobId"]
+    assert _table(ddb, "copy")["SSEDescription"]["KMSMasterKeyArn"] == key_arn
+
+
+def test_a_point_without_advanced_features_is_a_dynamodb_backup_that_dynamodb_restores(aws: LocalAws) -> None:
+    # GIVEN AWS Backup without its advanced DynamoDB features made a copy of a table, still being made for 2 s
+    ddb, backup = boto3.client("dynamodb"), boto3.client("backup")
+    arn = _create_table(ddb, "orders", ITEMS)["TableArn"]
+    point = aws.add_recovery_point("orders", advanced=False, completes_in=2)
+
+    # THEN its ARN is a DynamoDB backup's, listed by both APIs, CREATING in both until it is done
+    assert point.startswith(arn + "/backup/")
+    (listed,) = _points(backup, arn)
+    assert (listed["RecoveryPointArn"], listed["Status"]) == (point, "CREATING") and "BackupVaultName" not in listed
+    (summary,) = ddb.list_backups(TableName="orders", BackupType="ALL")["BackupSummaries"]
+    assert (summary["BackupArn"], summary["BackupType"], summary["BackupStatus"]) == (point, "AWS_BACKUP", "CREATING")
+    assert ddb.list_backups(TableName="orders")["BackupSummaries"] == []  # USER by default
+    wait_until(lambda: _points(backup, arn)[0]["Status"] == "COMPLETED")
+    assert ddb.describe_backup(BackupArn=point)["BackupDescription"]["BackupDetails"]["BackupStatus"] == "AVAILABLE"
+
+    # WHEN the table is deleted and DynamoDB restores the point as a backup THEN the items come back
+    ddb.delete_table(TableName="orders")
+    ddb.restore_table_from_backup(TargetTableName="orders", BackupArn=point)
+    assert _scan(ddb, "orders") == ITEMS
 
 
 # ---- recording --------------------------------------------------------------------------------------------------

@@ -14,20 +14,24 @@ from selfheal.observe.tables import newest_first
 from selfheal.outcome import Attempt, classify
 from selfheal.plan import plan_table
 from selfheal.spec import IndexSpec, KeyAttr
+from selfheal.state.account import KeyInfo
 from selfheal.state.tables import Backup, IndexState, TableState
 from tests.unit.test_plan import MANAGED, TABLES, healthy_table
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ROLE = "arn:aws:iam::123456789012:role/selfheal-backup-restore"
 RP_ARN = "arn:aws:backup:us-east-1:123456789012:recovery-point:1EB3B5E7-9EB0-435A-A80B-108B488B0D45"
+# What AWS Backup lists without its advanced DynamoDB features: a DynamoDB backup, restored by DynamoDB itself
+DDB_RP_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/galerly-photos/backup/01733390400000-1a2b3c4d"
+TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/galerly-photos"
 
 
 def system(created: datetime = T0, status: str = "AVAILABLE") -> Backup:
     return Backup("arn:sys", "galerly-photos$DeletedTableBackup", "SYSTEM", created, status)
 
 
-def recovery_point(created: datetime = T0, status: str = "AVAILABLE") -> Backup:
-    return Backup(RP_ARN, "Default", "RECOVERY_POINT", created, status, vault="Default")
+def recovery_point(created: datetime = T0, status: str = "AVAILABLE", arn: str = RP_ARN) -> Backup:
+    return Backup(arn, "galerly-photos", "RECOVERY_POINT", created, status, resource_arn=TABLE_ARN)
 
 
 def missing(*copies: Backup) -> TableState:
@@ -49,7 +53,7 @@ def test_the_newest_copy_wins_whatever_its_type():
 
 def test_a_copy_listed_by_both_apis_is_one_copy():
     native = Backup("arn:aws:dynamodb:us-east-1:1:table/t/backup/1", "b", "AWS_BACKUP", T0)
-    same = replace(native, type="RECOVERY_POINT", vault="Default")
+    same = replace(native, type="RECOVERY_POINT", resource_arn="arn:aws:dynamodb:us-east-1:1:table/t")
     assert newest_first([native, same]) == (same,)
 
 
@@ -63,16 +67,18 @@ def test_a_backup_still_being_made_is_waited_for_never_skipped_and_never_replace
     assert "create_table" not in {s.operation for s in plan.steps}
 
 
-def test_a_recovery_point_is_restored_by_aws_backup_with_the_restore_role():
-    spec = replace(TABLES["galerly-photos"], kms_key="arn:aws:kms:us-east-1:123456789012:key/k")
-    plan = plan_table(spec, missing(recovery_point()), restore_role=ROLE)
+def test_a_recovery_point_is_restored_by_aws_backup_with_the_restore_role_and_the_keys_arn():
+    # GIVEN the estate names its key by alias; the plan has it resolved (DescribeKey) to the key's ARN
+    spec = replace(TABLES["galerly-photos"], kms_key="alias/galerly")
+    key = KeyInfo("arn:aws:kms:us-east-1:123456789012:key/k", True)
+    plan = plan_table(spec, missing(recovery_point()), declared_key=key, restore_role=ROLE)
     (step,) = plan.steps
     assert (step.service, step.operation) == ("backup", "start_restore_job")
     assert step.params["RecoveryPointArn"] == RP_ARN and step.params["IamRoleArn"] == ROLE
     assert step.params["Metadata"] == {"targetTableName": "galerly-photos", "encryptionType": "KMS",
                                        "kmsMasterKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}
     # two runs racing on the same recovery point start one job
-    again = plan_table(spec, missing(recovery_point()), restore_role=ROLE).steps[0]
+    again = plan_table(spec, missing(recovery_point()), declared_key=key, restore_role=ROLE).steps[0]
     assert again.params["IdempotencyToken"] == step.params["IdempotencyToken"]
     assert plan.then_reconcile and {c.path for c in plan.predicted} >= {"pitr", "deletion_protection"}
 
@@ -85,11 +91,54 @@ def test_a_recovery_point_without_a_restore_role_is_an_error_naming_it_and_the_c
     assert classify(plan) == (Outcome.ERROR, plan.error)
 
 
-def test_a_recovery_point_being_made_is_waited_for_in_its_vault():
+def test_a_recovery_point_being_made_is_waited_for_by_listing_the_tables_points_never_by_a_vault():
+    # AWS Backup's listing names no vault for a DynamoDB point (botocore's backup model: only EFS and EC2 points)
     plan = plan_table(TABLES["galerly-photos"], missing(recovery_point(status="CREATING")), restore_role=ROLE)
     assert [(s.service, s.operation) for s in plan.steps] == [
         ("backup", "wait_backup"), ("backup", "start_restore_job")]
-    assert plan.steps[0].params == {"BackupVaultName": "Default", "RecoveryPointArn": RP_ARN}
+    assert plan.steps[0].params == {"ResourceArn": TABLE_ARN, "RecoveryPointArn": RP_ARN}
+
+
+@pytest.mark.parametrize("role", [ROLE, None], ids=["with a restore role", "without"])
+@pytest.mark.parametrize("status", ["AVAILABLE", "CREATING"])
+def test_a_recovery_point_that_is_a_dynamodb_backup_is_restored_by_dynamodb_with_or_without_a_role(role, status):
+    # GIVEN the newest copy is a point AWS Backup made without its advanced DynamoDB features (arn:aws:dynamodb:...)
+    plan = plan_table(TABLES["galerly-photos"], missing(recovery_point(status=status, arn=DDB_RP_ARN)),
+                      restore_role=role)
+    # THEN DynamoDB's RestoreTableFromBackup restores it (the role holds it on the estate's backups), never
+    # StartRestoreJob (the role may start that only on arn:aws:backup:...:recovery-point:*), role or not
+    assert plan.error is None
+    restore = plan.steps[-1]
+    assert (restore.service, restore.operation) == ("dynamodb", "restore_table_from_backup")
+    assert restore.params["BackupArn"] == DDB_RP_ARN and restore.params["TargetTableName"] == "galerly-photos"
+    if status == "CREATING":  # waited for as the recovery point it was listed as
+        assert plan.steps[0].params == {"ResourceArn": TABLE_ARN, "RecoveryPointArn": DDB_RP_ARN}
+    else:
+        assert len(plan.steps) == 1
+
+
+def test_a_restore_to_provisioned_billing_names_every_index_of_the_backup_with_its_capacity():
+    # GIVEN a provisioned table declaring one index, whose backup holds it and an index no longer declared
+    declared = IndexSpec("by-user", KeyAttr("user_id", "S"), None, "ALL", read_capacity=7, write_capacity=3)
+    spec = replace(TABLES["galerly-photos"], billing="PROVISIONED", read_capacity=5, write_capacity=2,
+                   gsis=(declared,))
+    kept = IndexState("by-gallery", KeyAttr("gallery_id", "S"), KeyAttr("created_at", "S"), "INCLUDE", ("title",))
+    backup = replace(system(), gsis=(IndexState("by-user", KeyAttr("user_id", "S"), None, "ALL"), kept))
+    (step,) = plan_table(spec, missing(backup)).steps
+    # THEN every index of the backup is named (one left out would not be restored), each with its capacity
+    assert step.params["BillingModeOverride"] == "PROVISIONED"
+    assert step.params["ProvisionedThroughputOverride"] == {"ReadCapacityUnits": 5, "WriteCapacityUnits": 2}
+    assert step.params["GlobalSecondaryIndexOverride"] == [
+        {"IndexName": "by-user", "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
+         "Projection": {"ProjectionType": "ALL"},
+         "ProvisionedThroughput": {"ReadCapacityUnits": 7, "WriteCapacityUnits": 3}},
+        {"IndexName": "by-gallery", "KeySchema": [{"AttributeName": "gallery_id", "KeyType": "HASH"},
+                                                 {"AttributeName": "created_at", "KeyType": "RANGE"}],
+         "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["title"]},
+         "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 2}},
+    ]
+    # an on-demand restore names no index: the backup's come back as they were
+    assert "GlobalSecondaryIndexOverride" not in plan_table(TABLES["galerly-photos"], missing(backup)).steps[0].params
 
 
 def test_restore_never_still_creates_empty_on_purpose():

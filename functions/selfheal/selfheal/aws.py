@@ -12,7 +12,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-# botocore's standard mode already retries throttling (incl. LimitExceededException) and 5xx with backoff.
+# The only layer that retries throttling, 5xx and transport errors: 8 retries (9 attempts) per call, with backoff.
+# The executor retries on top only what AWS documents as "try again later" for a control-plane call (a kind's
+# retry_later).
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8},
     connect_timeout=5,

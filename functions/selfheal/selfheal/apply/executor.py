@@ -15,15 +15,9 @@ from ..model import Step
 
 log = logging.getLogger(__name__)
 
-# Errors that mean "not now" for any service: retried with backoff on top of botocore's own throttling/5xx retries.
-# A kind adds its own (Kind.retry_later: a resource busy with another operation, say).
-RETRY_LATER = {
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "InternalError",
-    "ServiceUnavailable",
-}
+# One retry layer per kind of error: botocore's standard mode (aws.CLIENT_CONFIG) alone retries throttling, 5xx and
+# transport errors; the executor retries only what AWS documents as "try again later" for a control-plane call of a
+# kind (Kind.retry_later: a table still changing, a bucket not yet visible), which lasts longer than botocore waits.
 
 
 class StepFailed(Exception):
@@ -95,7 +89,7 @@ def run_step(clients: Clients, step: Step, waits: Waits, deadline: Deadline, kin
             if note is not None:
                 return note
             attempt += 1
-            if (code not in RETRY_LATER and not kind.retryable(step, code)) or attempt >= waits.retry_attempts:
+            if not kind.retryable(step, code) or attempt >= waits.retry_attempts:
                 raise StepFailed(step, kind.explain(exc, step.operation, target)) from exc
             kind.before_retry(client, step, code, waits, deadline)
             pause = min(20.0, waits.retry_base_seconds * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)

@@ -88,7 +88,8 @@ class Kind(Generic[SpecT, StateT]):
     entry_schema: ClassVar[dict[str, Any] | None] = None
     # Error codes that mean another run already did this operation (success, not failure).
     already_done: ClassVar[Mapping[str, frozenset[str]]] = {}
-    # Error codes of its service that mean "not now" (the resource is busy): retried with backoff.
+    # Error codes of its service that AWS documents as "not now" (the resource is busy): retried with backoff. Never
+    # a throttle or a 5xx: botocore's standard mode retries those, and a second layer multiplies the attempts.
     retry_later: ClassVar[frozenset[str]] = frozenset()
     # How a change's field paths read in a message's subject ("pitr" -> "PITR"); else the path's head, spaced.
     aspect_labels: ClassVar[Mapping[str, str]] = {}
@@ -178,7 +179,7 @@ class Kind(Generic[SpecT, StateT]):
         return code in self.retry_later or code in step.retry_codes
 
     def before_retry(self, client: Any, step: Step, code: str, waits: Waits, deadline: Deadline) -> None:
-        """Before a refused write is tried again (RETRY_LATER): wait for what refused it, if it can be waited for."""
+        """Before a refused write is tried again (retry_later): wait for what refused it, if it can be waited for."""
 
     def fix(self, code: str, operation: str, exc: BaseException) -> str | None:
         """How its service's error reads for a person who must act (None: the generic reading of aws.explain)."""

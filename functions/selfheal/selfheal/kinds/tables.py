@@ -34,7 +34,7 @@ from ..fields import (
 )
 from ..model import Change, Outcome, ResourcePlan, ResourceResult, Step
 from ..observe.account import AWS_MANAGED_DYNAMODB_KEY
-from ..observe.tables import find_recovery_points, observe_table
+from ..observe.tables import find_recovery_points, observe_table, recovery_points
 from ..plan.tables import RESTORED_FROM, plan_table
 from ..spec import KEY_TYPES, ON_DEMAND, PROVISIONED, STREAM_VIEWS, IndexSpec, KeyAttr, TableSpec, partition_of
 from ..state.tables import Backup, TableState
@@ -248,11 +248,13 @@ class TableKind(Kind[TableSpec, TableState]):
     creates = ("create_table", *restores)
     aws_waits = ("wait_active",)
     already_done: ClassVar[Mapping[str, frozenset[str]]] = {"create_table": frozenset({"ResourceInUseException"})}
+    # AWS's documented "try again later" (DynamoDB API reference); throttles are botocore's alone (aws.CLIENT_CONFIG)
     retry_later = frozenset({
-        "ContinuousBackupsUnavailableException",  # PITR right after CreateTable/restore
-        "LimitExceededException",  # too many concurrent table operations in the account
+        "ContinuousBackupsUnavailableException",  # PITR right after CreateTable/restore: "not yet enabled"
+        # Too many concurrent table operations: botocore also counts it as a throttle, but its attempts last seconds
+        # and a table operation minutes; bounded by retry_attempts and the run's time.
+        "LimitExceededException",
         "ResourceInUseException",  # the table is UPDATING: wait for ACTIVE, then again
-        "ProvisionedThroughputExceededException",
     })
     aspect_labels: ClassVar[Mapping[str, str]] = {"pitr": "PITR", "ttl": "TTL", "sse": "encryption"}
     event_sources = ("aws.dynamodb",)
@@ -502,13 +504,14 @@ def _backup_status(client: Any, arn: str) -> str:
 
 def _wait_backup(client: Any, params: dict[str, Any], waits: Waits, deadline: Deadline) -> None:
     """Until a backup (or AWS Backup recovery point) that AWS is still making can be restored (neither service ships
-    a waiter for it)."""
+    a waiter for it). A recovery point's Status is read by listing the table's points again (ResourceArn): AWS
+    Backup's listing names no vault for a DynamoDB point, and DescribeRecoveryPoint needs one."""
     arn = params.get("BackupArn") or params["RecoveryPointArn"]
 
     def status() -> str:
         if "BackupArn" in params:
             return _backup_status(client, arn)
-        return str(client.describe_recovery_point(**params)["Status"])
+        return _recovery_point_status(client, params["ResourceArn"], arn)
 
     found = poll(status, lambda s: s != "CREATING", waits, deadline)
     if found in ("AVAILABLE", "COMPLETED"):
@@ -518,6 +521,14 @@ def _wait_backup(client: Any, params: dict[str, Any], waits: Waits, deadline: De
                          "and the table is not created empty — restore another copy by hand")
     raise Deferred(f"backup {arn} is still being made ({found}): not restored yet and never created empty "
                    "meanwhile — the follow-up run restores it")
+
+
+def _recovery_point_status(client: BackupClient, resource_arn: str, arn: str) -> str:
+    """The Status AWS Backup lists for one recovery point of a resource; "not listed" once it is gone."""
+    for point in recovery_points(client, resource_arn):
+        if point.get("RecoveryPointArn") == arn:
+            return str(point.get("Status"))
+    return "not listed"
 
 
 def _restored_by_another_run(client: Any, step: Step, exc: Exception) -> str:

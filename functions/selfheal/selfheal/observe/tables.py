@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -97,7 +98,11 @@ def observe_table(
             return TableState(name=spec.name, exists=False)
         copies = list(mapper(lambda read: read(), [lambda: find_backups(client, spec.name),
                                                    recovery_points or (lambda: ())]))
-        return TableState(name=spec.name, exists=False, backups=newest_first(copies[0] + copies[1]))
+        backups = newest_first(copies[0] + copies[1])
+        if spec.billing == PROVISIONED and backups and not backups[0].via_aws_backup:
+            # A restore to provisioned billing names every index of the backup with its capacity (plan/tables.py).
+            backups = (backup_indexes(client, backups[0]), *backups[1:])
+        return TableState(name=spec.name, exists=False, backups=backups)
     fields = normalize_table(desc)
     if fields["status"] == "CREATING":
         return TableState(name=spec.name, exists=True, **fields)  # nothing more to read (or change) until ACTIVE
@@ -163,26 +168,49 @@ def find_backups(client: DynamoDBClient, table: str) -> tuple[Backup, ...]:
     return tuple(found)
 
 
+def backup_indexes(client: DynamoDBClient, backup: Backup) -> Backup:
+    """The backup with the global secondary indexes its table had (DescribeBackup's SourceTableFeatureDetails)."""
+    desc = client.describe_backup(BackupArn=backup.arn)["BackupDescription"]
+    found = []
+    for ix in (desc.get("SourceTableFeatureDetails") or {}).get("GlobalSecondaryIndexes") or []:
+        # DescribeBackup gives key names, not types; a restore's index override needs only the names
+        keys = {k["KeyType"]: KeyAttr(k["AttributeName"], "S") for k in ix.get("KeySchema", [])}
+        proj = ix.get("Projection") or {}
+        found.append(IndexState(ix["IndexName"], keys.get("HASH"), keys.get("RANGE"), proj.get("ProjectionType", "ALL"),
+                                tuple(proj.get("NonKeyAttributes", []))))
+    return replace(backup, gsis=tuple(found))
+
+
 def find_recovery_points(client: BackupClient, table_arn: str) -> tuple[Backup, ...]:
-    """AWS Backup recovery points of a table (vaults; ListBackups does not show them), usable or being made."""
+    """AWS Backup recovery points of a table (vaults; ListBackups does not show them), usable or being made.
+
+    Its answer names no vault for a DynamoDB point (botocore's backup model: "Only Amazon EFS and Amazon EC2 recovery
+    points return BackupVaultName"): a point is known by its ARN and the table's, and waited for by listing again.
+    """
     found: list[Backup] = []
+    for rp in recovery_points(client, table_arn):
+        status = rp.get("Status")
+        if status not in ("COMPLETED", "AVAILABLE", "CREATING"):
+            continue  # PARTIAL, EXPIRED, DELETING, STOPPED: not a copy to restore
+        found.append(Backup(rp["RecoveryPointArn"], rp.get("ResourceName", ""), "RECOVERY_POINT",
+                            rp.get("CreationDate"), "CREATING" if status == "CREATING" else "AVAILABLE",
+                            resource_arn=table_arn))
+    return tuple(found)
+
+
+def recovery_points(client: BackupClient, table_arn: str) -> Iterator[Mapping[str, Any]]:
+    """Every recovery point AWS Backup lists for a table ARN, page by page (none if AWS Backup never protected it)."""
     kwargs: dict[str, Any] = {"ResourceArn": table_arn}
     while True:
         try:
             page = client.list_recovery_points_by_resource(**kwargs)
         except ClientError as exc:
             if error_code(exc) == "ResourceNotFoundException":  # AWS Backup never protected it
-                return ()
+                return
             raise
-        for rp in page.get("RecoveryPoints", []):
-            status = rp.get("Status")
-            if status not in ("COMPLETED", "AVAILABLE", "CREATING"):
-                continue  # PARTIAL, EXPIRED, DELETING, STOPPED: not a copy to restore
-            found.append(Backup(rp["RecoveryPointArn"], rp.get("BackupVaultName", ""),
-                                "RECOVERY_POINT", rp.get("CreationDate"),
-                                "CREATING" if status == "CREATING" else "AVAILABLE", vault=rp.get("BackupVaultName")))
+        yield from page.get("RecoveryPoints", [])
         if not page.get("NextToken"):
-            return tuple(found)
+            return
         kwargs["NextToken"] = page["NextToken"]
 
 

@@ -38,7 +38,7 @@ def plan_table(
             error=f"{declared_key.problem} — fix encryption.kms_key in the estate or the key itself",
         )
     if not state.exists:
-        return _plan_missing(spec, state, restore_role)
+        return _plan_missing(spec, state, restore_role, declared_key)
     if state.status == "CREATING":
         return _plan_creating(spec, state, now or datetime.now(UTC))
 
@@ -93,8 +93,14 @@ def _wait(spec: TableSpec) -> Step:
 # --- a missing table ------------------------------------------------------------------------------------------------
 
 
-def _plan_missing(spec: TableSpec, state: TableState, restore_role: str | None) -> ResourcePlan:
-    """Restore from the newest copy; create empty only when no copy exists or is being made."""
+def _plan_missing(
+    spec: TableSpec, state: TableState, restore_role: str | None, declared_key: KeyInfo | None = None
+) -> ResourcePlan:
+    """Restore from the newest copy; create empty only when no copy exists or is being made.
+
+    A DynamoDB backup (arn:aws:dynamodb:..., whether DynamoDB or AWS Backup made it) is restored by DynamoDB's
+    RestoreTableFromBackup; only a recovery point arn:aws:backup:... needs AWS Backup's StartRestoreJob and a role.
+    """
     if spec.restore and state.backups:
         newest = state.backups[0]  # newest first, whatever its type: an older copy would lose the newest writes
         steps: list[Step] = []
@@ -109,8 +115,9 @@ def _plan_missing(spec: TableSpec, state: TableState, restore_role: str | None) 
             steps.append(_wait_backup(spec, newest))
         change = Change("table", "missing", f"{RESTORED_FROM}{newest.describe()}")
         if newest.via_aws_backup:
-            steps.append(Step("backup", "start_restore_job", _restore_job_params(spec, newest, restore_role or ""),
-                              (change,), spec.region))
+            steps.append(Step("backup", "start_restore_job",
+                              _restore_job_params(spec, newest, restore_role or "", declared_key), (change,),
+                              spec.region))
         else:
             params: dict[str, Any] = {
                 "TargetTableName": spec.name,
@@ -120,6 +127,8 @@ def _plan_missing(spec: TableSpec, state: TableState, restore_role: str | None) 
             }
             if spec.billing == PROVISIONED:
                 params["ProvisionedThroughputOverride"] = _throughput(spec.read_capacity, spec.write_capacity)
+                if newest.gsis:
+                    params["GlobalSecondaryIndexOverride"] = _index_override(spec, newest.gsis)
             steps.append(Step("dynamodb", "restore_table_from_backup", params, (change,), spec.region))
         # A restore brings back keys, indexes and items; PITR, TTL, tags, streams and protection must be set again.
         after = TableState(
@@ -155,20 +164,42 @@ def _plan_missing(spec: TableSpec, state: TableState, restore_role: str | None) 
 
 
 def _wait_backup(spec: TableSpec, backup: Backup) -> Step:
-    if backup.type == "RECOVERY_POINT":
-        return Step("backup", "wait_backup", {"BackupVaultName": backup.vault, "RecoveryPointArn": backup.arn},
+    if backup.type == "RECOVERY_POINT" and backup.resource_arn:
+        # AWS Backup names no vault for a DynamoDB point: its Status is read by listing the table's points again.
+        return Step("backup", "wait_backup", {"ResourceArn": backup.resource_arn, "RecoveryPointArn": backup.arn},
                     region=spec.region)
     return Step("dynamodb", "wait_backup", {"BackupArn": backup.arn}, region=spec.region)
 
 
-def _restore_job_params(spec: TableSpec, backup: Backup, role: str) -> dict[str, Any]:
+def _index_override(spec: TableSpec, gsis: tuple[IndexState, ...]) -> list[dict[str, Any]]:
+    """Every index of the backup (none left out: an index missing here is not restored), each with its capacity: the
+    declared one, else the table's, as a switch to provisioned billing needs for every index (UpdateTable)."""
+    declared = {g.name: g for g in spec.gsis}
+    out = []
+    for ix in gsis:
+        want = declared.get(ix.name)
+        projection: dict[str, Any] = {"ProjectionType": ix.projection}
+        if ix.projection == "INCLUDE":
+            projection["NonKeyAttributes"] = list(ix.non_key_attributes)
+        out.append({
+            "IndexName": ix.name,
+            "KeySchema": _key_schema(ix.hash_key, ix.range_key),
+            "Projection": projection,
+            "ProvisionedThroughput": _throughput(want.read_capacity if want else spec.read_capacity,
+                                                 want.write_capacity if want else spec.write_capacity),
+        })
+    return out
+
+
+def _restore_job_params(spec: TableSpec, backup: Backup, role: str, key: KeyInfo | None = None) -> dict[str, Any]:
     """AWS Backup's StartRestoreJob for a DynamoDB recovery point, under the table's own name.
 
     The idempotency token makes two runs that race on the same recovery point start one job, not two.
+    key: the estate's KMS key resolved; kmsMasterKeyArn takes its ARN, never the alias or id the estate wrote.
     """
     metadata = {"targetTableName": spec.name, "encryptionType": "KMS"}
     if spec.kms_key:
-        metadata["kmsMasterKeyArn"] = spec.kms_key
+        metadata["kmsMasterKeyArn"] = key.arn if key and key.arn else spec.kms_key
     return {
         "RecoveryPointArn": backup.arn,
         "IamRoleArn": role,

@@ -26,10 +26,12 @@ class Backup:
 
     arn: str
     name: str
-    type: str  # SYSTEM | USER | AWS_BACKUP (DynamoDB's ListBackups) | RECOVERY_POINT (an AWS Backup vault)
+    type: str  # SYSTEM | USER | AWS_BACKUP (DynamoDB's ListBackups) | RECOVERY_POINT (AWS Backup's listing)
     created: datetime | None
     status: str = "AVAILABLE"  # AVAILABLE, or CREATING while AWS is still making it
-    vault: str | None = None  # the AWS Backup vault of a recovery point
+    resource_arn: str | None = None  # the table ARN a recovery point was listed for: listed again to wait for it
+    # A DynamoDB backup's indexes (DescribeBackup), read only when a restore must name them (billing overridden)
+    gsis: tuple[IndexState, ...] | None = None
 
     @property
     def ready(self) -> bool:
@@ -37,13 +39,14 @@ class Backup:
 
     @property
     def via_aws_backup(self) -> bool:
-        """Restored with AWS Backup's StartRestoreJob, not DynamoDB's RestoreTableFromBackup."""
-        return self.type in ("RECOVERY_POINT", "AWS_BACKUP")
+        """Only AWS Backup's StartRestoreJob restores it (arn:aws:backup:...:recovery-point:...); a DynamoDB backup
+        (arn:aws:dynamodb:..., AWS Backup without its advanced DynamoDB features included) is DynamoDB's to restore."""
+        return self.arn.split(":")[2:3] == ["backup"]
 
     def describe(self) -> str:
         when = self.created.isoformat(timespec="seconds") if self.created else "unknown time"
         if self.type == "RECOVERY_POINT":
-            return f"AWS Backup recovery point {self.arn} (vault {self.vault}, {when})"
+            return f"AWS Backup recovery point {self.arn} ({when})"
         return f"backup {self.name} ({self.type}, {when})"
 
 
