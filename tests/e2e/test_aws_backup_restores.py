@@ -1,0 +1,138 @@
+"""A deleted table whose only copy is in AWS Backup, brought back by `selfheal apply` as a person runs it (a
+subprocess, the function role's policy enforced on every call it makes), on the local AWS's clock.
+
+The copy is each of what AWS Backup makes of a DynamoDB table: a recovery point arn:aws:backup:...:recovery-point:...
+(its advanced DynamoDB features on) or a DynamoDB backup arn:aws:dynamodb:...:table/T/backup/... (off, older
+accounts' default); finished, or still CREATING and listed, as AWS lists a DynamoDB point, with no vault name. Each is
+run with and without a restore role. Every run either brings the items back or, while the copy cannot be restored
+by this run, leaves no table, exits non-zero and prints one reason, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools.breakage import delete_table, switch_off_pitr
+from devtools.followups import RESTORE_ROLE
+from devtools.localaws import LocalAws
+from tests.e2e.conftest import put_items
+from tests.support.shapes import problems
+
+pytestmark = pytest.mark.e2e
+
+PHOTOS = "galerly-photos"
+ITEMS = 40
+
+
+def selfheal(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SELFHEAL_")}
+    env["COLUMNS"] = "250"
+    return subprocess.run([sys.executable, "-m", "selfheal", *args, "--only", PHOTOS], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+
+
+def points(aws: LocalAws) -> list[dict[str, Any]]:
+    backup = boto3.client("backup", region_name="us-east-1", endpoint_url=aws.endpoint)
+    arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{PHOTOS}"
+    answer = backup.list_recovery_points_by_resource(ResourceArn=arn)
+    return list(answer["RecoveryPoints"])
+
+
+def wait_completed(aws: LocalAws, timeout: float = 30.0) -> None:
+    ends = time.monotonic() + timeout
+    while any(p["Status"] != "COMPLETED" for p in points(aws)):
+        assert time.monotonic() < ends, points(aws)
+        time.sleep(0.2)
+
+
+def assert_refused_cleanly(run: subprocess.CompletedProcess[str], ddb: Any) -> None:
+    """No table, a non-zero exit, a reason, and no traceback."""
+    assert run.returncode != 0, run.stdout
+    assert "Traceback" not in run.stderr + run.stdout, run.stderr
+    with pytest.raises(ddb.exceptions.ResourceNotFoundException):
+        ddb.describe_table(TableName=PHOTOS)
+
+
+@pytest.fixture
+def only_copy_in_aws_backup(aws: LocalAws) -> Any:
+    """GIVEN the photos table with items, PITR off (no $DeletedTableBackup), restores taking 1 s on AWS's clock."""
+    ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
+    made = selfheal("apply")
+    assert made.returncode == 0, made.stderr
+    put_items(ddb, PHOTOS, ITEMS)
+    switch_off_pitr(ddb, PHOTOS)
+    aws.set_clock(restore=1)
+    return ddb
+
+
+@pytest.mark.parametrize("role", [True, False], ids=["with a restore role", "without one"])
+@pytest.mark.parametrize("advanced", [True, False], ids=["backup ARN", "DynamoDB backup ARN"])
+def test_a_table_whose_only_copy_is_an_aws_backup_point_comes_back_with_its_items(
+    aws: LocalAws, only_copy_in_aws_backup: Any, advanced: bool, role: bool
+) -> None:
+    ddb = only_copy_in_aws_backup
+    point = aws.add_recovery_point(PHOTOS, advanced=advanced)
+    delete_table(ddb, PHOTOS)
+    # the listing is AWS's: no vault name for a DynamoDB point, nothing the model does not have
+    assert problems("backup", "ListRecoveryPointsByResource", {"RecoveryPoints": points(aws)}, "DynamoDB") == []
+    aws.reset_calls()
+
+    # WHEN a person runs apply, with or without AWS Backup's restore role
+    run = selfheal("apply", *(["--restore-role", RESTORE_ROLE] if role else []))
+    operations = {c["operation"] for c in aws.calls() if c.get("client") == "selfheal"}
+
+    if advanced and not role:
+        # THEN only AWS Backup can restore this point, under a role: the reason names the point and the command
+        assert_refused_cleanly(run, ddb)
+        assert point in run.stdout + run.stderr and "start-restore-job" in run.stdout + run.stderr
+        assert not operations & {"CreateTable", "StartRestoreJob", "RestoreTableFromBackup"}
+        # AND the same run with the role brings it back
+        run = selfheal("apply", "--restore-role", RESTORE_ROLE)
+        operations = {c["operation"] for c in aws.calls() if c.get("client") == "selfheal"}
+
+    # THEN the table is back with its items; a DynamoDB backup is restored by DynamoDB, never by StartRestoreJob
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert ddb.scan(TableName=PHOTOS, Select="COUNT")["Count"] == ITEMS
+    assert ddb.describe_table(TableName=PHOTOS)["Table"]["RestoreSummary"]["SourceBackupArn"] == point
+    assert "CreateTable" not in operations
+    assert ("StartRestoreJob" in operations) is advanced
+    assert ("RestoreTableFromBackup" in operations) is not advanced
+
+
+@pytest.mark.parametrize("role", [True, False], ids=["with a restore role", "without one"])
+@pytest.mark.parametrize("advanced", [True, False], ids=["backup ARN", "DynamoDB backup ARN"])
+def test_a_point_still_being_made_listed_without_a_vault_is_waited_for_never_replaced_by_an_empty_table(
+    aws: LocalAws, only_copy_in_aws_backup: Any, advanced: bool, role: bool
+) -> None:
+    ddb = only_copy_in_aws_backup
+    # GIVEN the only copy is still CREATING for 6 s
+    aws.add_recovery_point(PHOTOS, advanced=advanced, completes_in=6)
+    delete_table(ddb, PHOTOS)
+    (listed,) = points(aws)
+    assert listed["Status"] == "CREATING" and "BackupVaultName" not in listed
+    aws.reset_calls()
+    role_args = ["--restore-role", RESTORE_ROLE] if role else []
+
+    # WHEN apply runs with 1 s to spend while AWS is still making the copy
+    first = selfheal("apply", "--time-budget", "1", *role_args)
+
+    # THEN no table, a non-zero exit, a reason, no traceback; nothing created or restored
+    assert_refused_cleanly(first, ddb)
+    made = {c["operation"] for c in aws.calls() if c.get("client") == "selfheal"}
+    assert not made & {"CreateTable", "StartRestoreJob", "RestoreTableFromBackup", "DescribeRecoveryPoint"}
+
+    # WHEN the copy is done and apply runs again (with the role where AWS Backup must restore)
+    wait_completed(aws)
+    second = selfheal("apply", *(role_args or (["--restore-role", RESTORE_ROLE] if advanced else [])))
+
+    # THEN the items are back, never an empty table
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert ddb.scan(TableName=PHOTOS, Select="COUNT")["Count"] == ITEMS
+    assert "CreateTable" not in {c["operation"] for c in aws.calls() if c.get("client") == "selfheal"}
