@@ -154,7 +154,7 @@ def recorded(local_aws: LocalAws, tmp_path_factory: pytest.TempPathFactory) -> l
     assert not report.failed, [r.to_dict() for r in report.failures()]
     assert handed_over.at is not None, handed_over
     operations = {r["operation"] for r in log}
-    for expected in ("RestoreTableFromBackup", "DescribeBackup", "StartRestoreJob", "DescribeRecoveryPoint",
+    for expected in ("RestoreTableFromBackup", "DescribeBackup", "StartRestoreJob",
                      "CreateTable", "CreateBucket", "UpdateTable", "TagResource", "UpdateTimeToLive",
                      "PutBucketPolicy", "PutBucketCors", "PutPublicAccessBlock", "ListRecoveryPointsByResource"):
         assert any(expected in op for op in operations), (expected, sorted(operations))
