@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -147,3 +148,29 @@ def test_restore_off_creates_the_table_empty_and_keeps_the_backup(aws, estate, d
         ddb.describe_backup(BackupArn=backup["BackupArn"])["BackupDescription"]["BackupDetails"]["BackupStatus"]
         == "AVAILABLE"
     )
+
+
+def test_a_restore_to_provisioned_billing_names_every_index_with_its_declared_capacity(aws, estate, ddb, kms, sessions):
+    # GIVEN the on-demand sessions table (one index) deleted by hand, and the estate now declaring it provisioned
+    put_items(ddb, SESSIONS, items_for(sessions, 10))
+    delete_by_hand(ddb, SESSIONS)
+    index = dataclasses.replace(sessions.gsis[0], read_capacity=3, write_capacity=2)
+    provisioned = dataclasses.replace(sessions, billing="PROVISIONED", read_capacity=5, write_capacity=4, gsis=(index,))
+    tables = tuple(provisioned if t.name == SESSIONS else t for t in estate.tables)
+    declared = dataclasses.replace(estate, tables=tables)
+
+    # WHEN apply restores it from its $DeletedTableBackup (on-demand: its index has no capacity of its own)
+    restart_call_log(aws)
+    applied = result(run(aws.endpoint, declared, "apply", only=(SESSIONS,)), SESSIONS)
+
+    # THEN the restore itself gave the index its declared capacity (read from DescribeBackup): no repair afterwards
+    assert applied.outcome.value == "restored", applied.reason
+    assert not [c for c in applied.changes if c.path.startswith(("gsis.", "billing"))], applied.changes
+    table = ddb.describe_table(TableName=SESSIONS)["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PROVISIONED"
+    (restored,) = table["GlobalSecondaryIndexes"]
+    assert restored["IndexName"] == index.name
+    assert (restored["ProvisionedThroughput"]["ReadCapacityUnits"],
+            restored["ProvisionedThroughput"]["WriteCapacityUnits"]) == (3, 2)
+    assert len(scan(ddb, SESSIONS)) == 10
+    assert_table_as_declared(ddb, kms, provisioned)

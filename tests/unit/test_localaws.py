@@ -65,6 +65,43 @@ def test_restore_honours_billing_and_sse_overrides(aws: LocalAws) -> None:
     assert ddb.scan(TableName="orders-copy")["Items"] == [{"pk": {"S": "o-1"}}]
 
 
+def test_describe_backup_and_a_restore_name_the_indexes_as_aws_does(aws: LocalAws) -> None:
+    # GIVEN an on-demand table with two indexes, backed up
+    ddb = _ddb()
+    attrs = [*ATTRS["AttributeDefinitions"], {"AttributeName": "a", "AttributeType": "S"},
+             {"AttributeName": "b", "AttributeType": "S"}]
+    indexes = [{"IndexName": f"by-{n}", "KeySchema": [{"AttributeName": n, "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"}} for n in ("a", "b")]
+    ddb.create_table(TableName="orders", **KEY, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST",
+                     GlobalSecondaryIndexes=indexes)
+    backup_arn = ddb.create_backup(TableName="orders", BackupName="orders-bk")["BackupDetails"]["BackupArn"]
+
+    # THEN DescribeBackup names the source table's indexes (SourceTableFeatureDetails), as AWS does
+    described = ddb.describe_backup(BackupArn=backup_arn)["BackupDescription"]
+    assert described["SourceTableDetails"]["BillingMode"] == "PAY_PER_REQUEST"
+    features = described["SourceTableFeatureDetails"]["GlobalSecondaryIndexes"]
+    assert [(ix["IndexName"], ix["Projection"]["ProjectionType"]) for ix in features] == [
+        ("by-a", "KEYS_ONLY"), ("by-b", "KEYS_ONLY")]
+
+    # WHEN a restore names an index the backup lacks THEN it is refused, and no table is made
+    throughput = {"ReadCapacityUnits": 3, "WriteCapacityUnits": 2}
+    wrong = [{**indexes[0], "IndexName": "by-c", "ProvisionedThroughput": throughput}]
+    with pytest.raises(ClientError) as refused:
+        ddb.restore_table_from_backup(TargetTableName="copy", BackupArn=backup_arn, GlobalSecondaryIndexOverride=wrong)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "copy" not in ddb.list_tables()["TableNames"]
+
+    # WHEN a provisioned restore names one of them THEN only that one is restored, with its capacity
+    ddb.restore_table_from_backup(
+        TargetTableName="copy", BackupArn=backup_arn, BillingModeOverride="PROVISIONED",
+        ProvisionedThroughputOverride=throughput,
+        GlobalSecondaryIndexOverride=[{**indexes[1], "ProvisionedThroughput": throughput}],
+    )
+    (kept,) = ddb.describe_table(TableName="copy")["Table"]["GlobalSecondaryIndexes"]
+    assert kept["IndexName"] == "by-b"
+    assert {k: kept["ProvisionedThroughput"][k] for k in throughput} == throughput
+
+
 def test_restore_honours_provisioned_throughput_override(aws: LocalAws) -> None:
     ddb = _ddb()
     _create_table(ddb, "events")
