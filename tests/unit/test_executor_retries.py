@@ -1,5 +1,5 @@
-"""The executor's one retry layer and its wait for a recovery point, with stub clients (no AWS): what it retries is
-what AWS documents as "try again later"; throttles and 5xx are botocore's alone."""
+"""The executor's one retry layer and the table kind's wait for a recovery point, with stub clients (no AWS): what is
+retried is what AWS documents as "try again later"; throttles and 5xx are botocore's alone."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from selfheal.apply.executor import Deadline, Deferred, StepFailed, Waits, run_step, wait_backup
+from selfheal.apply.executor import Deadline, Deferred, StepFailed, Waits, run_step
 from selfheal.kinds import kind_named
 from selfheal.model import Step
 
@@ -77,6 +77,10 @@ class Listing:
             return {"RecoveryPoints": [{"RecoveryPointArn": POINT + "-older", "Status": "COMPLETED"}], "NextToken": "2"}
         status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
         return {"RecoveryPoints": [{"RecoveryPointArn": POINT, "Status": status}] if status else []}
+
+
+def wait_backup(client: Any, params: dict[str, Any], waits: Waits, deadline: Deadline) -> None:
+    kind_named("table").wait(client, Step("backup", "wait_backup", params), waits, deadline)
 
 
 def test_a_recovery_point_being_made_is_waited_for_by_listing_every_page_again() -> None:
