@@ -101,10 +101,14 @@ def test_a_backup_that_can_no_longer_be_restored_fails_the_step_and_one_still_ma
 
 
 def test_a_recovery_point_is_waited_for_through_aws_backup() -> None:
+    # by listing the table's points again: AWS Backup names no vault for a DynamoDB point (only for EFS and EC2)
     client, stubber = stubbed("backup")
-    params = {"BackupVaultName": "v", "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:1"}
+    point = "arn:aws:backup:us-east-1:123456789012:recovery-point:1"
+    params = {"ResourceArn": "arn:aws:dynamodb:us-east-1:123456789012:table/t", "RecoveryPointArn": point}
     for status in ("CREATING", "COMPLETED"):
-        stubber.add_response("describe_recovery_point", {"Status": status}, params)
+        stubber.add_response("list_recovery_points_by_resource",
+                             {"RecoveryPoints": [{"RecoveryPointArn": point, "Status": status}]},
+                             {"ResourceArn": params["ResourceArn"]})
     with stubber:
         _wait_backup(client, params, WAITS, Deadline(None))
         stubber.assert_no_pending_responses()
