@@ -156,8 +156,7 @@ def test_a_restore_to_provisioned_billing_names_every_index_with_its_declared_ca
     delete_by_hand(ddb, SESSIONS)
     index = dataclasses.replace(sessions.gsis[0], read_capacity=3, write_capacity=2)
     provisioned = dataclasses.replace(sessions, billing="PROVISIONED", read_capacity=5, write_capacity=4, gsis=(index,))
-    tables = tuple(provisioned if t.name == SESSIONS else t for t in estate.tables)
-    declared = dataclasses.replace(estate, tables=tables)
+    declared = estate.with_section("tables", tuple(provisioned if t.name == SESSIONS else t for t in estate.tables))
 
     # WHEN apply restores it from its $DeletedTableBackup (on-demand: its index has no capacity of its own)
     restart_call_log(aws)
