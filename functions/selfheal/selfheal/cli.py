@@ -1,5 +1,5 @@
 """The `selfheal` command: status | plan | apply | delete over the same engine the Lambda runs; import | schema;
-fleet (the central store of a fleet's run events)."""
+fleet (the central store of a fleet's run events); recover (a bucket's objects as at a time: recover/command.py)."""
 
 from __future__ import annotations
 
@@ -162,6 +162,9 @@ def build_parser() -> _Parser:
     fleet.add_argument("--stale-after", metavar="AGE", default=argparse.SUPPRESS,
                        help="a last run older than this is stale (default: 26h, a nightly run and two hours)")
     fleet.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the rows as JSON")
+    from .recover import command as recover_command  # noqa: PLC0415 - stdlib only at import
+
+    recover_command.add_parser(sub, _aws_options())
     return parser
 
 
@@ -191,15 +194,19 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
-        raise UsageError("a command is required: status, plan, apply, delete, import, schema or fleet")
+        raise UsageError("a command is required: status, plan, apply, delete, import, schema, fleet or recover")
 
     def opt(name: str, default: Any = None) -> Any:  # options may come before or after the command
         return getattr(args, name, default)
 
-    if args.command == "fleet":
+    if args.command in ("fleet", "recover"):
         for flag, name in (("--estate", "estate"), ("--set", "sets"), ("--only", "only")):
             if opt(name) is not None:
-                raise UsageError(f"{flag}: not an option of fleet — leave it out")
+                raise UsageError(f"{flag}: not an option of {args.command} — leave it out")
+        if args.command == "recover":
+            from .recover import command as recover_command  # noqa: PLC0415
+
+            return recover_command.run(opt)
         return _fleet(opt)
     if args.command in ("import", "schema"):
         for flag, name in (("--estate", "estate"), ("--set", "sets"), ("--only", "only"), ("--json", "json")):
