@@ -40,7 +40,7 @@ demo: $(STAMP)
 	$(PY) devtools/demo.py
 
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-sam .venv-bench .aws-sam .pytest_cache .hypothesis
 
 # --- SAM application: template and workflow lint, build. Own venv: aws-sam-cli pins its own boto3. ---
 SAM_VENV  ?= .venv-sam
@@ -81,12 +81,22 @@ invoke: $(STAMP)
 	$(PY) devtools/invoke.py $(EVENT)
 
 # --- Benchmark: regenerates docs/benchmarks.{md,json,png} on a local AWS with 50 ms per call: the engine's speed, client
-# construction and a cold Lambda init of the built function (about 6 minutes on a quiet machine). ---
+# construction and a cold Lambda init of the built function (about 6 minutes on a quiet machine); then bucket recovery
+# against s3-pit-restore (bench/recover.py: its own section of benchmarks.md). ---
 BENCH_ARGS ?=
-.PHONY: bench
+BENCH_VENV ?= .venv-bench
+.PHONY: bench bench-venv
 
-bench: $(STAMP) build
-	$(PY) -m bench.run $(BENCH_ARGS)
+bench: $(STAMP) build $(BENCH_VENV)/.installed
+	$(PY) -m bench.run --recover $(BENCH_ARGS)
+
+# s3-pit-restore, the peer tool bench/recover.py times, in a venv of its own (never in the project's).
+$(BENCH_VENV)/.installed: Makefile
+	@PY312="$$(tools/find-python312)" && { [ -x $(BENCH_VENV)/bin/python ] || "$$PY312" -m venv $(BENCH_VENV); }
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check s3-pit-restore==0.9 boto3==1.43.11
+	@touch $@
+
+bench-venv: $(BENCH_VENV)/.installed
 
 # --- Fleet: the StackSet-ready template (SAM transform applied here; StackSets take no Transform) and its code in one
 # artifact bucket per region (docs/fleet-template.md). ---

@@ -557,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--import-runs", type=int, default=5, help="fresh interpreters per import measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where benchmarks.{json,md,png} go")
+    parser.add_argument("--recover", action="store_true", help="then bench/recover.py (selfheal recover against "
+                        "s3-pit-restore), which adds its own section to benchmarks.md")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     data = run(args.delay_ms, sizes, args.seq_budget_s, args.import_runs)
@@ -564,6 +566,10 @@ def main(argv: list[str] | None = None) -> int:
 
     write_all(data, args.out)
     print(f"wrote {args.out}/benchmarks.{{json,md,png}} in {data['bench_wall_s']:.0f}s")
+    if args.recover:
+        from bench.recover import main as bench_recover  # noqa: PLC0415
+
+        return bench_recover(["--out", str(args.out)])
     return 0
 
 
