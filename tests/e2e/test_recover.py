@@ -328,6 +328,38 @@ def test_archived_versions_are_listed_thawed_on_request_and_copied_once_thawed(a
     assert s3.head_object(Bucket=BUCKET, Key="old/thawed.jpg").get("StorageClass") in (None, "STANDARD")
 
 
+def test_interrupted_run_is_picked_up_by_a_rerun_that_writes_only_the_rest(aws: LocalAws, s3: Any,
+                                                                           tmp_path: Path) -> None:
+    from selfheal.recover.run import Progress
+
+    d = damage(s3)
+
+    class CtrlC(Progress):
+        """Ctrl-C in the main thread once 10 keys are listed, as a person pressing it mid-run."""
+
+        def listed(self, keys: int, actions: int, bytes_total: int) -> None:
+            if keys == 10:
+                raise KeyboardInterrupt
+
+    client, recorder = operator_client(aws)
+    request = Request(BUCKET, d.when, remove_newer=True, workers=2, multipart_threshold=8 * MIB, part_size=5 * MIB)
+    with pytest.raises(KeyboardInterrupt):
+        recover(client, request, "us-east-1", tmp_path / "m.jsonl", CtrlC())
+    first = len(read(tmp_path / "m.jsonl").entries)
+    first_writes = recorder.names().count("CopyObject") + recorder.names().count("DeleteObject")
+    assert 0 < first < 29 and first_writes == first  # every write made is journaled, and no more were made
+
+    recorder.calls.clear()
+    rest = recover(client, request, "us-east-1", tmp_path / "m.jsonl")
+    assert rest.exit_code() == 0 and rest.resumed_entries == first
+    assert sum(rest.done.values()) == 29 - first  # only what the first run had not done
+    for key, data in d.before.items():
+        assert current(s3, key) == data, key
+    recorder.calls.clear()
+    assert recover(client, request, "us-east-1", tmp_path / "m.jsonl").done == {}
+    assert [n for n in recorder.names() if n not in ("HeadBucket", "GetBucketVersioning", "ListObjectVersions")] == []
+
+
 # --- bad input: one line, exit 1, zero writes ------------------------------------------------------------------------
 
 

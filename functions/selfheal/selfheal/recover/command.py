@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -323,6 +324,7 @@ class _Bar:
         self.objects = 0
         self.bytes = 0
         self.started = 0.0
+        self.lock = threading.Lock()
 
     def __enter__(self) -> _Bar:
         import time  # noqa: PLC0415
@@ -344,8 +346,9 @@ class _Bar:
     def advance(self, objects: int, nbytes: int) -> None:
         import time  # noqa: PLC0415
 
-        self.objects += objects
-        self.bytes += nbytes
-        elapsed = max(1e-6, time.perf_counter() - self.started)
-        self.progress.update(self.task, advance=objects, rate=f"{self.objects / elapsed:.0f}",
-                             bps=_size(self.bytes / elapsed))
+        with self.lock:  # worker threads report at once
+            self.objects += objects
+            self.bytes += nbytes
+            elapsed = max(1e-6, time.perf_counter() - self.started)
+            self.progress.update(self.task, advance=objects, rate=f"{self.objects / elapsed:.0f}",
+                                 bps=_size(self.bytes / elapsed))

@@ -38,7 +38,7 @@ class SourceVersion:
 
     bucket: str
     key: str
-    version_id: str
+    version_id: str | None  # None: the key's current version (a replica's object, say)
     size: int
     storage_class: str = "STANDARD"
     encryption: str | None = None  # AES256 | aws:kms | aws:kms:dsse
@@ -50,6 +50,13 @@ class SourceVersion:
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
+    def copy_source(self) -> dict[str, str]:
+        source = {"Bucket": self.bucket, "Key": self.key}
+        if self.version_id is not None:
+            source["VersionId"] = self.version_id
+        return source
+
+    @property
     def thawed(self) -> bool:
         """An archived version with a restored temporary copy (readable, so copyable)."""
         return self.restore is not None and 'ongoing-request="false"' in self.restore
@@ -59,9 +66,9 @@ class SourceVersion:
         return self.restore is not None and 'ongoing-request="true"' in self.restore
 
 
-def head_version(s3: Any, bucket: str, key: str, version_id: str) -> SourceVersion:
-    """HeadObject of one version (a read: s3:GetObjectVersion)."""
-    head = s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)
+def head_version(s3: Any, bucket: str, key: str, version_id: str | None) -> SourceVersion:
+    """HeadObject of one version, or of the current one without a version id (a read: s3:GetObjectVersion)."""
+    head = s3.head_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))
     return SourceVersion(
         bucket=bucket, key=key, version_id=version_id, size=int(head.get("ContentLength") or 0),
         storage_class=str(head.get("StorageClass") or "STANDARD"), encryption=head.get("ServerSideEncryption"),
@@ -102,7 +109,7 @@ class Copier:
         if src.size > min(self.multipart_threshold, COPY_LIMIT):
             return self._multipart(src, bucket, key)
         answer = self.s3.copy_object(
-            Bucket=bucket, Key=key, CopySource={"Bucket": src.bucket, "Key": src.key, "VersionId": src.version_id},
+            Bucket=bucket, Key=key, CopySource=src.copy_source,
             MetadataDirective="COPY", TaggingDirective="COPY", **_target_settings(src),
         )
         return str(answer.get("VersionId") or "null")
@@ -117,10 +124,10 @@ class Copier:
         if src.metadata:
             create["Metadata"] = src.metadata
         if src.tag_count:
-            tags = self.s3.get_object_tagging(Bucket=src.bucket, Key=src.key, VersionId=src.version_id)["TagSet"]
+            tags = self.s3.get_object_tagging(**src.copy_source)["TagSet"]
             create["Tagging"] = urllib.parse.urlencode([(t["Key"], t["Value"]) for t in tags])
         upload_id = self.s3.create_multipart_upload(**create)["UploadId"]
-        source = {"Bucket": src.bucket, "Key": src.key, "VersionId": src.version_id}
+        source = src.copy_source
 
         def part(number: int, first: int, last: int) -> dict[str, Any]:
             answer = self.s3.upload_part_copy(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,

@@ -268,13 +268,14 @@ class _Runner:
         self._copy_now(decision, src)
 
     def _copy_now(self, decision: Decision, src: SourceVersion) -> None:
+        source_id = str(src.version_id)
         new = self.copier.copy(src, self.request.bucket, decision.key)
         parts = len(self.copier.part_ranges(src.size)) + 2 if src.size > min(self.copier.multipart_threshold,
                                                                             COPY_LIMIT) else 1
         self._calls(tier1=parts)
         if self.journal is not None:
             before = decision.current.to_dict() if decision.current else None
-            self.journal.add(Entry(decision.key, "copy", before, src.version_id, new))
+            self.journal.add(Entry(decision.key, "copy", before, source_id, new))
         self._note("copied", src.size)
 
 
