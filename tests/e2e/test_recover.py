@@ -260,6 +260,36 @@ def test_no_call_ever_deletes_a_version(aws: LocalAws, s3: Any, tmp_path: Path) 
     assert [p for n, p in recorder.calls if n == "DeleteObject" and set(p) != {"Bucket", "Key"}] == []
 
 
+def test_sse_kms_version_comes_back_under_its_own_key_and_bucket_encryption_skips_the_heads(
+        aws: LocalAws, s3: Any, tmp_path: Path) -> None:
+    key_id = boto3.client("kms", region_name="us-east-1", endpoint_url=aws.endpoint).create_key()["KeyMetadata"]["Arn"]
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=BUCKET, Key="kms/secret.jpg", Body=b"kms photo", ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId=key_id, Metadata={"who": "me"}, Tagging="a=1")
+    s3.put_object(Bucket=BUCKET, Key="plain/a.jpg", Body=b"plain photo", Metadata={"who": "you"}, Tagging="b=2")
+    time.sleep(1.1)
+    when = datetime.now(UTC)
+    time.sleep(1.1)
+    for key in ("kms/secret.jpg", "plain/a.jpg"):
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    client, recorder = operator_client(aws)
+    result = recover(client, Request(BUCKET, when, prefix="kms/"), "us-east-1", tmp_path / "m.jsonl")
+    assert result.done == {"copied": 1}
+    head = s3.head_object(Bucket=BUCKET, Key="kms/secret.jpg")
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"], head["Metadata"]) == ("aws:kms", key_id, {"who": "me"})
+    copy = next(p for n, p in recorder.calls if n == "CopyObject")
+    assert (copy["ServerSideEncryption"], copy["SSEKMSKeyId"]) == ("aws:kms", key_id)
+
+    # --bucket-encryption: one CopyObject per key and no HeadObject; metadata and tags still come with the copy
+    recorder.calls.clear()
+    fast = recover(client, Request(BUCKET, when, prefix="plain/", keep_encryption=False), "us-east-1",
+                   tmp_path / "p.jsonl")
+    assert fast.done == {"copied": 1} and "HeadObject" not in recorder.names()
+    assert s3.head_object(Bucket=BUCKET, Key="plain/a.jpg")["Metadata"] == {"who": "you"}
+    assert s3.get_object_tagging(Bucket=BUCKET, Key="plain/a.jpg")["TagSet"] == [{"Key": "b", "Value": "2"}]
+
+
 def test_the_recorder_sees_a_version_delete(aws: LocalAws, s3: Any) -> None:
     # The check above could not pass by accident: a version delete through the same client is caught.
     s3.create_bucket(Bucket=BUCKET)

@@ -18,6 +18,8 @@ def test_bench_recover_on_a_small_bucket(tmp_path: Path) -> None:
     assert data["damage"] == {"deleted": 80, "overwritten": 20, "new": 10}
     assert tool["calls"]["CopyObject"] == 100 and tool["calls"]["DeleteObject"] == 10
     assert tool["calls"]["HeadObject"] == 100
+    fast = data["tools"]["selfheal recover --bucket-encryption"]
+    assert fast["check"]["correct"] and fast["calls"]["CopyObject"] == 100 and "HeadObject" not in fast["calls"]
 
     # AND its section of benchmarks.md is added once, then replaced, never touching the rest of the file
     md = tmp_path / "benchmarks.md"

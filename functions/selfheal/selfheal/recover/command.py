@@ -53,6 +53,9 @@ def add_parser(sub: Any, aws_options: argparse.ArgumentParser) -> None:
     p.add_argument("--thaw", action="store_true",
                    help="start RestoreObject for versions at TIME in Glacier / Deep Archive (then run again later)")
     p.add_argument("--thaw-days", type=int, default=7, metavar="D", help="days a thawed copy stays readable (7)")
+    p.add_argument("--bucket-encryption", action="store_true",
+                   help="copies take the bucket's default encryption instead of each version's own: one request per "
+                   "key instead of two (a HeadObject each); for buckets whose objects all use the default")
     p.add_argument("--manifest", metavar="FILE",
                    help="the run's journal and undo manifest (default: selfheal-recover-BUCKET-TIME.jsonl here)")
     p.add_argument("--undo", metavar="MANIFEST", help="put back what a recover run (its manifest) replaced")
@@ -92,7 +95,7 @@ def run(opt: Any) -> int:
     manifest = None
     if undo_path is not None:
         for flag, name in (("--to", "to"), ("--remove-newer", "remove_newer"), ("--thaw", "thaw"),
-                           ("--manifest", "manifest")):
+                           ("--manifest", "manifest"), ("--bucket-encryption", "bucket_encryption")):
             if opt(name):
                 raise UsageError(f"{flag}: not an option of --undo (the manifest says what to put back) — leave it "
                                  "out")
@@ -148,6 +151,7 @@ def _recover(s3: Any, bucket: str, when: datetime, region: str, opt: Any, view: 
         remove_newer=bool(opt("remove_newer")), thaw=bool(opt("thaw")), thaw_days=opt("thaw_days"),
         workers=opt("workers"), multipart_threshold=opt("multipart_threshold") or COPY_LIMIT,
         part_size=opt("part_size") or DEFAULT_PART, page_size=opt("page_size"),
+        keep_encryption=not opt("bucket_encryption"),
     )
     path = Path(opt("manifest")) if opt("manifest") else default_manifest(bucket, when, request.prefix)
     view.say(f"recover {bucket} to {iso(when)}" + (f" (prefix {request.prefix!r})" if request.prefix else "")

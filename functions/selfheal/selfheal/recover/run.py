@@ -48,6 +48,9 @@ class Request:
     multipart_threshold: int = COPY_LIMIT
     part_size: int = DEFAULT_PART
     page_size: int | None = None  # ListObjectVersions MaxKeys (1,000 when None)
+    # False: a copy up to the multipart threshold takes the bucket's default encryption, and needs no HeadObject of
+    # its version (one request per key instead of two); metadata, tags and storage class are kept either way.
+    keep_encryption: bool = True
 
 
 class Progress:
@@ -95,7 +98,7 @@ class Result:
         copies = t["copy"] - len(self.tally.big_copies)  # one CopyObject each
         for size in self.tally.big_copies:  # CreateMultipartUpload + parts + Complete above the threshold
             copies += len(sizer.part_ranges(size)) + 2 if size > min(r.multipart_threshold, COPY_LIMIT) else 1
-        heads = t["copy"] + t["archived"]
+        heads = (t["copy"] if r.keep_encryption else len(self.tally.big_copies)) + t["archived"]
         tier1 = copies + (t["archived"] if r.thaw else 0)
         deletes = t["newer"] if r.remove_newer else 0
         latency = self.list_seconds / self.list_calls if self.list_calls else 0.05
@@ -245,6 +248,11 @@ class _Runner:
         request = self.request
         if decision.case == "copy" and request.dry_run:
             return self._note("would_copy")
+        if decision.case == "copy" and not request.keep_encryption and source.size <= min(
+                request.multipart_threshold, COPY_LIMIT):
+            # The listing has all CopyObject needs: COPY directives carry metadata and tags; class from the listing.
+            listed = SourceVersion(request.bucket, decision.key, source.version_id, source.size, source.storage_class)
+            return self._copy_now(decision, listed)
         src = head_version(self.s3, request.bucket, decision.key, source.version_id)
         self._calls(tier2=1)
         if decision.case == "archived" and not src.thawed:
