@@ -52,13 +52,14 @@ FAST = "selfheal recover --bucket-encryption"
 
 
 def sizes(rng: random.Random) -> int:
-    """Photos and thumbnails: 90% 1-8 KB, 9% 16-128 KB, 1% 0.5-2 MB (an object, not a byte count, is the unit)."""
+    """Thumbnails, photos and a few originals: 90% 0.2-2 KB, 9% 4-32 KB, 1% 64-256 KB. Kept small on purpose: the
+    local AWS (moto) deep-copies every version of the bucket, bytes included, on each ListObjectVersions page."""
     roll = rng.random()
     if roll < 0.90:
-        return rng.randint(1_000, 8_000)
+        return rng.randint(200, 2_000)
     if roll < 0.99:
-        return rng.randint(16_000, 128_000)
-    return rng.randint(500_000, 2_000_000)
+        return rng.randint(4_000, 32_000)
+    return rng.randint(64_000, 256_000)
 
 
 def s3_client(endpoint: str) -> Any:
@@ -103,7 +104,9 @@ def damage(s3: Any, bucket: str, at_t: dict[str, str]) -> dict[str, int]:
 def state(s3: Any, bucket: str) -> tuple[dict[str, str], set[tuple[str, str]]]:
     """(current key -> ETag, every (key, version id) including delete markers)."""
     current, every = {}, set()
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+    # One page: the local AWS copies the whole bucket for every page it answers (AWS itself caps pages at 1,000).
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, PaginationConfig={"PageSize": 100_000})
+    for page in pages:
         for v in page.get("Versions", []):
             every.add((v["Key"], v["VersionId"]))
             if v["IsLatest"]:
@@ -215,7 +218,7 @@ def markdown(data: dict[str, Any]) -> str:
         START,
         "## Bucket recovery: `selfheal recover` against s3-pit-restore",
         "",
-        f"{data['objects']:,} objects of mixed sizes (90% 1–8 KB, 9% 16–128 KB, 1% 0.5–2 MB) in a versioned bucket, "
+        f"{data['objects']:,} objects of mixed sizes (90% 0.2–2 KB, 9% 4–32 KB, 1% 64–256 KB) in a versioned bucket, "
         f"then a mass delete of {harm['deleted']:,} (DeleteObjects, as `aws s3 rm --recursive`), "
         f"{harm['overwritten']:,} overwrites and {harm['new']:,} new keys; each tool brings its own copy of that "
         f"bucket back to the time before, with {data['delay_ms']:g} ms added to every call (one call measured "
