@@ -981,7 +981,8 @@ def _patch_s3_list_versions_copies() -> None:
             return copy_module._reconstruct(self, memo, *self.__reduce_ex__(4))  # type: ignore[attr-defined]
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
-        clone._etag = self.etag  # computed from the stored bytes while the clone can still reach them
+        self.etag  # noqa: B018 - computes and keeps _etag from the stored bytes, which the clone cannot reach
+        clone._etag = self._etag
         clone._value_buffer = io.BytesIO()  # the clone's __del__ closes this, never the stored key's buffer
         clone.multipart = None
         clone.disposed = True
