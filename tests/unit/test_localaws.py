@@ -427,3 +427,27 @@ def test_serve_stops_cleanly_on_sigterm() -> None:
     assert server.calls() == []
     server.stop()
     assert server.returncode == 0
+
+
+def test_listing_versions_answers_as_before_and_leaves_every_version_whole(aws: LocalAws) -> None:
+    # The listing copies versions without their bytes (moto copied them all for every page): what it answers and
+    # what the bucket keeps must be exactly as without that patch.
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=aws.endpoint)
+    s3.create_bucket(Bucket="listing-bucket")
+    s3.put_bucket_versioning(Bucket="listing-bucket", VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket="listing-bucket", Key="a.jpg", Body=b"first")
+    second = s3.put_object(Bucket="listing-bucket", Key="a.jpg", Body=b"second, longer")
+    s3.delete_object(Bucket="listing-bucket", Key="a.jpg")
+    for _ in range(3):  # copies made by earlier listings, once collected, must not close the stored keys' bytes
+        page = s3.list_object_versions(Bucket="listing-bucket", MaxKeys=1000)
+        listed = [(v["VersionId"], v["ETag"], v["Size"], v["IsLatest"]) for v in page["Versions"]]
+        assert listed == [(second["VersionId"], second["ETag"], 14, False),
+                          (first["VersionId"], first["ETag"], 5, False)]
+        assert [m["IsLatest"] for m in page["DeleteMarkers"]] == [True]
+    for answer, data in ((first, b"first"), (second, b"second, longer")):
+        got = s3.get_object(Bucket="listing-bucket", Key="a.jpg", VersionId=answer["VersionId"])["Body"].read()
+        assert got == data
+    copy = s3.copy_object(Bucket="listing-bucket", Key="b.jpg",
+                          CopySource={"Bucket": "listing-bucket", "Key": "a.jpg", "VersionId": first["VersionId"]})
+    assert copy["CopyObjectResult"]["ETag"] == first["ETag"]
+    assert s3.get_object(Bucket="listing-bucket", Key="b.jpg")["Body"].read() == b"first"
