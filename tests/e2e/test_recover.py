@@ -235,7 +235,7 @@ class Recorder:
 def operator_client(aws: LocalAws) -> tuple[Any, Recorder]:
     from selfheal.aws import OPERATOR_AGENT, Clients
 
-    client = Clients(region="us-east-1", endpoint_url=aws.endpoint, user_agent=OPERATOR_AGENT).s3()
+    client = Clients(region="us-east-1", endpoint_url=aws.endpoint, user_agent=OPERATOR_AGENT).client("s3")
     return client, Recorder(client)
 
 

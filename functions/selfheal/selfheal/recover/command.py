@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import threading
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+
+# cli.py builds this parser for any command, `--version` too: the rest is imported where it is used.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+    from typing import Any
 
 EPILOG = """\
 Runs with YOUR credentials (the deployed function's role has none of this power). It needs, on the bucket:
@@ -134,7 +136,7 @@ def _client(session: Any, region: str, opt: Any, workers: int) -> Any:
     config = CLIENT_CONFIG.merge(Config(max_pool_connections=workers + 16))
     clients = Clients(session=session, region=region, endpoint_url=opt("endpoint_url"), config=config,
                       user_agent=OPERATOR_AGENT)
-    return clients.s3()
+    return clients.client("s3")
 
 
 def _recover(s3: Any, bucket: str, when: datetime, region: str, opt: Any, view: _View, iso: Any) -> int:
