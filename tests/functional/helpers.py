@@ -53,7 +53,7 @@ def make_clients(endpoint: str) -> Clients:
 def run(endpoint: str, estate: Estate, action: str, clients: Clients | None = None, **options: Any) -> Report:
     """One engine run (`status`, `plan` or `apply`) against the local AWS, with fresh clients unless given."""
     engine = Engine(estate, clients or make_clients(endpoint), Options(**{**FAST, **options}))
-    return getattr(engine, action)()
+    return engine.run(action)
 
 
 def result(report: Report, name: str) -> ResourceResult:

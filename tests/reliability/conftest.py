@@ -261,7 +261,7 @@ class World:
         if clients is None:  # no faults: one set of clients serves every clean run of the scenario
             self._clean = self._clean or Clients(session=new_session(), endpoint_url=self.aws.endpoint)
             clients = self._clean
-        return getattr(Engine(estate or self.estate, clients, Options(**{**FAST, **options})), action)()
+        return Engine(estate or self.estate, clients, Options(**{**FAST, **options})).run(action)
 
     # --- setting up
 

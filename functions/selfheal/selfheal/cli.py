@@ -250,7 +250,7 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     engine = Engine(estate, clients, options)
     with view.running(args.command, len(estate.resources)):
-        report = getattr(engine, args.command)()
+        report = engine.run(args.command)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     else:

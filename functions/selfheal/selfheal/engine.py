@@ -53,7 +53,7 @@ Observed = tuple[Any, ResourcePlan]  # a resource's state (None when it could no
 
 
 class Engine:
-    """One engine behind every face: `status()`, `plan()` and `apply()` each return a Report."""
+    """One engine behind every face: `run(action)` returns a Report; `status()`, `plan()` and `apply()` name one."""
 
     def __init__(self, estate: Estate, clients: Clients | None = None, options: Options | None = None) -> None:
         self.options = options or Options()
@@ -72,17 +72,18 @@ class Engine:
     # --- the three actions ----------------------------------------------------------------------------------------
 
     def status(self) -> Report:
-        return self._run("status")
+        return self.run("status")
 
     def plan(self) -> Report:
-        return self._run("plan")
+        return self.run("plan")
 
     def apply(self) -> Report:
-        return self._run("apply")
+        return self.run("apply")
 
     # --- the run --------------------------------------------------------------------------------------------------
 
-    def _run(self, action: Action) -> Report:
+    def run(self, action: Action) -> Report:
+        """Read every declared resource and plan it; `apply` also carries the plans out (unless the guard holds)."""
         started = time.monotonic()
         budget = self.options.time_budget_seconds or self.estate.settings.time_budget_seconds
         ends = [t for t in (self.options.deadline, started + budget if budget else None) if t is not None]
