@@ -96,7 +96,8 @@ def parse(event_: dict[str, Any]) -> tuple[int, tuple[str, ...]]:
     assert isinstance(detail, dict)  # the link was read from it
     only = detail.get("only", [])
     if not isinstance(only, list) or not all(isinstance(n, str) and n for n in only):
-        raise ValueError("follow-up event: detail.only must be a list of declared resource names, or left out")
+        raise ValueError("follow-up event: detail.only must be a list of declared resource names "
+                         '(e.g. ["galerly-users"]) — or leave it out for the whole estate')
     return link, tuple(only)
 
 
