@@ -187,10 +187,10 @@ def test_sam_generated_scheduled_event_runs_a_scheduled_apply(aws: LocalAws) -> 
 
 
 def test_engine_exception_answers_failed_once(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(self: Any) -> Any:
+    def boom(self: Any, action: str) -> Any:
         raise RuntimeError("engine exploded")
 
-    monkeypatch.setattr(app.Engine, "apply", boom)
+    monkeypatch.setattr(app.Engine, "run", boom)
 
     _, responses, _ = invoke(load("cfn-create.json"))
 
@@ -252,7 +252,7 @@ def test_delete_succeeds_at_once_and_touches_nothing(aws: LocalAws) -> None:
 
 def test_delete_after_a_failed_create_succeeds(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as m:
-        m.setattr(app.Engine, "apply", lambda self: (_ for _ in ()).throw(RuntimeError("create failed")))
+        m.setattr(app.Engine, "run", lambda self, action: (_ for _ in ()).throw(RuntimeError("create failed")))
         _, created, _ = invoke(load("cfn-create.json"))
     failed = one_response(created)
     assert failed["Status"] == "FAILED"
@@ -283,8 +283,8 @@ def test_near_timeout_answers_once_and_defers_the_rest(aws: LocalAws) -> None:
 
 def test_crhelper_timeout_and_late_run_still_send_one_response(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
     # The run overruns the Lambda: crhelper's timer answers FAILED; the late result must not be sent as well.
-    real = app.Engine.apply
-    monkeypatch.setattr(app.Engine, "apply", lambda self: (time.sleep(1.0), real(self))[1])
+    real = app.Engine.run
+    monkeypatch.setattr(app.Engine, "run", lambda self, action: (time.sleep(1.0), real(self, action))[1])
 
     _, responses, _ = invoke(load("cfn-create.json"), LambdaContext(timeout_s=0.8), linger=True)
 
@@ -298,14 +298,14 @@ def test_a_run_ending_just_before_crhelpers_timeout_answer_does_not_race_it(
     # The run returns 0.8 s before the Lambda's end: crhelper's timer answers at 0.5 s, so sending the run's own
     # result now could cross it. The handler waits for the timer's answer and sends nothing of its own.
     context = LambdaContext(timeout_s=4.0)
-    real = app.Engine.apply
+    real = app.Engine.run
 
-    def late(self: Any) -> Any:
-        report = real(self)
+    def late(self: Any, action: str) -> Any:
+        report = real(self, action)
         time.sleep(max(0.0, context.get_remaining_time_in_millis() - 800) / 1000)
         return report
 
-    monkeypatch.setattr(app.Engine, "apply", late)
+    monkeypatch.setattr(app.Engine, "run", late)
     _, responses, _ = invoke(load("cfn-create.json"), context, linger=True)
 
     response = one_response(responses)

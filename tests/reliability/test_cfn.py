@@ -125,7 +125,7 @@ def test_scheduled_and_manual_runs_never_send_a_response_even_when_the_engine_ra
     # Only a CloudFormation request builds crhelper (which alone answers a ResponseURL): record any attempt.
     monkeypatch.setattr(app, "_custom_resource", lambda: sent.append("crhelper built") or pytest.fail("answered"))
     # The engine turns one resource's surprise into that resource's error; here the engine itself gives way.
-    monkeypatch.setattr("selfheal.engine.Engine.apply", lambda self: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr("selfheal.engine.Engine.run", lambda self, action: (_ for _ in ()).throw(RuntimeError("boom")))
 
     for request in (event("scheduled.json"), event("manual-apply.json")):
         with pytest.raises(RuntimeError, match="boom"):  # the invocation fails: Lambda's Errors metric alarms

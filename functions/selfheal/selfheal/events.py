@@ -1,0 +1,129 @@
+"""The events the Lambda handles (see events/*.json), parsed into typed events before any AWS call.
+
+CloudFormation's custom-resource requests and EventBridge's events are Powertools' event data classes; a follow-up,
+a change and the nightly schedule are EventBridge events told apart by their source and detail-type; a manual event
+is this function's own shape. Anything else raises `InvalidEvent`, whose message names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent, EventBridgeEvent
+
+from . import change, followup
+from .model import Action, clip
+
+ACTIONS: dict[str, Action] = {"plan": "plan", "apply": "apply", "status": "status"}  # in the order messages list them
+MANUAL_FIELDS = ("action", "only")
+CFN_FIELDS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceType")
+CFN_REQUEST_TYPES = ("Create", "Update", "Delete")
+SCHEDULED = "Scheduled Event"  # EventBridge's detail-type for a schedule rule's event
+
+SHAPES = ("send a CloudFormation custom-resource request, an EventBridge scheduled event, a CloudTrail change "
+          'event ("detail-type": "AWS API Call via CloudTrail"), or '
+          '{"action": "plan" | "apply" | "status", "only": [names]} (see events/)')
+
+
+class InvalidEvent(ValueError):
+    """The event is not one this function handles; the message names the problem and the fix."""
+
+
+class ScheduledEvent(EventBridgeEvent):
+    """A schedule rule's event (source aws.events, detail-type "Scheduled Event"): the nightly run."""
+
+
+class ChangeEvent(EventBridgeEvent):
+    """A CloudTrail record of an API call, as EventBridge delivers it; selfheal/change.py reads what it names."""
+
+
+class FollowupEvent(EventBridgeEvent):
+    """What a follow-up schedule sends (selfheal/followup.py made it): the link and the resources to look at."""
+
+    @property
+    def link(self) -> int:
+        return followup.parse(self.raw_event)[0]
+
+    @property
+    def only(self) -> tuple[str, ...]:
+        return followup.parse(self.raw_event)[1]
+
+
+@dataclass(frozen=True)
+class ManualEvent:
+    """``{"action": "plan" | "apply" | "status", "only": [names]}``: one action, by hand."""
+
+    action: Action
+    only: tuple[str, ...] = ()
+
+
+Event = CloudFormationCustomResourceEvent | ScheduledEvent | ChangeEvent | FollowupEvent | ManualEvent
+
+
+def parse(event: Any) -> Event:
+    """The typed event; raises InvalidEvent, naming the problem and the fix, for one this function does not handle."""
+    if not isinstance(event, dict):
+        raise InvalidEvent(f"the event must be a JSON object, got {type(event).__name__} — {SHAPES}")
+    if any(k in event for k in CFN_FIELDS):
+        _check_cfn(event)
+        return CloudFormationCustomResourceEvent(event)
+    if event.get("source") == "aws.events":
+        if event.get("detail-type") != SCHEDULED:
+            raise InvalidEvent(f"EventBridge event with detail-type {short(event.get('detail-type'))} is not handled "
+                               f'— only scheduled events ("detail-type": "{SCHEDULED}") are')
+        return ScheduledEvent(event)
+    if isinstance(event.get("source"), str) and change.is_change_event(event):  # EventBridge sources are strings
+        return ChangeEvent(event)
+    if event.get("source") == followup.SOURCE and event.get("detail-type") == followup.DETAIL_TYPE:
+        try:
+            followup.parse(event)
+        except ValueError as exc:
+            raise InvalidEvent(str(exc)) from None
+        return FollowupEvent(event)
+    if "action" in event:
+        return parse_manual(event)
+    raise InvalidEvent(f"unrecognised event (fields: {', '.join(keys(event)) or 'none'}) — {SHAPES}")
+
+
+def _check_cfn(event: dict[str, Any]) -> None:
+    missing = [k for k in CFN_FIELDS if not isinstance(event.get(k), str) or not event[k]]
+    if missing:
+        raise InvalidEvent(f"CloudFormation custom-resource request without {', '.join(missing)} — CloudFormation "
+                           "always sends them; invoke with a complete request (see events/cfn-create.json)")
+    if event["RequestType"] not in CFN_REQUEST_TYPES:
+        raise InvalidEvent(f"CloudFormation RequestType {short(event['RequestType'])} is unknown — "
+                           f"use one of {', '.join(CFN_REQUEST_TYPES)}")
+    url = urlsplit(event["ResponseURL"])
+    if not (url.scheme == "https" and url.hostname):
+        raise InvalidEvent(f"CloudFormation ResponseURL must be https:// (got a {url.scheme or 'relative'} URL) — "
+                           "CloudFormation sends a presigned https:// S3 URL; the local invoke serves one too")
+
+
+def parse_manual(event: dict[str, Any]) -> ManualEvent:
+    """The action and resource names of a manual event; raises InvalidEvent naming the field and the fix."""
+    unknown = [k for k in keys(event) if k not in MANUAL_FIELDS]
+    if unknown:
+        raise InvalidEvent(f"manual event: unknown field(s) {', '.join(unknown)} — use only "
+                           '{"action": "plan" | "apply" | "status", "only": [names]}')
+    action = event.get("action")
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise InvalidEvent(f"manual event: action {short(action)} is not one of {', '.join(ACTIONS)} — "
+                           'e.g. {"action": "plan"}')
+    only = event.get("only")
+    if only is None:
+        return ManualEvent(ACTIONS[action])
+    if not isinstance(only, list) or not all(isinstance(n, str) and n for n in only):
+        raise InvalidEvent('manual event: only must be a list of declared resource names, e.g. ["galerly-users"] '
+                           "— or leave it out for the whole estate")
+    return ManualEvent(ACTIONS[action], tuple(only))
+
+
+def keys(event: Any) -> list[str]:
+    """The event's first field names, cut short: enough to log what arrived without logging what it carried."""
+    return sorted(str(k)[:40] for k in event)[:20] if isinstance(event, dict) else []
+
+
+def short(value: Any) -> str:
+    return clip(repr(value), 60)
