@@ -14,10 +14,10 @@ Events handled (see events/*.json):
   one-time schedule an earlier run left for work AWS had not finished (a restore, an index build): reconcile again
   (trigger "followup", guard on); with ``"only": [names]`` just those (a change's second look).
 * Change — a CloudTrail record of an API call that can break a declared resource, as EventBridge delivers it
-  (``"detail-type": "AWS API Call via CloudTrail"``): reconcile only the resource it names (an account-level public
-  access block change: the public buckets), trigger "change". The function's own calls, undeclared resources and
-  failed calls are ignored with one debug line and no AWS call. A burst for one resource is coalesced: the first
-  event takes a lease (a one-time schedule that looks again a minute later) and runs; the others find it and stop.
+  (``"detail-type": "AWS API Call via CloudTrail"``): reconcile only the resources it names (selfheal/change.py),
+  trigger "change". The function's own calls, undeclared resources and failed calls are ignored with one debug line
+  and no AWS call. A burst for one resource is coalesced: the first event takes a lease (a one-time schedule that
+  looks again a minute later) and runs; the others find it and stop.
 
 Every run that healed, failed, was stopped by the guard or left work in progress publishes one message to the alarm
 topic (selfheal/notify.py): what was found, who changed it, what was done, what is still in progress. With
