@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..aws import Clients
 from ..change import Change
 from ..followup import Followup, FollowupConfig
 from ..report import Report
@@ -25,7 +26,7 @@ class MetricsSink(Protocol):
 class Invocation:
     """Where the run happened: its clients and metrics, the function's settings, and the time it has left."""
 
-    clients: Any  # selfheal.aws.Clients, or a stand-in with the same `client(name)` and `region`
+    clients: Clients
     metrics: MetricsSink
     followup: FollowupConfig | None = None  # None: follow-ups are not set up
     topic_arn: str | None = None  # the alarm topic the run's message goes to
