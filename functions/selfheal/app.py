@@ -52,15 +52,7 @@ from selfheal import change as changes
 from selfheal import followup, sinks
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
-from selfheal.events import (
-    ChangeEvent,
-    FollowupEvent,
-    InvalidEvent,
-    ManualEvent,
-    ScheduledEvent,
-    keys,
-    parse,
-)
+from selfheal.events import ChangeEvent, FollowupEvent, InvalidEvent, ManualEvent, ScheduledEvent, keys, parse
 from selfheal.loader import load_estate
 from selfheal.model import Action, Trigger, clip
 from selfheal.report import Report
