@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -56,7 +57,7 @@ def selfheal(env: dict[str, str], *args: str, expect: int) -> subprocess.Complet
     return done
 
 
-def lambda_run(env: dict[str, str], event: dict[str, object], title: str) -> dict[str, object]:
+def lambda_run(env: dict[str, str], event: dict[str, Any], title: str) -> dict[str, Any]:
     """The real handler on one event, as Lambda would run it (a subprocess, its role enforced by the local AWS)."""
     path = Path(env["DEMO_DIR"]) / "event.json"
     path.write_text(json.dumps(event))
@@ -66,7 +67,7 @@ def lambda_run(env: dict[str, str], event: dict[str, object], title: str) -> dic
     if done.returncode != 0:
         print(done.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"demo: the {title} run failed (exit {done.returncode})")
-    report = json.loads(done.stdout)
+    report: dict[str, Any] = json.loads(done.stdout)
     for r in report["resources"]:
         if r["outcome"] != "ok":
             print(f"  {r['kind']} {r['name']}: {r['outcome']} — {r['reason']}")
@@ -76,8 +77,9 @@ def lambda_run(env: dict[str, str], event: dict[str, object], title: str) -> dic
     return report
 
 
-def outcome(report: dict[str, object], name: str) -> str:
-    return next(r["outcome"] for r in report["resources"] if r["name"] == name)  # type: ignore[index,union-attr]
+def outcome(report: dict[str, Any], name: str) -> str:
+    found: str = next(r["outcome"] for r in report["resources"] if r["name"] == name)
+    return found
 
 
 def main() -> int:

@@ -50,7 +50,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from xml.sax.saxutils import escape as _xml_escape
 
 import yaml
@@ -222,7 +222,7 @@ def _cfn_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)
+        value = loader.construct_mapping(cast(yaml.MappingNode, node), deep=True)
     if suffix == "Ref":
         return {"Ref": value}
     if suffix == "GetAtt" and isinstance(value, str):
@@ -236,7 +236,8 @@ _CfnLoader.add_multi_constructor("!", _cfn_tag)
 def load_template(path: str | Path) -> dict[str, Any]:
     """Parse a CloudFormation/SAM YAML template, short intrinsic tags included."""
     with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_CfnLoader)  # a SafeLoader subclass
+        template: dict[str, Any] = yaml.load(fh, Loader=_CfnLoader)  # a SafeLoader subclass
+    return template
 
 
 def as_list(value: Any) -> list[Any]:
@@ -616,7 +617,7 @@ def _numeric(op: str, have: Any, want: Any) -> bool | None:
     }.get(op)
 
 
-_POSITIVE = {
+_POSITIVE: dict[str, Callable[[str, str], bool]] = {
     "StringEquals": lambda have, want: have == want,
     "StringEqualsIgnoreCase": lambda have, want: have.casefold() == want.casefold(),
     "StringLike": lambda have, want: _like(want, have),
@@ -871,7 +872,7 @@ class Call:
         name = self.path_params.get("Name") or self.name
         if not name:
             return None
-        group = self.json.get("GroupName") or (self.query.get("groupName") or [None])[0] or "default"
+        group = self.json.get("GroupName") or (self.query.get("groupName") or [""])[0] or "default"
         return f"arn:{self.partition}:scheduler:{self.region}:{self.account}:schedule/{group}/{name}"
 
 
@@ -1203,6 +1204,7 @@ def _own_resources(call: Call, action: str) -> list[str]:
     if action in ACCOUNT_LEVEL:
         return ["*"]
     body, op = call.json, call.operation
+    key: str | None  # a body field's name below, an object's key for S3
     if call.service == "dynamodb":
         if op == "RestoreTableFromBackup":  # SAR: backup* and table* are both required resource types
             return [a for a in (body.get("BackupArn"), call.table_arn(body.get("TargetTableName"))) if a] or ["*"]
@@ -1366,7 +1368,8 @@ class Enforcer:
         """Every (action, resource, context, implied_by) the request needs, the operation's own first."""
         base = self.base_context(call)
         action = iam_action(call.service, call.operation)
-        out = [(action, resource, base, None) for resource in _own_resources(call, action)]
+        out: list[tuple[str, str, dict[str, Any], str | None]] = [
+            (action, resource, base, None) for resource in _own_resources(call, action)]
         for rule in IMPLIED:
             if rule.service != call.service or call.operation not in rule.operations:
                 continue
