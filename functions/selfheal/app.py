@@ -46,10 +46,8 @@ from typing import TYPE_CHECKING, Any, assert_never
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
-from crhelper import CfnResource
 
-from selfheal import change as changes
-from selfheal import followup, sinks
+from selfheal import sinks
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
 from selfheal.events import ChangeEvent, FollowupEvent, InvalidEvent, ManualEvent, ScheduledEvent, keys, parse
@@ -58,8 +56,14 @@ from selfheal.model import Action, Trigger, clip
 from selfheal.report import Report
 from selfheal.spec import EstateError
 
+# Imported where a run needs them, not by every cold start: crhelper (CloudFormation requests), change (change
+# events), followup (follow-up events, unfinished work), notify (a message to send), fleet (a central bus).
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from crhelper import CfnResource
+
+    from selfheal.change import Change
+    from selfheal.followup import Followup
 
 __all__ = ["EstateError", "InvalidEvent", "lambda_handler"]
 
@@ -109,15 +113,6 @@ class _Late(BaseException):  # noqa: N818 - not an error: a response that must n
     through unanswered; lambda_handler ends the invocation on it."""
 
 
-class _CfnResource(CfnResource):
-    """crhelper, minus one of its rules: a failure to build its polling-mode clients (this function never polls) must
-    not turn every answer into FAILED — a Delete that cannot pass leaves the stack undeletable."""
-
-    def init_failure(self, error: Exception) -> None:  # crhelper's public hook for a failed start-up
-        logger.warning("crhelper could not build its polling clients; they are not used here",
-                       extra={"error": f"{type(error).__name__}: {error}"})
-
-
 def _custom_resource() -> CfnResource:
     """crhelper for one CloudFormation request, through its public interface (the decorators, Status, Reason, Data).
 
@@ -127,6 +122,16 @@ def _custom_resource() -> CfnResource:
     returns or raises, and its timer answers FAILED half a second before the Lambda times out — a run that outlives
     that raises `_Late` instead of returning (see `_answered_by_timer`).
     """
+    from crhelper import CfnResource  # noqa: PLC0415
+
+    class _CfnResource(CfnResource):
+        """crhelper, minus one of its rules: a failure to build its polling-mode clients (this function never polls)
+        must not turn every answer into FAILED — a Delete that cannot pass leaves the stack undeletable."""
+
+        def init_failure(self, error: Exception) -> None:  # crhelper's public hook for a failed start-up
+            logger.warning("crhelper could not build its polling clients; they are not used here",
+                           extra={"error": f"{type(error).__name__}: {error}"})
+
     helper = _CfnResource(json_logging=False, log_level=_CRHELPER_LEVEL, sleep_on_delete=0, polling_interval=1)
 
     def create_or_update(event: dict[str, Any], context: LambdaContext) -> str:
@@ -162,7 +167,9 @@ def _answered_by_timer(context: LambdaContext) -> None:
 
 # Runs that end before any metric is added (Delete, a refused event) are expected: no warning line for them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
-# The core's loggers (selfheal.*) are children of the Logger's own "selfheal" logger; crhelper's get the same JSON.
+# The core's loggers (selfheal.*) are children of the Logger's own "selfheal" logger; crhelper's get the same JSON
+# (its logger is made here: crhelper itself is imported only for a CloudFormation request).
+logging.getLogger("crhelper")
 copy_config_to_registered_loggers(source_logger=logger, include={"selfheal", "crhelper"})
 logging.getLogger("crhelper").setLevel(_CRHELPER_LEVEL)
 
@@ -197,7 +204,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | None:
             assert_never(parsed)
 
 
-def _result(report: Report, handed_over: followup.Followup | None) -> dict[str, Any]:
+def _result(report: Report, handed_over: Followup | None) -> dict[str, Any]:
     out = report.to_dict()
     if handed_over is not None:
         out["followup"] = handed_over.to_dict()
@@ -211,6 +218,9 @@ LEASE_SECONDS = 60.0  # a burst of changes to one resource within this time beco
 
 def on_change(event: ChangeEvent, context: LambdaContext) -> dict[str, Any]:
     """Heal just the resource a CloudTrail change event names, at once; ignore what is not ours to heal."""
+    from selfheal import change as changes  # noqa: PLC0415
+    from selfheal import followup  # noqa: PLC0415
+
     estate = load_estate()  # raises EstateError before any AWS call
     try:
         routed = changes.route(event.raw_event, estate, os.environ.get("SELFHEAL_ROLE_ARN"))
@@ -307,8 +317,8 @@ def failure_reason(report: Report) -> str:
 
 def run(
     action: Action, trigger: Trigger, context: LambdaContext | None, only: tuple[str, ...] = (),
-    guard: bool | None = None, link: int = 0, change: changes.Change | None = None,
-) -> tuple[Report, followup.Followup | None]:
+    guard: bool | None = None, link: int = 0, change: Change | None = None,
+) -> tuple[Report, Followup | None]:
     """Load the estate, run the engine, then the sinks (selfheal/sinks): unfinished work handed to a follow-up, log
     lines, metrics, the message, the central event. `link`: this run's place in a chain of follow-ups (0: not a
     follow-up); `change`: the change event that caused the run."""
@@ -321,14 +331,11 @@ def run(
 
 def _invocation(context: LambdaContext | None) -> sinks.Invocation:
     """What the sinks need to know about this invocation, read from its context and the function's environment."""
-    function_arn = _function_arn(context)
     return sinks.Invocation(
         clients=_clients(),
         metrics=metrics,
-        followup=followup.FollowupConfig.from_environment(dict(os.environ), function_arn),
-        topic_arn=os.environ.get("SELFHEAL_TOPIC_ARN") or None,
-        central_bus_arn=os.environ.get("SELFHEAL_CENTRAL_EVENT_BUS_ARN") or None,
-        function_arn=function_arn,
+        environ=dict(os.environ),
+        function_arn=_function_arn(context),
         request_id=context.aws_request_id if context is not None else None,
         seconds_left=(lambda: context.get_remaining_time_in_millis() / 1000) if context is not None else None,
     )

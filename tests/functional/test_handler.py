@@ -466,3 +466,13 @@ def test_delete_succeeds_even_when_crhelper_could_not_start() -> None:
     (response,) = json.loads(done.stdout.strip().splitlines()[-1])
     assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", "selfheal-estate")
     assert "crhelper could not build its polling clients" in done.stdout + done.stderr
+
+
+def test_a_cold_start_imports_only_what_every_request_needs() -> None:
+    # crhelper answers CloudFormation, change.py reads change events, followup.py schedules unfinished work,
+    # notify.py and fleet.py tell people and the fleet: a nightly run's import of the handler pays for none of them.
+    lazy = ("crhelper", "selfheal.change", "selfheal.followup", "selfheal.notify", "selfheal.fleet")
+    done = run_isolated("", f"print(json.dumps(sorted(m for m in {lazy!r} if m in sys.modules)))",
+                        {"POWERTOOLS_TRACE_DISABLED": "true"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

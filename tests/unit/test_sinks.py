@@ -18,16 +18,18 @@ from botocore.stub import ANY, Stubber
 
 from selfheal import fleet, sinks
 from selfheal.change import Change as ChangeEvent
-from selfheal.followup import Followup, FollowupConfig
+from selfheal.followup import Followup
 from selfheal.model import Change, Outcome, ResourceResult
 from selfheal.report import Report
 from selfheal.sinks import central, logs, message, metrics
 from selfheal.sinks import followup as followup_sink
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:selfheal"
-CONFIG = FollowupConfig(FUNCTION, "arn:aws:iam::123456789012:role/selfheal-followup")
+FOLLOWUP_ROLE = "arn:aws:iam::123456789012:role/selfheal-followup"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:selfheal-alarms"
 BUS = "arn:aws:events:us-east-1:111111111111:event-bus/selfheal-fleet"
+FOLLOWUPS = {"SELFHEAL_FOLLOWUP_ROLE_ARN": FOLLOWUP_ROLE}
+FLEET = {"SELFHEAL_CENTRAL_EVENT_BUS_ARN": BUS}
 
 
 class Clients:
@@ -91,9 +93,10 @@ FAILED = ResourceResult("bucket", "galerly-photos", Outcome.ERROR, reason="Acces
 OK = ResourceResult("table", "galerly-orders", Outcome.OK)
 
 
-def invocation(clients: Clients | None = None, **fields: Any) -> sinks.Invocation:
-    return sinks.Invocation(clients=clients or Clients(), metrics=Metrics(), function_arn=FUNCTION,
-                            request_id="req-1", **fields)
+def invocation(clients: Clients | None = None, environ: dict[str, str] | None = None,
+               **fields: Any) -> sinks.Invocation:
+    return sinks.Invocation(clients=clients or Clients(), metrics=Metrics(), environ=environ or {},
+                            function_arn=FUNCTION, request_id="req-1", **fields)
 
 
 def schedule_answer(clients: Clients) -> None:
@@ -112,7 +115,7 @@ def test_after_run_hands_over_first_and_every_sink_sees_the_follow_up(monkeypatc
         (lambda finished, _inv, label=label: seen.append((label, finished))) for label in ("a", "b")))
     run = report(HEALED, RESTORING)
 
-    handed_over = sinks.after_run(run, invocation(clients, followup=CONFIG), link=1)
+    handed_over = sinks.after_run(run, invocation(clients, FOLLOWUPS), link=1)
 
     assert handed_over is not None and handed_over.link == 2 and handed_over.at is not None
     assert clients.operations() == ["CreateSchedule"]
@@ -130,7 +133,7 @@ def test_a_change_runs_follow_up_looks_again_at_its_own_resources_only() -> None
         clients = Clients()
         schedule_answer(clients)
 
-        sinks.after_run(report(RESTORING), invocation(clients, followup=CONFIG), only=("galerly-sessions",),
+        sinks.after_run(report(RESTORING), invocation(clients, FOLLOWUPS), only=("galerly-sessions",),
                         change=caused_by)
 
         ((_, params),) = clients.calls
@@ -148,7 +151,7 @@ def test_a_change_runs_follow_up_looks_again_at_its_own_resources_only() -> None
 def test_no_follow_up_without_unfinished_work_of_an_apply_the_guard_let_run(run: Report) -> None:
     clients = Clients()
 
-    assert followup_sink.hand_over(run, invocation(clients, followup=CONFIG)) is None
+    assert followup_sink.hand_over(run, invocation(clients, FOLLOWUPS)) is None
     assert clients.calls == []
 
 
@@ -165,7 +168,7 @@ def test_a_refused_schedule_is_reported_not_raised() -> None:
     clients = Clients()
     clients.stub("scheduler").add_client_error("create_schedule", "AccessDeniedException", "not allowed", 400)
 
-    handed_over = followup_sink.hand_over(report(RESTORING), invocation(clients, followup=CONFIG), link=3)
+    handed_over = followup_sink.hand_over(report(RESTORING), invocation(clients, FOLLOWUPS), link=3)
 
     assert handed_over is not None and handed_over.link == 4 and handed_over.at is None
     assert "AccessDenied" in handed_over.problem and "nightly run carries on" in handed_over.problem
@@ -220,7 +223,7 @@ def test_metrics_count_the_run_by_trigger_with_the_request_id() -> None:
 def test_no_message_when_there_is_no_topic_or_nothing_to_tell(topic: str | None, run: Report) -> None:
     clients = Clients()
 
-    message.send(sinks.Finished(run), invocation(clients, topic_arn=topic))
+    message.send(sinks.Finished(run), invocation(clients, {"SELFHEAL_TOPIC_ARN": topic} if topic else {}))
 
     assert clients.calls == []
 
@@ -234,8 +237,8 @@ def test_a_healing_run_publishes_one_message_and_a_refusal_is_logged_not_raised(
     clients.stub("sns").add_client_error("publish", "AuthorizationError", "not allowed", 403)
     finished = sinks.Finished(report(HEALED))
 
-    message.send(finished, invocation(clients, topic_arn=TOPIC))
-    message.send(finished, invocation(clients, topic_arn=TOPIC))
+    message.send(finished, invocation(clients, {"SELFHEAL_TOPIC_ARN": TOPIC}))
+    message.send(finished, invocation(clients, {"SELFHEAL_TOPIC_ARN": TOPIC}))
 
     assert clients.operations() == ["Publish", "Publish"]
     assert "galerly-users" in clients.calls[0][1]["Subject"]
@@ -247,7 +250,7 @@ def test_a_healing_run_publishes_one_message_and_a_refusal_is_logged_not_raised(
 
 def test_no_central_event_without_a_bus_or_for_a_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fleet, "tell_central", lambda *a, **k: pytest.fail("sent"))
-    for inv, run in ((invocation(), report(HEALED)), (invocation(central_bus_arn=BUS), report(HEALED, action="plan"))):
+    for inv, run in ((invocation(), report(HEALED)), (invocation(environ=FLEET), report(HEALED, action="plan"))):
         central.send(sinks.Finished(run), inv)
         assert inv.metrics.values == {}  # type: ignore[attr-defined]
 
@@ -260,7 +263,7 @@ def test_the_central_event_is_sent_with_the_follow_up_and_counted(
     monkeypatch.setattr(fleet, "tell_central", lambda *args: sent.append(args) or problem)
     handed_over = Followup(1, "selfheal-followup-01")
     run = report(RESTORING)
-    inv = invocation(central_bus_arn=BUS, seconds_left=lambda: 30.0)
+    inv = invocation(environ=FLEET, seconds_left=lambda: 30.0)
 
     central.send(sinks.Finished(run, handed_over), inv)
 
@@ -273,7 +276,7 @@ def test_too_little_time_left_drops_the_central_event_logs_and_counts_it(
 ) -> None:
     # A slow bus must not push a deploy past crhelper's timeout answer.
     monkeypatch.setattr(fleet, "tell_central", lambda *a, **k: pytest.fail("sent"))
-    inv = invocation(central_bus_arn=BUS, seconds_left=lambda: central.MIN_SECONDS_LEFT - 0.5)
+    inv = invocation(environ=FLEET, seconds_left=lambda: central.MIN_SECONDS_LEFT - 0.5)
 
     central.send(sinks.Finished(report(HEALED)), inv)
 

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent, EventBridgeEvent
 
-from . import change, followup
 from .model import Action, clip
 
 ACTIONS: dict[str, Action] = {"plan": "plan", "apply": "apply", "status": "status"}  # in the order messages list them
@@ -44,10 +43,14 @@ class FollowupEvent(EventBridgeEvent):
 
     @property
     def link(self) -> int:
+        from . import followup  # noqa: PLC0415
+
         return followup.parse(self.raw_event)[0]
 
     @property
     def only(self) -> tuple[str, ...]:
+        from . import followup  # noqa: PLC0415
+
         return followup.parse(self.raw_event)[1]
 
 
@@ -74,6 +77,9 @@ def parse(event: Any) -> Event:
             raise InvalidEvent(f"EventBridge event with detail-type {short(event.get('detail-type'))} is not handled "
                                f'— only scheduled events ("detail-type": "{SCHEDULED}") are')
         return ScheduledEvent(event)
+    # Imported past the common events (CloudFormation, the nightly schedule), which need neither.
+    from . import change, followup  # noqa: PLC0415
+
     if isinstance(event.get("source"), str) and change.is_change_event(event):  # EventBridge sources are strings
         return ChangeEvent(event)
     if event.get("source") == followup.SOURCE and event.get("detail-type") == followup.DETAIL_TYPE:

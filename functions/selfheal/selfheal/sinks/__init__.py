@@ -8,12 +8,15 @@ it. Each sink handles its own errors: nothing after the run changes the run's re
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..change import Change
-from ..followup import Followup
-from ..report import Report
 from . import central, followup, logs, message, metrics
 from .base import Finished, Invocation, MetricsSink
+
+if TYPE_CHECKING:
+    from ..change import Change
+    from ..followup import Followup
+    from ..report import Report
 
 __all__ = ["SINKS", "Finished", "Invocation", "MetricsSink", "Sink", "after_run"]
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..aws import Clients
-from ..change import Change
-from ..followup import Followup, FollowupConfig
-from ..report import Report
+if TYPE_CHECKING:  # types only: a run imports change and followup when it needs them
+    from ..aws import Clients
+    from ..change import Change
+    from ..followup import Followup
+    from ..report import Report
 
 
 class MetricsSink(Protocol):
@@ -28,12 +29,20 @@ class Invocation:
 
     clients: Clients
     metrics: MetricsSink
-    followup: FollowupConfig | None = None  # None: follow-ups are not set up
-    topic_arn: str | None = None  # the alarm topic the run's message goes to
-    central_bus_arn: str | None = None  # a fleet's central bus
+    environ: Mapping[str, str]  # the function's settings (SELFHEAL_*), as the template sets them
     function_arn: str | None = None
     request_id: str | None = None
     seconds_left: Callable[[], float] | None = None  # None: no Lambda context, no end to race
+
+    @property
+    def topic_arn(self) -> str | None:
+        """The alarm topic the run's message goes to."""
+        return self.environ.get("SELFHEAL_TOPIC_ARN") or None
+
+    @property
+    def central_bus_arn(self) -> str | None:
+        """A fleet's central bus, for the run event."""
+        return self.environ.get("SELFHEAL_CENTRAL_EVENT_BUS_ARN") or None
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from ..model import Outcome
-from ..report import Report
 from .base import Finished, Invocation
+
+if TYPE_CHECKING:
+    from ..report import Report
 
 log = logging.getLogger(__name__)
 
