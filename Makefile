@@ -25,7 +25,7 @@ venv: $(STAMP)
 
 lint: $(STAMP) lint-template actionlint
 	$(VENV)/bin/ruff check functions tests devtools $(wildcard bench)
-	$(VENV)/bin/mypy  # strict, on functions/selfheal/selfheal and app.py (pyproject.toml [tool.mypy])
+	$(VENV)/bin/mypy  # strict, on functions/selfheal/selfheal, app.py and devtools (pyproject.toml [tool.mypy])
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

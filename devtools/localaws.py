@@ -137,7 +137,7 @@ from typing import Any
 try:  # imported as devtools.localaws (tests) or run as devtools/localaws.py (serve): the sibling module either way
     from devtools.awsbackup import AwsBackupFake
 except ImportError:  # pragma: no cover - run as a script
-    from awsbackup import AwsBackupFake  # type: ignore[no-redef]
+    from awsbackup import AwsBackupFake  # type: ignore[no-redef,import-not-found]
 try:  # what counts as a write is selfheal's own definition (its call counts and this call log agree)
     from selfheal.aws import is_write as is_write_operation
 except ImportError:  # pragma: no cover - run as a script, without the package installed
@@ -170,7 +170,7 @@ class Clock:
         with self._lock:
             return dict(self._durations)
 
-    def set(self, **durations: float) -> dict[str, float]:
+    def set(self, **durations: float | str) -> dict[str, float]:
         """Set the named durations (the others keep theirs); returns all of them. ValueError on a bad name/value."""
         checked = {}
         for kind, value in durations.items():
@@ -281,7 +281,8 @@ def restore_recovery_point(
 
     if target_table_name in backend.tables:
         raise TableAlreadyExistsException(target_table_name)
-    table = RestoredTable(target_table_name, account_id=backend.account_id, region=backend.region_name, backup=snapshot)
+    table = RestoredTable(  # type: ignore[abstract]  # moto leaves its CloudFormation hooks abstract
+        target_table_name, account_id=backend.account_id, region=backend.region_name, backup=snapshot)
     table.source_backup_arn = source_arn
     _apply_restore_settings(table, snapshot.table, sse_specification=sse_specification)
     backend.tables[target_table_name] = table
@@ -427,7 +428,7 @@ def _patch_update_table_sse() -> None:
         table = self.dynamodb_backend.update_table_sse(self.body["TableName"], spec)
         return DynamoResult(table.describe())
 
-    DynamoDBBackend.update_table_sse = update_table_sse
+    DynamoDBBackend.update_table_sse = update_table_sse  # type: ignore[attr-defined]  # moto's backend has none
     DynamoHandler.update_table = update_table_handler
 
 
@@ -648,7 +649,7 @@ def _patch_clock_tables() -> None:
             return list((body.get("RequestItems") or {}).keys())
         if operation in ("transact_get_items", "transact_write_items"):
             return [
-                op.get("TableName")
+                str(op["TableName"])
                 for item in body.get("TransactItems") or []
                 for op in item.values()
                 if isinstance(op, dict) and op.get("TableName")
@@ -691,7 +692,7 @@ def _patch_clock_backups() -> None:
     def set_status(self: Any, value: str) -> None:
         self.__dict__["_localaws_status"] = value
 
-    Backup.status = property(get_status, set_status)  # moto reads .status for BackupStatus everywhere
+    Backup.status = property(get_status, set_status)  # type: ignore[assignment]  # moto reads .status everywhere
 
     original_create = DynamoDBBackend.create_backup
 
@@ -753,7 +754,7 @@ def _patch_clock_indexes() -> None:
             if index.name not in before:
                 _start_clock(index, "gsi")
 
-    DynamoDBBackend.update_table_global_indexes = update_table_global_indexes
+    DynamoDBBackend.update_table_global_indexes = update_table_global_indexes  # type: ignore[assignment]
 
 
 def _sender_org_id(account: str) -> str | None:
@@ -906,25 +907,26 @@ def _patch_cloudformation_event_bus_policy() -> None:
             return self.statement_id
 
         @classmethod
-        def create_from_cloudformation_json(  # type: ignore[override]
+        def create_from_cloudformation_json(
             cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
         ) -> EventBusPolicy:
             properties = cloudformation_json["Properties"]
             bus = properties.get("EventBusName") or "default"
             statement = {**properties["Statement"], "Sid": properties["StatementId"]}
-            events_backends[account_id][region_name].put_permission(
-                bus, None, None, None, None, json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+            events_backends[account_id][region_name].put_permission(  # a policy document, no single grant
+                bus, None, None, None, None,  # type: ignore[arg-type]
+                json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
             return cls(account_id, region_name, bus, properties["StatementId"])
 
         @classmethod
-        def update_from_cloudformation_json(  # type: ignore[override]
+        def update_from_cloudformation_json(
             cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str,
             region_name: str,
         ) -> EventBusPolicy:
             return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
 
         @classmethod
-        def delete_from_cloudformation_json(  # type: ignore[override]
+        def delete_from_cloudformation_json(
             cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
         ) -> None:
             properties = cloudformation_json["Properties"]
@@ -1081,14 +1083,14 @@ def is_write(service: str, operation: str, method: str) -> bool:
 def _name_from_json(body: dict[str, Any]) -> str | None:
     for key in ("TableName", "TargetTableName", "SourceTableName", "GlobalTableName"):
         if isinstance(body.get(key), str):
-            return body[key]
+            return str(body[key])
     for key in ("ResourceArn", "BackupArn", "TableArn"):
         arn = body.get(key)
         if isinstance(arn, str) and ":table/" in arn:
             return arn.split(":table/", 1)[1].split("/", 1)[0]
     for key in ("KeyId", "Name"):
         if isinstance(body.get(key), str):
-            return body[key]
+            return str(body[key])
     return None
 
 
@@ -1271,7 +1273,7 @@ def client_of(user_agent: str | None) -> str:
 
 def _request_account_region(headers: Any) -> tuple[str, str]:
     """The account moto would attribute a request to (its own rules) and the region it was signed for."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
 
     auth = headers.get("Authorization") or ""
     match = re.search(r"Credential=([^/]+)/\d{8}/([^/]+)/", auth)
@@ -1377,6 +1379,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = "localaws"
     state: ProxyState  # set on the subclass made by make_proxy
+    _rid: str | None  # this request's id, made when first asked for
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet; calls are recorded instead
         pass
@@ -1468,8 +1471,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         return self._send_json(404, {"error": f"unknown control request {self.command} {split.path}"})
 
     def _control_recovery_point(self, query: dict[str, list[str]]) -> None:
-        from moto.core import DEFAULT_ACCOUNT_ID
         from moto.core.exceptions import JsonRESTError
+        from moto.core.models import DEFAULT_ACCOUNT_ID
 
         one = {k: v[-1] for k, v in query.items()}
         if not one.get("table"):
@@ -1520,7 +1523,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         headers["Content-Length"] = str(len(body))
         if self.path.startswith("/moto-api"):  # moto's own API: forwarded, never recorded, gated or delayed
-            return self._forward_and_relay(headers, body)
+            self._forward_and_relay(headers, body)
+            return
         call = classify(self.command, self.path, self.headers, body)
         # selfheal's clients add "selfheal" (its operator tooling "selfheal-operator") to their User-Agent: tells
         # product calls from a test's own setup calls.
@@ -1727,7 +1731,8 @@ class LocalAws:
             return ""
         try:
             self._stderr.seek(0)
-            return self._stderr.read()[-4000:]
+            text: str = self._stderr.read()[-4000:]
+            return text
         except (OSError, ValueError):
             return ""
 
@@ -1768,7 +1773,8 @@ class LocalAws:
             raise LocalAwsError(f"{method} {CONTROL_PREFIX}{action}: HTTP {error.code}: {detail}") from None
 
     def calls(self) -> list[dict[str, Any]]:
-        return self._control("GET", "calls")
+        calls: list[dict[str, Any]] = self._control("GET", "calls")
+        return calls
 
     def writes(self) -> list[dict[str, Any]]:
         return [c for c in self.calls() if c["write"]]
@@ -1789,10 +1795,12 @@ class LocalAws:
         their duration. Returns every duration. ``reset()`` sets them all back to 0 (instant)."""
         Clock().set(**durations)  # validate before sending
         query = urllib.parse.urlencode({kind: float(seconds) for kind, seconds in durations.items()})
-        return self._control("POST", f"clock?{query}" if query else "clock")
+        durations_now: dict[str, float] = self._control("POST", f"clock?{query}" if query else "clock")
+        return durations_now
 
     def get_clock(self) -> dict[str, float]:
-        return self._control("GET", "clock")
+        durations_now: dict[str, float] = self._control("GET", "clock")
+        return durations_now
 
     def enforce_iam(
         self,
@@ -1836,7 +1844,8 @@ class LocalAws:
             params["completes_in"] = float(completes_in)
         if account is not None:
             params["account"] = account
-        return self._control("POST", "recovery-point?" + urllib.parse.urlencode(params))["RecoveryPointArn"]
+        arn: str = self._control("POST", "recovery-point?" + urllib.parse.urlencode(params))["RecoveryPointArn"]
+        return arn
 
 
 def other_account_session(endpoint: str, account_id: str = "222222222222", region_name: str = "us-east-1") -> Any:
