@@ -405,7 +405,7 @@ def _patch_describe_backup() -> None:
     # TableDescription as SourceTableDetails and no features.
     from moto.dynamodb.models.table import Backup
 
-    Backup.description = property(_backup_description)  # moto's handler reads .description
+    Backup.description = property(_backup_description)  # type: ignore[assignment]  # moto's handler reads it
 
 
 def _patch_update_table_sse() -> None:
