@@ -991,7 +991,7 @@ def _patch_s3_list_versions_copies() -> None:
         return clone
 
     S3Backend.list_object_versions = list_object_versions
-    FakeKey.__deepcopy__ = deepcopy_key
+    FakeKey.__deepcopy__ = deepcopy_key  # type: ignore[attr-defined]  # moto's key has none: copy.deepcopy's hook
 
 
 _patched = False
