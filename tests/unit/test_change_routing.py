@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from selfheal import notify
-from selfheal.change import Change, Ignored, events, route, sources
+from selfheal.change import Change, Ignored, events, is_change_event, route, sources
 from selfheal.followup import Followup
 from selfheal.kinds import kind_named
 from selfheal.kinds.buckets import ACCOUNT_EVENTS
@@ -164,3 +164,9 @@ def test_a_long_subject_is_cut_to_sns_limit() -> None:
     many = [ResourceResult("table", f"galerly-table-number-{i}", Outcome.CREATED) for i in range(12)]
     message = notify.compose(report_of(*many))
     assert message is not None and len(message.subject) <= 100 and message.subject.endswith("...")
+
+
+@pytest.mark.parametrize("source", [["aws.dynamodb"], {"s": "aws.s3"}, None, 7])
+def test_a_change_event_whose_source_is_not_a_string_is_not_a_change_event(source):
+    # EventBridge's source is a string; anything else is some other shape, refused by the face, never a TypeError here
+    assert is_change_event({"detail-type": "AWS API Call via CloudTrail", "source": source}) is False

@@ -55,7 +55,8 @@ class Ignored:
 
 
 def is_change_event(event: dict[str, Any]) -> bool:
-    return event.get("detail-type") == DETAIL_TYPE and event.get("source") in sources()
+    source = event.get("source")  # a list or an object would not hash: not CloudTrail's
+    return event.get("detail-type") == DETAIL_TYPE and isinstance(source, str) and source in sources()
 
 
 def route(event: dict[str, Any], estate: Estate, own_role_arn: str | None) -> Change | Ignored:
