@@ -39,7 +39,9 @@ from typing import Any
 
 # restore_table(backend, target_name, snapshot, sse_specification, source_arn) -> the new moto table
 RestoreTable = Callable[[Any, str, Any, "dict[str, Any] | None", str], Any]
-READY_ATTR = "_localaws_ready"  # where the local AWS keeps a resource's monotonic ready time
+READY_ATTR = "_localaws_ready"  # where the local AWS keeps a resource's ready time (its clock's monotonic())
+# The local AWS's clock, which a test can move on (devtools/localaws.py sets it to its Clock.now).
+monotonic: Callable[[], float] = time.monotonic
 # The metadata keys of a DynamoDB restore (AWS Backup guide, Restore a DynamoDB table and Restore testing inferred
 # metadata), lower-cased: AWS Backup reads the keys case-insensitively.
 DYNAMODB_METADATA = frozenset({"targettablename", "encryptiontype", "kmsmasterkeyarn", "deletionprotection"})
@@ -70,7 +72,7 @@ class RecoveryPoint:
     def status_now(self) -> str:
         if self.ready_at is None:
             return self.status
-        return self.status if time.monotonic() < self.ready_at else "COMPLETED"
+        return self.status if monotonic() < self.ready_at else "COMPLETED"
 
     def summary(self) -> dict[str, Any]:
         vault_key = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.account}/{self.region}/{self.vault}")
@@ -120,7 +122,7 @@ class RestoreJob:
             out["IamRoleArn"] = self.role
         if self.failure is not None:
             out.update(Status="FAILED", StatusMessage=self.failure, CompletionDate=self.created)
-        elif self.ready_at is not None and time.monotonic() < self.ready_at:
+        elif self.ready_at is not None and monotonic() < self.ready_at:
             minutes = max(1, int(self.duration // 60))
             out.update(Status="RUNNING", PercentDone="0.00%", ExpectedCompletionTimeMinutes=minutes)
         else:
@@ -199,7 +201,7 @@ class AwsBackupFake:
         )
         if completes_in is not None and completes_in > 0:
             point.status = status or "CREATING"
-            point.ready_at = time.monotonic() + completes_in
+            point.ready_at = monotonic() + completes_in
             if not advanced:  # the DynamoDB backup is CREATING as long (the local AWS's clock reads READY_ATTR)
                 setattr(snapshot, READY_ATTR, point.ready_at)
         elif status:
@@ -339,7 +341,7 @@ class AwsBackupFake:
         else:
             job.table_arn = table.table_arn
             job.ready_at = getattr(table, READY_ATTR, None)
-            job.duration = max(0.0, (job.ready_at or time.monotonic()) - time.monotonic())
+            job.duration = max(0.0, (job.ready_at or monotonic()) - monotonic())
             if "deletionprotection" in meta:
                 table.deletion_protection_enabled = meta["deletionprotection"].lower() == "true"
             if str(body.get("CopySourceTagsToRestoredResource")).lower() == "true":

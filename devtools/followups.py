@@ -1,8 +1,9 @@
 """EventBridge Scheduler's part in a follow-up, played on the local AWS (moto stores schedules but never fires them).
 
 A run that ends with work in progress leaves a one-time schedule (`at(...)`, ActionAfterCompletion DELETE) whose
-target is the function and whose Input is the follow-up event. `due()` waits until the next such schedule is due and
-then does what Scheduler does: hands back its target Input and deletes the schedule. The caller invokes the handler
+target is the function and whose Input is the follow-up event. `due()` waits until the next such schedule is due (or,
+given `advance`, moves the local AWS's clock on by as long instead) and then does what Scheduler does: hands back its
+target Input and deletes the schedule. The caller invokes the handler
 with that Input (the function's own invoke is the caller's business: in-process, a subprocess, ...).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,8 +66,12 @@ def pending(endpoint: str, group: str = GROUP) -> list[dict[str, Any]]:
     return sorted(full, key=lambda s: _at(s["ScheduleExpression"]))
 
 
-def due(endpoint: str, group: str = GROUP, timeout: float = 600.0) -> Fired:
-    """Wait until the soonest schedule is due, then fire it as Scheduler does: return it and delete it."""
+def due(endpoint: str, group: str = GROUP, timeout: float = 600.0,
+        advance: Callable[[float], Any] | None = None) -> Fired:
+    """Wait until the soonest schedule is due, then fire it as Scheduler does: return it and delete it.
+
+    advance: instead of sleeping until then, move the local AWS's clock on by as long (``LocalAws.advance_clock``),
+    so what AWS would have finished meanwhile (a restore, an index build) is finished when the follow-up runs."""
     schedules = pending(endpoint, group)
     if not schedules:
         raise LookupError(f"no schedule in group {group}: nothing was handed over")
@@ -75,7 +81,10 @@ def due(endpoint: str, group: str = GROUP, timeout: float = 600.0) -> Fired:
     if wait > timeout:
         raise TimeoutError(f"schedule {first['Name']} is due in {wait:.0f}s, more than {timeout:.0f}s")
     if wait > 0:
-        time.sleep(wait)
+        if advance is not None:
+            advance(wait)
+        else:
+            time.sleep(wait)
     if first.get("ActionAfterCompletion") == "DELETE":
         scheduler(endpoint).delete_schedule(Name=first["Name"], GroupName=group)
     return Fired(first["Name"], at, first["Target"], json.loads(first["Target"]["Input"]),

@@ -27,8 +27,9 @@ not faithful to AWS, so product code never has to bend around moto:
     CloudFormation           AWS::Events::EventBusPolicy adds its statement to the bus's policy (moto skips the type)
 
 The clock (opt-in: every duration is 0 by default, i.e. moto's instant behaviour). AWS takes time; with a duration
-of D seconds for a kind, each resource takes its own ready time, time.monotonic() + D, when its operation happens
-(changing the clock later does not move it):
+of D seconds for a kind, each resource takes its own ready time, the clock's now + D, when its operation happens
+(changing the durations later does not move it). The clock's now is time.monotonic() plus how far a test has moved
+it on (``LocalAws.advance_clock(seconds)``), so a test sees a 90 s restore finish without waiting 90 s:
 
     create   CreateTable: TableStatus CREATING (its GSIs IndexStatus CREATING, no Backfilling key), then ACTIVE
     restore  RestoreTableFromBackup, RestoreTableToPointInTime, AWS Backup StartRestoreJob: the new table is
@@ -94,11 +95,12 @@ Control endpoints on the proxy (never recorded):
     POST /_localaws/delay?ms=N       sleep N ms before answering each AWS request
     GET  /_localaws/clock            the clock's durations, {"create": 0.0, "restore": 0.0, ...}
     POST /_localaws/clock?restore=90&backup=5   set those durations (the others keep theirs); answers all of them
+    POST /_localaws/clock/advance?seconds=N     move the clock on by N seconds; answers {"advanced": total so far}
     POST /_localaws/recovery-point?table=NAME[&region=us-east-1&vault=Default&status=CREATING&completes_in=S
                                    &account=ID&advanced=false]   make an AWS Backup recovery point (advanced=false:
                                    a DynamoDB backup, arn:aws:dynamodb:...); answers {"RecoveryPointArn"}
     POST /_localaws/reset            reset all moto state, recovery points and restore jobs, new-bucket delays, the
-                                     gate, every clock duration (to 0) and recorded calls
+                                     gate, every clock duration (to 0), the clock's advance and recorded calls
     POST /_localaws/iam              {"template": PATH, "parameters": {...}[, "account", "region"]}: enforce the
                                      role's policy (of a stack in that account and region); {}: stop
     GET  /_localaws/iam              {"enforced", "requests": every role request checked (body as latin-1) with
@@ -106,8 +108,8 @@ Control endpoints on the proxy (never recorded):
     GET  /_localaws/health           {"ok", "delay_ms", "clock"}
 
 From Python, use ``LocalAws`` (starts ``serve`` as a subprocess; ``LocalAws(clock={...})``, ``set_clock(**durations)``,
-``get_clock()``, ``add_recovery_point(table, ...)``, ``enforce_iam(template, parameters)``) and
-``other_account_session``.
+``get_clock()``, ``advance_clock(seconds)``, ``add_recovery_point(table, ...)``, ``enforce_iam(template,
+parameters)``) and ``other_account_session``.
 """
 
 from __future__ import annotations
@@ -135,8 +137,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 try:  # imported as devtools.localaws (tests) or run as devtools/localaws.py (serve): the sibling module either way
+    from devtools import awsbackup
     from devtools.awsbackup import AwsBackupFake
 except ImportError:  # pragma: no cover - run as a script
+    import awsbackup  # type: ignore[no-redef,import-not-found]
     from awsbackup import AwsBackupFake  # type: ignore[no-redef,import-not-found]
 try:  # what counts as a write is selfheal's own definition (its call counts and this call log agree)
     from selfheal.aws import is_write as is_write_operation
@@ -154,17 +158,32 @@ DELETED_TABLE_BACKUP_SUFFIX = "$DeletedTableBackup"
 # --------------------------------------------------------------------------------------------------------------
 
 CLOCK_KINDS = ("create", "restore", "backup", "gsi", "bucket")
-READY_ATTR = "_localaws_ready"  # on a moto table, index or backup: time.monotonic() when it is ACTIVE / AVAILABLE
+READY_ATTR = "_localaws_ready"  # on a moto table, index or backup: CLOCK.now() when it is ACTIVE / AVAILABLE
 RESTORING_ATTR = "_localaws_restoring"  # on a moto table made by a restore: its items stay hidden until ready
 
 
 class Clock:
-    """Per-kind durations. A resource takes its own ready time (time.monotonic()) when the operation happens, so
-    changing the clock later never moves a resource that is already on its way."""
+    """Per-kind durations. A resource takes its own ready time (``now()``) when the operation happens, so changing
+    the durations later never moves a resource that is already on its way; ``advance()`` moves every one of them
+    closer at once, as time passing would."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._durations = dict.fromkeys(CLOCK_KINDS, 0.0)
+        self._advanced = 0.0
+
+    def now(self) -> float:
+        """time.monotonic() plus every advance since the last reset: the time every ready time is compared with."""
+        return time.monotonic() + self._advanced
+
+    def advance(self, seconds: float) -> float:
+        """Move the clock on by `seconds` (>= 0); returns how far it has moved since the last reset."""
+        step = float(seconds)
+        if not math.isfinite(step) or step < 0:
+            raise ValueError(f"the clock moves on by a number of seconds >= 0, not {seconds!r}")
+        with self._lock:
+            self._advanced += step
+            return self._advanced
 
     def durations(self) -> dict[str, float]:
         with self._lock:
@@ -187,15 +206,17 @@ class Clock:
     def reset(self) -> None:
         with self._lock:
             self._durations = dict.fromkeys(CLOCK_KINDS, 0.0)
+            self._advanced = 0.0
 
     def ready_at(self, kind: str) -> float | None:
         """When a resource of this kind that starts now is ready, or None when the clock says instant."""
         with self._lock:
             seconds = self._durations[kind]
-        return time.monotonic() + seconds if seconds > 0 else None
+        return self.now() + seconds if seconds > 0 else None
 
 
 CLOCK = Clock()
+awsbackup.monotonic = CLOCK.now  # recovery points and restore jobs keep time on the same clock
 
 
 def parse_clock(text: str) -> dict[str, float]:
@@ -224,7 +245,7 @@ def _start_clock(resource: Any, kind: str) -> None:
 
 def _pending(resource: Any) -> bool:
     ready = getattr(resource, READY_ATTR, None)
-    return ready is not None and time.monotonic() < ready
+    return ready is not None and CLOCK.now() < ready
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1330,7 +1351,7 @@ class ProxyState:
         self.local = threading.local()
         self.clock = CLOCK
         self.backup = BACKUP_FAKE
-        # bucket name -> monotonic time from which a bucket just created answers (S3 is eventually consistent)
+        # bucket name -> clock time from which a bucket just created answers (S3 is eventually consistent)
         self.new_buckets: dict[str, float] = {}
         # Called for every AWS request before anything else answers it (see ProxyHandler._handle); None = no gate.
         self.gate: Gate | None = None
@@ -1346,7 +1367,7 @@ class ProxyState:
     def bucket_hidden(self, bucket: str) -> bool:
         with self.lock:
             ready = self.new_buckets.get(bucket)
-            if ready is not None and time.monotonic() >= ready:
+            if ready is not None and self.clock.now() >= ready:
                 del self.new_buckets[bucket]
                 ready = None
         return ready is not None
@@ -1447,6 +1468,11 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             with state.lock:
                 state.calls.clear()
             return self._send_json(200 if status == 200 else 502, {"ok": status == 200, "moto": data.decode()[:200]})
+        if self.command == "POST" and action == "clock/advance":
+            try:
+                return self._send_json(200, {"advanced": state.clock.advance(float(query["seconds"][-1]))})
+            except (KeyError, ValueError) as error:
+                return self._send_json(400, {"error": str(error), "usage": "POST /_localaws/clock/advance?seconds=N"})
         if action == "clock" and self.command in ("GET", "POST"):
             if self.command == "GET":
                 return self._send_json(200, state.clock.durations())
@@ -1801,6 +1827,11 @@ class LocalAws:
     def get_clock(self) -> dict[str, float]:
         durations_now: dict[str, float] = self._control("GET", "clock")
         return durations_now
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move AWS's clock on by `seconds`: whatever would be ready by then (a restore, a backup, an index, a new
+        bucket, a recovery point) is ready now. Returns how far it has moved since the last ``reset()``."""
+        return float(self._control("POST", f"clock/advance?seconds={float(seconds)}")["advanced"])
 
     def enforce_iam(
         self,

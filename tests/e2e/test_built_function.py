@@ -75,7 +75,7 @@ def test_the_built_function_restores_a_deleted_table_on_a_scheduled_event(aws, t
     assert report["followup"]["link"] == 1
 
     # WHEN Scheduler fires the follow-up at the built function
-    fired = followups.due(aws.endpoint, timeout=30)
+    fired = followups.due(aws.endpoint, timeout=30, advance=aws.advance_clock)
     (tmp_path / "followup.json").write_text(json.dumps(fired.event))
     again = invoke_built(aws, function, layer, tmp_path / "followup.json")
 

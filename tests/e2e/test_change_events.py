@@ -150,7 +150,7 @@ def test_a_burst_of_40_events_for_one_table_is_one_restore_and_no_error(enforced
     # WHEN the lease's "look again" and the follow-ups fire THEN the table is back, still one restore, no error
     outcomes = []
     while followups.pending(enforced.endpoint):
-        report = invoke(followups.due(enforced.endpoint, timeout=60).event)
+        report = invoke(followups.due(enforced.endpoint, timeout=60, advance=enforced.advance_clock).event)
         outcomes += [r["outcome"] for r in report["resources"]]
     assert "restored" in outcomes and not {"error", "conflict"} & set(outcomes), outcomes
     assert ddb.scan(TableName="galerly-photos", Select="COUNT")["Count"] == 100

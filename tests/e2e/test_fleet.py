@@ -175,7 +175,7 @@ def test_six_accounts_and_regions_heal_and_report_to_the_central_bus(
         env.setenv("AWS_ACCESS_KEY_ID", team_a.credentials.access_key)
         env.setenv("AWS_SECRET_ACCESS_KEY", team_a.credentials.secret_key)
         env.setenv("AWS_SESSION_TOKEN", team_a.credentials.token)
-        fired = followups.due(fleet.aws.endpoint, timeout=30)
+        fired = followups.due(fleet.aws.endpoint, timeout=30, advance=fleet.aws.advance_clock)
     finished = invoke(fleet, team_a, fired.event, monkeypatch)
     assert {r["name"]: r["outcome"] for r in finished["resources"] if r["outcome"] != "ok"} == {
         "galerly-photos": "restored"}

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.e2e
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 REGION = "us-east-1"
+BEING_MADE_S, POLL_ADVANCE_S = 120, 30  # the copies take 2 minutes on AWS's clock; each poll of one moves it 30 s on
 TOPIC = "arn:aws:sns:us-east-1:123456789012:selfheal-AlarmTopic-1A2B3C4D5E"  # as CloudFormation names it
 # Granted, but not called by the engine on a local AWS: the Lambda runtime writes the logs and traces, the stack
 # status is read only when a deploy fails, ListAllMyBuckets only on a HeadBucket 403, and AWS never checks
@@ -110,19 +111,22 @@ def break_the_estate(aws: LocalAws, estate: Estate) -> None:
     for obj in s3.list_objects_v2(Bucket=site).get("Contents", []):
         s3.delete_object(Bucket=site, Key=obj["Key"])
     s3.delete_bucket(Bucket=site)
-    # Last, so that the copies are still being made when the role's run starts, however busy the machine is.
-    aws.set_clock(backup=6, restore=1)
-    ddb.delete_table(TableName="galerly-photos")  # PITR on: its $DeletedTableBackup is CREATING for 6 s
+    # Copies still being made when the role's run starts: AWS's clock moves on only as the run polls them.
+    aws.set_clock(backup=BEING_MADE_S, restore=60)
+    ddb.delete_table(TableName="galerly-photos")  # PITR on: its $DeletedTableBackup is CREATING for a while
     ddb.update_continuous_backups(TableName="galerly-contact",
                                   PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
-    aws.add_recovery_point("galerly-contact", status="CREATING", completes_in=6)
+    aws.add_recovery_point("galerly-contact", status="CREATING", completes_in=BEING_MADE_S)
     ddb.delete_table(TableName="galerly-contact")  # only an AWS Backup recovery point is left
 
 
 def heal_as_the_role(aws: LocalAws, estate: Estate) -> tuple[Report, followup.Followup]:
     """What the function does on a schedule: apply (restores not waited for), hand over to a follow-up, and tell the
     alarm topic."""
-    clients = Clients(session=boto3.Session(region_name=REGION), endpoint_url=aws.endpoint)
+    session = boto3.Session(region_name=REGION)
+    for poll in ("after-call.dynamodb.DescribeBackup", "after-call.backup.DescribeRecoveryPoint"):
+        session.events.register(poll, lambda **_: aws.advance_clock(POLL_ADVANCE_S))  # each poll sees AWS later
+    clients = Clients(session=session, endpoint_url=aws.endpoint)
     options = Options(trigger="schedule", wait_for_restores=False, restore_role=followups.RESTORE_ROLE,
                       poll_seconds=0.1, retry_base_seconds=0.01)
     report = Engine(estate, clients, options).apply()

@@ -2,8 +2,8 @@
 take time, with the function role's policy (template.yaml) enforced on every call it makes.
 
 A restore that outlives the Lambda hands over to a follow-up run through an EventBridge Scheduler one-time schedule;
-the test plays Scheduler (devtools/followups.py): it waits until the schedule is due, deletes it as
-ActionAfterCompletion DELETE does, and invokes the handler with the schedule's Input.
+the test plays Scheduler (devtools/followups.py): it moves AWS's clock on until the schedule is due (no test waits for
+AWS), deletes it as ActionAfterCompletion DELETE does, and invokes the handler with the schedule's Input.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def test_a_90s_restore_meets_a_30s_lambda_and_a_followup_finishes_it(function_en
     assert ddb.describe_table(TableName=PHOTOS)["Table"]["TableStatus"] == "CREATING"
 
     # WHEN Scheduler fires the follow-up (after the restore has finished)
-    fired = followups.due(aws.endpoint, timeout=120)
+    fired = followups.due(aws.endpoint, timeout=120, advance=aws.advance_clock)
     aws.reset_calls()
     second = invoke(fired.event, timeout_s=30)
 
@@ -140,14 +140,15 @@ def test_a_deleted_table_backup_still_being_made_is_waited_for_never_replaced_by
     ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
     heal_from_empty(aws.endpoint)
     put_items(ddb, PHOTOS, 50)
-    # GIVEN the deleted table's backup takes 8 s to become AVAILABLE, and a restore 2 s
-    aws.set_clock(backup=8, restore=2)
+    # GIVEN the deleted table's backup takes 8 minutes to become AVAILABLE, and a restore 2; follow-ups 10 minutes on
+    aws.set_clock(backup=480, restore=120)
     delete_table(ddb, PHOTOS)
-    for name, value in followups.function_environment(1).items():
+    for name, value in followups.function_environment(600).items():
         monkeypatch.setenv(name, value)
     aws.reset_calls()
 
-    # WHEN a run with 5 s to live lands while the backup is CREATING
+    # WHEN a run with 5 s to live (2 s after the 3 s margin: the one wait on the wall clock here) lands while the
+    # backup is CREATING
     first = invoke(scheduled_event(), timeout_s=5)
 
     # THEN it waited what it could, deferred, and neither created the table nor restored an unfinished backup
@@ -162,7 +163,7 @@ def test_a_deleted_table_backup_still_being_made_is_waited_for_never_replaced_by
     outcomes = []
     report = first
     while "followup" in report:
-        report = invoke(followups.due(aws.endpoint, timeout=60).event, timeout_s=30)
+        report = invoke(followups.due(aws.endpoint, timeout=3600, advance=aws.advance_clock).event, timeout_s=30)
         outcomes.append(photos(report)["outcome"])
 
     # THEN the backup was restored once it was AVAILABLE, with its items; never an empty create
@@ -184,7 +185,7 @@ def test_a_table_kept_only_by_aws_backup_is_restored_by_aws_backup_never_created
     point = aws.add_recovery_point(PHOTOS)
     delete_table(ddb, PHOTOS)
     assert ddb.list_backups(TableName=PHOTOS, BackupType="ALL")["BackupSummaries"] == []
-    aws.set_clock(restore=2)
+    aws.set_clock(restore=120)
     aws.reset_calls()
 
     # WHEN a run without a restore role (the CLI's case) meets it
@@ -197,11 +198,11 @@ def test_a_table_kept_only_by_aws_backup_is_restored_by_aws_backup_never_created
     assert "CreateTable" not in {c["operation"] for c in role_calls(aws)}
 
     # WHEN the deployed function (with its restore role) runs, then its follow-up
-    for name, value in followups.function_environment(3).items():
+    for name, value in followups.function_environment(180).items():
         monkeypatch.setenv(name, value)
     first = invoke(scheduled_event(), timeout_s=30)
     assert photos(first)["outcome"] == "restoring", photos(first)
-    second = invoke(followups.due(aws.endpoint, timeout=60).event, timeout_s=30)
+    second = invoke(followups.due(aws.endpoint, timeout=3600, advance=aws.advance_clock).event, timeout_s=30)
 
     # THEN AWS Backup restored it with its items; the role passed only the restore role; never an empty create
     assert photos(second)["outcome"] == "restored", photos(second)
@@ -216,11 +217,11 @@ def test_index_builds_are_started_one_at_a_time_and_never_waited_for(function_en
     ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
     heal_from_empty(aws.endpoint)
     put_items(ddb, PHOTOS, 40)
-    # GIVEN both of the photos table's indexes were dropped, and an index backfills for 4 s
+    # GIVEN both of the photos table's indexes were dropped, and an index backfills for 5 minutes
     for index in ("PhotoIdIndex", "UserPhotosIndex"):
         ddb.update_table(TableName=PHOTOS, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": index}}])
-    aws.set_clock(gsi=4)
-    for name, value in followups.function_environment(1).items():
+    aws.set_clock(gsi=300)
+    for name, value in followups.function_environment(300).items():
         monkeypatch.setenv(name, value)
     aws.reset_calls()
 
@@ -229,7 +230,7 @@ def test_index_builds_are_started_one_at_a_time_and_never_waited_for(function_en
     first = invoke(scheduled_event(), timeout_s=30)
 
     # THEN it starts one build and ends without waiting for the backfill; the other index waits its turn
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 10
     assert photos(first)["outcome"] == "in_progress", photos(first)
     assert "is being built (backfilling)" in photos(first)["reason"]
     assert "waits for index" in photos(first)["reason"]
@@ -242,7 +243,7 @@ def test_index_builds_are_started_one_at_a_time_and_never_waited_for(function_en
     # WHEN the follow-ups run until nothing is left
     outcomes, report = [], first
     while "followup" in report:
-        report = invoke(followups.due(aws.endpoint, timeout=60).event, timeout_s=30)
+        report = invoke(followups.due(aws.endpoint, timeout=3600, advance=aws.advance_clock).event, timeout_s=30)
         outcomes.append(photos(report)["outcome"])
 
     # THEN both indexes end ACTIVE, built one after the other, never refused by AWS, with every item kept

@@ -1,14 +1,13 @@
 """The local AWS plays AWS's clock (opt-in), fakes AWS Backup recovery points, names every call and takes an IAM gate.
 
-Durations are 4-5 s (wide enough for a busy CI machine); every in-progress answer is checked at once and every
-finished state is polled for.
+Durations are AWS's own order (a minute and more): every in-progress answer is checked at once, then the test moves
+the local AWS's clock on past the duration (``advance_clock``) and checks the finished state — no test waits for it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from devtools.localaws import CLOCK_KINDS, LocalAws, classify, make_proxy, parse_clock
+from devtools.localaws import CLOCK, CLOCK_KINDS, LocalAws, classify, make_proxy, parse_clock
 
 KEY = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}
 ROLE = "arn:aws:iam::123456789012:role/restore"
@@ -56,18 +55,6 @@ def _error(call: Callable[[], Any]) -> tuple[int, str, str]:
 
 def _code(call: Callable[[], Any]) -> str:
     return _error(call)[1]
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    ends = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > ends:
-            raise AssertionError(f"still not so after {timeout}s: {check}")
-        time.sleep(interval)
 
 
 def _table(ddb, name: str) -> dict:
@@ -143,6 +130,34 @@ def test_the_clock_is_set_from_python_and_the_control_endpoint_and_reset_to_zero
     assert aws.get_clock() == dict.fromkeys(CLOCK_KINDS, 0.0)
 
 
+def test_moving_the_clock_on_readies_what_would_be_ready_by_then_and_reset_takes_it_back(aws: LocalAws) -> None:
+    # GIVEN restores that take 90 s, and a restore started
+    ddb = boto3.client("dynamodb")
+    _create_table(ddb, "orders", ITEMS)
+    backup_arn = ddb.create_backup(TableName="orders", BackupName="orders-bk")["BackupDetails"]["BackupArn"]
+    aws.set_clock(restore=90)
+    ddb.restore_table_from_backup(TargetTableName="copy", BackupArn=backup_arn)
+
+    # WHEN the clock moves on, from Python and over HTTP, in steps that add up to less than 90 s
+    assert aws.advance_clock(60) == 60.0
+    assert _post(aws, "clock/advance?seconds=29") == (200, {"advanced": 89.0})
+
+    # THEN the restore is still running; one more second and it is done, with its items
+    assert _table(ddb, "copy")["TableStatus"] == "CREATING"
+    aws.advance_clock(1)
+    assert _active(ddb, "copy") and _scan(ddb, "copy") == ITEMS
+    # a clock that would go back, or a step that is not a number, is refused and moves nothing
+    assert _post(aws, "clock/advance?seconds=-1")[0] == 400
+    assert _post(aws, "clock/advance?seconds=soon")[0] == 400
+    assert _post(aws, "clock/advance")[0] == 400
+    with pytest.raises(ValueError):
+        CLOCK.advance(float("inf"))
+    assert aws.advance_clock(0) == 90.0
+    # AND reset sets the clock back with the durations: a new restore takes its whole duration again
+    aws.reset()
+    assert aws.advance_clock(0) == 0.0
+
+
 def test_serve_takes_the_clock_from_the_command_line() -> None:
     # GIVEN --clock as `serve` takes it, WHEN a server is started with it THEN it runs with those durations
     assert parse_clock("restore=90, backup=5,gsi=10,bucket=3,create=1") == {
@@ -160,8 +175,8 @@ def test_serve_takes_the_clock_from_the_command_line() -> None:
 
 
 def test_a_new_table_is_creating_for_the_create_duration(aws: LocalAws) -> None:
-    # GIVEN tables take 4 s to create
-    aws.set_clock(create=4)  # windows of several seconds: a busy CI machine still lands inside them
+    # GIVEN tables take a minute to create
+    aws.set_clock(create=60)
     ddb = boto3.client("dynamodb")
 
     # WHEN a table with an index is created
@@ -174,14 +189,17 @@ def test_a_new_table_is_creating_for_the_create_duration(aws: LocalAws) -> None:
             ("CREATING", False)
         ]
     assert ddb.list_tables()["TableNames"] == ["orders"]
-    # ... and then ACTIVE
-    table = wait_until(lambda: _active(ddb, "orders"))
-    assert table["GlobalSecondaryIndexes"][0]["IndexStatus"] == "ACTIVE"
+    # ... still so a second before the minute is up, and then ACTIVE
+    aws.advance_clock(59)
+    assert _table(ddb, "orders")["TableStatus"] == "CREATING"
+    aws.advance_clock(1)
+    table = _active(ddb, "orders")
+    assert table and table["GlobalSecondaryIndexes"][0]["IndexStatus"] == "ACTIVE"
 
 
 def test_a_creating_table_refuses_changes_and_is_not_found_by_data_calls(aws: LocalAws) -> None:
     # GIVEN a table that is still being created
-    aws.set_clock(create=5)
+    aws.set_clock(create=60)
     ddb = boto3.client("dynamodb")
     arn = _create_table(ddb, "orders", Tags=[{"Key": "team", "Value": "a"}])["TableArn"]
     item = {"pk": {"S": "o-1"}}
@@ -216,7 +234,8 @@ def test_a_creating_table_refuses_changes_and_is_not_found_by_data_calls(aws: Lo
     assert _code(lambda: ddb.get_item(TableName="orders", Key=item)) == "ResourceNotFoundException"
 
     # AND once ACTIVE, every one of them works
-    wait_until(lambda: _active(ddb, "orders"))
+    aws.advance_clock(60)
+    assert _active(ddb, "orders")
     for change in changes.values():
         change()
     ddb.put_item(TableName="orders", Item=item)
@@ -227,11 +246,11 @@ def test_a_creating_table_refuses_changes_and_is_not_found_by_data_calls(aws: Lo
 
 
 def test_a_restore_is_creating_and_hides_its_items_until_it_is_done(aws: LocalAws) -> None:
-    # GIVEN a backup of a table with items, and restores that take 5 s
+    # GIVEN a backup of a table with items, and restores that take 90 s
     ddb = boto3.client("dynamodb")
     _create_table(ddb, "orders", ITEMS)
     backup_arn = ddb.create_backup(TableName="orders", BackupName="orders-bk")["BackupDetails"]["BackupArn"]
-    aws.set_clock(restore=5)
+    aws.set_clock(restore=90)
 
     # WHEN the backup is restored (and the table restored to a point in time)
     restored = ddb.restore_table_from_backup(TargetTableName="copy", BackupArn=backup_arn)["TableDescription"]
@@ -265,8 +284,10 @@ def test_a_restore_is_creating_and_hides_its_items_until_it_is_done(aws: LocalAw
     assert _scan(ddb, "orders") == ITEMS  # the source is untouched
 
     # ... and then ACTIVE with all their items
+    aws.advance_clock(90)
     for name in ("copy", "pitr-copy"):
-        table = wait_until(lambda name=name: _active(ddb, name))
+        table = _active(ddb, name)
+        assert table is not None, name
         assert table["RestoreSummary"]["RestoreInProgress"] is False
         assert table["ItemCount"] == len(ITEMS)
         assert _scan(ddb, name) == ITEMS
@@ -280,10 +301,10 @@ def _backup_status(ddb, arn: str) -> str:
 
 
 def test_a_new_backup_is_creating_and_cannot_be_restored_until_available(aws: LocalAws) -> None:
-    # GIVEN backups take 4 s
+    # GIVEN backups take a minute
     ddb = boto3.client("dynamodb")
     _create_table(ddb, "orders", ITEMS)
-    aws.set_clock(backup=4)
+    aws.set_clock(backup=60)
 
     # WHEN a backup is made
     details = ddb.create_backup(TableName="orders", BackupName="orders-bk")["BackupDetails"]
@@ -300,20 +321,21 @@ def test_a_new_backup_is_creating_and_cannot_be_restored_until_available(aws: Lo
     assert ddb.list_tables()["TableNames"] == ["orders"]  # the failed restore made no table
 
     # ... and then AVAILABLE and restorable
-    wait_until(lambda: _backup_status(ddb, arn) == "AVAILABLE")
+    aws.advance_clock(60)
+    assert _backup_status(ddb, arn) == "AVAILABLE"
     assert [b["BackupStatus"] for b in ddb.list_backups(TableName="orders")["BackupSummaries"]] == ["AVAILABLE"]
     ddb.restore_table_from_backup(TargetTableName="copy", BackupArn=arn)
     assert _scan(ddb, "copy") == ITEMS
 
 
 def test_a_deleted_pitr_tables_system_backup_is_creating_for_a_while(aws: LocalAws) -> None:
-    # GIVEN a table with point-in-time recovery, and backups that take 4 s
+    # GIVEN a table with point-in-time recovery, and backups that take a minute
     ddb = boto3.client("dynamodb")
     _create_table(ddb, "orders", ITEMS)
     ddb.update_continuous_backups(
         TableName="orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
-    aws.set_clock(backup=4)
+    aws.set_clock(backup=60)
 
     # WHEN the table is deleted
     ddb.delete_table(TableName="orders")
@@ -328,7 +350,8 @@ def test_a_deleted_pitr_tables_system_backup_is_creating_for_a_while(aws: LocalA
     assert ddb.list_tables()["TableNames"] == []
 
     # ... and then AVAILABLE, and restores every item under the old name
-    wait_until(lambda: _backup_status(ddb, arn) == "AVAILABLE")
+    aws.advance_clock(60)
+    assert _backup_status(ddb, arn) == "AVAILABLE"
     ddb.restore_table_from_backup(TargetTableName="orders", BackupArn=arn)
     assert _scan(ddb, "orders") == ITEMS
 
@@ -341,10 +364,10 @@ def _indexes(ddb, table: str) -> dict[str, dict]:
 
 
 def test_a_new_index_backfills_while_the_table_stays_active_one_at_a_time(aws: LocalAws) -> None:
-    # GIVEN an ACTIVE table with one index, and index builds that take 5 s
+    # GIVEN an ACTIVE table with one index, and index builds that take five minutes
     ddb = boto3.client("dynamodb")
     _create_table(ddb, "orders", ITEMS, GlobalSecondaryIndexes=[_gsi("ByA", "a")], **_attrs("a"))
-    aws.set_clock(gsi=5)
+    aws.set_clock(gsi=300)
     limit = (
         400,
         "LimitExceededException",
@@ -374,13 +397,16 @@ def test_a_new_index_backfills_while_the_table_stays_active_one_at_a_time(aws: L
     ddb.update_table(TableName="orders", DeletionProtectionEnabled=True)
 
     # AND then the index is ACTIVE (no Backfilling key), and the next one can be added
-    wait_until(lambda: _indexes(ddb, "orders")["ByB"]["IndexStatus"] == "ACTIVE")
+    aws.advance_clock(300)
+    assert _indexes(ddb, "orders")["ByB"]["IndexStatus"] == "ACTIVE"
     assert "Backfilling" not in _indexes(ddb, "orders")["ByB"]
     change_indexes(create_c)()
     assert _indexes(ddb, "orders")["ByC"]["IndexStatus"] == "CREATING"
     # two index changes in one request are refused whatever the clock says
-    aws.set_clock(gsi=0)
-    wait_until(lambda: _indexes(ddb, "orders")["ByC"]["IndexStatus"] == "ACTIVE")
+    aws.set_clock(gsi=0)  # a new duration does not move a build already under way ...
+    assert _indexes(ddb, "orders")["ByC"]["IndexStatus"] == "CREATING"
+    aws.advance_clock(300)  # ... time passing does
+    assert _indexes(ddb, "orders")["ByC"]["IndexStatus"] == "ACTIVE"
     assert _error(change_indexes({"Create": _gsi("ByD", "d")}, {"Create": _gsi("ByE", "e")})) == limit
 
 
@@ -388,8 +414,8 @@ def test_a_new_index_backfills_while_the_table_stays_active_one_at_a_time(aws: L
 
 
 def test_a_new_bucket_is_not_found_until_s3_shows_it(aws: LocalAws) -> None:
-    # GIVEN new buckets take 4 s to show
-    aws.set_clock(bucket=4)
+    # GIVEN new buckets take 30 s to show
+    aws.set_clock(bucket=30)
     s3 = boto3.client("s3")
     versioning = {"Status": "Enabled"}
 
@@ -409,7 +435,8 @@ def test_a_new_bucket_is_not_found_until_s3_shows_it(aws: LocalAws) -> None:
     ]  # fmt: skip
 
     # ... and then it is there
-    wait_until(lambda: _head_status(s3, "photos-bkt") == 200)
+    aws.advance_clock(30)
+    assert _head_status(s3, "photos-bkt") == 200
     s3.put_bucket_versioning(Bucket="photos-bkt", VersioningConfiguration=versioning)
     assert s3.get_bucket_versioning(Bucket="photos-bkt")["Status"] == "Enabled"
 
@@ -435,7 +462,7 @@ def test_recovery_points_are_listed_by_aws_backup_only_even_after_the_table_is_g
 
     # WHEN one recovery point is made from Python and one, still being made, over the control endpoint
     first = aws.add_recovery_point("orders")
-    status, made = _post(aws, "recovery-point?table=orders&region=us-east-1&status=CREATING&completes_in=4")
+    status, made = _post(aws, "recovery-point?table=orders&region=us-east-1&status=CREATING&completes_in=60")
     second = made["RecoveryPointArn"]
 
     # THEN AWS Backup lists both, newest first, in the shape botocore parses; DynamoDB's backups do not show them
@@ -453,17 +480,18 @@ def test_recovery_points_are_listed_by_aws_backup_only_even_after_the_table_is_g
     assert _post(aws, "recovery-point?table=nothing")[0] == 404
     # AND after the table is deleted they are still listed, the second one COMPLETED in time
     ddb.delete_table(TableName="orders")
-    wait_until(lambda: [p["Status"] for p in _points(backup, arn)] == ["COMPLETED", "COMPLETED"])
+    aws.advance_clock(60)
+    assert [p["Status"] for p in _points(backup, arn)] == ["COMPLETED", "COMPLETED"]
 
 
 def test_a_restore_job_restores_the_snapshot_creating_for_the_restore_duration(aws: LocalAws) -> None:
-    # GIVEN a recovery point of a tagged table with items, the table since deleted, and restores that take 5 s
+    # GIVEN a recovery point of a tagged table with items, the table since deleted, and restores that take 90 s
     ddb, backup = boto3.client("dynamodb"), boto3.client("backup")
     arn = _create_table(ddb, "orders", ITEMS, Tags=[{"Key": "team", "Value": "a"}])["TableArn"]
     point = aws.add_recovery_point("orders", region="us-east-1", vault="Default")
     ddb.put_item(TableName="orders", Item={"pk": {"S": "after"}})  # not in the snapshot
     ddb.delete_table(TableName="orders")
-    aws.set_clock(restore=5)
+    aws.set_clock(restore=90)
 
     # WHEN AWS Backup restores it under the old name with a DynamoDB-managed key
     job_id = backup.start_restore_job(
@@ -486,7 +514,9 @@ def test_a_restore_job_restores_the_snapshot_creating_for_the_restore_duration(a
     assert _points(backup, arn)[0]["RecoveryPointArn"] == point
 
     # ... and then COMPLETED, with the table ACTIVE, the snapshot's items, the key asked for and no tags
-    job = wait_until(lambda: (j := backup.describe_restore_job(RestoreJobId=job_id))["Status"] == "COMPLETED" and j)
+    aws.advance_clock(90)
+    job = backup.describe_restore_job(RestoreJobId=job_id)
+    assert job["Status"] == "COMPLETED"
     assert job["CreatedResourceArn"] == arn and job["CompletionDate"] > job["CreationDate"]
     table = _active(ddb, "orders")
     assert table and table["RestoreSummary"]["RestoreInProgress"] is False
