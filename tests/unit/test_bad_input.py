@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import yaml
 
-from selfheal import cli
 from selfheal.loader import DEFAULT_ESTATE_PATH, parse_estate
 from selfheal.spec import EstateError
 
@@ -496,98 +495,3 @@ def test_bad_estate_is_one_line_naming_the_field_and_the_fix(text, path, fragmen
 def test_there_are_enough_named_cases():
     ids = [c[0] for c in CASES]
     assert len(ids) == len(set(ids)) >= 45
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The CLI: exit 1, one clear line on stderr, and not a single AWS call
-
-
-@pytest.fixture
-def run_cli(aws, monkeypatch, capsys):
-    """`selfheal ...` in-process against the local AWS endpoint; returns (exit code, stdout, stderr)."""
-    for name in ("SELFHEAL_ESTATE", "SELFHEAL_MAX_MISSING_PERCENT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli.main(["--endpoint-url", aws.endpoint, *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-@pytest.fixture
-def bad_estate(tmp_path):
-    path = tmp_path / "estate.yaml"
-    path.write_text(shipped_with(_set(t0, "pitr", {"recovery_days": 36})))
-    return path
-
-
-FILE_CASES = [c for c in CASES if not c[4]]  # the ones a file alone can express (no --set / environment)
-
-
-@pytest.mark.parametrize(("text", "path"), [c[1:3] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
-def test_every_bad_estate_file_stops_the_cli_with_exit_1_one_line_and_no_aws_call(text, path, run_cli, tmp_path, aws):
-    estate = tmp_path / "estate.yaml"
-    estate.write_text(text, encoding="utf-8")
-
-    code, out, err = run_cli("--estate", str(estate), "apply")
-
-    assert code == 1
-    assert out == ""
-    (line,) = err.strip().splitlines()
-    assert line.startswith(f"selfheal: error: {estate}: ") and f": {path}" in line and " — " in line
-    assert aws.calls() == []
-
-
-CLI_CASES = [
-    ("bad-estate-file", ["apply", "--estate", "{bad}"], "tables[0].pitr.recovery_days"),
-    ("missing-estate-file", ["plan", "--estate", "{missing}"], "file not found"),
-    ("set-without-equals", ["apply", "--set", "prefix"], "expected KEY=VALUE"),
-    ("set-undeclared-var", ["apply", "--set", "prefx=x"], "--set prefx: no such variable"),
-    ("unknown-command", ["heal"], "invalid choice: 'heal'"),
-    ("no-command", [], "a command is required"),
-    ("unknown-option", ["apply", "--force"], "unrecognized arguments: --force"),
-    ("only-unknown-name", ["apply", "--only", "galerly-user"], "did you mean 'galerly-users'"),
-    ("time-budget-negative", ["apply", "--time-budget", "-1"], "--time-budget"),
-    ("time-budget-not-a-number", ["apply", "--time-budget", "soon"], "invalid float value"),
-    ("delete-wrong-confirmation", ["delete", "--confirm", "delete all tables"], 'pass --confirm "DELETE ALL TABLES"'),
-    ("delete-without-confirmation", ["delete"], "delete refused"),
-    ("max-missing-env-bad", ["apply", "--guard", "ENV:SELFHEAL_MAX_MISSING_PERCENT=lots"], "is not a number"),
-]
-
-
-@pytest.mark.parametrize(("argv", "expected"), [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
-def test_cli_bad_input_exits_1_with_one_line_and_no_aws_call(
-    run_cli, aws, bad_estate, tmp_path, monkeypatch, argv, expected
-):
-    args = []
-    for arg in argv:
-        if arg.startswith("ENV:"):
-            name, _, value = arg[4:].partition("=")
-            monkeypatch.setenv(name, value)
-            continue
-        args.append(arg.format(bad=bad_estate, missing=tmp_path / "nope.yaml"))
-    code, out, err = run_cli(*args)
-    assert code == 1
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("selfheal: error: ")
-    assert expected in lines[0]
-    assert aws.calls() == []
-
-
-def test_cli_bad_estate_names_the_file(run_cli, bad_estate):
-    code, _, err = run_cli("status", "--estate", str(bad_estate))
-    assert code == 1
-    assert f"{bad_estate}: tables[0].pitr.recovery_days: " in err
-
-
-def test_the_same_endpoint_records_calls_for_good_input(run_cli, aws):
-    """Control: the zero-call assertions above would catch a call, since this endpoint records them."""
-    code, _, err = run_cli("status", "--only", "galerly-users", "--json")
-    assert code == 0, err
-    assert any(c["operation"] == "DescribeTable" and c["name"] == "galerly-users" for c in aws.calls())
-    assert aws.writes() == []
