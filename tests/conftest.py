@@ -6,7 +6,9 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,6 +17,7 @@ if str(ROOT) not in sys.path:
 
 from devtools.localaws import LocalAws  # noqa: E402
 
+REGION = "us-east-1"
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -45,3 +48,21 @@ def aws(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalA
     for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     yield local_aws
+
+
+@pytest.fixture
+def ddb(aws: LocalAws) -> Any:
+    """A plain DynamoDB client on the local AWS (the test's own: not selfheal's, not the role's)."""
+    return boto3.client("dynamodb", region_name=REGION, endpoint_url=aws.endpoint)
+
+
+@pytest.fixture
+def s3(aws: LocalAws) -> Any:
+    """A plain S3 client on the local AWS (the test's own: not selfheal's, not the role's)."""
+    return boto3.client("s3", region_name=REGION, endpoint_url=aws.endpoint)
+
+
+@pytest.fixture
+def kms(aws: LocalAws) -> Any:
+    """A plain KMS client on the local AWS (the test's own)."""
+    return boto3.client("kms", region_name=REGION, endpoint_url=aws.endpoint)

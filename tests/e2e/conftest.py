@@ -26,16 +26,6 @@ def enforce_role_policy(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def ddb(aws: LocalAws) -> Any:
-    return boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
-
-
-@pytest.fixture
-def s3(aws: LocalAws) -> Any:
-    return boto3.client("s3", region_name="us-east-1", endpoint_url=aws.endpoint)
-
-
-@pytest.fixture
 def enforced(aws: LocalAws) -> LocalAws:
     """The local AWS with the role's policy enforced (the autouse fixture above has turned it on)."""
     return aws

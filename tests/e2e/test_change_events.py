@@ -18,14 +18,12 @@ import boto3
 import pytest
 
 from devtools import breakage, followups
-from devtools.invoke import LambdaContext, load_handler
 from devtools.localaws import LocalAws
 from tests.e2e.conftest import heal_from_empty, put_items, role_calls
+from tests.support.handler import invoke
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-app = load_handler()
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = "arn:aws:iam::123456789012:role/selfheal-FunctionRole-1QWERTY2ASDF"
 
@@ -61,10 +59,6 @@ def inbox(enforced: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Any:
     return messages
 
 
-def invoke(event: dict[str, Any]) -> Any:
-    return app.lambda_handler(event, LambdaContext(timeout_s=60))
-
-
 def test_own_calls_undeclared_resources_and_failed_calls_cost_no_aws_call(enforced: LocalAws, inbox: Any) -> None:
     own = load("change-pitr-off.json")
     own["detail"]["userIdentity"] = {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/r/s",
@@ -75,7 +69,7 @@ def test_own_calls_undeclared_resources_and_failed_calls_cost_no_aws_call(enforc
     failed["detail"]["errorCode"] = "AccessDenied"
     enforced.reset_calls()
 
-    answers = [invoke(e) for e in (own, undeclared, failed)]
+    answers = [invoke(e, timeout_s=60).result for e in (own, undeclared, failed)]
 
     assert [a.keys() for a in answers] == [{"ignored"}] * 3
     assert "made by selfheal itself" in answers[0]["ignored"]
@@ -83,16 +77,15 @@ def test_own_calls_undeclared_resources_and_failed_calls_cost_no_aws_call(enforc
 
 
 def test_a_public_bucket_is_healed_and_the_message_says_who_what_and_what_was_done(
-    enforced: LocalAws, inbox: Any
+    enforced: LocalAws, inbox: Any, s3: Any
 ) -> None:
     heal_from_empty(enforced.endpoint)
-    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=enforced.endpoint)
     breakage.make_public(s3, "galerly-images-storage")
     enforced.reset_calls()
 
     # WHEN CloudTrail's record of that PutBucketPolicy arrives
     started = time.monotonic()
-    answer = invoke(load("change-bucket-public.json"))
+    answer = invoke(load("change-bucket-public.json"), timeout_s=60).result
     took = time.monotonic() - started
 
     # THEN only that bucket was looked at and healed, and one message says who, what and what was done
@@ -112,13 +105,14 @@ def test_a_public_bucket_is_healed_and_the_message_says_who_what_and_what_was_do
         "BlockPublicPolicy"] is True
 
     # WHEN a run finds everything in order THEN nobody is told anything
-    healthy = invoke(load("scheduled.json"))
+    healthy = invoke(load("scheduled.json"), timeout_s=60).result
     assert healthy["summary"]["ok"] == healthy["summary"]["checked"]
     assert inbox() == []
 
 
-def test_a_burst_of_40_events_for_one_table_is_one_restore_and_no_error(enforced: LocalAws, inbox: Any) -> None:
-    ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=enforced.endpoint)
+def test_a_burst_of_40_events_for_one_table_is_one_restore_and_no_error(
+    enforced: LocalAws, inbox: Any, ddb: Any
+) -> None:
     heal_from_empty(enforced.endpoint)
     put_items(ddb, "galerly-photos", 100)
     enforced.set_clock(restore=2)
@@ -129,7 +123,7 @@ def test_a_burst_of_40_events_for_one_table_is_one_restore_and_no_error(enforced
 
     # WHEN 40 change events for the table arrive at once (a script, a rollout)
     def one(i: int) -> None:
-        answers[i] = invoke(burst[i])
+        answers[i] = invoke(burst[i], timeout_s=60).result
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(len(burst))]
     for t in threads:
@@ -150,16 +144,16 @@ def test_a_burst_of_40_events_for_one_table_is_one_restore_and_no_error(enforced
     # WHEN the lease's "look again" and the follow-ups fire THEN the table is back, still one restore, no error
     outcomes = []
     while followups.pending(enforced.endpoint):
-        report = invoke(followups.due(enforced.endpoint, timeout=60, advance=enforced.advance_clock).event)
+        fired = followups.due(enforced.endpoint, timeout=60, advance=enforced.advance_clock)
+        report = invoke(fired.event, timeout_s=60).result
         outcomes += [r["outcome"] for r in report["resources"]]
     assert "restored" in outcomes and not {"error", "conflict"} & set(outcomes), outcomes
     assert ddb.scan(TableName="galerly-photos", Select="COUNT")["Count"] == 100
     assert [c["operation"] for c in role_calls(enforced)].count("RestoreTableFromBackup") == 1
 
 
-def test_make_invoke_with_a_change_event_heals_just_that_resource(enforced: LocalAws, inbox: Any) -> None:
+def test_make_invoke_with_a_change_event_heals_just_that_resource(enforced: LocalAws, inbox: Any, ddb: Any) -> None:
     heal_from_empty(enforced.endpoint)
-    ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=enforced.endpoint)
     ddb.update_continuous_backups(TableName="galerly-sessions",
                                   PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
     env = {**os.environ, "AWS_ENDPOINT_URL": enforced.endpoint}

@@ -28,14 +28,14 @@ import boto3
 import pytest
 
 from devtools import breakage, followups
-from devtools.invoke import LambdaContext, ResponseServer, load_handler
+from devtools.invoke import LambdaContext
 from devtools.localaws import LocalAws, other_account_session
 from tests.support.enforce import TEMPLATE
+from tests.support.handler import app
+from tests.support.handler import invoke as invoke_handler
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-app = load_handler()
 ROOT = Path(__file__).resolve().parents[2]
 CENTRAL = "123456789012"  # moto's default account: the Organization's administration account holds the bus
 REGIONS = ("us-east-1", "eu-west-1")
@@ -118,13 +118,10 @@ def invoke(fleet: Fleet, member: Member, event: dict[str, Any], monkeypatch: pyt
         env.setattr(app, "_CLIENTS", {})  # warm clients belong to one account's function
         context = LambdaContext(function_name="selfheal-Function-4F5G6H7J8K9L", region=member.region,
                                 account=member.account, timeout_s=300)
-        if "ResponseURL" in event:
-            with ResponseServer() as server:
-                app.lambda_handler({**event, "ResponseURL": server.url}, context)
-            (response,) = server.responses
-            answer: Any = response
-        else:
-            answer = app.lambda_handler(event, context)
+        invoked = invoke_handler(event, context)
+        answer: Any = invoked.result
+        if invoked.server is not None:  # a CloudFormation request: CloudFormation's one response
+            (answer,) = invoked.responses
     denied = [r for r in fleet.aws.iam_log() if r["denied"]]
     assert denied == [], denied
     fleet.sent += [json.loads(r["body"]) for r in fleet.aws.iam_log()

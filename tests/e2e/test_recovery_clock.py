@@ -13,19 +13,17 @@ import os
 import time
 from typing import Any
 
-import boto3
 import pytest
 
 from devtools import followups
 from devtools.breakage import delete_table
-from devtools.invoke import LambdaContext, ResponseServer, load_handler
+from devtools.invoke import LambdaContext
 from devtools.localaws import LocalAws
 from tests.e2e.conftest import heal_from_empty, put_items, role_calls
+from tests.support.handler import invoke
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-app = load_handler()
 EVENTS = os.path.join(os.path.dirname(__file__), "..", "..", "events")
 PHOTOS = "galerly-photos"
 
@@ -45,17 +43,14 @@ def scheduled_event() -> dict[str, Any]:
         return json.load(fh)
 
 
-def invoke(event: dict[str, Any], timeout_s: float) -> Any:
-    return app.lambda_handler(event, LambdaContext(timeout_s=timeout_s))
-
-
 def photos(report: dict[str, Any]) -> dict[str, Any]:
     return next(r for r in report["resources"] if r["name"] == PHOTOS)
 
 
-def test_a_90s_restore_meets_a_30s_lambda_and_a_followup_finishes_it(function_env: LocalAws, monkeypatch) -> None:
+def test_a_90s_restore_meets_a_30s_lambda_and_a_followup_finishes_it(
+    function_env: LocalAws, monkeypatch, ddb: Any
+) -> None:
     aws = function_env
-    ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
     # GIVEN a healthy estate whose photos table holds 2,000 items, and a local AWS where a restore takes 90 s
     heal_from_empty(aws.endpoint)
     put_items(ddb, PHOTOS, 2000)
@@ -68,7 +63,7 @@ def test_a_90s_restore_meets_a_30s_lambda_and_a_followup_finishes_it(function_en
 
     # WHEN the nightly event reaches a function with a 30-second timeout
     started = time.monotonic()
-    first = invoke(scheduled_event(), timeout_s=30)
+    first = invoke(scheduled_event(), timeout_s=30).result
 
     # THEN the run ends in time, reports the table restoring, hands over to one follow-up, and created nothing
     assert time.monotonic() - started < 30
@@ -88,7 +83,7 @@ def test_a_90s_restore_meets_a_30s_lambda_and_a_followup_finishes_it(function_en
     # WHEN Scheduler fires the follow-up (after the restore has finished)
     fired = followups.due(aws.endpoint, timeout=120, advance=aws.advance_clock)
     aws.reset_calls()
-    second = invoke(fired.event, timeout_s=30)
+    second = invoke(fired.event, timeout_s=30).result
 
     # THEN the table is back with every item and its declared settings, and nothing more is scheduled
     assert photos(second)["outcome"] == "restored", photos(second)
@@ -109,9 +104,10 @@ def test_a_90s_restore_meets_a_30s_lambda_and_a_followup_finishes_it(function_en
     assert "CreateSchedule" not in operations and "RestoreTableFromBackup" not in operations
 
 
-def test_a_deploy_during_a_slow_restore_answers_success_with_the_counts(function_env: LocalAws, monkeypatch) -> None:
+def test_a_deploy_during_a_slow_restore_answers_success_with_the_counts(
+    function_env: LocalAws, monkeypatch, ddb: Any
+) -> None:
     aws = function_env
-    ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
     heal_from_empty(aws.endpoint)
     put_items(ddb, PHOTOS, 20)
     aws.set_clock(restore=90)
@@ -122,11 +118,9 @@ def test_a_deploy_during_a_slow_restore_answers_success_with_the_counts(function
         event = json.load(fh)
 
     # WHEN CloudFormation creates the stack's custom resource while the restore runs
-    with ResponseServer() as server:
-        app.lambda_handler({**event, "ResponseURL": server.url}, LambdaContext(timeout_s=30))
+    (response,) = invoke(event, timeout_s=30).responses
 
     # THEN one SUCCESS (no rollback), with the restoring count and when the follow-up runs
-    (response,) = server.responses
     assert response["Status"] == "SUCCESS", response
     assert response["Data"]["restoring"] == 1 and response["Data"]["failed"] == 0
     assert response["Data"]["followup_at"]
@@ -134,10 +128,9 @@ def test_a_deploy_during_a_slow_restore_answers_success_with_the_counts(function
 
 
 def test_a_deleted_table_backup_still_being_made_is_waited_for_never_replaced_by_an_empty_table(
-    function_env: LocalAws, monkeypatch
+    function_env: LocalAws, monkeypatch, ddb: Any
 ) -> None:
     aws = function_env
-    ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
     heal_from_empty(aws.endpoint)
     put_items(ddb, PHOTOS, 50)
     # GIVEN the deleted table's backup takes 8 minutes to become AVAILABLE, and a restore 2; follow-ups 10 minutes on
@@ -149,7 +142,7 @@ def test_a_deleted_table_backup_still_being_made_is_waited_for_never_replaced_by
 
     # WHEN a run with 5 s to live (2 s after the 3 s margin: the one wait on the wall clock here) lands while the
     # backup is CREATING
-    first = invoke(scheduled_event(), timeout_s=5)
+    first = invoke(scheduled_event(), timeout_s=5).result
 
     # THEN it waited what it could, deferred, and neither created the table nor restored an unfinished backup
     assert photos(first)["outcome"] == "deferred", photos(first)
@@ -163,7 +156,7 @@ def test_a_deleted_table_backup_still_being_made_is_waited_for_never_replaced_by
     outcomes = []
     report = first
     while "followup" in report:
-        report = invoke(followups.due(aws.endpoint, timeout=3600, advance=aws.advance_clock).event, timeout_s=30)
+        report = invoke(followups.due(aws.endpoint, timeout=3600, advance=aws.advance_clock).event, timeout_s=30).result
         outcomes.append(photos(report)["outcome"])
 
     # THEN the backup was restored once it was AVAILABLE, with its items; never an empty create
@@ -173,10 +166,9 @@ def test_a_deleted_table_backup_still_being_made_is_waited_for_never_replaced_by
 
 
 def test_a_table_kept_only_by_aws_backup_is_restored_by_aws_backup_never_created_empty(
-    function_env: LocalAws, monkeypatch
+    function_env: LocalAws, monkeypatch, ddb: Any
 ) -> None:
     aws = function_env
-    ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
     heal_from_empty(aws.endpoint)
     put_items(ddb, PHOTOS, 30)
     # GIVEN the table's only copy is an AWS Backup recovery point (PITR was off, so no $DeletedTableBackup)
@@ -191,7 +183,7 @@ def test_a_table_kept_only_by_aws_backup_is_restored_by_aws_backup_never_created
     # WHEN a run without a restore role (the CLI's case) meets it
     for name in ("SELFHEAL_BACKUP_RESTORE_ROLE_ARN", "SELFHEAL_FOLLOWUP_ROLE_ARN"):
         monkeypatch.delenv(name, raising=False)
-    bare = invoke(scheduled_event(), timeout_s=30)
+    bare = invoke(scheduled_event(), timeout_s=30).result
     # THEN it is an error naming the recovery point and the command, and nothing is created
     assert photos(bare)["outcome"] == "error" and point in photos(bare)["reason"]
     assert "start-restore-job" in photos(bare)["reason"]
@@ -200,9 +192,9 @@ def test_a_table_kept_only_by_aws_backup_is_restored_by_aws_backup_never_created
     # WHEN the deployed function (with its restore role) runs, then its follow-up
     for name, value in followups.function_environment(180).items():
         monkeypatch.setenv(name, value)
-    first = invoke(scheduled_event(), timeout_s=30)
+    first = invoke(scheduled_event(), timeout_s=30).result
     assert photos(first)["outcome"] == "restoring", photos(first)
-    second = invoke(followups.due(aws.endpoint, timeout=3600, advance=aws.advance_clock).event, timeout_s=30)
+    second = invoke(followups.due(aws.endpoint, timeout=3600, advance=aws.advance_clock).event, timeout_s=30).result
 
     # THEN AWS Backup restored it with its items; the role passed only the restore role; never an empty create
     assert photos(second)["outcome"] == "restored", photos(second)
@@ -212,9 +204,10 @@ def test_a_table_kept_only_by_aws_backup_is_restored_by_aws_backup_never_created
     assert "CreateTable" not in {c["operation"] for c in role_calls(aws)}
 
 
-def test_index_builds_are_started_one_at_a_time_and_never_waited_for(function_env: LocalAws, monkeypatch) -> None:
+def test_index_builds_are_started_one_at_a_time_and_never_waited_for(
+    function_env: LocalAws, monkeypatch, ddb: Any
+) -> None:
     aws = function_env
-    ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
     heal_from_empty(aws.endpoint)
     put_items(ddb, PHOTOS, 40)
     # GIVEN both of the photos table's indexes were dropped, and an index backfills for 5 minutes
@@ -227,7 +220,7 @@ def test_index_builds_are_started_one_at_a_time_and_never_waited_for(function_en
 
     # WHEN the nightly run reaches it
     started = time.monotonic()
-    first = invoke(scheduled_event(), timeout_s=30)
+    first = invoke(scheduled_event(), timeout_s=30).result
 
     # THEN it starts one build and ends without waiting for the backfill; the other index waits its turn
     assert time.monotonic() - started < 10
@@ -243,7 +236,7 @@ def test_index_builds_are_started_one_at_a_time_and_never_waited_for(function_en
     # WHEN the follow-ups run until nothing is left
     outcomes, report = [], first
     while "followup" in report:
-        report = invoke(followups.due(aws.endpoint, timeout=3600, advance=aws.advance_clock).event, timeout_s=30)
+        report = invoke(followups.due(aws.endpoint, timeout=3600, advance=aws.advance_clock).event, timeout_s=30).result
         outcomes.append(photos(report)["outcome"])
 
     # THEN both indexes end ACTIVE, built one after the other, never refused by AWS, with every item kept

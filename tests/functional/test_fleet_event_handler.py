@@ -14,9 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.invoke import LambdaContext, load_handler
 from devtools.localaws import LocalAws
 from selfheal import fleet
+from tests.support.handler import app, invoke
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -25,8 +25,6 @@ BUS = "arn:aws:events:us-east-1:111111111111:event-bus/selfheal-fleet"  # anothe
 
 # --- the handler sends it, best effort --------------------------------------------------------------------------
 
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-app = load_handler()
 
 
 class _Stdout:
@@ -50,7 +48,7 @@ def out(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def apply_one() -> dict[str, Any]:
-    return app.lambda_handler({"action": "apply", "only": ["galerly-newsletters"]}, LambdaContext(timeout_s=60))
+    return invoke({"action": "apply", "only": ["galerly-newsletters"]}, timeout_s=60).result
 
 
 def test_without_a_central_bus_no_event_is_sent(aws: LocalAws, out: Any) -> None:
@@ -88,7 +86,7 @@ def test_no_event_is_sent_when_too_little_of_the_invocation_is_left(
     # logged and counted; the run stands.
     monkeypatch.setenv("SELFHEAL_CENTRAL_EVENT_BUS_ARN", BUS)
 
-    answer = app.lambda_handler({"action": "apply", "only": ["galerly-newsletters"]}, LambdaContext(timeout_s=4.5))
+    answer = invoke({"action": "apply", "only": ["galerly-newsletters"]}, timeout_s=4.5).result
 
     assert answer["summary"]["failed"] == 0
     assert [c for c in aws.calls() if c["service"] == "events"] == []
@@ -113,7 +111,7 @@ def test_the_stored_rows_are_the_senders_own(aws: LocalAws) -> None:
 def test_a_plan_is_not_sent(aws: LocalAws, out: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SELFHEAL_CENTRAL_EVENT_BUS_ARN", BUS)
 
-    app.lambda_handler({"action": "plan"}, LambdaContext(timeout_s=60))
+    invoke({"action": "plan"}, timeout_s=60)
 
     assert [c for c in aws.calls() if c["service"] == "events"] == []
 

@@ -19,9 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from devtools.invoke import LambdaContext, ResponseServer, load_handler
+from devtools.invoke import LambdaContext, ResponseServer
 from devtools.localaws import LocalAws
 from selfheal.loader import load_estate
+from tests.support.handler import app, invoke
 
 # Lambda never shows this warning (app.py filters it); pytest resets warning filters per test.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -30,8 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-app = load_handler()
 
 ESTATE = load_estate(env={})
 NAMES = [r.name for r in ESTATE.resources]
@@ -63,21 +62,6 @@ class _Stdout:
 
     def flush(self) -> None:
         sys.stdout.flush()
-
-
-def invoke(event: Any, context: LambdaContext | None = None, linger: bool = False,
-           ) -> tuple[Any, list[dict[str, Any]], ResponseServer]:
-    """Run the handler; a CloudFormation event's ResponseURL is pointed at a local server. -> (result, PUT bodies).
-
-    linger: keep listening until a second past the invocation's end, so a late second response would be seen."""
-    context = context or LambdaContext(timeout_s=900)
-    with ResponseServer() as server:
-        if isinstance(event, dict) and "ResponseURL" in event:
-            event = {**event, "ResponseURL": server.url}
-        result = app.lambda_handler(event, context)
-        if linger:
-            time.sleep(context.get_remaining_time_in_millis() / 1000 + 1.0)
-    return result, server.responses, server
 
 
 def load(name: str) -> dict[str, Any]:
@@ -131,7 +115,7 @@ def test_every_event_file_runs_with_the_right_outcome(name: str, aws: LocalAws) 
     event = load(name)
     status, writes = EXPECTED[name]
 
-    result, responses, server = invoke(event)
+    result, responses, server, _ = invoke(event)
 
     assert bool(aws.writes()) is writes
     if status is not None:
@@ -165,7 +149,7 @@ def test_every_event_file_runs_with_the_right_outcome(name: str, aws: LocalAws) 
 def test_sam_generated_create_request_is_answered(aws: LocalAws) -> None:
     event = sam_event("cloudformation", "create-request")
 
-    _, responses, _ = invoke(event)
+    responses = invoke(event).responses
 
     response = one_response(responses)
     assert response["Status"] == "SUCCESS", response["Reason"]
@@ -176,7 +160,7 @@ def test_sam_generated_create_request_is_answered(aws: LocalAws) -> None:
 def test_sam_generated_scheduled_event_runs_a_scheduled_apply(aws: LocalAws) -> None:
     event = sam_event("cloudwatch", "scheduled-event")
 
-    result, responses, _ = invoke(event)
+    result, responses, _, _ = invoke(event)
 
     assert responses == []
     assert (result["action"], result["trigger"], result["guard"]["tripped"]) == ("apply", "schedule", True)
@@ -192,7 +176,7 @@ def test_engine_exception_answers_failed_once(aws: LocalAws, monkeypatch: pytest
 
     monkeypatch.setattr(app.Engine, "run", boom)
 
-    _, responses, _ = invoke(load("cfn-create.json"))
+    responses = invoke(load("cfn-create.json")).responses
 
     response = one_response(responses)
     assert response["Status"] == "FAILED"
@@ -206,7 +190,7 @@ def test_invalid_estate_answers_failed_once_before_any_aws_call(
     bad.write_text("version: 1\ntables: [{name: x}]\n")
     monkeypatch.setenv("SELFHEAL_ESTATE", str(bad))
 
-    _, responses, _ = invoke(load("cfn-update.json"))
+    responses = invoke(load("cfn-update.json")).responses
 
     response = one_response(responses)
     assert response["Status"] == "FAILED"
@@ -229,7 +213,7 @@ def test_unhealthy_run_answers_failed_naming_the_resources(aws: LocalAws, monkey
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refuse)
 
-    _, responses, _ = invoke(load("cfn-create.json"))
+    responses = invoke(load("cfn-create.json")).responses
 
     response = one_response(responses)
     assert response["Status"] == "FAILED"
@@ -242,7 +226,7 @@ def test_delete_succeeds_at_once_and_touches_nothing(aws: LocalAws) -> None:
     aws.reset_calls()
     event = load("cfn-delete.json")
 
-    _, responses, _ = invoke(event)
+    responses = invoke(event).responses
 
     response = one_response(responses)
     assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", event["PhysicalResourceId"])
@@ -253,12 +237,12 @@ def test_delete_succeeds_at_once_and_touches_nothing(aws: LocalAws) -> None:
 def test_delete_after_a_failed_create_succeeds(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as m:
         m.setattr(app.Engine, "run", lambda self, action: (_ for _ in ()).throw(RuntimeError("create failed")))
-        _, created, _ = invoke(load("cfn-create.json"))
+        created = invoke(load("cfn-create.json")).responses
     failed = one_response(created)
     assert failed["Status"] == "FAILED"
     delete = {**load("cfn-delete.json"), "PhysicalResourceId": failed["PhysicalResourceId"]}
 
-    _, responses, _ = invoke(delete)
+    responses = invoke(delete).responses
 
     response = one_response(responses)
     assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", failed["PhysicalResourceId"])
@@ -271,7 +255,7 @@ def test_near_timeout_answers_once_and_defers_the_rest(aws: LocalAws) -> None:
     aws.reset_calls()
 
     # 2.5 s left is inside the safety margin: nothing new is started, the run still answers in time.
-    _, responses, _ = invoke(load("cfn-create.json"), LambdaContext(timeout_s=2.5), linger=True)
+    responses = invoke(load("cfn-create.json"), LambdaContext(timeout_s=2.5), linger=True).responses
 
     response = one_response(responses)
     # nothing failed: the deferred resources are left to a follow-up, and the deploy is not failed for slowness
@@ -286,7 +270,7 @@ def test_crhelper_timeout_and_late_run_still_send_one_response(aws: LocalAws, mo
     real = app.Engine.run
     monkeypatch.setattr(app.Engine, "run", lambda self, action: (time.sleep(1.0), real(self, action))[1])
 
-    _, responses, _ = invoke(load("cfn-create.json"), LambdaContext(timeout_s=0.8), linger=True)
+    responses = invoke(load("cfn-create.json"), LambdaContext(timeout_s=0.8), linger=True).responses
 
     response = one_response(responses)
     assert (response["Status"], response["Reason"]) == ("FAILED", "Execution timed out")
@@ -306,7 +290,7 @@ def test_a_run_ending_just_before_crhelpers_timeout_answer_does_not_race_it(
         return report
 
     monkeypatch.setattr(app.Engine, "run", late)
-    _, responses, _ = invoke(load("cfn-create.json"), context, linger=True)
+    responses = invoke(load("cfn-create.json"), context, linger=True).responses
 
     response = one_response(responses)
     assert (response["Status"], response["Reason"]) == ("FAILED", "Execution timed out")
@@ -391,7 +375,7 @@ def test_logs_never_carry_the_presigned_response_url(
         aws: LocalAws, out: Any, caplog: pytest.LogCaptureFixture) -> None:
     app.logger.setLevel("DEBUG")
     try:
-        _, responses, server = invoke(load("cfn-delete.json"))
+        _, responses, server, _ = invoke(load("cfn-delete.json"))
     finally:
         app.logger.setLevel("INFO")
     one_response(responses)
@@ -403,16 +387,16 @@ def test_logs_never_carry_the_presigned_response_url(
 
 
 def test_scheduled_run_on_an_empty_account_is_held_and_a_manual_apply_heals_it(aws: LocalAws) -> None:
-    held, _, _ = invoke(load("scheduled.json"))
+    held = invoke(load("scheduled.json")).result
 
     assert held["guard"]["tripped"] is True and held["summary"]["deferred"] == COUNT
     assert aws.writes() == []
 
-    healed, _, _ = invoke(load("manual-apply.json"))
+    healed = invoke(load("manual-apply.json")).result
 
     assert healed["summary"]["healed"] == COUNT and healed["summary"]["failed"] == 0
     assert aws.writes()
-    again, _, _ = invoke(load("scheduled.json"))
+    again = invoke(load("scheduled.json")).result
     assert again["summary"]["ok"] == COUNT and "guard" not in again
 
 

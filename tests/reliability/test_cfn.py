@@ -8,13 +8,12 @@ A local HTTP server on 127.0.0.1 stands in for the presigned ResponseURL; every 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from devtools.invoke import LambdaContext, ResponseServer, load_handler
+from tests.support.handler import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,32 +37,12 @@ def event(name):
     return json.loads((ROOT / "events" / name).read_text())
 
 
-def invoke(app, request, context, linger=False):
-    """-> (PUT bodies, seconds the handler took). Bounded: fails if the handler has not returned within 60 s.
-    linger: keep listening until a second past the invocation's end, so a late second response would be seen."""
-    with ResponseServer() as server:
-        out = {}
-
-        def call():
-            started = time.monotonic()
-            out["result"] = app.lambda_handler({**request, "ResponseURL": server.url}, context)
-            out["took"] = time.monotonic() - started
-
-        worker = threading.Thread(target=call, daemon=True)
-        worker.start()
-        worker.join(60)
-        assert not worker.is_alive(), "the handler hung"
-        if linger:
-            time.sleep(context.get_remaining_time_in_millis() / 1000 + 1.0)
-    return server.responses, out["took"]
-
-
 def test_an_aws_surprise_inside_the_run_answers_failed_once(app, faulty, aws):
     # Not a ClientError: something the engine does not expect (before-call hook raising), on an Update.
     faulty.add("dynamodb", "DescribeTable", "galerly-photos", code=None,
                action=lambda: (_ for _ in ()).throw(RuntimeError("connection pool exploded")))
 
-    responses, _ = invoke(app, event("cfn-update.json"), LambdaContext(timeout_s=120))
+    responses = invoke(event("cfn-update.json"), LambdaContext(timeout_s=120), bound_s=60, handler=app).responses
 
     assert len(responses) == 1, responses
     assert responses[0]["Status"] == "FAILED"
@@ -78,7 +57,7 @@ def test_deadline_reached_mid_run_answers_success_once_with_what_is_left(app, fa
     context = LambdaContext(timeout_s=6)
     faulty.add("dynamodb", "CreateTable", "galerly-users", sleep_until=lambda: app.deadline(context) + 0.3)
 
-    responses, took = invoke(app, event("cfn-create.json"), context, linger=True)
+    _, responses, _, took = invoke(event("cfn-create.json"), context, linger=True, bound_s=60, handler=app)
 
     assert len(responses) == 1, responses
     response = responses[0]

@@ -16,18 +16,16 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from devtools.invoke import LambdaContext, ResponseServer, load_handler
+from tests.support.handler import app, invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cfn_update(server: ResponseServer) -> dict[str, Any]:
-    event = json.loads((ROOT / "events" / "cfn-update.json").read_text())
-    return {**event, "ResponseURL": server.url}
+def cfn_update() -> dict[str, Any]:
+    return json.loads((ROOT / "events" / "cfn-update.json").read_text())
 
 
 def test_a_deploy_that_cannot_heal_fails_but_its_rollback_is_let_through(aws) -> None:
-    app = load_handler()
     # GIVEN galerly-users exists with other keys: a conflict no deploy can heal
     ddb = boto3.Session(region_name="us-east-1").client("dynamodb", endpoint_url=aws.endpoint)
     ddb.create_table(TableName="galerly-users", BillingMode="PAY_PER_REQUEST",
@@ -35,9 +33,7 @@ def test_a_deploy_that_cannot_heal_fails_but_its_rollback_is_let_through(aws) ->
                      AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
 
     # WHEN a normal Update arrives (moto knows no such stack: the status read fails, so no rollback is assumed)
-    with ResponseServer() as server:
-        app.lambda_handler(cfn_update(server), LambdaContext(timeout_s=120))
-    (failed,) = server.responses
+    (failed,) = invoke(cfn_update(), timeout_s=120).responses
     # THEN the deploy fails, naming the conflict
     assert failed["Status"] == "FAILED" and "galerly-users" in failed["Reason"]
 
@@ -51,11 +47,9 @@ def test_a_deploy_that_cannot_heal_fails_but_its_rollback_is_let_through(aws) ->
 
     cloudformation.meta.events.register("before-call.cloudformation.DescribeStacks", rolling_back)
     try:
-        with ResponseServer() as server:
-            app.lambda_handler(cfn_update(server), LambdaContext(timeout_s=120))
+        (let_through,) = invoke(cfn_update(), timeout_s=120).responses
     finally:
         cloudformation.meta.events.unregister("before-call.cloudformation.DescribeStacks", rolling_back)
-    (let_through,) = server.responses
     # THEN it answers SUCCESS (the conflict is still in the Data counts and the logs), and nothing was deleted
     assert let_through["Status"] == "SUCCESS" and let_through["Data"]["conflict"] == 1
     assert ddb.describe_table(TableName="galerly-users")["Table"]["KeySchema"][0]["AttributeName"] == "id"
