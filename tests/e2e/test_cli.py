@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
+from tests.support import cli
+from tests.support.cli import Run, environment
 from tests.support.seed import SEED_BUCKETS, SEED_TABLES
 
 pytestmark = pytest.mark.e2e
@@ -20,38 +17,15 @@ BUCKETS = list(SEED_BUCKETS)
 CONFIRM = "DELETE ALL TABLES"
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def outcomes(self) -> dict[str, str]:
-        return {r["name"]: r["outcome"] for r in self.json["resources"]}
-
-
 @pytest.fixture
 def selfheal(aws):
     """Run `python -m selfheal ARGS` with the local endpoint in the environment, stdin not a terminal."""
 
     def run(*args: str, endpoint_env: bool = True) -> Run:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SELFHEAL_")}
-        env["COLUMNS"] = "250"  # rich would cut resource names to fit 80 columns
+        env = environment()
         if not endpoint_env:
             env.pop("AWS_ENDPOINT_URL", None)
-        proc = subprocess.run(
-            [sys.executable, "-m", "selfheal", *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return Run(proc.returncode, proc.stdout, proc.stderr)
+        return cli.selfheal(*args, env=env)
 
     return run
 

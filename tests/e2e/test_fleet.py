@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ import pytest
 from devtools import breakage, followups
 from devtools.invoke import LambdaContext
 from devtools.localaws import LocalAws, other_account_session
+from tests.support.cli import Run, environment, selfheal
 from tests.support.enforce import TEMPLATE
 from tests.support.handler import app
 from tests.support.handler import invoke as invoke_handler
@@ -133,13 +132,11 @@ def load(name: str) -> dict[str, Any]:
     return json.loads((ROOT / "events" / name).read_text())
 
 
-def selfheal_fleet(fleet: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
+def selfheal_fleet(fleet: Fleet, *args: str) -> Run:
     """`selfheal fleet` as an operator of the administration account runs it (moto's default credentials)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SELFHEAL_", "AWS_SESSION_TOKEN"))}
-    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "COLUMNS": "250"})
-    return subprocess.run([sys.executable, "-m", "selfheal", "fleet", "--endpoint-url", fleet.aws.endpoint,
-                           "--region", "us-east-1", *args], env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=120, check=False)
+    env = {k: v for k, v in environment().items() if k != "AWS_SESSION_TOKEN"}
+    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    return selfheal("fleet", "--endpoint-url", fleet.aws.endpoint, "--region", "us-east-1", *args, env=env)
 
 
 def test_six_accounts_and_regions_heal_and_report_to_the_central_bus(
@@ -197,8 +194,8 @@ def test_six_accounts_and_regions_heal_and_report_to_the_central_bus(
 
     # ... and `selfheal fleet` shows the 6 latest runs: the two heals, no error
     done = selfheal_fleet(fleet, "--json")
-    assert done.returncode == 0, done.stderr + done.stdout
-    view = json.loads(done.stdout)
+    assert done.code == 0, done.err + done.out
+    view = json.loads(done.out)
     rows = {(r["account"], r["region"]): r for r in view["rows"]}
     assert sorted(rows) == sorted((m.account, m.region) for m in fleet.members)
     triggers = {key: (r["trigger"], r["runs"]) for key, r in rows.items()}
@@ -212,7 +209,7 @@ def test_six_accounts_and_regions_heal_and_report_to_the_central_bus(
     assert (view["accounts"], view["account_regions"], view["failing"]) == (3, 6, 0)
 
     table = selfheal_fleet(fleet)
-    assert table.returncode == 0 and "3 account(s), 6 account/region(s); 2 healed, 0 failing" in table.stdout
+    assert table.code == 0 and "3 account(s), 6 account/region(s); 2 healed, 0 failing" in table.out
 
 
 def test_the_bus_refuses_an_account_outside_the_organization_and_the_run_still_stands(
@@ -226,7 +223,7 @@ def test_the_bus_refuses_an_account_outside_the_organization_and_the_run_still_s
     assert answer["summary"]["created"] == 1 and answer["summary"]["failed"] == 0
     assert len(fleet.sent) == 1  # it tried, once
     done = selfheal_fleet(fleet, "--json")
-    assert done.returncode == 1 and json.loads(done.stdout)["rows"] == []  # nothing stored: no row, and exit 1
+    assert done.code == 1 and json.loads(done.out)["rows"] == []  # nothing stored: no row, and exit 1
 
 
 def test_selfheal_fleet_refuses_bad_input_before_any_aws_call(fleet: Fleet) -> None:
@@ -235,8 +232,8 @@ def test_selfheal_fleet_refuses_bad_input_before_any_aws_call(fleet: Fleet) -> N
                        (("--stale-after", "0h"), "--stale-after: '0h' is not an age"),
                        (("--log-group", "no spaces"), "--log-group 'no spaces': not a log group name")):
         done = selfheal_fleet(fleet, *args)
-        assert (done.returncode, done.stdout) == (1, ""), done
-        assert done.stderr.startswith(f"selfheal: error: {said}") and done.stderr.count("\n") == 1
+        assert (done.code, done.out) == (1, ""), done
+        assert done.err.startswith(f"selfheal: error: {said}") and done.err.count("\n") == 1
     assert fleet.aws.calls() == []
     missing = selfheal_fleet(fleet, "--log-group", "/aws/events/elsewhere")
-    assert missing.returncode == 1 and "no such log group in us-east-1 — deploy fleet/central.yaml" in missing.stderr
+    assert missing.code == 1 and "no such log group in us-east-1 — deploy fleet/central.yaml" in missing.err

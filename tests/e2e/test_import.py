@@ -4,10 +4,7 @@ a deleted table, validates against the schema, and says what it found but cannot
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -15,11 +12,12 @@ import jsonschema
 import pytest
 import yaml
 
-from selfheal import cli
 from selfheal.loader import DEFAULT_ESTATE_PATH, load_estate
 from selfheal.schema import build
 from selfheal.spec import Estate
 from tests.e2e.conftest import heal_from_empty
+from tests.support import cli
+from tests.support.cli import environment
 from tests.support.seed import SEED_BUCKETS, SEED_TABLES
 
 pytestmark = pytest.mark.e2e
@@ -27,28 +25,10 @@ pytestmark = pytest.mark.e2e
 SCHEMA = jsonschema.Draft7Validator(build())
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def outcomes(self) -> dict[str, str]:
-        return {r["name"]: r["outcome"] for r in json.loads(self.out)["resources"]}
-
-
 @pytest.fixture
 def selfheal(aws, tmp_path):
     """`python -m selfheal ARGS` in a subprocess, as a user runs it, from a directory of its own."""
-
-    def run(*args: str) -> Run:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SELFHEAL_")}
-        env["COLUMNS"] = "250"
-        proc = subprocess.run([sys.executable, "-m", "selfheal", *args], env=env, cwd=tmp_path,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
-        return Run(proc.returncode, proc.stdout, proc.stderr)
-
-    return run
+    return lambda *args: cli.selfheal(*args, env=environment(), cwd=tmp_path)
 
 
 def imported(selfheal, aws, path: Path, *selection: str) -> str:
@@ -262,12 +242,7 @@ def test_an_app_built_by_hand_is_imported_with_what_cannot_be_declared_marked(se
 
 @pytest.fixture
 def run_cli(aws, capsys):
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli.main(["--endpoint-url", aws.endpoint, *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return lambda *argv: cli.in_process(capsys, "--endpoint-url", aws.endpoint, *argv)
 
 
 def test_import_bad_input_is_one_line_exit_1_and_no_write(run_cli, aws, ddb, tmp_path):

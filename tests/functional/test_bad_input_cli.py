@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from selfheal import cli
+from tests.support import cli
 from tests.unit.test_bad_input import CASES, _set, shipped_with, t0
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -19,12 +19,7 @@ def run_cli(aws, monkeypatch, capsys):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
 
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli.main(["--endpoint-url", aws.endpoint, *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return lambda *argv: cli.in_process(capsys, "--endpoint-url", aws.endpoint, *argv)
 
 
 @pytest.fixture

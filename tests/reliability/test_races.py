@@ -8,26 +8,19 @@ produces (CreateTable answered ResourceInUseException) and is named in that proc
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 
 from selfheal.model import Outcome
 from tests.functional.helpers import assert_bucket_as_declared, assert_table_as_declared
+from tests.support import cli
 
 RUNS = 4
 RACED = "already existed: another run created it first"
 
 
 def test_four_concurrent_applies_on_an_empty_account_build_the_estate_once(world):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SELFHEAL_")}
-    env["AWS_ENDPOINT_URL"] = world.aws.endpoint
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "selfheal", "apply", "--json"], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-        for _ in range(RUNS)
-    ]
+    procs = [cli.start("apply", "--json", env=cli.environment(world.aws.endpoint)) for _ in range(RUNS)]
     outputs = []
     for proc in procs:
         try:

@@ -7,9 +7,6 @@ import contextlib
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -20,6 +17,7 @@ import pytest
 from devtools.invoke import LambdaContext, ResponseServer, load_handler
 from selfheal.aws import Clients
 from tests.functional.helpers import as_list, private_bucket, public_bucket, read_bucket
+from tests.support import cli
 from tests.support.iam import allowed, iam_action, load_template, policy_statements
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,9 +92,8 @@ def test_no_log_line_or_cli_output_carries_the_secret_key(world, monkeypatch):
     text = logged.getvalue()
     assert "botocore" in text and "selfheal" in text  # botocore's request dumps and the engine's lines were captured
     assert SECRET not in text
-    env = {**os.environ, "AWS_ENDPOINT_URL": world.aws.endpoint, "AWS_SECRET_ACCESS_KEY": SECRET}
-    procs = [subprocess.Popen([sys.executable, "-m", "selfheal", *args], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for args in (["apply"], ["plan", "--json"])]
+    env = cli.environment(world.aws.endpoint, AWS_SECRET_ACCESS_KEY=SECRET)
+    procs = [cli.start(*args, env=env) for args in (["apply"], ["plan", "--json"])]
     for proc in procs:
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err[-2000:]

@@ -8,17 +8,15 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
 from selfheal import cli
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     code: int
     out: str
     err: str
