@@ -31,10 +31,11 @@ unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 # The suite also runs the built function (.aws-sam/build), so it builds first. Two workers, each with its own local
-# AWS; a module or class stays on one worker (its module-scoped fixtures run once).
+# AWS, each taking the next test as it finishes one (the slowest modules no longer load one worker); a module whose
+# module- or class-scoped fixture is costly is one xdist_group, run by one worker (its fixture runs once).
 PYTEST_WORKERS ?= 2
 test: lint build $(STAMP)
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadscope
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 demo: $(STAMP)
 	$(PY) devtools/demo.py

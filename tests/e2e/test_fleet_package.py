@@ -19,7 +19,8 @@ from devtools.fleet_package import PackageError, main, package
 from devtools.localaws import LocalAws
 from tests.support.fleet_build import generate
 
-pytestmark = pytest.mark.e2e
+# Its module-scoped fixture is costly: one worker runs the whole module (make test: --dist loadgroup).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("fleet_package")]
 
 PREFIX = "acme-selfheal-artifacts"
 REGIONS = ["us-east-1", "eu-west-1"]

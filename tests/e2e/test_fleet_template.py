@@ -22,6 +22,8 @@ from tests.support.iam import as_list, load_template
 
 TEMPLATE = ROOT / "template.yaml"
 CFN_LINT = ROOT / ".venv-sam" / "bin" / "cfn-lint"
+# Its module-scoped fixtures (the build) are costly: one worker runs the whole module (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("fleet_template")
 HASHED = {"AWS::Lambda::Version", "AWS::Lambda::LayerVersion"}  # SAM appends a content hash to these logical ids
 DESTRUCTIVE = re.compile(r"^(dynamodb|s3|backup):(Delete(?!Item$)|\*)", re.IGNORECASE)  # DeleteItem: restores need it
 

@@ -31,7 +31,8 @@ from selfheal.spec import Estate
 from tests.e2e.conftest import put_items
 from tests.support.iam import conditioned, load_template, template_variables
 
-pytestmark = pytest.mark.e2e
+# Its module-scoped fixture is costly: one worker runs the whole module (make test: --dist loadgroup).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("iam_mutations")]
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 REGION = "us-east-1"

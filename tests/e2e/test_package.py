@@ -18,7 +18,8 @@ from selfheal import __version__
 from tests.e2e.conftest import heal_from_empty
 from tests.support.seed import SEED_BUCKETS
 
-pytestmark = pytest.mark.e2e
+# Its module-scoped fixture is costly: one worker runs the whole module (make test: --dist loadgroup).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("package")]
 
 ROOT = Path(__file__).resolve().parents[2]
 

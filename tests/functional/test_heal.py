@@ -26,6 +26,9 @@ from tests.functional.helpers import (
     statement,
 )
 
+# Its class-scoped fixture (a healed estate) is costly: one worker runs the whole module (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("heal")
+
 
 @dataclass
 class Fresh:
