@@ -10,10 +10,6 @@ by this run, leaves no table, exits non-zero and prints one reason, never a trac
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from typing import Any
 
 import boto3
@@ -23,6 +19,8 @@ from devtools.breakage import delete_table, switch_off_pitr
 from devtools.followups import RESTORE_ROLE
 from devtools.localaws import LocalAws
 from tests.e2e.conftest import put_items
+from tests.support import cli
+from tests.support.cli import Run
 from tests.support.shapes import problems
 
 pytestmark = pytest.mark.e2e
@@ -31,11 +29,8 @@ PHOTOS = "galerly-photos"
 ITEMS = 40
 
 
-def selfheal(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SELFHEAL_")}
-    env["COLUMNS"] = "250"
-    return subprocess.run([sys.executable, "-m", "selfheal", *args, "--only", PHOTOS], env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+def selfheal(*args: str) -> Run:
+    return cli.selfheal(*args, "--only", PHOTOS)
 
 
 def points(aws: LocalAws) -> list[dict[str, Any]]:
@@ -45,17 +40,10 @@ def points(aws: LocalAws) -> list[dict[str, Any]]:
     return list(answer["RecoveryPoints"])
 
 
-def wait_completed(aws: LocalAws, timeout: float = 30.0) -> None:
-    ends = time.monotonic() + timeout
-    while any(p["Status"] != "COMPLETED" for p in points(aws)):
-        assert time.monotonic() < ends, points(aws)
-        time.sleep(0.2)
-
-
-def assert_refused_cleanly(run: subprocess.CompletedProcess[str], ddb: Any) -> None:
+def assert_refused_cleanly(run: Run, ddb: Any) -> None:
     """No table, a non-zero exit, a reason, and no traceback."""
-    assert run.returncode != 0, run.stdout
-    assert "Traceback" not in run.stderr + run.stdout, run.stderr
+    assert run.code != 0, run.out
+    assert "Traceback" not in run.err + run.out, run.err
     with pytest.raises(ddb.exceptions.ResourceNotFoundException):
         ddb.describe_table(TableName=PHOTOS)
 
@@ -65,7 +53,7 @@ def only_copy_in_aws_backup(aws: LocalAws) -> Any:
     """GIVEN the photos table with items, PITR off (no $DeletedTableBackup), restores taking 1 s on AWS's clock."""
     ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
     made = selfheal("apply")
-    assert made.returncode == 0, made.stderr
+    assert made.code == 0, made.err
     put_items(ddb, PHOTOS, ITEMS)
     switch_off_pitr(ddb, PHOTOS)
     aws.set_clock(restore=1)
@@ -91,14 +79,14 @@ def test_a_table_whose_only_copy_is_an_aws_backup_point_comes_back_with_its_item
     if advanced and not role:
         # THEN only AWS Backup can restore this point, under a role: the reason names the point and the command
         assert_refused_cleanly(run, ddb)
-        assert point in run.stdout + run.stderr and "start-restore-job" in run.stdout + run.stderr
+        assert point in run.out + run.err and "start-restore-job" in run.out + run.err
         assert not operations & {"CreateTable", "StartRestoreJob", "RestoreTableFromBackup"}
         # AND the same run with the role brings it back
         run = selfheal("apply", "--restore-role", RESTORE_ROLE)
         operations = {c["operation"] for c in aws.calls() if c.get("client") == "selfheal"}
 
     # THEN the table is back with its items; a DynamoDB backup is restored by DynamoDB, never by StartRestoreJob
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.code == 0, run.out + run.err
     assert ddb.scan(TableName=PHOTOS, Select="COUNT")["Count"] == ITEMS
     assert ddb.describe_table(TableName=PHOTOS)["Table"]["RestoreSummary"]["SourceBackupArn"] == point
     assert "CreateTable" not in operations
@@ -112,8 +100,8 @@ def test_a_point_still_being_made_listed_without_a_vault_is_waited_for_never_rep
     aws: LocalAws, only_copy_in_aws_backup: Any, advanced: bool, role: bool
 ) -> None:
     ddb = only_copy_in_aws_backup
-    # GIVEN the only copy is still CREATING for 6 s
-    aws.add_recovery_point(PHOTOS, advanced=advanced, completes_in=6)
+    # GIVEN the only copy is still CREATING for 10 minutes
+    aws.add_recovery_point(PHOTOS, advanced=advanced, completes_in=600)
     delete_table(ddb, PHOTOS)
     (listed,) = points(aws)
     assert listed["Status"] == "CREATING" and "BackupVaultName" not in listed
@@ -129,10 +117,11 @@ def test_a_point_still_being_made_listed_without_a_vault_is_waited_for_never_rep
     assert not made & {"CreateTable", "StartRestoreJob", "RestoreTableFromBackup", "DescribeRecoveryPoint"}
 
     # WHEN the copy is done and apply runs again (with the role where AWS Backup must restore)
-    wait_completed(aws)
+    aws.advance_clock(600)
+    assert [p["Status"] for p in points(aws)] == ["COMPLETED"]
     second = selfheal("apply", *(role_args or (["--restore-role", RESTORE_ROLE] if advanced else [])))
 
     # THEN the items are back, never an empty table
-    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.code == 0, second.out + second.err
     assert ddb.scan(TableName=PHOTOS, Select="COUNT")["Count"] == ITEMS
     assert "CreateTable" not in {c["operation"] for c in aws.calls() if c.get("client") == "selfheal"}

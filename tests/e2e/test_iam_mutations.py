@@ -125,7 +125,7 @@ def heal_as_the_role(aws: LocalAws, estate: Estate) -> tuple[Report, followup.Fo
     """What the function does on a schedule: apply (restores not waited for), hand over to a follow-up, and tell the
     alarm topic."""
     session = boto3.Session(region_name=REGION)
-    for poll in ("after-call.dynamodb.DescribeBackup", "after-call.backup.DescribeRecoveryPoint"):
+    for poll in ("after-call.dynamodb.DescribeBackup", "after-call.backup.ListRecoveryPointsByResource"):
         session.events.register(poll, lambda **_: aws.advance_clock(POLL_ADVANCE_S))  # each poll sees AWS later
     clients = Clients(session=session, endpoint_url=aws.endpoint)
     options = Options(trigger="schedule", wait_for_restores=False, restore_role=followups.RESTORE_ROLE,

@@ -578,10 +578,10 @@ def test_start_restore_job_refuses_what_aws_refuses_and_starts_nothing(aws: Loca
 
 
 def test_a_point_without_advanced_features_is_a_dynamodb_backup_that_dynamodb_restores(aws: LocalAws) -> None:
-    # GIVEN AWS Backup without its advanced DynamoDB features made a copy of a table, still being made for 2 s
+    # GIVEN AWS Backup without its advanced DynamoDB features made a copy of a table, still being made for a minute
     ddb, backup = boto3.client("dynamodb"), boto3.client("backup")
     arn = _create_table(ddb, "orders", ITEMS)["TableArn"]
-    point = aws.add_recovery_point("orders", advanced=False, completes_in=2)
+    point = aws.add_recovery_point("orders", advanced=False, completes_in=60)
 
     # THEN its ARN is a DynamoDB backup's, listed by both APIs, CREATING in both until it is done
     assert point.startswith(arn + "/backup/")
@@ -590,7 +590,8 @@ def test_a_point_without_advanced_features_is_a_dynamodb_backup_that_dynamodb_re
     (summary,) = ddb.list_backups(TableName="orders", BackupType="ALL")["BackupSummaries"]
     assert (summary["BackupArn"], summary["BackupType"], summary["BackupStatus"]) == (point, "AWS_BACKUP", "CREATING")
     assert ddb.list_backups(TableName="orders")["BackupSummaries"] == []  # USER by default
-    wait_until(lambda: _points(backup, arn)[0]["Status"] == "COMPLETED")
+    aws.advance_clock(60)
+    assert _points(backup, arn)[0]["Status"] == "COMPLETED"
     assert ddb.describe_backup(BackupArn=point)["BackupDescription"]["BackupDetails"]["BackupStatus"] == "AVAILABLE"
 
     # WHEN the table is deleted and DynamoDB restores the point as a backup THEN the items come back
