@@ -9,9 +9,6 @@ fixture enforces and which has none of these permissions). In-process runs recor
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +23,8 @@ from devtools.localaws import LocalAws
 from selfheal.recover.decide import iso
 from selfheal.recover.manifest import read
 from selfheal.recover.run import BucketProblem, Request, recover, undo
+from tests.support import cli
+from tests.support.cli import Run, environment
 
 pytestmark = pytest.mark.e2e
 
@@ -37,32 +36,10 @@ WRITE_OPERATIONS_ALLOWED = {"CopyObject", "DeleteObject", "CreateMultipartUpload
                             "CompleteMultipartUpload", "AbortMultipartUpload", "RestoreObject"}
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
 @pytest.fixture
 def selfheal(aws: LocalAws, tmp_path: Path) -> Any:
-    def run(*args: str) -> Run:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SELFHEAL_")}
-        env["COLUMNS"] = "250"
-        proc = subprocess.run([sys.executable, "-m", "selfheal", *args], env=env, cwd=tmp_path,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
-        return Run(proc.returncode, proc.stdout, proc.stderr)
-
-    return run
-
-
-@pytest.fixture
-def s3(aws: LocalAws) -> Any:
-    return boto3.client("s3", region_name="us-east-1", endpoint_url=aws.endpoint)
+    """`python -m selfheal ARGS` in a subprocess, from a directory of its own (the operator's User-Agent)."""
+    return lambda *args: cli.selfheal(*args, env=environment(), cwd=tmp_path, timeout=300)
 
 
 def body(n: int, tag: str) -> bytes:
