@@ -141,7 +141,7 @@ try:  # imported as devtools.localaws (tests) or run as devtools/localaws.py (se
     from devtools.awsbackup import AwsBackupFake
 except ImportError:  # pragma: no cover - run as a script
     import awsbackup  # type: ignore[no-redef,import-not-found]
-    from awsbackup import AwsBackupFake  # type: ignore[no-redef,import-not-found]
+    from awsbackup import AwsBackupFake  # type: ignore[no-redef]
 try:  # what counts as a write is selfheal's own definition (its call counts and this call log agree)
     from selfheal.aws import is_write as is_write_operation
 except ImportError:  # pragma: no cover - run as a script, without the package installed
