@@ -302,6 +302,12 @@ def _deletion_protection(spec: TableSpec, state: TableState, plan: _Draft) -> No
 def _pitr(spec: TableSpec, state: TableState, plan: _Draft) -> None:
     if not spec.pitr or state.pitr is None:
         return
+    if state.pitr and state.recovery_days and spec.recovery_days < state.recovery_days:
+        plan.conflicts.append(
+            f"pitr.recovery_days: declared {spec.recovery_days}, the table keeps {state.recovery_days}: selfheal never "
+            "shortens a PITR window (it discards the history beyond the new one) — declare "
+            f"{state.recovery_days}, or shorten it by hand")
+        return
     if not state.pitr or state.recovery_days != spec.recovery_days:
         old = f"enabled, {state.recovery_days} days" if state.pitr else False
         plan.write(
@@ -371,6 +377,9 @@ def _encryption(
 
 
 def _stream(spec: TableSpec, state: TableState, plan: _Draft) -> None:
+    if state.stream and not spec.stream:
+        plan.notes.append(f"stream {state.stream} is on though not declared: kept (whatever reads it sees every "
+                          "write; declare it, or turn it off by hand if nothing should)")
     if not spec.stream or state.stream == spec.stream:
         return
     if state.stream is None:
