@@ -230,7 +230,7 @@ def test_a_public_statement_on_a_private_bucket_is_dropped_and_others_kept():
     public = {"Sid": "Oops", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["s3:GetObject"],
               "Resource": f"arn:aws:s3:::{spec.name}/*"}
     state.aspects["policy"] = {"Version": "2012-10-17", "Statement": [partner, public] + spec.statements}
-    (step,) = plan_bucket(spec, state).steps
+    (step,) = plan_bucket(spec, state, AccountFacts("111122223333")).steps  # the partner is this account's own
     written = json.loads(step.params["Policy"])["Statement"]
     assert [s["Sid"] for s in written] == ["Partner", "DenyInsecureTransport"]
 
@@ -291,7 +291,8 @@ def test_cors_with_changed_origins_replaces_the_declared_rule_and_keeps_others()
 def test_lifecycle_rules_merge_by_id():
     spec = BUCKETS["galerly-images-storage"]
     state = healthy_bucket(spec.name)
-    theirs = {"ID": "theirs", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}}
+    theirs = {"ID": "theirs", "Status": "Enabled", "Filter": {"Prefix": "tmp/"},
+              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
     ours = state.aspects["lifecycle"]["rules"][0]
     state.aspects["lifecycle"] = {"rules": [theirs, {**ours, "Status": "Disabled"}],
                                   "transition_default_minimum_object_size": "varies_by_storage_class"}

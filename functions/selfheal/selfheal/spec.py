@@ -21,6 +21,11 @@ CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
 POLICY_PRESETS = ("public-read", "tls-only")
 BPA_FLAGS = ("block_public_acls", "ignore_public_acls", "block_public_policy", "restrict_public_buckets")
 LIFECYCLE_ACTIONS = ("abort_incomplete_multipart_upload_days", "expiration_days", "noncurrent_version_expiration_days")
+# The sections of a bucket whose findings (what widens access or destroys data, beyond the declaration) apply removes
+# when the estate names them exclusive; otherwise a finding is a conflict.
+EXCLUSIVE_SECTIONS = ("policy", "cors", "lifecycle", "website")
+# Until the estate states a recovery objective: the shortest noncurrent-version expiration kept without an opt-in.
+MIN_NONCURRENT_DAYS = 30
 
 
 class EstateError(ValueError):
@@ -105,6 +110,7 @@ class LifecycleRule:
     abort_incomplete_multipart_upload_days: int | None = None
     expiration_days: int | None = None
     noncurrent_version_expiration_days: int | None = None
+    accept_data_loss: bool = False  # the estate's explicit opt-in to a rule that deletes data for good
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,16 @@ class BucketSpec:
     cors: tuple[CorsRule, ...] = ()
     lifecycle: tuple[LifecycleRule, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
+    exclusive: tuple[str, ...] | None = None  # None: the default (every section on public or versioned buckets)
 
     kind: ClassVar[Literal["bucket"]] = "bucket"
+
+    @property
+    def exclusive_sections(self) -> tuple[str, ...]:
+        """The sections whose findings apply removes: as declared, else all of them on a public or versioned bucket."""
+        if self.exclusive is not None:
+            return self.exclusive
+        return EXCLUSIVE_SECTIONS if self.is_public or self.versioning else ()
 
     @property
     def bpa(self) -> dict[str, bool]:

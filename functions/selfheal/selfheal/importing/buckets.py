@@ -20,7 +20,16 @@ from ..loader import parse_estate
 from ..observe.account import OwnedBuckets
 from ..observe.buckets import ALL_ASPECTS, observe_bucket
 from ..plan.buckets import canonical_statement
-from ..spec import BPA_FLAGS, LIFECYCLE_ACTIONS, POLICY_PRESETS, BucketSpec, EstateError, partition_of, preset_statement
+from ..spec import (
+    BPA_FLAGS,
+    LIFECYCLE_ACTIONS,
+    MIN_NONCURRENT_DAYS,
+    POLICY_PRESETS,
+    BucketSpec,
+    EstateError,
+    partition_of,
+    preset_statement,
+)
 from ..state.buckets import BucketState
 from . import Entry, ImportProblem, Section, Selection, aws_problem, escape, reserved_tags_note, split_tags
 
@@ -133,7 +142,7 @@ def bucket_entry(state: BucketState, extras: dict[str, Any], region: str, var: s
     cors = _cors(a.get("cors") or [], name, state.region or region, found)
     if cors:
         fields["cors"] = cors
-    lifecycle = _lifecycle((a.get("lifecycle") or {}).get("rules") or [], found)
+    lifecycle = _lifecycle((a.get("lifecycle") or {}).get("rules") or [], found, a.get("versioning") == "Enabled")
     if lifecycle:
         fields["lifecycle"] = lifecycle
     tags, reserved = split_tags((a.get("tags") or {}).items())
@@ -178,6 +187,11 @@ def _website(site: dict[str, Any] | None, found: list[str]) -> dict[str, Any]:
     if site.get("RoutingRules"):
         found.append(f"{len(site['RoutingRules'])} website routing rule(s) — not declarable: kept when selfheal "
                      "repairs the website, gone from a bucket created again")
+        hosts = sorted({str(r["Redirect"]["HostName"]) for r in site["RoutingRules"]
+                        if (r.get("Redirect") or {}).get("HostName")})
+        if hosts:
+            found.append(f"website routing rule(s) redirecting to {', '.join(hosts)} — a finding: apply removes them "
+                         "where the bucket's website is exclusive (the default on a public or versioned bucket)")
     return {"website": out}
 
 
@@ -266,7 +280,7 @@ _LIFECYCLE_KNOWN = {"ID", "Status", "Filter", "Prefix", "AbortIncompleteMultipar
 
 
 
-def _lifecycle(rules: list[dict[str, Any]], found: list[str]) -> list[dict[str, Any]]:
+def _lifecycle(rules: list[dict[str, Any]], found: list[str], versioned: bool) -> list[dict[str, Any]]:
     out = []
     for i, rule in enumerate(rules):
         why = _lifecycle_undeclarable(rule)
@@ -285,6 +299,11 @@ def _lifecycle(rules: list[dict[str, Any]], found: list[str]) -> list[dict[str, 
             "noncurrent_version_expiration_days": (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"),
         }
         declared |= {k: days[k] for k in LIFECYCLE_ACTIONS if days[k]}
+        noncurrent = days["noncurrent_version_expiration_days"]
+        if (versioned and days["expiration_days"]) or (noncurrent and noncurrent < MIN_NONCURRENT_DAYS):
+            declared["accept_data_loss"] = True  # as it acts now: the estate refuses such a rule without it
+            found.append(f"lifecycle rule {rule['ID']} deletes data for good — declared with accept_data_loss: true, "
+                         "as it acts now: drop the rule's expiration (or the flag) unless that is intended")
         out.append(declared)
     return out
 

@@ -45,11 +45,13 @@ from ..fields import (
 from ..model import ResourcePlan, ResourceResult, Step
 from ..observe.account import OwnedBuckets, observe_account
 from ..observe.buckets import observe_bucket
-from ..plan.buckets import plan_bucket
+from ..plan.buckets import destructive_rules, plan_bucket
 from ..spec import (
     BPA_FLAGS,
     CORS_METHODS,
+    EXCLUSIVE_SECTIONS,
     LIFECYCLE_ACTIONS,
+    MIN_NONCURRENT_DAYS,
     OWNERSHIP,
     POLICY_PRESETS,
     BucketSpec,
@@ -167,7 +169,10 @@ CORS = Obj(
 LIFECYCLE = Obj(
     "lifecycle",
     {"id": Text(), "prefix": PlainString("quote the prefix", default=""),
-     **{action: Union(Null(), Int(1, 36500), otherwise=1) for action in LIFECYCLE_ACTIONS}},
+     **{action: Union(Null(), Int(1, 36500), otherwise=1) for action in LIFECYCLE_ACTIONS},
+     "accept_data_loss": Bool(default=False, description=(
+         "true: the rule may delete data for good (expire current objects of a versioned bucket, or old versions "
+         f"within {MIN_NONCURRENT_DAYS} days); without it selfheal refuses such a rule"))},
     required=("id",),
     description="a lifecycle rule",
     hints={"anyOf": [present(action) for action in LIFECYCLE_ACTIONS]},  # at least one action: checked by `_lifecycle`
@@ -206,6 +211,13 @@ BUCKET = Obj(
         "cors": Listing(CORS),
         "lifecycle": Listing(LIFECYCLE),
         "tags": TAGS,
+        "exclusive": Union(
+            Bool(), Listing(Choice(EXCLUSIVE_SECTIONS)),
+            otherwise=lambda value, path: (path, f"{value!r} is not a list of sections",
+                                           f"write true, false or a list of: {', '.join(EXCLUSIVE_SECTIONS)}"),
+            description=("sections whose findings (what widens access or destroys data beyond the declaration) "
+                         "apply removes: true (all), false (none) or a list of policy, cors, lifecycle, website; "
+                         "default all on a public or versioned bucket, none otherwise (a finding is then a conflict)")),
     },
     required=("name",),
     description="an S3 bucket",
@@ -235,7 +247,8 @@ def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: st
     rules = raw.get("lifecycle") or []
     lifecycle = tuple(_lifecycle(checker, r, f"{path}.lifecycle[{i}]") for i, r in enumerate(rules))
     checker.unique([r.id for r in lifecycle], f"{path}.lifecycle", "lifecycle rule id")
-    return BucketSpec(
+    exclusive = raw.get("exclusive")
+    spec = BucketSpec(
         name=name,
         region=bucket_region,
         public_access_block=bpa,
@@ -249,7 +262,14 @@ def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: st
         cors=cors,
         lifecycle=lifecycle,
         tags=tag_pairs(raw.get("tags")),
+        exclusive=None if exclusive is None else EXCLUSIVE_SECTIONS if exclusive is True else ()
+        if exclusive is False else tuple(dict.fromkeys(exclusive)),
     )
+    for i, rule in enumerate(lifecycle):
+        for problem in destructive_rules(replace(spec, lifecycle=(rule,))):
+            what, fix = problem.split(" — ", 1)
+            checker.fail(f"{path}.lifecycle[{i}]", what, fix)
+    return spec
 
 
 def _policy(checker: Checker, value: Any, path: str, bucket: str, bpa: dict[str, bool], website: bool,
@@ -322,7 +342,8 @@ def _lifecycle(checker: Checker, raw: dict[str, Any], path: str) -> LifecycleRul
     if not any(raw.get(a) is not None for a in LIFECYCLE_ACTIONS):
         checker.fail(path, "a lifecycle rule needs an action", f"add one of: {', '.join(LIFECYCLE_ACTIONS)}")
     days = {a: None if raw.get(a) is None else int(raw[a]) for a in LIFECYCLE_ACTIONS}
-    return LifecycleRule(id=str(raw["id"]), prefix=raw.get("prefix", ""), **days)
+    return LifecycleRule(id=str(raw["id"]), prefix=raw.get("prefix", ""), **days,
+                         accept_data_loss=bool(raw.get("accept_data_loss", False)))
 
 
 log = logging.getLogger(__name__)

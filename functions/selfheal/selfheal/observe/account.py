@@ -47,13 +47,13 @@ class KeyResolver:
 
 
 def observe_account(clients: Any, needs_public_bucket: bool) -> AccountFacts:
-    """Read the account-level public-access block, only when some bucket is declared public."""
-    if not needs_public_bucket:
-        return AccountFacts()
-    try:
+    """The account id, and the account-level public-access block only when some bucket is declared public."""
+    try:  # the account id also tells a bucket policy's own principals from others'
         account = clients.client("sts").get_caller_identity()["Account"]
     except AWS_ERRORS as exc:
         return AccountFacts(problem=explain(exc, "sts:GetCallerIdentity", "the account"))
+    if not needs_public_bucket:
+        return AccountFacts(account)
     try:
         cfg = clients.client("s3control").get_public_access_block(AccountId=account)["PublicAccessBlockConfiguration"]
     except ClientError as exc:

@@ -1,19 +1,32 @@
 """Plan a bucket: compare a BucketSpec with a BucketState, aspect by aspect. Pure.
 
 Policy, CORS, lifecycle and tags are whole documents in S3: the planned write is the current document with the
-declared parts merged in, so nothing someone else added is clobbered.
+declared parts merged in, so nothing someone else added is clobbered. What is there beyond the declaration is
+classified (plan/findings.py): a harmless extra is kept and noted; a finding (it widens access or destroys data) is
+removed from the merged document when the bucket's section is exclusive, and is a conflict otherwise. A section
+is never deleted whole: a finding whose removal would leave its document empty is a conflict.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..model import Change, ResourcePlan, Step
-from ..spec import BPA_FLAGS, BucketSpec, CorsRule, LifecycleRule, canonical_json, partition_of
+from ..spec import (
+    BPA_FLAGS,
+    MIN_NONCURRENT_DAYS,
+    BucketSpec,
+    CorsRule,
+    LifecycleRule,
+    canonical_json,
+    partition_of,
+)
 from ..state.account import AccountFacts, KeyInfo
 from ..state.buckets import BPA_KEYS, BucketState, declared_aspects
+from . import findings
+from .findings import Extra
 
 POLICY_VERSION = "2012-10-17"
 
@@ -42,7 +55,11 @@ def plan_bucket(
             state.exists,
             error=f"{declared_key.problem} — fix encryption.kms_key in the estate or the key itself",
         )
+    refused = destructive_rules(spec)
+    if refused:
+        return ResourcePlan("bucket", spec.name, state.exists, error="; ".join(refused))
     conflicts = _account_conflicts(spec, account)
+    review = _Review(spec.exclusive_sections, account.account_id if account else None)
     if not state.exists:
         params: dict[str, Any] = {"Bucket": spec.name, "ObjectOwnership": spec.object_ownership}
         if spec.region != "us-east-1":
@@ -53,7 +70,7 @@ def plan_bucket(
             region=spec.region,
             aspects={a: None for a in declared_aspects(spec)} | {"object_ownership": spec.object_ownership},
         )
-        followup = _aspect_steps(spec, after, declared_key, skip_policy=bool(conflicts))
+        followup = _aspect_steps(spec, after, declared_key, skip_policy=bool(conflicts), review=review)
         return ResourcePlan(
             "bucket",
             spec.name,
@@ -74,10 +91,64 @@ def plan_bucket(
                 "or choose another name",
             ),
         )
-    steps = _aspect_steps(spec, state, declared_key, skip_policy=bool(conflicts))
-    notes = _notes(spec, state)
+    steps = _aspect_steps(spec, state, declared_key, skip_policy=bool(conflicts), review=review)
+    notes = _notes(spec, state) + review.notes
     error = "; ".join(state.read_errors.values()) or None
-    return ResourcePlan("bucket", spec.name, True, tuple(steps), tuple(conflicts), tuple(notes), error=error)
+    return ResourcePlan("bucket", spec.name, True, tuple(steps), tuple(conflicts + review.conflicts), tuple(notes),
+                        error=error)
+
+
+def destructive_rules(spec: BucketSpec) -> list[str]:
+    """The declared lifecycle rules that would delete data for good without the estate's explicit opt-in: an
+    expiration of current objects on a versioned bucket, old versions kept under MIN_NONCURRENT_DAYS."""
+    out = []
+    for rule in spec.lifecycle:
+        if rule.accept_data_loss:
+            continue
+        if rule.expiration_days and spec.versioning:
+            out.append(f"lifecycle rule {rule.id} would expire every current object of versioned bucket {spec.name} "
+                       f"after {rule.expiration_days} day(s) — selfheal refuses it: drop expiration_days, or set "
+                       "accept_data_loss: true on the rule")
+        days = rule.noncurrent_version_expiration_days
+        if days and days < MIN_NONCURRENT_DAYS:
+            out.append(f"lifecycle rule {rule.id} would delete old versions in {spec.name} after {days} day(s), under "
+                       f"{MIN_NONCURRENT_DAYS} — selfheal refuses it: declare {MIN_NONCURRENT_DAYS} or more, or set "
+                       "accept_data_loss: true on the rule")
+    return out
+
+
+@dataclass
+class _Review:
+    """What the bucket holds beyond its declaration: what the merged documents keep, the conflicts and notes."""
+
+    exclusive: tuple[str, ...]
+    account: str | None
+    conflicts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def keep(self, extra: Extra) -> bool:
+        """Whether the merged document keeps it: a finding in an exclusive section goes; elsewhere it is a conflict."""
+        if extra.finding is None:
+            return True
+        if extra.section in self.exclusive and extra.certain:
+            return False
+        self.conflicts.append(
+            f"finding: {extra} — kept, since {extra.section} is not exclusive: remove it by hand, or add "
+            f"{extra.section} to the bucket's `exclusive:` so apply removes it")
+        return True
+
+    def removed(self, extra: Extra) -> Change:
+        return Change(f"{extra.section}.{extra.label}", f"finding: {extra.finding}", "removed")
+
+    def note(self, extras: list[Extra]) -> None:
+        self.notes += findings.noted(extras)
+
+    def left_empty(self, section: str, removed: list[Change]) -> None:
+        """Removing the findings would leave no document, and selfheal never deletes a whole one."""
+        for change in removed:
+            self.conflicts.append(
+                f"{change.old} ({change.path}) — it is all the bucket's {section} holds and selfheal never deletes a "
+                f"whole {section}: delete the bucket's {section} by hand")
 
 
 def _account_conflicts(spec: BucketSpec, account: AccountFacts | None) -> list[str]:
@@ -93,7 +164,8 @@ def _account_conflicts(spec: BucketSpec, account: AccountFacts | None) -> list[s
     ]
 
 
-def _aspect_steps(spec: BucketSpec, state: BucketState, key: KeyInfo | None, skip_policy: bool) -> list[Step]:
+def _aspect_steps(spec: BucketSpec, state: BucketState, key: KeyInfo | None, skip_policy: bool,
+                  review: _Review) -> list[Step]:
     a = state.aspects
     steps: list[Step] = []
 
@@ -143,16 +215,16 @@ def _aspect_steps(spec: BucketSpec, state: BucketState, key: KeyInfo | None, ski
             VersioningConfiguration={"Status": "Enabled"},
         )
     if "website" in a and spec.website:
-        steps += _website(spec, a["website"], state)
+        steps += _website(spec, a["website"], state, review)
     if "policy" in a and not skip_policy:
         # S3 applies a newly written access block with a delay: meanwhile it refuses a public policy (AccessDenied).
         just_set = spec.is_public and any(s.operation == "put_public_access_block" for s in steps)
         retry = ("AccessDenied",) if just_set else ()
-        steps += [replace(s, retry_codes=retry) for s in _policy(spec, a["policy"], state)]
-    if "cors" in a and spec.cors:
-        steps += _cors(spec, a["cors"] or [], state)
-    if "lifecycle" in a and spec.lifecycle:
-        steps += _lifecycle(spec, a["lifecycle"] or {}, state)
+        steps += [replace(s, retry_codes=retry) for s in _policy(spec, a["policy"], state, review)]
+    if "cors" in a:
+        steps += _cors(spec, a["cors"] or [], state, review)
+    if "lifecycle" in a:
+        steps += _lifecycle(spec, a["lifecycle"] or {}, state, review)
     if "tags" in a and spec.tags:
         have = a["tags"] or {}
         missing = [(k, v) for k, v in spec.tags if have.get(k) != v]
@@ -204,12 +276,22 @@ def _enc_text(enc: dict[str, Any] | None) -> str:
 # --- website ----------------------------------------------------------------------------------------------------
 
 
-def _website(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) -> list[Step]:
+def _website(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState, review: _Review) -> list[Step]:
     assert spec.website is not None
     have = have or {}
     index = (have.get("IndexDocument") or {}).get("Suffix")
     error = (have.get("ErrorDocument") or {}).get("Key")
     changes = []
+    routing: list[dict[str, Any]] = []
+    extras = []
+    for i, rule in enumerate(have.get("RoutingRules") or []):
+        extra = findings.routing_rule(rule, i)
+        extras.append(extra)
+        if review.keep(extra):
+            routing.append(rule)  # someone else's redirects within the site are kept
+        else:
+            changes.append(review.removed(extra))
+    review.note(extras)
     if index != spec.website.index_document:
         changes.append(Change("website.index_document", index, spec.website.index_document))
     if spec.website.error_document and error != spec.website.error_document:
@@ -219,8 +301,8 @@ def _website(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) 
     config: dict[str, Any] = {"IndexDocument": {"Suffix": spec.website.index_document}}
     if spec.website.error_document:
         config["ErrorDocument"] = {"Key": spec.website.error_document}
-    if have.get("RoutingRules"):
-        config["RoutingRules"] = have["RoutingRules"]  # someone else's redirects are kept
+    if routing:
+        config["RoutingRules"] = routing
     return [
         Step(
             "s3",
@@ -286,7 +368,7 @@ def is_public_statement(stmt: dict[str, Any]) -> bool:
     return not keys & NARROWING_KEYS
 
 
-def _policy(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) -> list[Step]:
+def _policy(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState, review: _Review) -> list[Step]:
     have = have or {}
     current = have.get("Statement") or []
     current = [current] if isinstance(current, dict) else list(current)
@@ -294,16 +376,30 @@ def _policy(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState) -
     by_sid = {s["Sid"]: s for s in declared}
     partition = partition_of(spec.region)
     present = {canonical_statement(s, partition) for s in current}
+    public_actions = {str(a).lower() for s in declared if is_public_statement(s)
+                      for a in findings.listed(s.get("Action"))}
     changes: list[Change] = []
+    removed: list[Change] = []
     kept: list[dict[str, Any]] = []
+    extras: list[Extra] = []
     for stmt in current:
         sid = stmt.get("Sid")
         if sid in by_sid:
             continue  # replaced by the declared statement below
         if not spec.is_public and is_public_statement(stmt):
-            changes.append(Change(f"policy.{sid or 'statement'}", "public Allow to *", "removed (bucket is private)"))
+            removed.append(Change(f"policy.{sid or 'statement'}", "public Allow to *", "removed (bucket is private)"))
             continue
-        kept.append(stmt)
+        extra = findings.policy_statement(stmt, review.account, public_actions, not is_public_statement(stmt))
+        extras.append(extra)
+        if review.keep(extra):
+            kept.append(stmt)
+        else:
+            removed.append(review.removed(extra))
+    review.note(extras)
+    if removed and not kept and not declared:
+        review.left_empty("policy", removed)
+        return []
+    changes += removed
     for stmt in declared:
         if canonical_statement(stmt, partition) not in present:
             old = next((s for s in current if s.get("Sid") == stmt["Sid"]), None)
@@ -353,9 +449,27 @@ def _cors_key(rule: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _cors(spec: BucketSpec, have: list[dict[str, Any]], state: BucketState) -> list[Step]:
-    rules = list(have)
-    changes = []
+def _cors(spec: BucketSpec, have: list[dict[str, Any]], state: BucketState, review: _Review) -> list[Step]:
+    wants = [cors_rule(declared, i) for i, declared in enumerate(spec.cors)]
+    declared_keys = {_cors_key(w) for w in wants}
+    declared_ids = {w["ID"] for w in wants}
+    rules: list[dict[str, Any]] = []
+    changes: list[Change] = []
+    extras: list[Extra] = []
+    for rule in have:
+        if _cors_key(rule) in declared_keys or rule.get("ID") in declared_ids:
+            rules.append(rule)
+            continue
+        extra = findings.cors_rule(rule)
+        extras.append(extra)
+        if review.keep(extra):
+            rules.append(rule)
+        else:
+            changes.append(review.removed(extra))
+    review.note(extras)
+    if changes and not rules and not wants:
+        review.left_empty("CORS configuration", changes)
+        return []
     for i, declared in enumerate(spec.cors):
         want = cors_rule(declared, i)
         if any(_cors_key(r) == _cors_key(want) for r in rules):
@@ -410,9 +524,25 @@ def _lifecycle_key(rule: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _lifecycle(spec: BucketSpec, have: dict[str, Any], state: BucketState) -> list[Step]:
-    rules = list(have.get("rules") or [])
-    changes = []
+def _lifecycle(spec: BucketSpec, have: dict[str, Any], state: BucketState, review: _Review) -> list[Step]:
+    declared_ids = {r.id for r in spec.lifecycle}
+    rules: list[dict[str, Any]] = []
+    changes: list[Change] = []
+    extras: list[Extra] = []
+    for rule in have.get("rules") or []:
+        if rule.get("ID") in declared_ids:
+            rules.append(rule)
+            continue
+        extra = findings.lifecycle_rule(rule)
+        extras.append(extra)
+        if review.keep(extra):
+            rules.append(rule)
+        else:
+            changes.append(review.removed(extra))
+    review.note(extras)
+    if changes and not rules and not spec.lifecycle:
+        review.left_empty("lifecycle configuration", changes)
+        return []
     for declared in spec.lifecycle:
         want = lifecycle_rule(declared)
         same_id = next((j for j, r in enumerate(rules) if r.get("ID") == declared.id), None)

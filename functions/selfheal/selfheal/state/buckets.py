@@ -28,18 +28,14 @@ class BucketState:
 
 
 def declared_aspects(spec: BucketSpec) -> tuple[str, ...]:
-    """The aspects worth a read: always access block, ownership and encryption; the rest only when declared."""
+    """The aspects worth a read: always access block, ownership, encryption, and policy, CORS and lifecycle (what is
+    there beyond the declaration can widen access or destroy data); the rest only when declared."""
     aspects = ["public_access_block", "object_ownership", "encryption"]
     if spec.versioning:
         aspects.append("versioning")
     if spec.website:
         aspects.append("website")
-    if spec.policy_statements:
-        aspects.append("policy")
-    if spec.cors:
-        aspects.append("cors")
-    if spec.lifecycle:
-        aspects.append("lifecycle")
+    aspects += ["policy", "cors", "lifecycle"]
     if spec.tags:
         aspects.append("tags")
     return tuple(aspects)
