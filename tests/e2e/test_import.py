@@ -141,7 +141,7 @@ buckets:
           NotResource: "arn:aws:s3:::shop-assets/home/$${aws:username}/*"
           Condition: {StringNotEquals: {aws:PrincipalAccount: "123456789012"}}
     cors: [{allowed_origins: [https://shop.example], allowed_methods: [GET, PUT], max_age_seconds: 600}]
-    lifecycle: [{id: expire-tmp, prefix: tmp/, expiration_days: 1}]
+    lifecycle: [{id: expire-tmp, prefix: tmp/, expiration_days: 1, accept_data_loss: true}]
     tags: {team: checkout}
   - name: shop-site
     public_access_block: {block_public_policy: false, restrict_public_buckets: false}

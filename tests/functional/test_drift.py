@@ -439,16 +439,18 @@ def test_public_statement_is_removed_but_the_declared_one_kept(world):
 
 # --- merged, not clobbered ------------------------------------------------------------------------------------------
 
-EXTRA_STATEMENT_SID = "AllowPartnerRead"
+# Harmless extras (what widens access or destroys data is a finding instead: tests/functional/test_findings.py).
+EXTRA_STATEMENT_SID = "AllowReportingRead"
 EXTRA_CORS = {"ID": "partner-uploads", "AllowedOrigins": ["https://partner.example"], "AllowedMethods": ["GET"]}
-EXTRA_LIFECYCLE = {"ID": "expire-tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}}
+EXTRA_LIFECYCLE = {"ID": "tidy-tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"},
+                   "NoncurrentVersionExpiration": {"NoncurrentDays": 60}}
 
 
 def extra_statement(bucket: str) -> dict[str, Any]:
     return {
         "Sid": EXTRA_STATEMENT_SID,
         "Effect": "Allow",
-        "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+        "Principal": {"AWS": "arn:aws:iam::123456789012:role/reporting"},  # the local AWS's own account
         "Action": "s3:GetObject",
         "Resource": f"arn:aws:s3:::{bucket}/shared/*",
     }
@@ -478,8 +480,8 @@ def test_whole_documents_are_merged_not_clobbered(world, aws):
     assert ["https://partner.example"] in [r["AllowedOrigins"] for r in cors]
     assert len(cors) == 2
     rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
-    assert set(rules) == {"expire-tmp", "abort-incomplete-multipart-uploads", "expire-noncurrent-versions"}
-    assert rules["expire-tmp"]["Expiration"] == {"Days": 1}
+    assert set(rules) == {"tidy-tmp", "abort-incomplete-multipart-uploads", "expire-noncurrent-versions"}
+    assert rules["tidy-tmp"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 60}
     tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
     assert tags == {"cost-center": "42", "app": "galerly", "managed-by": "selfheal"}
     assert run(world.endpoint, world.estate, "plan", only=(bucket,)).exit_code == 0

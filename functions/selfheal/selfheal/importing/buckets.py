@@ -301,9 +301,7 @@ def _lifecycle(rules: list[dict[str, Any]], found: list[str], versioned: bool) -
         declared |= {k: days[k] for k in LIFECYCLE_ACTIONS if days[k]}
         noncurrent = days["noncurrent_version_expiration_days"]
         if (versioned and days["expiration_days"]) or (noncurrent and noncurrent < MIN_NONCURRENT_DAYS):
-            declared["accept_data_loss"] = True  # as it acts now: the estate refuses such a rule without it
-            found.append(f"lifecycle rule {rule['ID']} deletes data for good — declared with accept_data_loss: true, "
-                         "as it acts now: drop the rule's expiration (or the flag) unless that is intended")
+            declared["accept_data_loss"] = True  # as it acts now (the estate refuses such a rule without it)
         out.append(declared)
     return out
 
