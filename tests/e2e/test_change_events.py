@@ -110,6 +110,31 @@ def test_a_public_bucket_is_healed_and_the_message_says_who_what_and_what_was_do
     assert inbox() == []
 
 
+def test_another_account_given_s3_star_is_a_finding_the_message_names_and_the_run_removes(
+    enforced: LocalAws, inbox: Any, s3: Any
+) -> None:
+    heal_from_empty(enforced.endpoint)
+    bucket = "galerly-images-storage"
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    policy["Statement"].append({"Sid": "Partner", "Effect": "Allow",
+                                "Principal": {"AWS": "arn:aws:iam::210987654321:root"}, "Action": "s3:*",
+                                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]})
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+
+    # WHEN CloudTrail's record of that PutBucketPolicy arrives
+    answer = invoke(load("change-bucket-public.json"), timeout_s=60).result
+
+    # THEN the statement is gone (the photos' policy is exclusive by default) and one message names it
+    assert [(r["name"], r["outcome"]) for r in answer["resources"]] == [(bucket, "repaired")]
+    statements = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+    assert [s["Sid"] for s in statements] == ["DenyInsecureTransport"]
+    (message,) = inbox()
+    assert message["Subject"] == f"selfheal: repaired policy on {bucket}"
+    (resource,) = json.loads(message["Message"])["resources"]  # the queue gets the document; e-mail, the same as text
+    assert resource["changes"] == [{"path": "policy.Partner", "to": "removed",
+                                    "from": "finding: allows s3:* to account 210987654321 (outside this account)"}]
+
+
 def test_a_burst_of_40_events_for_one_table_is_one_restore_and_no_error(
     enforced: LocalAws, inbox: Any, ddb: Any
 ) -> None:
