@@ -94,7 +94,8 @@ def test_a_public_bucket_is_healed_and_the_message_says_who_what_and_what_was_do
     assert took < 10
     (message,) = inbox()
     document = json.loads(message["Message"])
-    assert message["Subject"].startswith("selfheal: repaired ") and "galerly-images-storage" in message["Subject"]
+    assert message["Subject"] == ("selfheal: removed a finding from policy, repaired public access block on "
+                                  "galerly-images-storage")
     assert document["change"]["caller"].endswith("/dana@galerly.com")
     assert document["change"]["source_ip"] == "203.0.113.24" and document["change"]["event"] == "PutBucketPolicy"
     (resource,) = document["resources"]
@@ -129,7 +130,7 @@ def test_another_account_given_s3_star_is_a_finding_the_message_names_and_the_ru
     statements = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
     assert [s["Sid"] for s in statements] == ["DenyInsecureTransport"]
     (message,) = inbox()
-    assert message["Subject"] == f"selfheal: repaired policy on {bucket}"
+    assert message["Subject"] == f"selfheal: removed a finding from policy on {bucket}"
     (resource,) = json.loads(message["Message"])["resources"]  # the queue gets the document; e-mail, the same as text
     assert resource["changes"] == [{"path": "policy.Partner", "to": "removed",
                                     "from": "finding: allows s3:* to account 210987654321 (outside this account)"}]

@@ -135,7 +135,8 @@ def test_a_finding_is_named_by_plan_and_removed_by_apply_where_the_section_is_ex
     applied = run(aws.endpoint, estate, "apply", only=(bucket,))
     assert result(applied, bucket).outcome is Outcome.REPAIRED
     message = compose(applied)
-    assert message is not None and c.named in message.text and bucket in message.subject
+    assert message is not None and c.named in message.text
+    assert message.subject == f"selfheal: removed a finding from {c.section} on {bucket}"
     assert not c.present(s3, bucket)
     writes = writes_named(aws.calls(), bucket)
     assert len(writes) == 1 and not writes[0]["operation"].startswith("Delete"), writes
@@ -159,7 +160,7 @@ def test_a_finding_where_the_section_is_not_exclusive_is_a_conflict_and_nothing_
     assert res.outcome is Outcome.CONFLICT
     assert f"add {c.section} to the bucket's `exclusive:`" in res.reason
     message = compose(applied)
-    assert message is not None and c.named in message.text
+    assert message is not None and c.named in message.text and message.subject == f"selfheal: FINDING on {bucket}"
     assert writes_named(aws.calls(), bucket) == []
     assert c.present(s3, bucket)
 

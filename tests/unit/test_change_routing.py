@@ -126,6 +126,19 @@ def report_of(*results: ResourceResult, trigger: str = "change") -> Report:
     return report
 
 
+def test_a_removed_finding_is_named_first_in_the_subject_and_a_kept_one_is_a_finding_not_a_mere_conflict() -> None:
+    removed = ResourceResult("bucket", "photos", Outcome.REPAIRED,
+                             [Diff("tags.app", None, "galerly"),
+                              Diff("cors.anyone", "finding: allows PUT from any origin (*)", "removed")])
+    kept = ResourceResult("bucket", "site", Outcome.CONFLICT,
+                          reason="finding: policy Uploads: allows s3:PutObject to anyone (public) — kept, since ...")
+    message = notify.compose(report_of(removed, kept))
+    assert message is not None
+    assert message.subject == "selfheal: removed a finding from cors, repaired tags on photos, FINDING on site"
+    assert "found cors.anyone: finding: allows PUT from any origin (*), now removed" in message.text
+    assert "not changed: finding: policy Uploads: allows s3:PutObject to anyone (public)" in message.text
+
+
 def test_a_healed_run_names_the_change_the_caller_and_the_fix() -> None:
     change = route(BUCKET_EVENT, ESTATE, ROLE)
     assert isinstance(change, Change)

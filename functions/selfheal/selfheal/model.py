@@ -32,6 +32,10 @@ FAILED = (Outcome.CONFLICT, Outcome.ERROR)
 UNFINISHED = (Outcome.DEFERRED, Outcome.RESTORING, Outcome.IN_PROGRESS)  # nothing failed; a later run carries on
 
 
+# What a change's `old` starts with when it is a finding (it widened access or destroyed data): its message says so.
+FINDING = "finding: "
+
+
 @dataclass(frozen=True)
 class Change:
     """One difference between what exists and what is declared: a field path, its value now, its declared value."""

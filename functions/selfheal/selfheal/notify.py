@@ -21,7 +21,7 @@ from .aws import AWS_ERRORS, explain
 from .change import Change
 from .followup import Followup
 from .kinds import Kind, kind_named
-from .model import FAILED, HEALED, UNFINISHED, Outcome, ResourceResult, clip
+from .model import FAILED, FINDING, HEALED, UNFINISHED, Outcome, ResourceResult, clip
 from .report import Report
 
 log = logging.getLogger(__name__)
@@ -117,8 +117,14 @@ def _headline(r: ResourceResult) -> str:
         return f"restored {r.name}" + (kind.facts(r) if kind else "")
     if r.outcome is Outcome.REPAIRED:
         labels = kind.aspect_labels if kind else {}
-        fixed = sorted({_aspect(c.path, labels) for c in r.changes})
-        return f"repaired {', '.join(fixed[:3])}{'...' if len(fixed) > 3 else ''} on {r.name}"
+        found = sorted({_aspect(c.path, labels) for c in r.changes if str(c.old).startswith(FINDING)})
+        fixed = sorted({_aspect(c.path, labels) for c in r.changes if not str(c.old).startswith(FINDING)})
+        parts = [f"removed a finding from {', '.join(found)}"] if found else []
+        if fixed:
+            parts.append(f"repaired {', '.join(fixed[:3])}{'...' if len(fixed) > 3 else ''}")
+        return f"{', '.join(parts)} on {r.name}"
+    if r.outcome is Outcome.CONFLICT and FINDING in r.reason:
+        return f"FINDING on {r.name}"
     word = {Outcome.CREATED: "created", Outcome.RESTORING: "restoring", Outcome.IN_PROGRESS: "still building",
             Outcome.DEFERRED: "not finished", Outcome.ERROR: "FAILED", Outcome.CONFLICT: "conflict on"}
     return f"{word.get(r.outcome, r.outcome.value)} {r.name}"

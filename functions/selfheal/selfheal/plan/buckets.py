@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..model import Change, ResourcePlan, Step
+from ..model import FINDING, Change, ResourcePlan, Step
 from ..spec import (
     BPA_FLAGS,
     MIN_NONCURRENT_DAYS,
@@ -133,12 +133,12 @@ class _Review:
         if extra.section in self.exclusive and extra.certain:
             return False
         self.conflicts.append(
-            f"finding: {extra} — kept, since {extra.section} is not exclusive: remove it by hand, or add "
+            f"{FINDING}{extra} — kept, since {extra.section} is not exclusive: remove it by hand, or add "
             f"{extra.section} to the bucket's `exclusive:` so apply removes it")
         return True
 
     def removed(self, extra: Extra) -> Change:
-        return Change(f"{extra.section}.{extra.label}", f"finding: {extra.finding}", "removed")
+        return Change(f"{extra.section}.{extra.label}", f"{FINDING}{extra.finding}", "removed")
 
     def note(self, extras: list[Extra]) -> None:
         self.notes += findings.noted(extras)
@@ -387,7 +387,8 @@ def _policy(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState, r
         if sid in by_sid:
             continue  # replaced by the declared statement below
         if not spec.is_public and is_public_statement(stmt):
-            removed.append(Change(f"policy.{sid or 'statement'}", "public Allow to *", "removed (bucket is private)"))
+            removed.append(Change(f"policy.{sid or 'statement'}", f"{FINDING}public Allow to * on a private bucket",
+                                  "removed"))
             continue
         extra = findings.policy_statement(stmt, review.account, public_actions, not is_public_statement(stmt))
         extras.append(extra)
