@@ -219,7 +219,7 @@ def test_a_table_estate_that_would_lose_history_protection_or_an_index_makes_zer
 
 
 def test_an_estate_expiring_every_current_photo_is_refused_with_zero_writes(aws, estate, s3):
-    """A rule built past the loader (which refuses it with one line: tests/unit/test_findings.py)."""
+    """A rule built past the loader (which refuses it with one line: tests/unit/test_findings_plan.py)."""
     bucket = _photos(estate)
     _healed(aws, estate, bucket)
     spec = private_bucket(estate)
