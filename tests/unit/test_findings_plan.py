@@ -165,6 +165,24 @@ def test_an_undeclared_section_is_read_and_its_findings_found():
     assert plan.steps == () and "any origin" in plan.conflicts[0]
 
 
+@pytest.mark.parametrize(("condition", "action", "finding"), [
+    ({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}, "s3:PutObject", True),  # anyone from those addresses
+    ({"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}}, "s3:DeleteObject", True),
+    ({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}, "s3:GetObject", False),  # a read, narrowed
+    ({"StringEquals": {"aws:PrincipalAccount": "123456789012"}}, "s3:PutObject", False),  # this account's own
+    ({"StringEquals": {"aws:PrincipalAccount": OTHER}}, "s3:PutObject", True),
+])
+def test_a_narrowed_public_statement_is_a_finding_when_it_writes_for_others(condition, action, finding):
+    stmt = {"Sid": "Narrowed", "Effect": "Allow", "Principal": "*", "Action": action,
+            "Resource": f"arn:aws:s3:::{PHOTOS}/*", "Condition": condition}
+    plan = plan_bucket(BUCKETS[PHOTOS], with_extra(healthy(PHOTOS), "policy", stmt), ACCOUNT)
+    if finding:
+        (step,) = plan.steps
+        assert "to anyone its condition admits" in step.changes[0].old
+    else:
+        assert plan.in_sync and "policy not declared: Narrowed (kept)" in plan.notes
+
+
 def test_a_principal_whose_account_is_unknown_is_a_finding():
     stmt = {**OTHER_ACCOUNT_ALL, "Principal": {"AWS": "AIDAEXAMPLEUSERID1234"}, "Action": "s3:GetObject"}
     plan = plan_bucket(BUCKETS[PHOTOS], with_extra(healthy(PHOTOS), "policy", stmt), ACCOUNT)

@@ -71,6 +71,9 @@ def policy_statement(stmt: dict[str, Any], account: str | None, public_actions: 
         if actions and all(a.lower() in public_actions for a in actions):
             return Extra("policy", label)  # no more than the declared public read
         return Extra("policy", label, f"allows {what} to anyone (public)")
+    if everyone and not (actions and all(_reads(a) for a in actions)) and not _own_only(stmt, account):
+        keys = sorted({k for body in (stmt.get("Condition") or {}).values() if isinstance(body, dict) for k in body})
+        return Extra("policy", label, f"allows {what} to anyone its condition admits ({', '.join(keys)})")
     others = sorted({a for a in accounts if a != account})
     if others:
         whom = ", ".join("an unidentified principal" if a == "?" else f"account {a}" for a in others)
@@ -78,6 +81,29 @@ def policy_statement(stmt: dict[str, Any], account: str | None, public_actions: 
             return Extra("policy", label, f"allows {what} to {whom} (this account's id could not be read)", False)
         return Extra("policy", label, f"allows {what} to {whom} (outside this account)")
     return Extra("policy", label)
+
+
+def _reads(action: str) -> bool:
+    """An action that only reads (s3:GetObject, s3:List*): no write, delete or permission change."""
+    name = action.split(":", 1)[-1].lower()
+    return name.startswith(("get", "list", "head"))
+
+
+# Condition keys that tie a "*" principal to one account: the statement is this account's own when they name only it.
+_ACCOUNT_KEYS = {"aws:principalaccount", "aws:sourceaccount"}
+
+
+def _own_only(stmt: dict[str, Any], account: str | None) -> bool:
+    """Whether a condition limits the statement to this account's own principals."""
+    if account is None:
+        return False
+    for operator, body in (stmt.get("Condition") or {}).items():
+        if not str(operator).startswith("StringEquals") or not isinstance(body, dict):
+            continue
+        for key, values in body.items():
+            if str(key).lower() in _ACCOUNT_KEYS and {str(v) for v in listed(values)} == {account}:
+                return True
+    return False
 
 
 def cors_rule(rule: dict[str, Any]) -> Extra:
