@@ -20,9 +20,18 @@ names no BackupVaultName ("Only Amazon EFS and Amazon EC2 recovery points return
 every answer against the model's output shapes (tests/support/shapes.py). StartRestoreJob refuses what AWS refuses:
 no IamRoleArn, a metadata key DynamoDB's restore does not take, a kmsMasterKeyArn that is not a key ARN.
 
+moto 5.2.5 has vaults, their locks and plans, but no UpdateBackupPlan and no selections; the proxy answers those
+from here too, on moto's own plans (fields as botocore's output shapes name them):
+
+    POST /backup/plans/{backupPlanId}                                  UpdateBackupPlan
+    PUT  /backup/plans/{backupPlanId}/selections/                      CreateBackupSelection
+    GET  /backup/plans/{backupPlanId}/selections/                      ListBackupSelections
+    GET  /backup/plans/{backupPlanId}/selections/{selectionId}         GetBackupSelection
+
 Recovery points are made by the test harness (``LocalAws.add_recovery_point``), never by a backup plan.
-This module knows no moto internals beyond the DynamoDB backends; creating the restored table is the caller's
-``restore_table`` (it is the same restore the local AWS uses for RestoreTableFromBackup, with its clock).
+This module knows no moto internals beyond the DynamoDB backends and AWS Backup's plans; creating the restored table
+is the caller's ``restore_table`` (it is the same restore the local AWS uses for RestoreTableFromBackup, with its
+clock).
 """
 
 from __future__ import annotations
@@ -144,7 +153,8 @@ class BackupError(Exception):
 class AwsBackupFake:
     """Recovery points and restore jobs of one local AWS process. Thread-safe; ``reset()`` forgets everything."""
 
-    OPERATIONS = ("ListRecoveryPointsByResource", "DescribeRecoveryPoint", "StartRestoreJob", "DescribeRestoreJob")
+    OPERATIONS = ("ListRecoveryPointsByResource", "DescribeRecoveryPoint", "StartRestoreJob", "DescribeRestoreJob",
+                  "UpdateBackupPlan", "CreateBackupSelection", "ListBackupSelections", "GetBackupSelection")
 
     def __init__(self, restore_table: RestoreTable) -> None:
         self._restore_table = restore_table
@@ -152,12 +162,14 @@ class AwsBackupFake:
         self._points: dict[str, RecoveryPoint] = {}
         self._jobs: dict[str, RestoreJob] = {}
         self._tokens: dict[str, str] = {}
+        self._selections: dict[str, dict[str, dict[str, Any]]] = {}  # plan id -> selection id -> selection
 
     def reset(self) -> None:
         with self._lock:
             self._points.clear()
             self._jobs.clear()
             self._tokens.clear()
+            self._selections.clear()
 
     # ---- the harness side --------------------------------------------------------------------------------------
 
@@ -232,6 +244,14 @@ class AwsBackupFake:
                 payload = self._start_restore_job(json.loads(body or b"{}"), account, region)
             elif operation == "DescribeRestoreJob":
                 payload = self._describe_restore_job(labels[0])
+            elif operation == "UpdateBackupPlan":
+                payload = self._update_backup_plan(labels[0], json.loads(body or b"{}"), account, region)
+            elif operation == "CreateBackupSelection":
+                payload = self._create_backup_selection(labels[0], json.loads(body or b"{}"), account, region)
+            elif operation == "ListBackupSelections":
+                payload = self._list_backup_selections(labels[0], account, region)
+            elif operation == "GetBackupSelection":
+                payload = self._get_backup_selection(labels[0], labels[1], account, region)
             else:
                 raise BackupError("InvalidRequestException", f"{operation} is not faked by the local AWS")
         except BackupError as error:
@@ -357,6 +377,70 @@ class AwsBackupFake:
         if job is None:
             raise BackupError("ResourceNotFoundException", f"Restore job {job_id} not found")
         return job.describe()
+
+
+    # ---- plans and selections (moto keeps the plans; the selections are kept here) -------------------------------
+
+    def _plan(self, plan_id: str, account: str, region: str) -> Any:
+        from moto.backup.models import backup_backends
+
+        plan = backup_backends[account][region].plans.get(plan_id)
+        if plan is None or plan.deletion_date is not None:
+            raise BackupError("ResourceNotFoundException", f"Failed reading Backup plan {plan_id}")
+        return plan
+
+    def _update_backup_plan(self, plan_id: str, body: dict[str, Any], account: str, region: str) -> dict[str, Any]:
+        plan = self._plan(plan_id, account, region)
+        doc = copy.deepcopy(body.get("BackupPlan") or {})
+        if not doc.get("Rules"):
+            raise BackupError("InvalidParameterValueException", "BackupPlan.Rules is required")
+        for rule in doc["Rules"]:  # the defaults AWS fills in (and moto's CreateBackupPlan does)
+            rule.setdefault("ScheduleExpression", "cron(0 5 ? * * *)")
+            rule.setdefault("StartWindowMinutes", 480)
+            rule.setdefault("CompletionWindowMinutes", 10080)
+            rule.setdefault("ScheduleExpressionTimezone", "Etc/UTC")
+            rule["RuleId"] = str(uuid.uuid4())
+        with self._lock:
+            plan.backup_plan = doc
+            plan.version_id = uuid.uuid4().hex + uuid.uuid4().hex[:16]  # a new version per update, as AWS makes
+        return {"BackupPlanId": plan.backup_plan_id, "BackupPlanArn": plan.backup_plan_arn,
+                "CreationDate": plan.creation_date, "VersionId": plan.version_id}
+
+    def _create_backup_selection(self, plan_id: str, body: dict[str, Any], account: str,
+                                 region: str) -> dict[str, Any]:
+        self._plan(plan_id, account, region)
+        selection = body.get("BackupSelection") or {}
+        if not selection.get("SelectionName") or not selection.get("IamRoleArn"):
+            raise BackupError("MissingParameterValueException", "SelectionName and IamRoleArn are required")
+        with self._lock:
+            plan_selections = self._selections.setdefault(plan_id, {})
+            if any(s["BackupSelection"]["SelectionName"] == selection["SelectionName"]
+                   for s in plan_selections.values()):
+                # The docs do not say; AlreadyExistsException is CreateBackupSelection's documented error for this.
+                raise BackupError("AlreadyExistsException", f"Selection {selection['SelectionName']} already exists")
+            selection_id = str(uuid.uuid4())
+            plan_selections[selection_id] = {
+                "BackupSelection": copy.deepcopy(selection), "SelectionId": selection_id, "BackupPlanId": plan_id,
+                "CreationDate": time.time(), "CreatorRequestId": body.get("CreatorRequestId") or str(uuid.uuid4()),
+            }
+        return {"SelectionId": selection_id, "BackupPlanId": plan_id, "CreationDate": time.time()}
+
+    def _list_backup_selections(self, plan_id: str, account: str, region: str) -> dict[str, Any]:
+        self._plan(plan_id, account, region)
+        with self._lock:
+            found = list(self._selections.get(plan_id, {}).values())
+        return {"BackupSelectionsList": [
+            {"SelectionId": s["SelectionId"], "SelectionName": s["BackupSelection"]["SelectionName"],
+             "BackupPlanId": plan_id, "CreationDate": s["CreationDate"], "CreatorRequestId": s["CreatorRequestId"],
+             "IamRoleArn": s["BackupSelection"]["IamRoleArn"]} for s in found]}
+
+    def _get_backup_selection(self, plan_id: str, selection_id: str, account: str, region: str) -> dict[str, Any]:
+        self._plan(plan_id, account, region)
+        with self._lock:
+            found = self._selections.get(plan_id, {}).get(selection_id)
+        if found is None:
+            raise BackupError("ResourceNotFoundException", f"Selection {selection_id} not found")
+        return copy.deepcopy(found)
 
 
 def _sse_from_metadata(meta: dict[str, str]) -> dict[str, Any] | None:

@@ -128,6 +128,8 @@ ACCOUNT_LEVEL: frozenset[str] = frozenset(
         "backup:ListRecoveryPointsByResource",  # SAR: no resource type
         "backup:DescribeRestoreJob",  # SAR: no resource type
         "backup:ListRestoreJobs",
+        "backup:ListBackupPlans",  # SAR: no resource type
+        "backup:ListBackupVaults",
         "sns:ListTopics",
     }
 )
@@ -1179,6 +1181,20 @@ IMPLIED: tuple[ImpliedRule, ...] = (
         context=_passed_to("backup.amazonaws.com"),
     ),
     ImpliedRule(
+        id="backup.create-backup-selection.pass-role",
+        service="backup",
+        operations=("CreateBackupSelection",),
+        when="always (BackupSelection.IamRoleArn is required)",
+        actions=("iam:PassRole",),
+        on="the backup role (BackupSelection.IamRoleArn)",
+        source="Service Authorization Reference: Actions, resources, and condition keys for AWS Backup — "
+        "CreateBackupSelection (on the backup plan) has the dependent action iam:PassRole; AWS Backup assumes the "
+        "role to back up the selected resources",
+        url="https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsbackup.html",
+        resources=_json_role("BackupSelection", "IamRoleArn"),
+        context=_passed_to("backup.amazonaws.com"),
+    ),
+    ImpliedRule(
         id="cloudformation.describe-stacks.all",
         service="cloudformation",
         operations=("DescribeStacks",),
@@ -1259,6 +1275,15 @@ def _own_resources(call: Call, action: str) -> list[str]:
         if op in ("StartRestoreJob", "DescribeRecoveryPoint", "DeleteRecoveryPoint", "GetRecoveryPointRestoreMetadata"):
             arn = body.get("RecoveryPointArn") or call.path_params.get("recoveryPointArn")
             return [arn] if arn else ["*"]
+        here = f"arn:{call.partition}:backup:{call.region}:{call.account}"
+        vault = call.path_params.get("backupVaultName")
+        if vault:  # SAR: backupVault* (DescribeBackupVault, CreateBackupVault, PutBackupVaultLockConfiguration, ...)
+            return [f"{here}:backup-vault:{vault}"]
+        plan = call.path_params.get("backupPlanId")
+        if plan:  # SAR: backupPlan* (GetBackupPlan, UpdateBackupPlan, the selections' calls)
+            return [f"{here}:backup-plan:{plan}"]
+        if op == "CreateBackupPlan":  # SAR: backupPlan*, whose id AWS makes: any plan of the account and region
+            return [f"{here}:backup-plan:*"]
         return ["*"]
     return ["*"]
 

@@ -494,6 +494,26 @@ def _patch_list_backups_type_filter() -> None:
     DynamoHandler.list_backups = list_backups_handler
 
 
+def _patch_backup_plan_name_freed_by_delete() -> None:
+    # AWS (CreateBackupPlan): AlreadyExistsException for "a plan that already exists"; moto also counts plans that
+    # DeleteBackupPlan deleted (it only stamps their DeletionDate), so a deleted plan could never be made again.
+    from moto.backup.models import BackupBackend
+
+    original = BackupBackend.create_backup_plan
+
+    def create_backup_plan(self: Any, backup_plan: dict[str, Any], backup_plan_tags: Any,
+                           creator_request_id: Any) -> Any:
+        deleted = {k: p for k, p in self.plans.items() if p.deletion_date is not None}
+        for key in deleted:
+            self.plans.pop(key)
+        try:
+            return original(self, backup_plan, backup_plan_tags, creator_request_id)
+        finally:
+            self.plans.update(deleted)  # ListBackupPlans(IncludeDeleted) still shows them
+
+    BackupBackend.create_backup_plan = create_backup_plan
+
+
 def _patch_s3_cross_account_bucket_access() -> None:
     # AWS: HeadBucket, GetBucketLocation and every other bucket call on another account's bucket answer 403 AccessDenied
     # (CreateBucket on that name still answers 409 BucketAlreadyExists).
@@ -1028,6 +1048,7 @@ def apply_moto_patches() -> None:
     _patch_deleted_table_backup()
     _patch_describe_backup()
     _patch_list_backups_type_filter()
+    _patch_backup_plan_name_freed_by_delete()
     _patch_s3_cross_account_bucket_access()
     _patch_tag_resource_overwrites()
     _patch_stream_reenable()

@@ -25,6 +25,7 @@ from devtools.localaws import LocalAws
 from selfheal import followup, notify
 from selfheal.aws import OPERATOR_AGENT, Clients
 from selfheal.engine import Engine, Options
+from selfheal.kinds.backups import BackupRule, BackupSpec
 from selfheal.loader import load_estate
 from selfheal.report import Report
 from selfheal.spec import Estate
@@ -72,10 +73,17 @@ def without(sid: str, action: str, tmp_path: Path) -> Path:
     return path
 
 
+BACKUP_ROLE = "arn:aws:iam::123456789012:role/selfheal-BackupRole-1A2B3C4D5E6F"  # the stack's, as CFN names it
+
+
 def scenario_estate(key_arn: str) -> Estate:
     estate = load_estate(env={})
     tables = tuple(replace(t, kms_key=key_arn) if t.name == "galerly-billing" else t for t in estate.tables)
-    return estate.with_section("tables", tables)
+    # Two AWS Backup plans: one whose vault and plan are deleted (created again), one whose rule drifts (repaired).
+    backups = tuple(BackupSpec(name, REGION, (BackupRule("nightly", "cron(0 2 * * ? *)", 35),), BACKUP_ROLE,
+                               tables=("galerly-users",), buckets=("galerly-images-storage",), lock=(7, 400))
+                    for name in ("galerly-backups", "galerly-backups-drift"))
+    return estate.with_section("tables", tables).with_section("backups", backups)
 
 
 def break_the_estate(aws: LocalAws, estate: Estate) -> None:
@@ -112,6 +120,16 @@ def break_the_estate(aws: LocalAws, estate: Estate) -> None:
     for obj in s3.list_objects_v2(Bucket=site).get("Contents", []):
         s3.delete_object(Bucket=site, Key=obj["Key"])
     s3.delete_bucket(Bucket=site)
+    backup = boto3.client("backup", region_name=REGION, endpoint_url=aws.endpoint)
+    plans = {p["BackupPlanName"]: p["BackupPlanId"] for p in backup.list_backup_plans()["BackupPlansList"]}
+    backup.delete_backup_plan(BackupPlanId=plans["galerly-backups"])
+    backup.delete_backup_vault_lock_configuration(BackupVaultName="galerly-backups")  # governance: removable
+    backup.delete_backup_vault(BackupVaultName="galerly-backups")  # empty: no recovery point in it
+    drifted = backup.get_backup_plan(BackupPlanId=plans["galerly-backups-drift"])["BackupPlan"]
+    backup.update_backup_plan(BackupPlanId=plans["galerly-backups-drift"], BackupPlan={
+        "BackupPlanName": drifted["BackupPlanName"],
+        "Rules": [{**{k: v for k, v in r.items() if k != "RuleId"}, "ScheduleExpression": "cron(0 9 * * ? *)"}
+                  for r in drifted["Rules"]]})
     # Copies still being made when the role's run starts: AWS's clock moves on only as the run polls them.
     aws.set_clock(backup=BEING_MADE_S, restore=60)
     ddb.delete_table(TableName="galerly-photos")  # PITR on: its $DeletedTableBackup is CREATING for a while
@@ -161,7 +179,9 @@ def recorded(local_aws: LocalAws, tmp_path_factory: pytest.TempPathFactory) -> l
     operations = {r["operation"] for r in log}
     for expected in ("RestoreTableFromBackup", "DescribeBackup", "StartRestoreJob",
                      "CreateTable", "CreateBucket", "UpdateTable", "TagResource", "UpdateTimeToLive",
-                     "PutBucketPolicy", "PutBucketCors", "PutPublicAccessBlock", "ListRecoveryPointsByResource"):
+                     "PutBucketPolicy", "PutBucketCors", "PutPublicAccessBlock", "ListRecoveryPointsByResource",
+                     "CreateBackupVault", "PutBackupVaultLockConfiguration", "CreateBackupPlan", "UpdateBackupPlan",
+                     "CreateBackupSelection"):
         assert any(expected in op for op in operations), (expected, sorted(operations))
     return log
 

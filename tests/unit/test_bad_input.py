@@ -41,6 +41,17 @@ def bucket(**fields: Any) -> str:
     return yaml.safe_dump({"buckets": [{"name": "app-bucket", **fields}]}, sort_keys=False)
 
 
+BACKUP_ROLE = "arn:aws:iam::123456789012:role/selfheal-BackupRole-1A2B3C"
+
+
+def backups(rule: dict[str, Any] | None = None, **fields: Any) -> str:
+    """An estate with one AWS Backup entry (vault, plan, selection) plus `fields`; `rule` replaces its rule's fields."""
+    nightly = {"name": "nightly", "schedule": "cron(0 2 * * ? *)", "retention_days": 35, **(rule or {})}
+    spec = {"name": "app-backups", "rules": [nightly], "selection": {"role": BACKUP_ROLE, "tables": ["app-users"]},
+            **fields}
+    return yaml.safe_dump({"backups": [spec]}, sort_keys=False)
+
+
 def stmt(**fields: Any) -> dict[str, Any]:
     base = {"Sid": "Custom", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject"}
     base["Resource"] = "arn:aws:s3:::app-bucket/*"
@@ -458,6 +469,22 @@ CASES: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "positive",
         {},
     ),
+    # --- backups: what AWS Backup would refuse, or what would select nothing
+    ("backup-continuous-over-35-days", backups({"continuous": True, "retention_days": 90}),
+     "backups[0].rules[0].retention_days", "kept 1-35 days", {}),
+    ("backup-schedule-not-cron", backups({"schedule": "every night"}), "backups[0].rules[0].schedule",
+     "not a cron expression", {}),
+    ("backup-lock-min-over-max", backups(lock={"min_retention_days": 30, "max_retention_days": 7}),
+     "backups[0].lock.min_retention_days", "more than max_retention_days", {}),
+    ("backup-selection-empty", backups(selection={"role": BACKUP_ROLE}), "backups[0].selection", "selects nothing",
+     {}),
+    ("backup-selection-role-not-arn", backups(selection={"role": "BackupRole", "tables": ["app-users"]}),
+     "backups[0].selection.role", "not an IAM role ARN", {}),
+    ("backup-vault-name-too-short", backups(name="b"), "backups[0].name", "is not a name of 2-50", {}),
+    ("backup-rule-named-twice", yaml.safe_dump({"backups": [{
+        "name": "app-backups", "selection": {"role": BACKUP_ROLE, "buckets": ["app-bucket"]},
+        "rules": [{"name": "n", "schedule": "cron(0 2 * * ? *)", "retention_days": 7}] * 2}]}),
+     "backups[0].rules[1].name", "declared twice", {}),
     (
         "max-missing-env-not-a-number",
         shipped_with(lambda d: None),

@@ -27,6 +27,7 @@ ESTATE = load_estate(env={})
 ROLE = "arn:aws:iam::123456789012:role/selfheal-FunctionRole-ABC123"
 TABLE_EVENTS = kind_named("table").events
 BUCKET_EVENTS = kind_named("bucket").events - ACCOUNT_EVENTS
+BACKUP_EVENTS = kind_named("backup").events
 
 
 def event(name: str) -> dict[str, Any]:
@@ -110,7 +111,8 @@ def test_a_malformed_change_event_is_refused_naming_the_field(broken: dict[str, 
 def test_the_rule_in_the_template_listens_to_exactly_the_names_the_handler_routes() -> None:
     function = load_template(ROOT / "template.yaml")["Resources"]["Function"]["Properties"]
     pattern = function["Events"]["Changes"]["Properties"]["Pattern"]
-    assert set(pattern["detail"]["eventName"]) == events() == TABLE_EVENTS | BUCKET_EVENTS | ACCOUNT_EVENTS
+    every = TABLE_EVENTS | BUCKET_EVENTS | ACCOUNT_EVENTS | BACKUP_EVENTS
+    assert set(pattern["detail"]["eventName"]) == events() == every
     assert set(pattern["source"]) == set(sources())
     assert set(pattern["detail"]["eventSource"]) == set(sources().values())
     assert pattern["detail-type"] == ["AWS API Call via CloudTrail"]

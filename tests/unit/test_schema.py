@@ -147,6 +147,8 @@ SCHEMA_BLIND = {
     "var-cycle",
     "settings-poll-nan",  # YAML's .nan compares false with every bound
     "settings-wait-timeout-nan",
+    "backup-lock-min-over-max",  # one field against another
+    "backup-rule-named-twice",  # names compared
 }
 
 

@@ -144,13 +144,19 @@ def test_the_role_has_no_managed_policies_that_would_widen_it(resources: dict[st
     roles = of_type(resources, "AWS::IAM::Role")
     assert not roles["FunctionRole"]["Properties"].get("ManagedPolicyArns")
     assert "Policies" not in the_function(resources)["Properties"]
-    # The one managed policy is AWS Backup's own restore policy, on the role only AWS Backup can assume.
+    # The only managed policies are AWS Backup's own restore and backup policies, on roles only AWS Backup can assume.
     managed = {name: r["Properties"]["ManagedPolicyArns"] for name, r in roles.items()
                if r["Properties"].get("ManagedPolicyArns")}
-    assert managed == {"BackupRestoreRole": [
-        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"}]}
-    trust = roles["BackupRestoreRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert [s["Principal"] for s in trust] == [{"Service": "backup.amazonaws.com"}]
+    assert managed == {
+        "BackupRestoreRole": [
+            {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"}],
+        "BackupRole": [
+            {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"},
+            {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSBackupServiceRolePolicyForS3Backup"}],
+    }
+    for role in managed:
+        trust = roles[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert [s["Principal"] for s in trust] == [{"Service": "backup.amazonaws.com"}]
 
 
 ENGINE_CALLS = [

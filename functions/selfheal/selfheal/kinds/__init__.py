@@ -38,10 +38,12 @@ def kind_of(spec: Spec) -> Kind[Any, Any]:
     return kind
 
 
-from . import buckets as _buckets  # noqa: E402 - the shipped kinds register themselves
+from . import backups as _backups  # noqa: E402 - the shipped kinds register themselves
+from . import buckets as _buckets  # noqa: E402
 from . import tables as _tables  # noqa: E402
 
 register(_tables.TableKind())
 register(_buckets.BucketKind())
+register(_backups.BackupKind())
 
 __all__ = ["Column", "Deleted", "Kind", "Spec", "State", "kind_named", "kind_of", "kinds", "register", "unregister"]
