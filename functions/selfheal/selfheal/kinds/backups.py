@@ -396,7 +396,7 @@ class BackupKind(Kind[BackupSpec, BackupState]):
             "lock": lock,
             "rules": [f"{r.get('RuleName')} {(r.get('Lifecycle') or {}).get('DeleteAfterDays', '∞')}d"
                       for r in state.rules],
-            "selection": f"{len(spec.tables) + len(spec.buckets)} resources"
+            "selection": _count(len(spec.tables) + len(spec.buckets), "resource")
                          + (f" + tags {dict(spec.selection_tags)}" if spec.selection_tags else ""),
         }
 
@@ -421,3 +421,7 @@ class BackupKind(Kind[BackupSpec, BackupState]):
         if code == "InvalidRequestException" and "lock" in operation:
             return "the vault's lock can no longer change (compliance mode): declare the lock it has"
         return None
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
