@@ -36,7 +36,8 @@ def targets(data: dict[str, Any]) -> list[tuple[str, bool, str]]:
     misses = [m for e in data["estates"] for m in e["scenarios"]["healthy"]["read_budget_misses"]]
     rows.append(
         (
-            "≤ 2 reads per healthy table (+1 per declared TTL / tags); ≤ 1 per declared bucket aspect (+ HeadBucket)",
+            "≤ 2 reads per healthy table (+1 per declared TTL / tags); ≤ 1 per declared bucket aspect (+ HeadBucket, "
+            "+ versioning where undeclared)",
             not misses,
             f"{len(misses)} over: {misses[0]}" if misses else "every resource within budget",
         )
@@ -314,7 +315,9 @@ def explanation(data: dict[str, Any]) -> list[str]:
     lines += [
         "- **Reads per resource.** A healthy table costs DescribeTable + DescribeContinuousBackups (+ "
         "DescribeTimeToLive where a TTL is declared, + ListTagsOfResource where tags are) — no more; a bucket costs "
-        "HeadBucket + one read per declared aspect. The account column is GetCallerIdentity + GetPublicAccessBlock "
+        "HeadBucket + one read per declared aspect (+ GetBucketVersioning where versioning is not declared, and "
+        "ListRecoveryPointsByResource where it is off: what a deletion would lose). The account column is "
+        "GetCallerIdentity + GetPublicAccessBlock "
         "(read because a public bucket is declared) + one DescribeKey per run.",
         "- **Fresh heal** re-reads each created table (DescribeTable, PITR, TTL, tags) to find what CreateTable could "
         "not carry; that costs 4 reads and 1 round trip per table beyond the chain of 5 but keeps one code path for "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, get_args
 
 from .apply import Deadline, Deferred, StepFailed, Waits, run_step
@@ -122,7 +122,7 @@ class Engine:
         kind = kind_of(spec)
         try:
             state = kind.observe(ctx, spec)
-            return state, kind.plan(ctx, spec, state)
+            plan = kind.plan(ctx, spec, state)
         except AWS_ERRORS as exc:
             reason = kind.explain(exc, f"reading {spec.kind}", spec.name)
             return None, ResourcePlan(spec.kind, spec.name, exists=True, error=reason)
@@ -130,6 +130,11 @@ class Engine:
             log.exception("observing %s %s failed", spec.kind, spec.name)
             reason = f"reading {spec.kind} {spec.name} failed unexpectedly: {type(exc).__name__}: {exc}"
             return None, ResourcePlan(spec.kind, spec.name, exists=True, error=reason)
+        try:  # what a deletion now would lose: told, never a reason to fail the resource
+            return state, replace(plan, recovery=kind.recovery(ctx, spec, state))
+        except Exception as exc:  # noqa: BLE001 - the plan stands without it
+            log.warning("reading what a deletion of %s %s would lose failed: %s", spec.kind, spec.name, exc)
+            return state, replace(plan, notes=(*plan.notes, f"recoverability not read: {type(exc).__name__}: {exc}"))
 
     def _guard(self, plans: list[ResourcePlan], action: Action) -> tuple[str | None, bool]:
         """Scheduled runs that find too much missing stop: the likely cause is the wrong account or region."""
@@ -157,14 +162,14 @@ class Engine:
         outcome, reason = classify(plan, held=held)
         details = kind_of(spec).details(spec, state) if action == "status" else {}
         return ResourceResult(spec.kind, spec.name, outcome, list(plan.changes), reason, list(plan.notes),
-                              details=details)
+                              details=details, recovery=plan.recovery)
 
     # --- apply one resource ---------------------------------------------------------------------------------------
 
     def _apply(self, ctx: RunContext, spec: Any, plan: ResourcePlan) -> ResourceResult:
         started = time.monotonic()
         kind = kind_of(spec)
-        result = ResourceResult(spec.kind, spec.name, Outcome.OK, notes=list(plan.notes))
+        result = ResourceResult(spec.kind, spec.name, Outcome.OK, notes=list(plan.notes), recovery=plan.recovery)
         try:
             attempt = self._apply_plan(ctx, kind, spec, plan, result)
             if attempt is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 Action = Literal["status", "plan", "apply"]
@@ -71,6 +72,21 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """What a deletion now would lose: the latest point a restore could bring back (None: nothing to restore from),
+    where from (pitr, backup, aws-backup, versions, replica), and the same in words for `status`."""
+
+    recoverable_to: datetime | None
+    sources: tuple[str, ...]
+    loses: str  # "nothing: any second of the last 35 days", "data since 02:00 (nightly backup)", "everything"
+
+    def to_dict(self) -> dict[str, Any]:
+        when = self.recoverable_to
+        iso = None if when is None else when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return {"recoverable_to": iso, "sources": list(self.sources)}
+
+
+@dataclass(frozen=True)
 class ResourcePlan:
     """What differs for one resource, and what apply will (steps) and will not (conflicts) do about it."""
 
@@ -86,6 +102,7 @@ class ResourcePlan:
     progress: tuple[str, ...] = ()  # slow work AWS is still doing on it (a restore, an index backfill): not errors
     restoring: bool = False  # that slow work is a restore of the whole resource
     restored_from: str | None = None  # restored lately (by an earlier run), its settings still to set: the source
+    recovery: Recovery | None = None  # what a deletion now would lose (None: the kind holds no data of its own)
 
     @property
     def changes(self) -> tuple[Change, ...]:
@@ -108,6 +125,7 @@ class ResourceResult:
     notes: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)  # status facts (items, billing, ...) for `status`
+    recovery: Recovery | None = None  # as observed this run (Kind.recovery)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -118,6 +136,7 @@ class ResourceResult:
             "reason": self.reason,
             "notes": list(self.notes),
             "duration_s": round(self.duration_s, 3),
+            "recovery": None if self.recovery is None else self.recovery.to_dict(),
         }
         if self.details:
             out["details"] = self.details

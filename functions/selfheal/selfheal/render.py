@@ -79,8 +79,12 @@ def _status_tables(console: Console, report: Report) -> None:
         table.add_column("state")
         for column in kind.columns:
             table.add_column(column.header, justify=column.justify)
+        recoverable = any(r.recovery is not None for r in rows)  # a kind that holds data: what a deletion would lose
+        if recoverable:
+            table.add_column("deletion now loses")
         for r in rows:
-            table.add_row(escape(r.name), _state(r), *(_cell(c, r.details) for c in kind.columns))
+            loses = [_text(r.recovery.loses if r.recovery else None)] if recoverable else []
+            table.add_row(escape(r.name), _state(r), *(_cell(c, r.details) for c in kind.columns), *loses)
         console.print(table)
 
 

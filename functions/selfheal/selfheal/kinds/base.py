@@ -1,5 +1,6 @@
 """What a kind of resource is: the one place that knows how to load, observe, plan, create, wait for, show, tell
-of, delete and import it, which CloudTrail calls name it, and how its service's errors read.
+of, delete and import it, which CloudTrail calls name it, how its service's errors read, and what a deletion of one
+would lose now (its recoverability).
 
 The engine, the executor, the renderer, the CLI, change routing, the message, teardown and the importer know no kind by
 name: they ask the registry (selfheal/kinds/__init__.py) for the kind of a spec, a step or a result. Adding a kind
@@ -9,6 +10,7 @@ touches:
     a module of its own);
   - template.yaml: the function role's permissions for its calls, and its CloudTrail events in the change rule;
   - devtools/localaws.py: the local AWS's support for its service, where moto lacks something.
+  - devtools/iam.py: the ARNs its calls are authorized against, when its service is new to the local IAM enforcer.
 No generic module changes.
 """
 
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 from ..apply.executor import Deadline, Waits
 from ..aws import explain
 from ..fields import Checker, Obj
-from ..model import Change, Outcome, ResourcePlan, ResourceResult, Step
+from ..model import Change, Outcome, Recovery, ResourcePlan, ResourceResult, Step
 
 if TYPE_CHECKING:
     from ..aws import Clients
@@ -124,6 +126,11 @@ class Kind(Generic[SpecT, StateT]):
     def progress_rounds(self, spec: SpecT) -> int:
         """How often a run may look again at AWS's slow work it started (one index build after another)."""
         return 0
+
+    def recovery(self, ctx: RunContext, spec: SpecT, state: StateT) -> Recovery | None:
+        """What a deletion now would lose, from what observe read (a further read only where that is not enough, and
+        cheap): the latest restorable point and where from. None: the kind holds no data of its own."""
+        return None
 
     def finish(self, ctx: RunContext, results: Sequence[ResourceResult]) -> None:
         """After every resource of the run: what concerns all of this kind's results (a shared fact not read)."""

@@ -42,9 +42,10 @@ from ..fields import (
     split_commas,
     tag_pairs,
 )
-from ..model import ResourcePlan, ResourceResult, Step
+from ..model import Recovery, ResourcePlan, ResourceResult, Step
 from ..observe.account import OwnedBuckets, observe_account
 from ..observe.buckets import observe_bucket
+from ..observe.tables import find_recovery_points, newest_first
 from ..plan.buckets import destructive_rules, plan_bucket
 from ..spec import (
     BPA_FLAGS,
@@ -64,6 +65,7 @@ from ..spec import (
 )
 from ..state.account import AccountFacts
 from ..state.buckets import BucketState
+from ..state.tables import copies_recovery
 from .base import Column, Kind, Routed
 
 if TYPE_CHECKING:
@@ -429,6 +431,26 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         if bucket not in {b.name for b in specs}:
             return f"{event} on bucket {bucket!r}, which the estate does not declare"
         return (str(bucket),)
+
+    def recovery(self, ctx: RunContext, spec: BucketSpec, state: BucketState) -> Recovery | None:
+        """Versioning (and how long a lifecycle rule keeps old versions), from the aspects observe read (versioning is
+        read once more only where the estate does not declare it); without versioning, AWS Backup's recovery points of
+        the bucket (one list read). Replication and Object Lock are not read."""
+        if not state.exists:
+            return Recovery(None, (), "everything")
+        status = state.aspects["versioning"] if "versioning" in state.aspects else \
+            _s3(ctx.clients, spec.region).get_bucket_versioning(Bucket=spec.name).get("Status")
+        if status == "Enabled":
+            lifecycle = state.aspects.get("lifecycle")
+            rules = [r for r in (lifecycle or {}).get("rules") or [] if r.get("Status") == "Enabled"]
+            days = [int(r["NoncurrentVersionExpiration"]["NoncurrentDays"]) for r in rules
+                    if (r.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays")]
+            kept = f"for {min(days)} days" if days else ("until deleted" if "lifecycle" in state.aspects
+                                                        else "as long as its lifecycle keeps them")
+            return Recovery(ctx.now(), ("versions",), f"nothing: deleted objects stay as old versions {kept}")
+        arn = f"arn:{partition_of(spec.region)}:s3:::{spec.name}"
+        points = find_recovery_points(cast("Any", ctx.clients.client("backup", spec.region)), arn)
+        return copies_recovery(newest_first(points), ctx.now())
 
     def details(self, spec: BucketSpec, state: BucketState | None) -> dict[str, Any]:
         if state is None:

@@ -32,12 +32,12 @@ from ..fields import (
     region_field,
     tag_pairs,
 )
-from ..model import Change, Outcome, ResourcePlan, ResourceResult, Step
+from ..model import Change, Outcome, Recovery, ResourcePlan, ResourceResult, Step
 from ..observe.account import AWS_MANAGED_DYNAMODB_KEY
-from ..observe.tables import find_recovery_points, observe_table, recovery_points
+from ..observe.tables import find_backups, find_recovery_points, newest_first, observe_table, recovery_points
 from ..plan.tables import RESTORED_FROM, plan_table
 from ..spec import KEY_TYPES, ON_DEMAND, PROVISIONED, STREAM_VIEWS, IndexSpec, KeyAttr, TableSpec, partition_of
-from ..state.tables import Backup, TableState
+from ..state.tables import Backup, TableState, copies_recovery
 from .base import Column, Deleted, Kind, Routed
 
 if TYPE_CHECKING:
@@ -332,6 +332,18 @@ class TableKind(Kind[TableSpec, TableState]):
     def facts(self, result: ResourceResult) -> str:
         items = result.details.get("items")
         return f" ({items:,} items)" if result.outcome is Outcome.RESTORED and isinstance(items, int) else ""
+
+    def recovery(self, ctx: RunContext, spec: TableSpec, state: TableState) -> Recovery | None:
+        """PITR's latest restorable time (read with the table's settings); without PITR, the newest backup or AWS
+        Backup recovery point: two list reads, made only for a table without PITR."""
+        if state.exists and state.pitr:
+            return Recovery(state.pitr_latest or ctx.now(), ("pitr",),
+                            f"nothing: any second of the last {state.recovery_days or 35} days")
+        if state.exists:
+            client = _dynamodb(ctx.clients, spec.region)
+            state = replace(state, backups=newest_first(find_backups(client, spec.name)
+                                                        + self._recovery_points(ctx, spec)))
+        return copies_recovery(state.backups, ctx.now())
 
     def details(self, spec: TableSpec, state: TableState | None) -> dict[str, Any]:
         if state is None:

@@ -121,7 +121,8 @@ def read_settings(
         cb = client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         on = (cb.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED"
         days = (cb.get("PointInTimeRecoveryDescription") or {}).get("RecoveryPeriodInDays", 35)
-        return {"pitr": on, "recovery_days": days if on else None}
+        latest = (cb.get("PointInTimeRecoveryDescription") or {}).get("LatestRestorableDateTime")
+        return {"pitr": on, "recovery_days": days if on else None, "pitr_latest": latest if on else None}
 
     def read_ttl() -> dict[str, Any]:
         desc = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]

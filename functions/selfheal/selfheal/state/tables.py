@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..model import Recovery
 from ..spec import KeyAttr
 
 
@@ -72,6 +73,7 @@ class TableState:
     item_count: int | None = None
     pitr: bool | None = None
     recovery_days: int | None = None
+    pitr_latest: datetime | None = None  # PITR's LatestRestorableDateTime, when on (DescribeContinuousBackups)
     ttl_attribute: str | None = None
     ttl_status: str | None = None
     tags: tuple[tuple[str, str], ...] | None = None
@@ -86,3 +88,20 @@ class TableState:
 
 
 __all__ = ["Backup", "IndexState", "TableState"]
+
+
+_COPY_WORDS = {"SYSTEM": "system backup", "USER": "on-demand backup", "AWS_BACKUP": "AWS Backup backup",
+               "RECOVERY_POINT": "AWS Backup recovery point"}
+
+
+def copies_recovery(copies: tuple[Backup, ...], now: datetime) -> Recovery:
+    """What a deletion now would lose with only these copies (newest first): the data written since the newest."""
+    ready = [b for b in copies if b.ready and b.created is not None]
+    if not ready:
+        return Recovery(None, (), "everything")
+    newest = ready[0]
+    when = newest.created if newest.created is not None else now
+    sources = tuple(sorted({"aws-backup" if b.via_aws_backup else "backup" for b in ready}))
+    at = when.astimezone(now.tzinfo)
+    since = f"{at:%H:%M}" if at.date() == now.date() else f"{at:%Y-%m-%d %H:%M}"
+    return Recovery(when, sources, f"data since {since} UTC ({_COPY_WORDS.get(newest.type, 'backup')})")
