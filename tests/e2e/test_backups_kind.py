@@ -20,6 +20,7 @@ from devtools.localaws import LocalAws
 from selfheal import cli
 from tests.e2e.conftest import role_calls
 from tests.support.enforce import TEMPLATE
+from tests.support.shapes import Capture
 
 ROLE = "arn:aws:iam::123456789012:role/selfheal-BackupRole-1A2B3C4D5E6F"  # the stack's BackupRole, as CFN names it
 ESTATE = f"""\
@@ -197,3 +198,23 @@ def test_the_role_is_passed_only_to_aws_backup_and_only_the_stacks_backup_role(
     result = the(report)
     assert "iam:PassRole" in result["reason"]  # the selection's role must be the stack's BackupRole
     assert "CreateBackupSelection" not in [c["operation"] for c in role_calls(aws) if c["status"] == 200]
+
+
+def test_the_local_aws_answers_plans_and_selections_only_as_aws_documents(
+    aws: LocalAws, estate: Path, backup: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the local AWS answers itself (UpdateBackupPlan, the selections) and what moto does, against botocore's
+    output shapes: no member the model lacks, no wrong type, nothing required left out."""
+    assert run(aws, capsys, estate, "apply")[0] == 0
+    capture = Capture()
+    client = capture.attach(backup)
+    plan = plan_of(client)
+    plan_id = plan["BackupPlanId"]
+    rules = [{k: v for k, v in r.items() if k != "RuleId"} for r in plan["BackupPlan"]["Rules"]]
+    client.update_backup_plan(BackupPlanId=plan_id, BackupPlan={"BackupPlanName": "galerly-backups", "Rules": rules})
+    (listed,) = client.list_backup_selections(BackupPlanId=plan_id)["BackupSelectionsList"]
+    client.get_backup_selection(BackupPlanId=plan_id, SelectionId=listed["SelectionId"])
+    client.describe_backup_vault(BackupVaultName="galerly-backups")
+    operations = {operation for operation, _, _ in capture.answers}
+    assert {"UpdateBackupPlan", "ListBackupSelections", "GetBackupSelection", "GetBackupPlan"} <= operations
+    assert capture.problems("backup") == []
