@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED_PATH = ROOT / "functions" / "selfheal" / "estate.yaml"
+SEED_PATH = ROOT / "tests" / "fixtures" / "galerly.yaml"  # the tests' own Galerly estate, not the shipped file
 BUCKET_SHARE = 2 / 15  # the seed's mix: 13 tables, 2 buckets
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
+GALERLY = ROOT / "tests" / "fixtures" / "galerly.yaml"  # the Galerly estate the change events name, by its path
 CHANGES = {
     "table deleted": ("change-table-deleted.json", "galerly-photos"),
     "PITR switched off": ("change-pitr-off.json", "galerly-sessions"),
@@ -53,11 +54,12 @@ def time_to_heal(aws: Any, delay_ms: float, session: Any, repeats: int = 3) -> d
 
     _clear_selfheal_environment()
     os.environ.update({**followups.function_environment(1), "POWERTOOLS_TRACE_DISABLED": "true",
-                       "AWS_ENDPOINT_URL": aws.endpoint, "SELFHEAL_CHANGE_LEASE_SECONDS": "300"})
+                       "AWS_ENDPOINT_URL": aws.endpoint, "SELFHEAL_CHANGE_LEASE_SECONDS": "300",
+                       "SELFHEAL_ESTATE": str(GALERLY)})
     app = load_handler()
     level = app.logger.log_level  # put back after: the module (and its logger) outlive this measurement
     app.logger.setLevel("WARNING")
-    estate = load_estate(env={})
+    estate = load_estate(GALERLY, env={})
     out: dict[str, Any] = {}
     for kind, (event_file, name) in CHANGES.items():
         event = json.loads((EVENTS / event_file).read_text())

@@ -86,7 +86,8 @@ def main() -> int:
     with LocalAws() as aws, tempfile.TemporaryDirectory() as demo_dir:
         env = {**os.environ, "AWS_ENDPOINT_URL": aws.endpoint, "AWS_ACCESS_KEY_ID": "demo",
                "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": "us-east-1",
-               "COLUMNS": os.environ.get("COLUMNS", "150")}
+               "COLUMNS": os.environ.get("COLUMNS", "150"),
+               "SELFHEAL_ESTATE": str(ROOT / "functions" / "selfheal" / "estate.yaml")}  # the shipped one, by name
         env.pop("AWS_PROFILE", None)
         session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1")
         ddb = session.client("dynamodb", endpoint_url=aws.endpoint)

@@ -30,6 +30,10 @@ for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SEC
     os.environ.pop(_var, None)
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+# Every run the tests start (CLI, handler, engine) reads the tests' own Galerly estate, never the shipped file.
+os.environ["SELFHEAL_ESTATE"] = str(ROOT / "tests" / "fixtures" / "galerly.yaml")
+for _var in [v for v in os.environ if v.startswith("SELFHEAL_VAR_")]:
+    os.environ.pop(_var)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from selfheal.aws import Clients
 from selfheal.engine import Engine
 from selfheal.loader import load_estate
 from tests.support.enforce import enforce_template_policy
+from tests.support.estates import GALERLY
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +35,7 @@ def enforced(aws: LocalAws) -> LocalAws:
 def heal_from_empty(endpoint: str) -> None:
     """The shipped estate built on an empty account by the engine (as the role), instantly: the clock is still 0."""
     clients = Clients(session=boto3.Session(region_name="us-east-1"), endpoint_url=endpoint)
-    report = Engine(load_estate(env={}), clients).apply()
+    report = Engine(load_estate(GALERLY, env={}), clients).apply()
     assert report.exit_code == 0, [r.to_dict() for r in report.results if r.outcome.value not in ("created", "ok")]
 
 

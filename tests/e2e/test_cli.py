@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from selfheal.loader import DEFAULT_ESTATE_PATH, load_estate
 from tests.support import cli
 from tests.support.cli import Run, environment
 from tests.support.seed import SEED_BUCKETS, SEED_TABLES
@@ -21,13 +23,34 @@ CONFIRM = "DELETE ALL TABLES"
 def selfheal(aws):
     """Run `python -m selfheal ARGS` with the local endpoint in the environment, stdin not a terminal."""
 
-    def run(*args: str, endpoint_env: bool = True) -> Run:
-        env = environment()
+    def run(*args: str, endpoint_env: bool = True, estate_env: bool = True, cwd: Path | None = None) -> Run:
+        env = environment()  # the tests' own Galerly estate as SELFHEAL_ESTATE, no other SELFHEAL_ variable
         if not endpoint_env:
             env.pop("AWS_ENDPOINT_URL", None)
-        return cli.selfheal(*args, env=env)
+        if not estate_env:
+            env.pop("SELFHEAL_ESTATE")
+        return cli.selfheal(*args, env=env, cwd=cwd)
 
     return run
+
+
+def test_with_no_estate_named_it_refuses_to_run_and_calls_nothing(selfheal, aws, tmp_path):
+    # GIVEN no --estate, no SELFHEAL_ESTATE and no ./estate.yaml: the shipped Galerly estate is never assumed
+    for command in ("status", "plan", "apply"):
+        aws.reset_calls()
+        run = selfheal(command, estate_env=False, cwd=tmp_path)
+        assert run.code == 1 and run.out == ""
+        (line,) = run.err.strip().splitlines()
+        assert line.startswith("selfheal: error: no estate file — pass --estate PATH, set SELFHEAL_ESTATE=PATH, "
+                               "or run where ./estate.yaml is"), line
+        assert aws.calls() == []
+    # AND a file in the working directory, or the shipped one named, is used
+    (tmp_path / "estate.yaml").write_text("tables: [{name: here-only, hash_key: id}]\n")
+    here = selfheal("plan", "--json", estate_env=False, cwd=tmp_path)
+    assert [r["name"] for r in json.loads(here.out)["resources"]] == ["here-only"]
+    shipped = selfheal("plan", "--estate", "shipped", "--json", estate_env=False, cwd=tmp_path)
+    names = [r["name"] for r in json.loads(shipped.out)["resources"]]
+    assert names == [r.name for r in load_estate(DEFAULT_ESTATE_PATH, env={}).resources]  # whatever is shipped
 
 
 def table_names(ddb) -> list[str]:

@@ -30,6 +30,7 @@ from selfheal.loader import load_estate
 from selfheal.report import Report
 from selfheal.spec import Estate
 from tests.e2e.conftest import put_items
+from tests.support.estates import GALERLY
 from tests.support.iam import conditioned, load_template, template_variables
 
 # Its module-scoped fixture is costly: one worker runs the whole module (make test: --dist loadgroup).
@@ -77,7 +78,7 @@ BACKUP_ROLE = "arn:aws:iam::123456789012:role/selfheal-BackupRole-1A2B3C4D5E6F" 
 
 
 def scenario_estate(key_arn: str) -> Estate:
-    estate = load_estate(env={})
+    estate = load_estate(GALERLY, env={})
     tables = tuple(replace(t, kms_key=key_arn) if t.name == "galerly-billing" else t for t in estate.tables)
     # Two AWS Backup plans: one whose vault and plan are deleted (created again), one whose rule drifts (repaired).
     backups = tuple(BackupSpec(name, REGION, (BackupRule("nightly", "cron(0 2 * * ? *)", 35),), BACKUP_ROLE,

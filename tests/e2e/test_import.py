@@ -12,12 +12,13 @@ import jsonschema
 import pytest
 import yaml
 
-from selfheal.loader import DEFAULT_ESTATE_PATH, load_estate
+from selfheal.loader import load_estate
 from selfheal.schema import build
 from selfheal.spec import Estate
 from tests.e2e.conftest import heal_from_empty
 from tests.support import cli
 from tests.support.cli import environment
+from tests.support.estates import GALERLY
 from tests.support.seed import SEED_BUCKETS, SEED_TABLES
 
 pytestmark = pytest.mark.e2e
@@ -68,7 +69,7 @@ def test_the_seed_estate_round_trips_and_its_import_restores_a_deleted_table(sel
 
     plans_in_sync(selfheal, aws, path)
     # The same estate as the shipped one, resource for resource, in fewer lines.
-    assert by_name(load_estate(path, env={})) == by_name(load_estate(DEFAULT_ESTATE_PATH, env={}))
+    assert by_name(load_estate(path, env={})) == by_name(load_estate(GALERLY, env={}))
     assert "table_defaults:\n  tags: {app: galerly, managed-by: selfheal}" in text
     assert "# found:" not in text
     assert sorted(load_estate(path, env={}).only(list(SEED_TABLES)).variables) == [

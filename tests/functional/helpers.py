@@ -19,6 +19,7 @@ from selfheal.loader import load_estate
 from selfheal.model import ResourceResult
 from selfheal.report import Report
 from selfheal.spec import BucketSpec, Estate, TableSpec
+from tests.support.estates import GALERLY
 
 REGION = "us-east-1"
 # Fast waits and retries: moto makes tables ACTIVE at once, so nothing here should ever sleep long.
@@ -27,7 +28,7 @@ FAST = {"poll_seconds": 0.05, "retry_base_seconds": 0.01}
 
 def shipped_estate() -> Estate:
     """The estate shipped with the function, with no SELFHEAL_VAR_* from the environment leaking in."""
-    return load_estate(env={})
+    return load_estate(GALERLY, env={})
 
 
 def table_spec(estate: Estate, name: str) -> TableSpec:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import cli
+from tests.support.estates import GALERLY
 from tests.unit.test_bad_input import CASES, _set, shipped_with, t0
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -15,8 +16,8 @@ from tests.unit.test_bad_input import CASES, _set, shipped_with, t0
 @pytest.fixture
 def run_cli(aws, monkeypatch, capsys):
     """`selfheal ...` in-process against the local AWS endpoint; returns (exit code, stdout, stderr)."""
-    for name in ("SELFHEAL_ESTATE", "SELFHEAL_MAX_MISSING_PERCENT"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SELFHEAL_MAX_MISSING_PERCENT", raising=False)
+    monkeypatch.setenv("SELFHEAL_ESTATE", str(GALERLY))
     monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
 
     return lambda *argv: cli.in_process(capsys, "--endpoint-url", aws.endpoint, *argv)
@@ -60,6 +61,14 @@ CLI_CASES = [
     ("delete-wrong-confirmation", ["delete", "--confirm", "delete all tables"], 'pass --confirm "DELETE ALL TABLES"'),
     ("delete-without-confirmation", ["delete"], "delete refused"),
     ("max-missing-env-bad", ["apply", "--guard", "ENV:SELFHEAL_MAX_MISSING_PERCENT=lots"], "is not a number"),
+    ("no-estate", ["apply", "ENV:SELFHEAL_ESTATE="],
+     "no estate file — pass --estate PATH, set SELFHEAL_ESTATE=PATH, or run where ./estate.yaml is"),
+    ("env-undeclared-var", ["plan", "ENV:SELFHEAL_VAR_PREFX=acme"],
+     "SELFHEAL_VAR_PREFX: no such variable in the estate — unset SELFHEAL_VAR_PREFX, or declare 'prefx'"),
+    ("env-renames-a-fixed-var", ["plan", "--estate", "{fixed}", "ENV:SELFHEAL_VAR_PREFIX=acme"],
+     "SELFHEAL_VAR_PREFIX=acme: var prefix names the estate's resources (${prefix}-users"),
+    ("set-renames-a-fixed-var", ["plan", "--estate", "{fixed}", "--set", "prefix=acme"],
+     "--set prefix=acme: var prefix names the estate's resources"),
 ]
 
 
@@ -67,13 +76,17 @@ CLI_CASES = [
 def test_cli_bad_input_exits_1_with_one_line_and_no_aws_call(
     run_cli, aws, bad_estate, tmp_path, monkeypatch, argv, expected
 ):
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # no ./estate.yaml here
+    fixed = tmp_path / "fixed.yaml"  # the Galerly estate with its prefix not overridable
+    fixed.write_text(shipped_with(lambda d: d["vars"].update(prefix="galerly")))
     args = []
     for arg in argv:
         if arg.startswith("ENV:"):
             name, _, value = arg[4:].partition("=")
             monkeypatch.setenv(name, value)
             continue
-        args.append(arg.format(bad=bad_estate, missing=tmp_path / "nope.yaml"))
+        args.append(arg.format(bad=bad_estate, missing=tmp_path / "nope.yaml", fixed=fixed))
     code, out, err = run_cli(*args)
     assert code == 1
     assert out == ""

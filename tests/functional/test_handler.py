@@ -22,6 +22,7 @@ import pytest
 from devtools.invoke import LambdaContext, ResponseServer
 from devtools.localaws import LocalAws
 from selfheal.loader import load_estate
+from tests.support.estates import GALERLY
 from tests.support.handler import app, invoke
 
 # Lambda never shows this warning (app.py filters it); pytest resets warning filters per test.
@@ -32,7 +33,7 @@ EVENTS = ROOT / "events"
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 
 
-ESTATE = load_estate(env={})
+ESTATE = load_estate(GALERLY, env={})
 NAMES = [r.name for r in ESTATE.resources]
 COUNT = len(NAMES)
 

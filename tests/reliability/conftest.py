@@ -38,6 +38,7 @@ from selfheal.report import Report
 from selfheal.spec import Estate
 from tests.functional.helpers import assert_bucket_as_declared, assert_table_as_declared
 from tests.support.enforce import enforce_template_policy
+from tests.support.estates import GALERLY
 
 REGION = "us-east-1"
 FAST = {"poll_seconds": 0.05, "retry_base_seconds": 0.01}  # moto is ACTIVE at once: nothing should sleep long
@@ -340,7 +341,7 @@ class World:
 
 @pytest.fixture
 def world(aws: LocalAws) -> World:
-    return World(aws, load_estate(env={}))
+    return World(aws, load_estate(GALERLY, env={}))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from selfheal import cli
+from tests.support.estates import GALERLY
 
 
 class Run(NamedTuple):
@@ -30,9 +31,11 @@ class Run(NamedTuple):
 
 
 def environment(endpoint: str | None = None, **extra: str) -> dict[str, str]:
-    """The test's environment without any SELFHEAL_* of the machine, 250 columns (rich would cut resource names to
-    fit 80), AWS_ENDPOINT_URL set to `endpoint` when given; `extra` last."""
+    """The test's environment without any SELFHEAL_* of the machine but SELFHEAL_ESTATE naming the tests' own Galerly
+    estate (tests/fixtures/galerly.yaml), 250 columns (rich would cut resource names to fit 80), AWS_ENDPOINT_URL set
+    to `endpoint` when given; `extra` last."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SELFHEAL_")}
+    env["SELFHEAL_ESTATE"] = str(GALERLY)
     env["COLUMNS"] = "250"
     if endpoint is not None:
         env["AWS_ENDPOINT_URL"] = endpoint

@@ -5,15 +5,18 @@ from __future__ import annotations
 import copy
 import datetime
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from selfheal import cli
 from selfheal.loader import DEFAULT_ESTATE_PATH, parse_estate
 from selfheal.spec import EstateError
+from tests.support.estates import GALERLY
 
-SHIPPED = yaml.safe_load(DEFAULT_ESTATE_PATH.read_text(encoding="utf-8"))
+SHIPPED = yaml.safe_load(GALERLY.read_text(encoding="utf-8"))
 
 MINIMAL = """
 version: 1
@@ -416,7 +419,11 @@ CASES: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ),
     ("var-cycle", "vars: {a: '${b}', b: '${a}'}\n" + MINIMAL, "vars.a", "refers to itself", {}),
     ("var-name-not-snake-case", "vars: {Prefix: x}\n" + MINIMAL, "vars.Prefix", "lower_snake_case", {}),
-    ("var-value-a-mapping", "vars: {prefix: {a: 1}}\n" + MINIMAL, "vars.prefix", "expected a string", {}),
+    ("var-value-a-mapping", "vars: {prefix: {a: 1}}\n" + MINIMAL, "vars.prefix.a", "use one of: default, overridable",
+     {}),
+    ("var-without-default", "vars: {prefix: {overridable: true}}\n" + MINIMAL, "vars.prefix.default", "missing", {}),
+    ("var-overridable-not-bool", "vars: {prefix: {default: a, overridable: yes-please}}\n" + MINIMAL,
+     "vars.prefix.overridable", "expected true or false", {}),
     (
         "set-undeclared-var",
         shipped_with(lambda d: None),
@@ -522,3 +529,68 @@ def test_bad_estate_is_one_line_naming_the_field_and_the_fix(text, path, fragmen
 def test_there_are_enough_named_cases():
     ids = [c[0] for c in CASES]
     assert len(ids) == len(set(ids)) >= 45
+
+
+# --- which estate the CLI reads: the named one, else $SELFHEAL_ESTATE, else ./estate.yaml --------------------------
+
+
+def test_the_estate_is_the_named_one_else_selfheal_estate_else_the_local_file_never_the_shipped_one(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SELFHEAL_ESTATE", str(GALERLY))
+    assert cli._estate_path("mine.yaml") == Path("mine.yaml")
+    assert cli._estate_path(None) == GALERLY
+    assert cli._estate_path("shipped") == DEFAULT_ESTATE_PATH  # only when named
+    monkeypatch.delenv("SELFHEAL_ESTATE")
+    (tmp_path / "estate.yaml").write_text("tables: [{name: t-one, hash_key: id}]\n")
+    assert cli._estate_path(None) == Path("estate.yaml")
+
+
+# --- vars given from outside: only declared ones, and a name changes only where the estate allows it -------------
+
+RENAMING = """
+vars: {prefix: acme, assets: {default: acme-assets, overridable: true}, origins: https://acme.example}
+tables: [{name: "${prefix}-orders", hash_key: id}]
+buckets: [{name: "${assets}", cors: [{allowed_origins: "${origins}", allowed_methods: [GET]}]}]
+"""
+
+
+def test_an_overridable_var_renames_and_a_var_outside_names_changes_freely():
+    estate = parse_estate(RENAMING, env={"SELFHEAL_VAR_ASSETS": "acme-assets-prod", "SELFHEAL_VAR_ORIGINS": "https://x"})
+    assert [b.name for b in estate.buckets] == ["acme-assets-prod"]
+    assert estate.buckets[0].cors[0].allowed_origins == ("https://x",)
+    # A value equal to the estate's renames nothing; an empty one is not given (a stack parameter left empty).
+    same = parse_estate(RENAMING, env={"SELFHEAL_VAR_PREFIX": "acme", "SELFHEAL_VAR_ASSETS": ""})
+    assert [t.name for t in same.tables] == ["acme-orders"] and [b.name for b in same.buckets] == ["acme-assets"]
+    # The run's region applies only to an estate that declares one (the stack passes it to every estate).
+    assert parse_estate(RENAMING, env={"SELFHEAL_VAR_REGION": "eu-west-1"}).tables[0].region == "us-east-1"
+
+
+@pytest.mark.parametrize(("kwargs", "where"), [
+    ({"env": {"SELFHEAL_VAR_PREFIX": "galerly"}}, "SELFHEAL_VAR_PREFIX=galerly"),
+    ({"env": {}, "overrides": {"prefix": "galerly"}}, "--set prefix=galerly"),
+])
+def test_a_var_that_would_rename_declared_resources_is_refused_unless_overridable(kwargs, where):
+    # The stack's default Prefix (galerly) given to acme's estate would plan galerly-* tables as created.
+    with pytest.raises(EstateError) as info:
+        parse_estate(RENAMING, source="acme.yaml", **kwargs)
+    message = str(info.value)
+    assert message.startswith(f"acme.yaml: {where}: var prefix names the estate's resources (${{prefix}}-orders)")
+    assert message.endswith("— leave it unset to keep the estate's 'acme', or mark it in the estate: "
+                            "`prefix: {default: acme, overridable: true}`")
+
+
+def test_a_var_given_by_the_environment_that_the_estate_does_not_declare_is_refused():
+    with pytest.raises(EstateError, match="SELFHEAL_VAR_FRONTEND_BUCKET: no such variable in the estate — unset "
+                                          "SELFHEAL_VAR_FRONTEND_BUCKET, or declare 'frontend_bucket' under vars"):
+        parse_estate(RENAMING, env={"SELFHEAL_VAR_FRONTEND_BUCKET": "galerly-frontend-app"})
+
+
+def test_the_galerly_estate_marks_what_the_stack_overrides():
+    text = GALERLY.read_text(encoding="utf-8")
+    env = {"SELFHEAL_VAR_PREFIX": "staging", "SELFHEAL_VAR_FRONTEND_BUCKET": "site-1",
+           "SELFHEAL_VAR_PHOTOS_BUCKET": "photos-1", "SELFHEAL_VAR_CORS_ORIGINS": "https://a.example",
+           "SELFHEAL_VAR_REGION": "us-east-1"}
+    estate = parse_estate(text, env=env)
+    assert estate.tables[0].name == "staging-users" and [b.name for b in estate.buckets] == ["site-1", "photos-1"]

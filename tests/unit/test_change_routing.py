@@ -20,10 +20,11 @@ from selfheal.loader import load_estate
 from selfheal.model import Change as Diff
 from selfheal.model import Outcome, ResourceResult
 from selfheal.report import Report
+from tests.support.estates import GALERLY
 from tests.support.iam import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
-ESTATE = load_estate(env={})
+ESTATE = load_estate(GALERLY, env={})
 ROLE = "arn:aws:iam::123456789012:role/selfheal-FunctionRole-ABC123"
 TABLE_EVENTS = kind_named("table").events
 BUCKET_EVENTS = kind_named("bucket").events - ACCOUNT_EVENTS

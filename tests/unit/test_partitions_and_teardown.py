@@ -19,6 +19,7 @@ from selfheal.loader import load_estate
 from selfheal.plan.buckets import canonical_statement
 from selfheal.spec import partition_of, preset_statement
 from selfheal.teardown import confirmation, deletable, doomed
+from tests.support.estates import GALERLY
 
 
 @pytest.mark.parametrize(("region", "partition"), [
@@ -30,7 +31,7 @@ def test_partition_of_a_region(region: str, partition: str) -> None:
 
 
 def test_a_bucket_in_china_gets_its_policy_arns_in_the_aws_cn_partition() -> None:
-    estate = load_estate(env={}, overrides={"region": "cn-north-1"})
+    estate = load_estate(GALERLY, env={}, overrides={"region": "cn-north-1"})
     site = next(b for b in estate.buckets if b.is_public)
     (public,) = [s for s in site.statements if s["Sid"] == "PublicReadGetObject"]
     assert public["Resource"] == f"arn:aws-cn:s3:::{site.name}/*"
@@ -106,7 +107,7 @@ def test_an_unprotected_table_is_deleted_without_touching_protection() -> None:
 
 
 def test_only_kinds_that_say_so_are_deleted_and_the_confirmation_names_them() -> None:
-    estate = load_estate(env={})
+    estate = load_estate(GALERLY, env={})
     assert [k.name for k in deletable()] == ["table"]
     assert confirmation() == "DELETE ALL TABLES"
     assert {s.kind for s in doomed(estate)} == {"table"} and len(doomed(estate)) == len(estate.tables)

@@ -16,8 +16,9 @@ from selfheal.spec import KeyAttr
 from selfheal.state.account import AccountFacts, KeyInfo
 from selfheal.state.buckets import BucketState, declared_aspects
 from selfheal.state.tables import Backup, IndexState, TableState
+from tests.support.estates import GALERLY
 
-ESTATE = load_estate(env={})
+ESTATE = load_estate(GALERLY, env={})
 TABLES = {t.name: t for t in ESTATE.tables}
 BUCKETS = {b.name: b for b in ESTATE.buckets}
 MANAGED = KeyInfo("arn:aws:kms:us-east-1:123456789012:key/managed", True)

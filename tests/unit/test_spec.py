@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from selfheal.loader import DEFAULT_ESTATE_PATH, load_estate, parse_estate
+from selfheal.loader import load_estate, parse_estate
 from selfheal.spec import ON_DEMAND, PROVISIONED, EstateError
+from tests.support.estates import GALERLY
 from tests.support.seed import SEED_BUCKETS, SEED_TABLES
 
 
 def shipped(**kwargs):
     kwargs.setdefault("env", {})
-    return load_estate(DEFAULT_ESTATE_PATH, **kwargs)
+    return load_estate(GALERLY, **kwargs)
 
 
 def test_shipped_estate_declares_the_seeds_13_tables_and_2_buckets():
@@ -19,7 +20,7 @@ def test_shipped_estate_declares_the_seeds_13_tables_and_2_buckets():
     assert tuple(t.name for t in estate.tables) == SEED_TABLES
     assert tuple(b.name for b in estate.buckets) == SEED_BUCKETS
     assert {t.region for t in estate.tables} | {b.region for b in estate.buckets} == {"us-east-1"}
-    assert estate.source == str(DEFAULT_ESTATE_PATH)
+    assert estate.source == str(GALERLY)
 
 
 def test_shipped_photos_bucket_is_private_tls_only_with_the_galerly_cors_origin():

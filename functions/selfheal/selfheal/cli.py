@@ -34,7 +34,8 @@ def _common() -> _Parser:
     common = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
     g = common.add_argument_group("estate and AWS")
     g.add_argument(
-        "--estate", metavar="PATH", help="estate file (default: $SELFHEAL_ESTATE, else the shipped estate.yaml)"
+        "--estate", metavar="PATH", help="estate file (default: $SELFHEAL_ESTATE, else ./estate.yaml); "
+        "`--estate shipped` names the Galerly estate shipped with selfheal"
     )
     g.add_argument(
         "--set",
@@ -168,6 +169,24 @@ def build_parser() -> _Parser:
     return parser
 
 
+SHIPPED = "shipped"  # `--estate shipped`: the Galerly estate inside the package, only ever when named
+
+
+def _estate_path(given: str | None) -> Path:
+    """--estate, else $SELFHEAL_ESTATE, else ./estate.yaml: never the shipped estate unless it is named."""
+    from .loader import DEFAULT_ESTATE_PATH, ENV_ESTATE  # noqa: PLC0415
+
+    chosen = given or os.environ.get(ENV_ESTATE) or ""
+    if chosen == SHIPPED:
+        return DEFAULT_ESTATE_PATH
+    if chosen:
+        return Path(chosen)
+    if Path("estate.yaml").is_file():
+        return Path("estate.yaml")
+    raise UsageError(f"no estate file — pass --estate PATH, set {ENV_ESTATE}=PATH, or run where ./estate.yaml is "
+                     "(`selfheal import` writes one; `--estate shipped` names the shipped Galerly example)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -221,7 +240,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from .loader import load_estate  # noqa: PLC0415
 
     soft = {"region": opt("region")} if opt("region") else {}
-    estate = load_estate(opt("estate"), overrides=_overrides(opt("sets") or []), soft_overrides=soft)
+    estate = load_estate(_estate_path(opt("estate")), overrides=_overrides(opt("sets") or []), soft_overrides=soft)
     estate = estate.only(tuple(opt("only") or ()))
     if opt("time_budget") is not None and opt("time_budget") <= 0:
         raise UsageError("--time-budget: must be a positive number of seconds")

@@ -22,6 +22,7 @@ import yaml
 
 from .fields import (
     Anything,
+    Bool,
     Checker,
     Const,
     Falsy,
@@ -52,6 +53,7 @@ SCHEMA_FILE = "estate.schema.json"  # the JSON Schema for editors, beside the sh
 ENV_ESTATE = "SELFHEAL_ESTATE"
 ENV_VAR_PREFIX = "SELFHEAL_VAR_"
 ENV_MAX_MISSING = "SELFHEAL_MAX_MISSING_PERCENT"
+SOFT_VARS = ("region",)  # given by the run's place (--region, the stack's region): used only where declared
 VAR_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _VAR_REF = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 
@@ -84,9 +86,17 @@ _VARS = Anything(editor={"anyOf": [
     {
         "type": "object",
         "propertyNames": {"pattern": f"^(?:{VAR_NAME.pattern.removeprefix('^').removesuffix('$')})$"},
-        "additionalProperties": {"type": ["string", "number", "array"]},
+        "additionalProperties": {"anyOf": [
+            {"type": ["string", "number", "array"]},
+            {"type": "object", "required": ["default"], "additionalProperties": False, "properties": {
+                "default": {"type": ["string", "number", "array"], "description": "the var's value"},
+                "overridable": {"type": "boolean", "default": False,
+                                "description": "SELFHEAL_VAR_<NAME> and --set may change it though it is in "
+                                "resources' names (a deploy-time bucket name)"}},
+             "description": "a var with its default, and whether it may rename the resources it names"},
+        ]},
         "description": "${name} anywhere in the file is replaced by a var; overridden by SELFHEAL_VAR_<NAME> and "
-        "--set name=value",
+        "--set name=value (a var in resources' names only where it is {default: VALUE, overridable: true})",
     },
     {"enum": [None, False, 0, "", [], {}], "description": "empty: the same as leaving the field out"},
 ]})
@@ -243,7 +253,7 @@ def _estate(checker: Checker, doc: Any, overrides: dict[str, str], env: Mapping[
         checker.fail(*top.problem("type", doc, ""))  # before the vars: a misspelt section is the likelier mistake
     declared: dict[str, Any] = doc["vars"] if isinstance(doc.get("vars"), dict) else {}
     overrides = {**{k: v for k, v in soft.items() if k in declared}, **overrides}
-    variables = _variables(checker, doc.get("vars"), overrides, env)
+    variables = _variables(checker, doc.get("vars"), overrides, env, _raw_names(doc, kinds))
     resolved = {k: _substitute(checker, v, k, variables) for k, v in doc.items() if k != "vars"}
     if env.get(ENV_MAX_MISSING) not in (None, ""):
         try:
@@ -287,27 +297,51 @@ def _estate(checker: Checker, doc: Any, overrides: dict[str, str], env: Mapping[
 # --- variables ------------------------------------------------------------------------------------------------
 
 
-def _variables(checker: Checker, raw: Any, overrides: dict[str, str], env: Mapping[str, str]) -> dict[str, str]:
+def _variables(checker: Checker, raw: Any, overrides: dict[str, str], env: Mapping[str, str],
+               names: tuple[str, ...] = ()) -> dict[str, str]:
+    """The vars' values: the estate's, then SELFHEAL_VAR_<NAME>, then --set. A var given that the estate does not
+    declare is refused, and so is one that renames resources (it is in a name) unless marked overridable."""
     raw = raw or {}
     if not isinstance(raw, dict):
         checker.fail("vars", f"expected a mapping of names to values, got {kind_word(raw)}",
                      "write `name: value` lines")
     values: dict[str, str] = {}
+    overridable: set[str] = set()
     for key, val in raw.items():
         if not isinstance(key, str) or not VAR_NAME.fullmatch(key):
             checker.fail(f"vars.{key}", "variable names are lower_snake_case", "rename it, e.g. photos_bucket")
+        if isinstance(val, dict):  # {default: VALUE, overridable: true}: a var that may rename resources
+            val = checker.mapping(val, f"vars.{key}", ("default", "overridable"), ("default",))
+            if checker.check(val.get("overridable", False), _OVERRIDABLE, f"vars.{key}.overridable"):
+                overridable.add(key)
+            val = val["default"]
         if isinstance(val, list):
             val = ",".join(str(v) for v in val)
         if val is None or isinstance(val, dict | bool):
             checker.fail(f"vars.{key}", f"expected a string, got {kind_word(val)}", "give a text value")
         values[key] = str(val)
-    for key in values:
-        env_value = env.get(ENV_VAR_PREFIX + key.upper())
-        if env_value not in (None, ""):
-            values[key] = env_value
+    given: dict[str, tuple[str, str]] = {}  # var -> (where it was given, its value)
+    for name, env_value in env.items():
+        key = name[len(ENV_VAR_PREFIX):].lower() if name.startswith(ENV_VAR_PREFIX) else None
+        if key is None or env_value in (None, ""):
+            continue
+        if key not in values:
+            if key in SOFT_VARS:
+                continue  # the region of a run applies to an estate that declares one
+            checker.fail(name, "no such variable in the estate",
+                         f"unset {name}, or declare {key!r} under vars ({choose(key, sorted(values))})")
+        given[key] = (f"{name}={env_value}", env_value)
     for key, val in overrides.items():
         if key not in values:
             checker.fail(f"--set {key}", "no such variable in the estate", choose(key, sorted(values)))
+        given[key] = (f"--set {key}={val}", val)
+    naming = _naming_vars(raw, names)
+    for key, (where, val) in given.items():
+        if val != values[key] and key in naming and key not in overridable:
+            checker.fail(where, f"var {key} names the estate's resources ({', '.join(naming[key][:3])}"
+                         f"{', ...' if len(naming[key]) > 3 else ''}) and the estate does not let it be overridden",
+                         f"leave it unset to keep the estate's {values[key]!r}, or mark it in the estate: "
+                         f"`{key}: {{default: {values[key]}, overridable: true}}`")
         values[key] = val
     resolved: dict[str, str] = {}
 
@@ -323,6 +357,40 @@ def _variables(checker: Checker, raw: Any, overrides: dict[str, str], env: Mappi
     for name in values:
         resolve(name, ())
     return resolved
+
+
+_OVERRIDABLE = Bool()
+
+
+def _raw_names(doc: Any, kinds: tuple[Section, ...]) -> tuple[str, ...]:
+    """Every resource's name as written (before ${var}s are replaced)."""
+    names = []
+    for kind in kinds:
+        entries = doc.get(kind.section) if isinstance(doc, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                names.append(entry["name"])
+    return tuple(names)
+
+
+def _naming_vars(raw: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, list[str]]:
+    """var -> the names (as written) it takes part in, directly or through another var."""
+
+    def refs(text: Any, seen: frozenset[str]) -> set[str]:
+        out: set[str] = set()
+        for match in _VAR_REF.finditer(text if isinstance(text, str) else ""):
+            ref = match.group(1)
+            if ref and ref not in seen:
+                value = raw.get(ref)
+                value = value.get("default") if isinstance(value, dict) else value
+                out |= {ref} | refs(value, seen | {ref})
+        return out
+
+    naming: dict[str, list[str]] = {}
+    for name in names:
+        for var in refs(name, frozenset()):
+            naming.setdefault(var, []).append(name)
+    return naming
 
 
 def _replace(checker: Checker, text: str, path: str, lookup: Any, known: Mapping[str, str]) -> str:
