@@ -221,7 +221,7 @@ def test_an_app_built_by_hand_is_imported_with_what_cannot_be_declared_marked(se
     text = imported(selfheal, aws, path, "--table", "legacy-orders", "--bucket", "legacy-media")
     for found in (
         "auto scaling on read 5-50",
-        "encryption with the AWS-owned key",
+        "encryption: aws-owned",
         "event notifications (1 to SQS)",
         "lifecycle rule to-glacier — not declarable (Transitions)",
         "policy statement #1 (no Sid) — not declarable (Sid: missing)",
@@ -231,11 +231,95 @@ def test_an_app_built_by_hand_is_imported_with_what_cannot_be_declared_marked(se
         assert found in text, found
     assert "{id: expire-logs, prefix: logs/, expiration_days: 14}" in text
     assert "name: legacy-orders" in text  # no --prefix: the name as it is
-    # selfheal would change only what the comments announce, and touch nothing it cannot declare.
-    plan = selfheal("plan", "--estate", str(path), "--json")
-    assert plan.code == 2, plan.out
-    changes = {r["name"]: sorted(c["path"] for c in r["changes"]) for r in json.loads(plan.out)["resources"]}
-    assert changes == {"legacy-orders": ["encryption"], "legacy-media": ["encryption", "object_ownership"]}
+    # The AWS-owned key, no ownership controls and no access block are declared as they are: nothing to change.
+    plans_in_sync(selfheal, aws, path)
+
+
+# --- a catalogue of resources as they are found on accounts selfheal never touched --------------------------------
+
+
+def _table(ddb, name: str, **extra: object) -> None:
+    """A table made by hand: on-demand, the AWS-owned key, no PITR, no deletion protection unless `extra` says."""
+    attrs = {"id": "S"} | dict(extra.pop("attrs", {}))  # type: ignore[call-overload]
+    ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}]
+                     + list(extra.pop("range", [])),  # type: ignore[call-overload]
+                     AttributeDefinitions=[{"AttributeName": k, "AttributeType": v} for k, v in attrs.items()],
+                     **({"BillingMode": "PAY_PER_REQUEST"} | extra))
+
+
+@pytest.mark.iam_parameters(Prefix="cat", FrontendBucketName="cat-site", PhotosBucketName="cat-data")
+def test_a_catalogue_of_resources_as_found_imports_and_plans_with_zero_writes(selfheal, aws, ddb, s3, tmp_path):
+    # GIVEN tables and buckets made with plain boto3 the ways accounts hold them, never by selfheal
+    _table(ddb, "cat-default-key")  # no SSESpecification: DynamoDB's AWS-owned key, reported as no SSEDescription
+    _table(ddb, "cat-managed-key", SSESpecification={"Enabled": True, "SSEType": "KMS"}, DeletionProtectionEnabled=True)
+    _table(ddb, "cat-provisioned", BillingMode="PROVISIONED",
+           ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 2})
+    _table(ddb, "cat-scaled", BillingMode="PROVISIONED",
+           ProvisionedThroughput={"ReadCapacityUnits": 10, "WriteCapacityUnits": 10})
+    scaling = boto3.client("application-autoscaling", region_name="us-east-1", endpoint_url=aws.endpoint)
+    scaling.register_scalable_target(ServiceNamespace="dynamodb", ResourceId="table/cat-scaled",
+                                     ScalableDimension="dynamodb:table:WriteCapacityUnits", MinCapacity=5,
+                                     MaxCapacity=40)
+    _table(ddb, "cat-indexed", attrs={"ts": "N", "owner": "S"}, range=[{"AttributeName": "ts", "KeyType": "RANGE"}],
+           LocalSecondaryIndexes=[{"IndexName": "ByOwner", "KeySchema": [
+               {"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "owner", "KeyType": "RANGE"}],
+               "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+           GlobalSecondaryIndexes=[{"IndexName": "ByTs", "KeySchema": [{"AttributeName": "ts", "KeyType": "HASH"}],
+                                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["owner"]}}])
+    _table(ddb, "cat-streamed", StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    _table(ddb, "cat-expiring", Tags=[{"Key": "team", "Value": "growth"}, {"Key": "cost-center", "Value": "42"}])
+    ddb.update_time_to_live(TableName="cat-expiring", TimeToLiveSpecification={"Enabled": True,
+                                                                             "AttributeName": "expires"})
+    ddb.update_continuous_backups(TableName="cat-expiring", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 7})
+    # Old-style buckets (before April 2023): ACLs on, no ownership controls, no public access block, no encryption
+    # configuration (S3 encrypts with SSE-S3 all the same).
+    for bucket in ("cat-site", "cat-data", "cat-replica"):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_acl(Bucket="cat-site", ACL="private")
+    s3.put_bucket_website(Bucket="cat-site", WebsiteConfiguration={
+        "IndexDocument": {"Suffix": "index.html"}, "ErrorDocument": {"Key": "error.html"}})
+    s3.put_bucket_policy(Bucket="cat-site", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::cat-site/*"}]}))
+    s3.put_bucket_cors(Bucket="cat-site", CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["https://cat.example"], "AllowedMethods": ["GET", "HEAD"], "MaxAgeSeconds": 300}]})
+    for bucket in ("cat-data", "cat-replica"):
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket="cat-data", LifecycleConfiguration={"Rules": [
+        {"ID": "expire-tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 3}},
+        {"ID": "old-versions", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 30}}]})
+    s3.put_bucket_replication(Bucket="cat-data", ReplicationConfiguration={
+        "Role": "arn:aws:iam::123456789012:role/replication", "Rules": [
+            {"ID": "all", "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": ""},
+             "DeleteMarkerReplication": {"Status": "Disabled"},
+             "Destination": {"Bucket": "arn:aws:s3:::cat-replica"}}]})
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=aws.endpoint)
+    queue = sqs.get_queue_attributes(QueueUrl=sqs.create_queue(QueueName="cat-uploads")["QueueUrl"],
+                                     AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket="cat-data", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": queue, "Events": ["s3:ObjectCreated:*"]}]})
+    s3.put_bucket_tagging(Bucket="cat-data", Tagging={"TagSet": [{"Key": "team", "Value": "growth"}]})
+
+    # WHEN the account is imported and the file planned
+    path = tmp_path / "found.yaml"
+    text = imported(selfheal, aws, path, "--prefix", "cat", "--bucket", "cat-site", "cat-data")
+
+    # THEN the plan is in sync: exit 0 and not one write, every resource as found
+    plans_in_sync(selfheal, aws, path)
+    estate = load_estate(path, env={})
+    assert len(estate.tables) == 7 and len(estate.buckets) == 2
+    tables = {t.name: t for t in estate.tables}
+    assert tables["cat-default-key"].aws_owned_key and not tables["cat-managed-key"].aws_owned_key
+    assert "encryption: aws-owned" in text
+    site, data = estate.buckets
+    assert site.object_ownership == data.object_ownership == "ObjectWriter"
+    assert not any(site.bpa.values()) and not any(data.bpa.values())
+    for found in ("auto scaling on write 5-40", "replication", "event notifications (1 to SQS)",
+                  "no public access block", "no object ownership controls"):
+        assert found in text, found
+    assert "not declarable: selfheal will switch" not in text and "AWS-owned key (DynamoDB's default)" not in text
 
 
 # --- bad input: one line naming the flag and the fix, exit 1, no AWS write --------------------------------------

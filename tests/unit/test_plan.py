@@ -12,7 +12,7 @@ from selfheal.loader import load_estate
 from selfheal.observe.tables import normalize_table
 from selfheal.plan import plan_bucket, plan_table
 from selfheal.plan.buckets import canonical_statement, cors_rule, is_public_statement, lifecycle_rule
-from selfheal.spec import KeyAttr
+from selfheal.spec import BPA_FLAGS, KeyAttr
 from selfheal.state.account import AccountFacts, KeyInfo
 from selfheal.state.buckets import BucketState, declared_aspects
 from selfheal.state.tables import Backup, IndexState, TableState
@@ -360,3 +360,46 @@ def test_an_lsi_with_an_include_projection_in_any_order_is_in_sync():
         lsis=(IndexState("by-time", None, KeyAttr("at", "S"), "INCLUDE", ("alpha", "zeta")),),  # as observed: sorted
     )
     assert plan_table(spec, state, MANAGED).in_sync
+
+
+# --- "absent" is AWS's default: as found is in sync ------------------------------------------------------------------
+
+
+def test_a_table_declaring_the_aws_owned_key_is_in_sync_without_sse_and_switched_back_from_kms():
+    spec = replace(TABLES["galerly-users"], aws_owned_key=True)
+    as_found = replace(healthy_table("galerly-users"), sse_type=None, kms_key_arn=None)
+    assert plan_table(spec, as_found).in_sync  # no SSEDescription: the AWS-owned key, nothing to read or change
+    kms = plan_table(spec, healthy_table("galerly-users"), MANAGED)
+    (step, _wait) = kms.steps
+    assert step.params["SSESpecification"] == {"Enabled": False}  # UpdateTable's way back to the AWS-owned key
+    assert [str(c) for c in step.changes] == [f"encryption: kms {MANAGED.arn} -> aws-owned key"]
+
+
+def test_a_table_declaring_the_aws_owned_key_is_created_and_restored_with_it():
+    spec = replace(TABLES["galerly-users"], aws_owned_key=True)
+    created = plan_table(spec, TableState("galerly-users", False))
+    assert created.steps[0].params["SSESpecification"] == {"Enabled": False}
+    copy = Backup("arn:aws:dynamodb:us-east-1:123456789012:table/galerly-users/backup/1", "b", "USER",
+                  datetime(2026, 12, 1, tzinfo=UTC))
+    restored = plan_table(spec, TableState("galerly-users", False, backups=(copy,)))
+    assert restored.steps[0].params["SSESpecificationOverride"] == {"Enabled": False}
+
+
+def test_a_bucket_without_ownership_controls_acts_as_object_writer():
+    spec = replace(BUCKETS["galerly-frontend-app"], object_ownership="ObjectWriter")
+    found = healthy_bucket("galerly-frontend-app")
+    found = replace(found, aspects={**found.aspects, "object_ownership": None})
+    assert plan_bucket(spec, found).in_sync
+    enforced = plan_bucket(BUCKETS["galerly-frontend-app"], found)
+    assert [s.operation for s in enforced.steps] == ["put_bucket_ownership_controls"]
+
+
+def test_a_bucket_without_an_access_block_or_encryption_configuration_is_as_aws_treats_it():
+    # No public access block acts as all four flags off; no encryption configuration as SSE-S3 (S3 encrypts every
+    # new object with it since January 2023).
+    spec = replace(BUCKETS["galerly-frontend-app"], public_access_block=tuple((f, False) for f in BPA_FLAGS))
+    found = healthy_bucket("galerly-frontend-app")
+    found = replace(found, aspects={**found.aspects, "public_access_block": None, "encryption": None})
+    assert plan_bucket(spec, found).in_sync
+    kms = replace(spec, encryption="aws:kms")
+    assert [s.operation for s in plan_bucket(kms, found).steps] == ["put_bucket_encryption"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
 ON_DEMAND = "PAY_PER_REQUEST"
+AWS_OWNED_KEY = "aws-owned"  # a table's `encryption:` for DynamoDB's default key, owned by AWS and never shown
 PROVISIONED = "PROVISIONED"
 STREAM_VIEWS = ("NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")
 KEY_TYPES = ("S", "N", "B")
@@ -68,7 +69,8 @@ class TableSpec:
     billing: str = ON_DEMAND
     read_capacity: int | None = None
     write_capacity: int | None = None
-    kms_key: str | None = None  # None: the AWS-managed key alias/aws/dynamodb
+    kms_key: str | None = None  # None: the AWS-managed key alias/aws/dynamodb (or the AWS-owned one, below)
+    aws_owned_key: bool = False  # SSE with the AWS-owned key: DynamoDB's default, reported as no SSEDescription
     pitr: bool = True
     recovery_days: int = 35
     deletion_protection: bool = True

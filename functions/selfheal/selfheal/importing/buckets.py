@@ -120,15 +120,15 @@ def bucket_entry(state: BucketState, extras: dict[str, Any], region: str, var: s
 
     bpa = a.get("public_access_block")
     if bpa is None:
-        found.append("no public access block — declared all four flags off, as they act now (selfheal writes that "
-                     "explicitly); turn on what the bucket does not need")
+        found.append("no public access block — declared all four flags off, as they act now (nothing is written); "
+                     "turn on what the bucket does not need")
         bpa = dict.fromkeys(BPA_FLAGS, False)
     if not all(bpa.values()):
         fields["public_access_block"] = {flag: False for flag in BPA_FLAGS if not bpa[flag]}
     ownership = a.get("object_ownership")
     if ownership is None:
-        found.append("no object ownership controls (ACLs on, as ObjectWriter) — declared ObjectWriter (selfheal "
-                     "writes it explicitly)")
+        found.append("no object ownership controls (ACLs on, as ObjectWriter) — declared ObjectWriter, as it acts "
+                     "now (nothing is written); BucketOwnerEnforced disables ACLs")
         ownership = "ObjectWriter"
     if ownership != "BucketOwnerEnforced":
         fields["object_ownership"] = ownership
@@ -156,8 +156,7 @@ def bucket_entry(state: BucketState, extras: dict[str, Any], region: str, var: s
 
 
 def _bucket_encryption(enc: dict[str, Any] | None, found: list[str]) -> dict[str, Any]:
-    if not enc:
-        found.append("no default encryption — selfheal will set SSE-S3 (the estate's default)")
+    if not enc:  # S3 encrypts every new object with SSE-S3 whatever the bucket says (since January 2023)
         return {}
     algorithm = enc.get("algorithm")
     if algorithm == "AES256":

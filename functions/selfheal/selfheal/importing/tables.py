@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from ..aws import AWS_ERRORS, error_code
 from ..observe.account import AWS_MANAGED_DYNAMODB_KEY, KeyResolver
 from ..observe.tables import normalize_table, read_settings
-from ..spec import PROVISIONED, KeyAttr
+from ..spec import AWS_OWNED_KEY, PROVISIONED, KeyAttr
 from ..state.tables import TableState
 from . import Entry, ImportProblem, Section, Selection, aws_problem, escape, reserved_tags_note, split_tags
 
@@ -223,9 +223,8 @@ def table_entry(state: TableState, desc: dict[str, Any], keys: Keys, scaling: Ca
     if state.sse_type == "KMS" and state.kms_key_arn:
         if state.kms_key_arn != keys.managed_arn():
             settings["encryption"] = {"kms_key": keys.name(state.kms_key_arn)}
-    else:
-        found.append("encryption with the AWS-owned key (DynamoDB's default) — not declarable: selfheal will switch "
-                     "it to the AWS-managed key alias/aws/dynamodb (or declare encryption: {kms_key: ...})")
+    else:  # no SSEDescription: DynamoDB's default, the AWS-owned key
+        settings["encryption"] = AWS_OWNED_KEY
     if state.pitr is False:
         settings["pitr"] = False
     elif state.recovery_days not in (None, 35):

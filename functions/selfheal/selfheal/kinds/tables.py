@@ -36,7 +36,17 @@ from ..model import Change, Outcome, Recovery, ResourcePlan, ResourceResult, Ste
 from ..observe.account import AWS_MANAGED_DYNAMODB_KEY
 from ..observe.tables import find_backups, find_recovery_points, newest_first, observe_table, recovery_points
 from ..plan.tables import RESTORED_FROM, plan_table
-from ..spec import KEY_TYPES, ON_DEMAND, PROVISIONED, STREAM_VIEWS, IndexSpec, KeyAttr, TableSpec, partition_of
+from ..spec import (
+    AWS_OWNED_KEY,
+    KEY_TYPES,
+    ON_DEMAND,
+    PROVISIONED,
+    STREAM_VIEWS,
+    IndexSpec,
+    KeyAttr,
+    TableSpec,
+    partition_of,
+)
 from ..state.tables import Backup, TableState, copies_recovery
 from .base import Column, Deleted, Kind, Routed
 
@@ -100,7 +110,7 @@ def _not_billing(value: Any, path: str) -> Problem:
 
 def _not_encryption(value: Any, path: str) -> Problem:
     return (path, f"{value!r} is not an encryption setting",
-            "use aws-managed or {kms_key: alias/NAME | key ARN | key id}")
+            "use aws-managed, aws-owned or {kms_key: alias/NAME | key ARN | key id}")
 
 
 _SETTINGS: dict[str, Field] = {
@@ -108,10 +118,12 @@ _SETTINGS: dict[str, Field] = {
                      description="on-demand (default) or {mode: provisioned, read_capacity: N, write_capacity: N}"),
     "encryption": Union(
         Const("aws-managed"),
+        Const(AWS_OWNED_KEY),
         Obj("table_encryption", {"kms_key": kms_key(description="alias/NAME, key ARN, alias ARN or key id")},
             required=("kms_key",), description="SSE with your KMS key"),
         otherwise=_not_encryption, default="aws-managed",
-        description="aws-managed (default: SSE with alias/aws/dynamodb) or {kms_key: alias/NAME | key ARN | key id}",
+        description="aws-managed (default: SSE with alias/aws/dynamodb), aws-owned (DynamoDB's own default key) or "
+        "{kms_key: alias/NAME | key ARN | key id}",
     ),
     "pitr": Union(
         Bool(),
@@ -188,7 +200,8 @@ def _table(checker: Checker, raw: dict[str, Any], path: str, default_region: str
         billing=billing,
         read_capacity=rcu,
         write_capacity=wcu,
-        kms_key=None if encryption == "aws-managed" else str(encryption["kms_key"]),
+        kms_key=None if encryption in ("aws-managed", AWS_OWNED_KEY) else str(encryption["kms_key"]),
+        aws_owned_key=encryption == AWS_OWNED_KEY,
         pitr=bool(enabled),
         recovery_days=int(days),
         deletion_protection=bool(raw.get("deletion_protection", True)),
@@ -282,7 +295,7 @@ class TableKind(Kind[TableSpec, TableState]):
 
     def prefetch(self, ctx: RunContext, specs: Sequence[TableSpec]) -> None:
         # The AWS-managed key's ARN, once per region, while the tables are read: a KMS table's plan compares with it.
-        for region in sorted({t.region for t in specs if not t.kms_key}):
+        for region in sorted({t.region for t in specs if not t.kms_key and not t.aws_owned_key}):
             ctx.submit(lambda region=region: ctx.key(AWS_MANAGED_DYNAMODB_KEY, region))  # type: ignore[misc]
 
     def observe(self, ctx: RunContext, spec: TableSpec) -> TableState:
@@ -299,7 +312,7 @@ class TableKind(Kind[TableSpec, TableState]):
         spec = self._effective(ctx, spec)
         declared = ctx.key(spec.kms_key, spec.region) if spec.kms_key else None
         managed = None
-        if state.exists and state.sse_type == "KMS" and not spec.kms_key:
+        if state.exists and state.sse_type == "KMS" and not spec.kms_key and not spec.aws_owned_key:
             managed = ctx.key(AWS_MANAGED_DYNAMODB_KEY, spec.region)
         return plan_table(spec, state, managed, declared, ctx.restore_role, ctx.now())
 

@@ -173,7 +173,9 @@ def _aspect_steps(spec: BucketSpec, state: BucketState, key: KeyInfo | None, ski
         if changes and aspect not in state.read_errors:
             steps.append(Step("s3", operation, {"Bucket": spec.name, **params}, tuple(changes), spec.region))
 
-    if "object_ownership" in a and a["object_ownership"] != spec.object_ownership:
+    # No ownership controls is how every bucket made before April 2023 is: it acts as ObjectWriter (ACLs on).
+    ownership = a.get("object_ownership") or "ObjectWriter"
+    if "object_ownership" in a and ownership != spec.object_ownership:
         put(
             "object_ownership",
             "put_bucket_ownership_controls",
@@ -253,7 +255,9 @@ def _notes(spec: BucketSpec, state: BucketState) -> list[str]:
 
 
 def _encryption_ok(spec: BucketSpec, have: dict[str, Any] | None, key: KeyInfo | None) -> bool:
-    if not have or have.get("algorithm") != spec.encryption:
+    if not have:  # no configuration: S3 encrypts every new object with SSE-S3 all the same (since January 2023)
+        return spec.encryption == "AES256"
+    if have.get("algorithm") != spec.encryption:
         return False
     if spec.encryption != "aws:kms":
         return True

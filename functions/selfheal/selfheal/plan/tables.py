@@ -197,7 +197,8 @@ def _restore_job_params(spec: TableSpec, backup: Backup, role: str, key: KeyInfo
     The idempotency token makes two runs that race on the same recovery point start one job, not two.
     key: the estate's KMS key resolved; kmsMasterKeyArn takes its ARN, never the alias or id the estate wrote.
     """
-    metadata = {"targetTableName": spec.name, "encryptionType": "KMS"}
+    # AWS Backup's DynamoDB restore metadata: encryptionType Default is the AWS-owned key, KMS any other
+    metadata = {"targetTableName": spec.name, "encryptionType": "Default" if spec.aws_owned_key else "KMS"}
     if spec.kms_key:
         metadata["kmsMasterKeyArn"] = key.arn if key and key.arn else spec.kms_key
     return {
@@ -256,6 +257,9 @@ def create_table_params(spec: TableSpec) -> dict[str, Any]:
 
 
 def sse_specification(spec: TableSpec) -> dict[str, Any]:
+    """CreateTable/UpdateTable's SSESpecification (a restore's override): Enabled false means the AWS-owned key."""
+    if spec.aws_owned_key:
+        return {"Enabled": False}
     sse: dict[str, Any] = {"Enabled": True, "SSEType": "KMS"}
     if spec.kms_key:
         sse["KMSMasterKeyId"] = spec.kms_key
@@ -361,6 +365,12 @@ def _billing_text(mode: str | None, src: Any) -> str:
 def _encryption(
     spec: TableSpec, state: TableState, plan: _Draft, managed: KeyInfo | None, declared: KeyInfo | None
 ) -> None:
+    if spec.aws_owned_key:
+        if state.sse_type is None:
+            return
+        plan.update_table(Change("encryption", f"kms {state.kms_key_arn}", "aws-owned key"),
+                          SSESpecification=sse_specification(spec))
+        return
     if state.sse_type == "KMS":
         if spec.kms_key and declared and state.kms_key_arn == declared.arn:
             return
