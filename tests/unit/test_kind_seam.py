@@ -50,8 +50,8 @@ def test_a_denied_restore_reads_as_the_tables_own_fix_and_other_denials_as_the_g
     restore = TableKind().explain(denied, "restore_table_from_backup", "table t")
     assert "item reads and writes" in restore and "the table not created empty" in restore
     generic = explain(denied, "restore_table_from_backup", "table t")
-    assert generic.endswith("the caller may not restore_table_from_backup on table t: grant it in the function's "
-                            "IAM role")
+    assert generic.endswith("access denied: grant the caller (the function's IAM role, or the CLI's credentials) "
+                            "what restore_table_from_backup on table t needs")
     assert "busy with another operation" in TableKind().explain(refused("ResourceInUseException"), "update_table", "t")
     assert "bucket names are global" in BucketKind().explain(refused("BucketAlreadyExists"), "create_bucket", "b")
     assert "see AWS's message" in explain(refused("BucketAlreadyExists"), "create_bucket", "b")

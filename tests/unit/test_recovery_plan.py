@@ -234,15 +234,24 @@ def test_a_restore_finished_by_a_later_run_is_restored_and_a_repair_is_repaired(
 
 
 def test_settings_set_on_a_table_restored_lately_finish_the_restore_an_old_restore_is_drift():
-    # GIVEN a table an earlier run restored (ACTIVE now) that still lacks PITR
-    restored = replace(healthy_table("galerly-photos"), pitr=False, restore_source="arn:sys", created_at=T0)
+    # GIVEN a table an earlier run restored (ACTIVE now) that still lacks what a restore never carries: PITR, tags
+    restored = replace(healthy_table("galerly-photos"), pitr=False, tags=(), restore_source="arn:sys", created_at=T0)
     lately = plan_table(TABLES["galerly-photos"], restored, MANAGED, now=T0 + timedelta(hours=2))
     run_changes = [c for s in lately.steps for c in s.changes]
-    # THEN setting it finishes the restore; a restore from last week that drifted is a plain repair
+    # THEN setting them finishes the restore; a restore from last week that drifted is a plain repair
     assert lately.restored_from == "arn:sys"
-    assert run_(lately, Attempt(), [], run_changes) == (Outcome.RESTORED, "restore finished; 1 setting(s) set")
+    assert run_(lately, Attempt(), [], run_changes) == (Outcome.RESTORED, "restore finished; 3 setting(s) set")
     old = plan_table(TABLES["galerly-photos"], restored, MANAGED, now=T0 + timedelta(days=7))
     assert old.restored_from is None and run_(old, Attempt(), [], run_changes)[0] is Outcome.REPAIRED
+
+
+def test_drift_on_a_table_restored_hours_ago_and_finished_is_a_repair_not_restore_finished():
+    # GIVEN a restore finished this morning (tags set), then PITR switched off by hand within the day
+    finished = replace(healthy_table("galerly-photos"), pitr=False, restore_source="arn:sys", created_at=T0)
+    later = plan_table(TABLES["galerly-photos"], finished, MANAGED, now=T0 + timedelta(hours=3))
+    # THEN the next run reports a repair, not "restore finished"
+    assert later.restored_from is None
+    assert run_(later, Attempt(), [], [c for s in later.steps for c in s.changes])[0] is Outcome.REPAIRED
 
 
 def run_(plan: ResourcePlan, attempt: Attempt, conflicts: list[str], changes: list[Change]) -> tuple[Outcome, str]:

@@ -192,7 +192,8 @@ def explain(exc: BaseException, operation: str, resource: str, fix: Fix | None =
     if own is not None:
         fixed = own
     elif code in ACCESS_DENIED or http_status(exc) == 403:
-        fixed = f"the caller may not {operation} on {resource}: grant it in the function's IAM role"
+        fixed = (f"access denied: grant the caller (the function's IAM role, or the CLI's credentials) what "
+                 f"{operation} on {resource} needs")
     elif code in ("LimitExceededException", "ThrottlingException", "TooManyRequestsException", "SlowDown"):
         fixed = "AWS kept throttling after retries: the next run continues"
     elif code == "ValidationException" or code.startswith("Invalid") or code.startswith("Malformed"):

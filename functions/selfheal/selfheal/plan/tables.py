@@ -62,8 +62,17 @@ def plan_table(
     fresh = state.restore_source and state.created_at and (now or datetime.now(UTC)) - state.created_at < RECENT
     return ResourcePlan(
         "table", spec.name, True, tuple(steps), tuple(plan.conflicts), tuple(plan.notes), progress=tuple(plan.progress),
-        restored_from=state.restore_source if fresh and steps else None,
+        restored_from=state.restore_source if fresh and steps and _as_restored(spec, state) else None,
     )
+
+
+def _as_restored(spec: TableSpec, state: TableState) -> bool:
+    """Still as a restore leaves a table (none of PITR or the declared tags, which a restore never carries): only
+    the run that finishes the restore says "restore finished", not one that repairs later drift on it."""
+    carried = [state.pitr is True] if spec.pitr else []
+    if spec.tags and state.tags is not None:
+        carried.append(bool(set(spec.tags) & set(state.tags)))
+    return not any(carried)
 
 
 RECENT = timedelta(days=1)  # a chain of follow-ups ends well within a day
