@@ -224,9 +224,28 @@ class Engine:
                     attempt.failures.append(again.error)
                 attempt.progress = list(again.progress)
                 attempt.restoring = again.restoring
+        elif (plan.exists and not plan.then_reconcile and attempt.changes
+              and not (attempt.failures or attempt.deferred or attempt.progress or attempt.conflicts)):
+            self._read_back(ctx, kind, spec, attempt)
         if plan.error:
             attempt.failures.insert(0, plan.error)
         return attempt
+
+    def _read_back(self, ctx: RunContext, kind: Kind[Any, Any], spec: Any, attempt: Attempt) -> None:
+        """A repair counts once a read shows AWS has it: what a read still shows otherwise is in progress (the next
+        run looks again), never reported repaired on the strength of a write's 200 alone."""
+        try:
+            again = kind.plan(ctx, spec, kind.observe_again(ctx, spec))
+        except Deferred as exc:
+            attempt.progress.append(str(exc))
+            return
+        except (StepFailed, *AWS_ERRORS) as exc:
+            attempt.failures.append(getattr(exc, "reason", None) or kind.explain(exc, "reading it back", spec.name))
+            return
+        done = {c.path for c in attempt.changes}
+        unseen = [c for c in again.changes if c.path in done]
+        if unseen:
+            attempt.progress.append(f"written but not yet shown by AWS: {listed(unseen)} — the next run reads it again")
 
     def _follow_progress(self, ctx: RunContext, kind: Kind[Any, Any], spec: Any, result: ResourceResult,
                          attempt: Attempt) -> None:
