@@ -19,6 +19,8 @@ not faithful to AWS, so product code never has to bend around moto:
     ListObjectVersions       copies the listed versions without their bytes (moto copied every version's bytes
                              for every page: seconds and gigabytes per pass over 10,000 objects; answers unchanged)
     S3 on another account's bucket: HeadBucket and the other bucket calls answer 403 (CreateBucket still 409)
+    GetBucketEncryption      a bucket with no configuration (new, or after DeleteBucketEncryption) reports SSE-S3,
+                             S3's base encryption for every bucket since January 2023
     PutEvents                to another account's (or region's) bus by ARN: delivered to that bus's rules when its
                              resource policy allows the sender (events:PutEvents for its account, or "*" with
                              aws:PrincipalOrgID of moto's Organizations), else that entry fails AccessDeniedException
@@ -981,6 +983,20 @@ def _patch_cloudformation_event_bus_policy() -> None:
     get_model_map.cache_clear()  # the map of CloudFormation types is made once, from the subclasses defined so far
 
 
+def _patch_s3_default_encryption() -> None:
+    # AWS: every bucket has SSE-S3 as its base encryption (since January 2023); GetBucketEncryption reports it where
+    # no other configuration was put. moto answers ServerSideEncryptionConfigurationNotFoundError instead.
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.get_bucket_encryption
+
+    def get_bucket_encryption(self: Any, bucket_name: str) -> dict[str, Any] | None:
+        return original(self, bucket_name) or {
+            "Rule": {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": "false"}}
+
+    S3Backend.get_bucket_encryption = get_bucket_encryption
+
+
 def _patch_moto_server_nagle() -> None:
     # Not an AWS behaviour: without TCP_NODELAY moto's keep-alive answers stall ~40 ms on delayed ACKs.
     from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -1050,6 +1066,7 @@ def apply_moto_patches() -> None:
     _patch_list_backups_type_filter()
     _patch_backup_plan_name_freed_by_delete()
     _patch_s3_cross_account_bucket_access()
+    _patch_s3_default_encryption()
     _patch_tag_resource_overwrites()
     _patch_stream_reenable()
     _patch_clock_tables()

@@ -273,7 +273,7 @@ def test_a_catalogue_of_resources_as_found_imports_and_plans_with_zero_writes(se
     ddb.update_continuous_backups(TableName="cat-expiring", PointInTimeRecoverySpecification={
         "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 7})
     # Old-style buckets (before April 2023): ACLs on, no ownership controls, no public access block, no encryption
-    # configuration (S3 encrypts with SSE-S3 all the same).
+    # configuration put (S3 reports and applies SSE-S3, its base encryption).
     for bucket in ("cat-site", "cat-data", "cat-replica"):
         s3.create_bucket(Bucket=bucket)
     s3.put_bucket_acl(Bucket="cat-site", ACL="private")

@@ -357,7 +357,6 @@ DRIFTS = {
     "billing-provisioned": Drift(USERS, billing_provisioned, ("billing",), on_demand),
     "bpa-off": Drift("photos", bpa_off, BPA_PATHS, all_blocked),
     "ownership-changed": Drift("photos", ownership_changed, ("object_ownership",), owner_enforced),
-    "encryption-removed": Drift("photos", encryption_removed, ("encryption",), sse_s3),
     "encryption-changed": Drift("frontend", encryption_changed, ("encryption",), sse_s3),
     "versioning-suspended": Drift("photos", versioning_suspended, ("versioning",), versioning_enabled),
     "website-removed": Drift(
@@ -405,6 +404,16 @@ def test_drift_is_planned_then_repaired(world, aws, case: Drift):
     case.check(world, name)
     again = run(world.endpoint, world.estate, "plan", only=(name,))
     assert again.exit_code == 0, [str(c) for c in result(again, name).changes]
+
+
+def test_a_removed_encryption_configuration_is_s3s_base_sse_s3_and_no_drift_for_an_sse_s3_bucket(world, aws):
+    # AWS: after DeleteBucketEncryption a bucket reports (and applies) SSE-S3, S3's base encryption since January 2023
+    heal(world, world.photos)
+    encryption_removed(world, world.photos)
+    sse_s3(world, world.photos)
+    restart_call_log(aws)
+    assert run(world.endpoint, world.estate, "apply", only=(world.photos,)).exit_code == 0
+    assert aws.writes() == []
 
 
 def test_changed_table_tag_value_is_planned_and_overwritten(world):
