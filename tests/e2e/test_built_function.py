@@ -19,6 +19,7 @@ from devtools import followups
 from selfheal.aws import Clients
 from selfheal.engine import Engine
 from selfheal.loader import load_estate
+from tests.support.estates import GALERLY
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"
@@ -48,7 +49,8 @@ def test_the_built_function_restores_a_deleted_table_on_a_scheduled_event(aws, t
     function, layer = built_dirs()
     # GIVEN a healthy estate from which one table (with items) is deleted and PITR is switched off on another
     session = boto3.Session(region_name="us-east-1")
-    assert Engine(load_estate(), Clients(session=session, endpoint_url=aws.endpoint)).apply().exit_code == 0
+    clients = Clients(session=session, endpoint_url=aws.endpoint)
+    assert Engine(load_estate(GALERLY, env={}), clients).apply().exit_code == 0
     ddb = session.client("dynamodb", endpoint_url=aws.endpoint)
     for n in range(3):
         ddb.put_item(TableName="galerly-contact", Item={"id": {"S": f"ticket-{n}"}, "status": {"S": "open"},
