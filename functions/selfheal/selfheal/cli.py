@@ -174,6 +174,8 @@ SHIPPED = "shipped"  # `--estate shipped`: the Galerly estate inside the package
 
 def _estate_path(given: str | None) -> Path:
     """--estate, else $SELFHEAL_ESTATE, else ./estate.yaml: never the shipped estate unless it is named."""
+    from pathlib import Path  # noqa: PLC0415
+
     from .loader import DEFAULT_ESTATE_PATH, ENV_ESTATE  # noqa: PLC0415
 
     chosen = given or os.environ.get(ENV_ESTATE) or ""
