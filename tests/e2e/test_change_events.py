@@ -20,6 +20,7 @@ import pytest
 from devtools import breakage, followups
 from devtools.localaws import LocalAws
 from tests.e2e.conftest import heal_from_empty, put_items, role_calls
+from tests.support.estates import GALERLY
 from tests.support.handler import invoke
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
@@ -38,6 +39,7 @@ def inbox(enforced: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name in list(os.environ):
         if name.startswith("SELFHEAL_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("SELFHEAL_ESTATE", str(GALERLY))  # as the stack names /var/task/estate.yaml
     followups.create_group(enforced.endpoint)
     for name, value in followups.function_environment(1).items():
         monkeypatch.setenv(name, value)

@@ -30,6 +30,7 @@ from devtools.invoke import LambdaContext
 from devtools.localaws import LocalAws, other_account_session
 from tests.support.cli import Run, environment, selfheal
 from tests.support.enforce import TEMPLATE
+from tests.support.estates import GALERLY
 from tests.support.handler import app
 from tests.support.handler import invoke as invoke_handler
 
@@ -101,6 +102,7 @@ def invoke(fleet: Fleet, member: Member, event: dict[str, Any], monkeypatch: pyt
         for name in list(os.environ):
             if name.startswith("SELFHEAL_"):
                 env.delenv(name)
+        env.setenv("SELFHEAL_ESTATE", str(GALERLY))  # as the stack names /var/task/estate.yaml
         env.setenv("AWS_ACCESS_KEY_ID", member.credentials.access_key)
         env.setenv("AWS_SECRET_ACCESS_KEY", member.credentials.secret_key)
         env.setenv("AWS_SESSION_TOKEN", member.credentials.token)

@@ -20,6 +20,7 @@ from devtools.breakage import delete_table
 from devtools.invoke import LambdaContext
 from devtools.localaws import LocalAws
 from tests.e2e.conftest import heal_from_empty, put_items, role_calls
+from tests.support.estates import GALERLY
 from tests.support.handler import invoke
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
@@ -34,6 +35,7 @@ def function_env(monkeypatch: pytest.MonkeyPatch, enforced: LocalAws) -> LocalAw
     for name in list(os.environ):
         if name.startswith("SELFHEAL_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("SELFHEAL_ESTATE", str(GALERLY))  # as the stack names /var/task/estate.yaml
     followups.create_group(enforced.endpoint)
     return enforced
 

@@ -16,6 +16,7 @@ import pytest
 
 from devtools.localaws import LocalAws
 from selfheal import fleet
+from tests.support.estates import GALERLY
 from tests.support.handler import app, invoke
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -41,6 +42,7 @@ def out(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     for name in list(os.environ):
         if name.startswith("SELFHEAL_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("SELFHEAL_ESTATE", str(GALERLY))  # as the stack names /var/task/estate.yaml
     handler = app.logger.registered_handler
     previous, handler.stream = handler.stream, _Stdout()
     yield lambda: [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]

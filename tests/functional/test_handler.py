@@ -40,10 +40,11 @@ COUNT = len(NAMES)
 
 @pytest.fixture(autouse=True)
 def shipped_estate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The estate shipped with the function, whatever SELFHEAL_* the machine has set."""
+    """The tests' Galerly estate, named as the stack names the function's, whatever SELFHEAL_* the machine has set."""
     for name in list(os.environ):
         if name.startswith("SELFHEAL_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("SELFHEAL_ESTATE", str(GALERLY))  # as the stack names /var/task/estate.yaml
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from devtools.invoke import LambdaContext, ResponseServer, load_handler
+from tests.support.estates import GALERLY
 from tests.support.handler import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +24,7 @@ def app(monkeypatch):
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     for name in [n for n in __import__("os").environ if n.startswith("SELFHEAL_")]:
         monkeypatch.delenv(name)
+    monkeypatch.setenv("SELFHEAL_ESTATE", str(GALERLY))  # as the stack names /var/task/estate.yaml
     return load_handler()
 
 

@@ -41,7 +41,7 @@ def test_the_estate_dependent_unit_tests_pass_with_another_teams_estate_shipped(
     assert [t.name for t in load_estate(ACME, env={}).tables] == ["acme-orders", "acme-customers", "acme-events"]
     # WHEN the unit tests that use an estate run THEN they pass as they do with Galerly's shipped
     modules = ["test_plan.py", "test_spec.py", "test_recovery_plan.py", "test_change_routing.py", "test_schema.py",
-               "test_bad_input.py", "test_partitions_and_teardown.py"]
+               "test_bad_input.py", "test_partitions_and_teardown.py", "test_fleet_event.py"]
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "tests.support.shipped_elsewhere",
