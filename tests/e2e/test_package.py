@@ -4,6 +4,7 @@ another directory against the local AWS."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from selfheal import __version__
+from selfheal.loader import DEFAULT_ESTATE_PATH, load_estate
 from tests.e2e.conftest import heal_from_empty
 from tests.support.seed import SEED_BUCKETS
 
@@ -74,9 +76,13 @@ def test_the_installed_cli_runs_from_any_directory_against_a_local_aws(installed
     assert (version.returncode, version.stdout.strip()) == (0, f"selfheal {__version__}")
 
     heal_from_empty(aws.endpoint)
-    plan = run(selfheal, "plan", "--endpoint-url", aws.endpoint, cwd=elsewhere, env=env)
-    assert plan.returncode == 0, plan.stdout + plan.stderr  # the shipped estate, found inside the package
-    assert "15 in sync" in plan.stdout
+    bare = run(selfheal, "plan", "--endpoint-url", aws.endpoint, cwd=elsewhere, env=env)
+    assert bare.returncode == 1 and "no estate file — pass --estate PATH" in bare.stderr  # never the shipped one
+    plan = run(selfheal, "plan", "--estate", "shipped", "--json", "--endpoint-url", aws.endpoint, cwd=elsewhere,
+               env=env)
+    assert plan.returncode in (0, 2), plan.stdout + plan.stderr  # the shipped estate, found inside the package
+    shipped = [r.name for r in load_estate(DEFAULT_ESTATE_PATH, env={}).resources]
+    assert [r["name"] for r in json.loads(plan.stdout)["resources"]] == shipped
 
     schema = run(selfheal, "schema", cwd=elsewhere, env=env)
     assert schema.returncode == 0 and '"title": "selfheal estate"' in schema.stdout
