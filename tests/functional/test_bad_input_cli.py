@@ -109,3 +109,13 @@ def test_the_same_endpoint_records_calls_for_good_input(run_cli, aws):
     assert code == 0, err
     assert any(c["operation"] == "DescribeTable" and c["name"] == "galerly-users" for c in aws.calls())
     assert aws.writes() == []
+
+
+def test_recover_reads_no_estate_so_it_runs_where_none_is_named(run_cli, aws, tmp_path, monkeypatch):
+    # GIVEN no --estate, no SELFHEAL_ESTATE and no ./estate.yaml: recover works on a bucket, not on an estate
+    monkeypatch.delenv("SELFHEAL_ESTATE")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli("recover", "no-such-bucket", "--to", "2026-01-01T00:00:00Z", "--dry-run")
+    # THEN it gets as far as AWS (the bucket is not there), never asking for an estate file
+    assert code == 1 and "no estate file" not in err and "no-such-bucket" in err, err
+    assert [c["operation"] for c in aws.calls()][:1] == ["HeadBucket"]
