@@ -19,8 +19,9 @@ from selfheal.spec import EXCLUSIVE_SECTIONS, BucketSpec, EstateError, Lifecycle
 from selfheal.state.account import AccountFacts, KeyInfo
 from selfheal.state.buckets import BucketState, declared_aspects
 from selfheal.state.tables import IndexState, TableState
+from tests.support.estates import GALERLY
 
-ESTATE = load_estate(env={})
+ESTATE = load_estate(GALERLY, env={})
 BUCKETS = {b.name: b for b in ESTATE.buckets}
 SITE, PHOTOS = "galerly-frontend-app", "galerly-images-storage"
 ACCOUNT = AccountFacts("123456789012")
