@@ -10,7 +10,9 @@ The template goes under ``selfheal/<sha256>/template.yaml``; its URL is what ``c
 takes (the one of the StackSet's own region; a URL lifts the 51,200-byte limit of a template body).
 
 Nothing is written unless everything checks out first (zero writes on bad input): the regions and the prefix are
-valid, the manifest's files are there with their recorded SHA-256, and every bucket exists and is in its region.
+valid, the manifest's files are there with their recorded SHA-256, and every bucket exists, is this account's and is in
+its region: every S3 call carries ExpectedBucketOwner (the caller's account), so a squatted ``<prefix>-<region>``
+(another account's bucket under that name, even one whose policy lets us write) is refused, never written.
 An object already there with the same size and SHA-256 (``x-amz-meta-sha256``) is not uploaded again; S3 checks
 each upload against its SHA-256 (``ChecksumSHA256``). An operator tool: plain boto3 clients, the caller's
 credentials.
@@ -135,9 +137,10 @@ def check_bucket(s3: Any, bucket: str, region: str) -> str | None:
         if code in ("404", "NoSuchBucket", "NotFound"):
             return (f"{region}: artifact bucket {bucket} does not exist: create it ({create}) with the read policy "
                     "for the Organization (docs/fleet-template.md)")  # fmt: skip
-        if code in ("403", "AccessDenied", "Forbidden"):
-            return (f"{region}: artifact bucket {bucket} is not yours or not writable with these credentials: use "
-                    "another ARTIFACT_BUCKET_PREFIX, or credentials of the account that owns it")  # fmt: skip
+        if code in ("403", "AccessDenied", "Forbidden"):  # ExpectedBucketOwner: another account's bucket is a 403
+            return (f"{region}: artifact bucket {bucket} is not this account's or not readable with these "
+                    "credentials: choose another ARTIFACT_BUCKET_PREFIX (bucket names are global), or use credentials "
+                    "of the account that owns it")  # fmt: skip
         return f"{region}: artifact bucket {bucket} cannot be checked ({code}: {exc}): try again"
     location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
     location = "eu-west-1" if location == "EU" else location
@@ -162,22 +165,39 @@ def template_url(bucket: str, region: str, key: str) -> str:
     return f"https://{bucket}.s3.{region}.{domain}/{key}"
 
 
+def expect_owner(s3: Any, account: str) -> Any:
+    """`s3` with ExpectedBucketOwner=`account` on every call that takes it: S3 answers 403 for a bucket of another
+    account, even one whose policy would let us write (every account's StackSet would run code from a squatted
+    `<prefix>-<region>`)."""
+
+    def add(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if "Bucket" in params and "ExpectedBucketOwner" in model.input_shape.members:
+            params.setdefault("ExpectedBucketOwner", account)
+
+    s3.meta.events.register("before-parameter-build.s3", add)
+    return s3
+
+
 def package(
     dist: Path,
     regions: Iterable[str] | str | None,
     prefix: str | None,
     clients: ClientFactory | None = None,
     endpoint_url: str | None = None,
+    account: str | None = None,
 ) -> PackageReport:
     """Upload every artifact and the template to `<prefix>-<region>` of each region; writes only when all checks
-    pass. `clients` makes the S3 client of a region (default: boto3's, with `endpoint_url`)."""
+    pass. `clients` makes the S3 client of a region (default: boto3's, with `endpoint_url`); `account` owns the
+    buckets (default: the caller's, sts:GetCallerIdentity)."""
     wanted = parse_regions(regions)
     problems = check_input(wanted, prefix)
     if problems:
         raise PackageError(problems)
     uploads = load_uploads(dist)
+    owner = account or str(boto3.client("sts", region_name=wanted[0], endpoint_url=endpoint_url)
+                           .get_caller_identity()["Account"])
     make = clients or (lambda region: boto3.client("s3", region_name=region, endpoint_url=endpoint_url))
-    s3_of = {region: make(region) for region in wanted}
+    s3_of = {region: expect_owner(make(region), owner) for region in wanted}
     buckets = {region: f"{prefix}-{region}" for region in wanted}
     problems = [p for region in wanted if (p := check_bucket(s3_of[region], buckets[region], region))]
     if problems:

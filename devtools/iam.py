@@ -31,7 +31,8 @@ What the evaluator does, and where it is deliberately conservative:
 * Conditions: StringEquals/NotEquals/EqualsIgnoreCase/Like/NotLike, ArnEquals/Like/NotEquals/NotLike, Bool, Null,
   Numeric*, each with ``IfExists`` and ``ForAnyValue:``/``ForAllValues:``. The request context holds the keys the
   enforcer can know (``aws:SecureTransport`` true, ``aws:RequestedRegion``, ``aws:PrincipalAccount``,
-  ``aws:PrincipalArn``, ``aws:ResourceAccount``, and per check ``kms:ViaService``, ``kms:CallerAccount``,
+  ``aws:PrincipalArn``, ``aws:ResourceAccount`` (S3: ``s3:ResourceAccount`` too, the bucket's owner), and per check
+  ``kms:ViaService``, ``kms:CallerAccount``,
   ``iam:PassedToService``, ...). A key set to ``None`` in the context is known to be absent and is evaluated as AWS
   does (no match; ``IfExists`` and negated operators then hold). **A key the context does not hold at all is
   unknown: a statement testing it does not allow, and a Deny testing it applies** — the enforcer never lets a call
@@ -1309,8 +1310,12 @@ class Enforcer:
         account: str = DEFAULT_ACCOUNT,
         partition: str = DEFAULT_PARTITION,
         principal: str | None = None,
+        bucket_owner: Callable[[str], str | None] | None = None,
     ) -> None:
+        """bucket_owner: the account owning a bucket (the local AWS's S3), for s3:ResourceAccount; None: the
+        caller's account owns every bucket."""
         self.statements: tuple[Statement, ...] = tuple(statements)
+        self.bucket_owner = bucket_owner
         self.region, self.account, self.partition = region, account, partition
         self.principal = principal or (
             f"arn:{partition}:sts::{account}:assumed-role/{DEFAULT_ROLE_NAME}/{DEFAULT_SESSION_NAME}"
@@ -1329,6 +1334,7 @@ class Enforcer:
         *,
         role: str | None = None,
         principal: str | None = None,
+        bucket_owner: Callable[[str], str | None] | None = None,
     ) -> Enforcer:
         """The function role of a SAM/CloudFormation template (or the role with logical id `role`)."""
         template = load_template(template_path)
@@ -1336,7 +1342,8 @@ class Enforcer:
         template = conditioned(template, variables)
         resolver = Resolver(template, variables)
         statements = [Statement.parse(s, resolver) for s in function_role_statements(template, role)]
-        return cls(statements, region=region, account=account, partition=partition, principal=principal)
+        return cls(statements, region=region, account=account, partition=partition, principal=principal,
+                   bucket_owner=bucket_owner)
 
     # ---------------------------------------------------------------------------------------------------------
 
@@ -1348,8 +1355,12 @@ class Enforcer:
             "aws:PrincipalAccount": call.account,
             "aws:PrincipalArn": f"arn:{call.partition}:iam::{call.account}:role/{role_name}",
             "aws:PrincipalType": "AssumedRole",
-            "aws:ResourceAccount": call.account,  # the local AWS is one account
+            "aws:ResourceAccount": call.account,  # one account's resources, but for S3's buckets (below)
         }
+        if call.service == "s3":  # S3 ARNs carry no account: the bucket's owner, else (a bucket not there) the caller
+            bucket = call.bucket()
+            owner = self.bucket_owner(bucket) if bucket and self.bucket_owner is not None else None
+            context["s3:ResourceAccount"] = context["aws:ResourceAccount"] = owner or call.account
         if call.service == "kms":  # a direct call: no service calls KMS on the caller's behalf
             context.update({"kms:ViaService": None, "kms:CallerAccount": call.account})
         return context
@@ -1519,8 +1530,9 @@ def allowed(
     """Does the template's policy allow botocore `operation` of `service` on `resource_name`?
 
     Only the operation's own action, against every statement of the template; `resource_name` is a table or bucket
-    name, a full ARN, or "" for account-level calls. A statement with a Condition never allows here (a recorded call
-    carries no request context), and a Deny applies whatever its Condition.
+    name, a full ARN, or "" for account-level calls. The call is on the account's own resource (``aws:`` and
+    ``s3:ResourceAccount`` are `account`); a statement whose Condition tests any other key never allows here (a
+    recorded call carries no more request context), and a Deny applies whatever its Condition.
     """
     template = load_template(template_path)
     variables = template_variables(template, region, account, DEFAULT_PARTITION, parameters)
@@ -1529,4 +1541,5 @@ def allowed(
     statements = [Statement.parse(s, resolver) for s in policy_statements(template)]
     action = iam_action(service, operation)
     arn = "*" if action in ACCOUNT_LEVEL else resource_arn(service, resource_name, region, account)
-    return decide(statements, action, arn, {}).allowed
+    own = {"aws:ResourceAccount": account, "s3:ResourceAccount": account}
+    return decide(statements, action, arn, own).allowed

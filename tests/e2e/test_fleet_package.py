@@ -152,3 +152,30 @@ def test_a_changed_or_missing_build_is_refused_before_any_call(aws: LocalAws, di
     with pytest.raises(PackageError, match="Function.zip does not match .* run `make fleet-template` again"):
         package(changed, "us-east-1", PREFIX, endpoint_url=aws.endpoint)
     assert aws.calls() == []
+
+
+def squat(aws: LocalAws, bucket: str, region: str = "us-east-1") -> None:
+    """Another account of the local AWS takes `bucket` first and opens it to everyone (s3:* to "*")."""
+    from devtools.localaws import other_account_session
+
+    other = other_account_session(aws.endpoint, "222222222222", region).client("s3", endpoint_url=aws.endpoint)
+    other.create_bucket(Bucket=bucket)
+    other.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:*",
+         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}))
+
+
+def test_a_squatted_artifact_bucket_is_refused_and_nothing_is_written(aws: LocalAws, dist: Path) -> None:
+    # GIVEN <prefix>-us-east-1 belongs to another account whose policy lets anyone in: without the owner check it
+    # answers as if it were ours
+    squat(aws, f"{PREFIX}-us-east-1")
+    assert s3_in(aws, "us-east-1").head_bucket(Bucket=f"{PREFIX}-us-east-1")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    aws.reset_calls()
+
+    with pytest.raises(PackageError) as raised:
+        package(dist, "us-east-1", PREFIX, endpoint_url=aws.endpoint)
+
+    (problem,) = raised.value.problems
+    assert problem.startswith(f"us-east-1: artifact bucket {PREFIX}-us-east-1 is not this account's")
+    assert "choose another ARTIFACT_BUCKET_PREFIX" in problem
+    assert aws.writes() == []

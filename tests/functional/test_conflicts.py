@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -103,6 +104,34 @@ def test_bucket_name_owned_by_another_account_is_an_error_and_the_rest_heals(aws
     assert writes_named(aws.calls(), photos_taken) == []
     assert report.exit_code == 1
     assert_rest_healed(report, estate, photos_taken, s3, ddb, kms)
+
+
+def test_a_squatted_bucket_name_whose_policy_lets_us_in_is_an_error_with_zero_writes(aws, estate, s3, ddb, kms):
+    """GIVEN another account took the photos bucket's name and opened it to everyone (s3:* to "*"), so HeadBucket
+    without an owner check answers 200 and S3 ARNs carry no account WHEN plan and apply run THEN every S3 call
+    carries ExpectedBucketOwner, S3 answers 403, the bucket is an error saying to choose another name, and not one
+    write reaches it; the rest heals."""
+    photos = private_bucket(estate).name
+    theirs = other_account_session(aws.endpoint).client("s3", endpoint_url=aws.endpoint)
+    theirs.create_bucket(Bucket=photos)
+    theirs.put_bucket_policy(Bucket=photos, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
+         "Resource": [f"arn:aws:s3:::{photos}", f"arn:aws:s3:::{photos}/*"]}]}))
+    assert s3.head_bucket(Bucket=photos)["ResponseMetadata"]["HTTPStatusCode"] == 200  # it looks like ours
+    before = theirs.get_bucket_policy(Bucket=photos)["Policy"]
+    restart_call_log(aws)
+
+    planned = run(aws.endpoint, estate, "plan")
+    report = run(aws.endpoint, estate, "apply")
+
+    for taken in (result(planned, photos), result(report, photos)):
+        assert taken.outcome.value == "error" and "choose another name" in taken.reason
+    on_photos = [c for c in aws.calls() if c["name"] == photos and c["client"] == "selfheal"]
+    assert on_photos and {c["status"] for c in on_photos if c["operation"] == "HeadBucket"} == {403}
+    assert writes_named(aws.calls(), photos) == []
+    assert theirs.get_bucket_policy(Bucket=photos)["Policy"] == before  # theirs, untouched
+    assert report.exit_code == 1
+    assert_rest_healed(report, estate, photos, s3, ddb, kms)
 
 
 def test_bucket_name_taken_after_the_look_fails_create_bucket_with_a_clear_error(

@@ -53,7 +53,9 @@ class Clients:
         endpoint_url: str | None = None,
         config: Config | None = None,
         user_agent: str | None = None,
+        account: str | None = None,
     ) -> None:
+        """account: the account id, when known without asking STS (the Lambda's stack account)."""
         self.session = session or boto3.Session(region_name=region)
         share_service_data(self.session)
         self.region = region or self.session.region_name or "us-east-1"
@@ -65,7 +67,7 @@ class Clients:
         self._build_lock = threading.Lock()  # a botocore Session must not build two clients at once
         self._count_lock = threading.Lock()  # every call takes it: never held while a client is built
         self._calls = {"reads": 0, "writes": 0}
-        self._account: str | None = None
+        self._account: str | None = account or None
         self._account_lock = threading.Lock()
 
     def client(self, service: str, region: str | None = None) -> Any:
@@ -86,6 +88,8 @@ class Clients:
         if service == "s3control" and (self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")):
             # A custom endpoint (a local AWS) has no per-account host names: send to it as given.
             client.meta.events.register("before-send.s3-control", _drop_account_host)
+        if service == "s3":
+            client.meta.events.register("before-parameter-build.s3", self._expect_own_bucket)
         client.meta.events.register("before-call", self._count)
         return client
 
@@ -96,6 +100,12 @@ class Clients:
             self._calls[kind] += 1
             if run is not None:
                 run[kind] += 1
+
+    def _expect_own_bucket(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        # A bucket is ours before we touch it: S3 answers 403 to any call on a bucket another account owns, even one
+        # whose policy lets us in (names are global; a squatter can pre-create a declared name).
+        if "Bucket" in params and "ExpectedBucketOwner" in model.input_shape.members:
+            params.setdefault("ExpectedBucketOwner", self.account_id())
 
     def account_id(self) -> str:
         """The caller's account id (sts:GetCallerIdentity), asked once for the life of these clients."""

@@ -48,8 +48,8 @@ class KeyResolver:
 
 def observe_account(clients: Any, needs_public_bucket: bool) -> AccountFacts:
     """The account id, and the account-level public-access block only when some bucket is declared public."""
-    try:  # the account id also tells a bucket policy's own principals from others'
-        account = clients.client("sts").get_caller_identity()["Account"]
+    try:  # the account id also tells a bucket policy's own principals from others' (and is every S3 call's owner)
+        account = clients.account_id()  # asked once a run
     except AWS_ERRORS as exc:
         return AccountFacts(problem=explain(exc, "sts:GetCallerIdentity", "the account"))
     if not needs_public_bucket:
