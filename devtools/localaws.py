@@ -18,12 +18,17 @@ not faithful to AWS, so product code never has to bend around moto:
     TagResource              overwrites the value of a key the table already has
     ListObjectVersions       copies the listed versions without their bytes (moto copied every version's bytes
                              for every page: seconds and gigabytes per pass over 10,000 objects; answers unchanged)
-    S3 on another account's bucket: HeadBucket and the other bucket calls answer 403 (CreateBucket still 409)
+    S3 on another account's bucket: HeadBucket and the other bucket calls answer 403 (CreateBucket still 409),
+                             unless the bucket's policy lets that account in (an Allow of s3:* to it or to "*",
+                             without a Condition: a squatted name opened wide)
+    ExpectedBucketOwner      (moto ignores it; the proxy answers) a call on a bucket another account owns answers
+                             403 AccessDenied (HeadBucket: a bare 403), whatever the bucket's policy says
     GetBucketEncryption      a bucket with no configuration (new, or after DeleteBucketEncryption) reports SSE-S3,
                              S3's base encryption for every bucket since January 2023
     PutEvents                to another account's (or region's) bus by ARN: delivered to that bus's rules when its
                              resource policy allows the sender (events:PutEvents for its account, or "*" with
-                             aws:PrincipalOrgID of moto's Organizations), else that entry fails AccessDeniedException
+                             aws:PrincipalOrgID of moto's Organizations, and aws:PrincipalArn: the role of the
+                             sender's assumed-role credentials), else that entry fails AccessDeniedException
                              (an unknown bus: ResourceNotFoundException); the event's `account` is the sender's,
                              and a rule's target gets it (moto's targets get no `account`)
     CloudFormation           AWS::Events::EventBusPolicy adds its statement to the bus's policy (moto skips the type)
@@ -117,6 +122,7 @@ parameters)``) and ``other_account_session``.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import functools
 import http.client
 import http.server
@@ -532,7 +538,9 @@ def _patch_s3_cross_account_bucket_access() -> None:
     def get_bucket(self: Any, bucket_name: str) -> Any:
         owner = s3_backends.bucket_accounts.get(bucket_name)
         if owner is not None and owner[1] != self.account_id:
-            raise OtherAccountsBucket()
+            bucket = s3_backends[owner[1]][owner[0]].buckets.get(bucket_name)
+            if bucket is None or not bucket_policy_lets_in(bucket.policy, self.account_id):
+                raise OtherAccountsBucket()
         return original_get_bucket(self, bucket_name)
 
     def bucket_response_put(self: Any, request: Any, bucket_name: str, querystring: dict[str, Any]) -> Any:
@@ -545,6 +553,37 @@ def _patch_s3_cross_account_bucket_access() -> None:
 
     S3Backend.get_bucket = get_bucket
     S3Response._bucket_response_put = bucket_response_put
+
+
+def bucket_policy_lets_in(policy: Any, account: str) -> bool:
+    """Does a bucket policy let another account's calls in? An Allow without a Condition of "s3:*" (or "*") to "*",
+    to {"AWS": "*"}, or to that account (its id or root ARN). Narrower grants are taken as not letting it in: the
+    local AWS plays a squatted name whose owner opened it wide, the case ExpectedBucketOwner exists for."""
+    try:
+        document = json.loads(policy.decode() if isinstance(policy, bytes) else policy) if policy else {}
+    except ValueError:
+        return False
+    statements = document.get("Statement") or []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow" or statement.get("Condition"):
+            continue
+        actions = statement.get("Action")
+        if not {"s3:*", "*"} & set(actions if isinstance(actions, list) else [actions]):
+            continue
+        principal = statement.get("Principal")
+        aws = principal.get("AWS") if isinstance(principal, dict) else principal
+        names = set(aws if isinstance(aws, list) else [aws])
+        if names & {"*", account} or any(str(n).endswith(f":iam::{account}:root") for n in names):
+            return True
+    return False
+
+
+def bucket_owner(bucket: str) -> str | None:
+    """The account that owns `bucket` in moto's S3 (the server runs in this process), or None."""
+    from moto.s3.models import s3_backends
+
+    owner = s3_backends.bucket_accounts.get(bucket)
+    return owner[1] if owner is not None else None
 
 
 def _patch_tag_resource_overwrites() -> None:
@@ -810,11 +849,29 @@ def _sender_org_id(account: str) -> str | None:
     return org.id if org is not None else None
 
 
-def _bus_policy_allows(bus: Any, sender: str, entry: Mapping[str, Any]) -> bool:
+_SENDER = threading.local()  # the principal (role ARN) of the PutEvents request this moto thread is answering
+
+
+def _sender_role_arn(access_key: str | None) -> str | None:
+    """The role ARN (with its path) whose assumed-role credentials carry `access_key`, from moto's STS; None for
+    other credentials."""
+    from moto.sts.models import sts_backends
+
+    for account in list(sts_backends):
+        for partition in list(sts_backends[account]):
+            role = sts_backends[account][partition].get_assumed_role_from_access_key(access_key)
+            if role is not None:
+                return str(role.role_arn)
+    return None
+
+
+def _bus_policy_allows(bus: Any, sender: str, entry: Mapping[str, Any], principal_arn: str | None = None) -> bool:
     """Does the bus's resource policy let `sender` (another account) put `entry`? An Allow statement naming
     events:PutEvents (or events:*) and the account (its id, its root ARN or "*") whose conditions all hold:
     StringEquals / ForAllValues:StringEquals on aws:PrincipalOrgID, aws:PrincipalAccount, events:source and
-    events:detail-type (any other condition never holds here); a matching Deny wins."""
+    events:detail-type, and ArnLike / StringLike / ArnEquals / StringEquals on aws:PrincipalArn (the sender's role
+    ARN, path included; unknown for credentials that are not an assumed role) — any other condition never holds
+    here; a matching Deny wins."""
     policy = json.loads(bus.policy or "{}")
     allowed = False
     for statement in policy.get("Statement") or []:
@@ -833,7 +890,12 @@ def _bus_policy_allows(bus: Any, sender: str, entry: Mapping[str, Any]) -> bool:
         for operator, tests in (statement.get("Condition") or {}).items():
             for key, wanted in (tests or {}).items():
                 wanted = [wanted] if isinstance(wanted, str) else list(wanted)
-                if operator not in ("StringEquals", "ForAllValues:StringEquals") or key.lower() not in facts:
+                if key.lower() == "aws:principalarn" and operator in ("ArnLike", "StringLike", "ArnEquals",
+                                                                     "StringEquals"):
+                    exact = operator.endswith("Equals")
+                    met = met and principal_arn is not None and any(
+                        principal_arn == w if exact else fnmatch.fnmatchcase(principal_arn, w) for w in wanted)
+                elif operator not in ("StringEquals", "ForAllValues:StringEquals") or key.lower() not in facts:
                     met = False  # a condition the local AWS cannot evaluate never allows
                 elif facts[key.lower()] not in wanted:
                     met = False
@@ -873,7 +935,8 @@ def _patch_events_other_accounts_bus() -> None:
         bus = events_backends[account][region].event_buses.get(name)
         if bus is None:
             return {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {name} does not exist."}
-        if account != backend.account_id and not _bus_policy_allows(bus, backend.account_id, entry):
+        principal = getattr(_SENDER, "role_arn", None)
+        if account != backend.account_id and not _bus_policy_allows(bus, backend.account_id, entry, principal):
             return {"ErrorCode": "AccessDeniedException", "ErrorMessage": (
                 f"User: arn:aws:sts::{backend.account_id}:assumed-role/... is not authorized to perform: "
                 f"events:PutEvents on resource: {bus.arn} because no resource-based policy allows the "
@@ -910,6 +973,19 @@ def _patch_events_other_accounts_bus() -> None:
         return [r for r in results if r is not None]
 
     EventsBackend.put_events = put_events
+
+    from moto.events.responses import EventsHandler
+
+    original_response = EventsHandler.put_events
+
+    def put_events_response(self: Any) -> Any:
+        _SENDER.role_arn = _sender_role_arn(self.get_access_key())  # for aws:PrincipalArn in the bus's policy
+        try:
+            return original_response(self)
+        finally:
+            _SENDER.role_arn = None
+
+    EventsHandler.put_events = put_events_response
 
     # AWS: a rule's target gets the whole event, `account` included; moto's default input template leaves it out.
     from moto.events.utils import EventTemplateParser
@@ -1315,6 +1391,10 @@ Gate = Callable[[dict[str, Any]], "GateAnswer | None"]
 # AWS Backup recovery points live in this process, next to moto's DynamoDB tables they snapshot and restore.
 BACKUP_FAKE = AwsBackupFake(restore_recovery_point)
 
+_S3_ACCESS_DENIED = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message>'
+    "<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+)
 _S3_NO_SUCH_BUCKET = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchBucket</Code>'
     "<Message>The specified bucket does not exist</Message><BucketName>{bucket}</BucketName>"
@@ -1360,7 +1440,8 @@ def role_gate(config: Mapping[str, Any]) -> Gate | None:
     from devtools.iam import Enforcer, access_denied  # noqa: PLC0415 - only when enforcement is asked for
 
     where = {k: str(config[k]) for k in ("region", "account") if config.get(k)}  # the stack's, else the defaults
-    enforcer = Enforcer.from_template(config["template"], parameters=config.get("parameters") or None, **where)
+    enforcer = Enforcer.from_template(config["template"], parameters=config.get("parameters") or None,
+                                      bucket_owner=bucket_owner, **where)
     lock = threading.Lock()
     log: list[dict[str, Any]] = []  # every role request checked, with the answer: GET /_localaws/iam
 
@@ -1624,8 +1705,17 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             return 500, {"Content-Type": "application/json"}, message.encode()
 
     def _clock_answer(self, call: dict[str, Any], body: bytes) -> GateAnswer | None:
-        """What the proxy answers itself: a bucket S3 does not show yet, and the AWS Backup fake."""
+        """What the proxy answers itself: a call whose ExpectedBucketOwner is not the bucket's owner, a bucket S3 does
+        not show yet, and the AWS Backup fake."""
         state = self.state
+        expected = self.headers.get("x-amz-expected-bucket-owner")
+        if call["service"] == "s3" and call["name"] and expected and bucket_owner(call["name"]) not in (None, expected):
+            # AWS: "If the account ID that you provide does not match the actual owner of the bucket, the request
+            # fails with the HTTP status code 403 Forbidden (access denied)". moto 5 ignores the header.
+            if self.command == "HEAD":
+                return 403, {"Content-Type": "application/xml"}, b""
+            return 403, {"Content-Type": "application/xml"}, _S3_ACCESS_DENIED.format(request_id=self._request_id()
+                                                                                      ).encode()
         if call["service"] == "s3" and call["name"] and call["operation"] != "CreateBucket":
             if state.bucket_hidden(call["name"]):
                 # S3 is eventually consistent: right after CreateBucket, calls on the bucket can answer NoSuchBucket
@@ -1917,8 +2007,11 @@ class LocalAws:
         return arn
 
 
-def other_account_session(endpoint: str, account_id: str = "222222222222", region_name: str = "us-east-1") -> Any:
-    """A boto3 Session whose requests moto attributes to ``account_id`` (via STS AssumeRole into that account)."""
+def other_account_session(
+    endpoint: str, account_id: str = "222222222222", region_name: str = "us-east-1", role: str = "other-account"
+) -> Any:
+    """A boto3 Session whose requests moto attributes to ``account_id`` (via STS AssumeRole into that account's
+    ``role``, a role name with its path, e.g. "selfheal/stack-FunctionRole-1A2B")."""
     import boto3
 
     sts = boto3.client(
@@ -1928,7 +2021,7 @@ def other_account_session(endpoint: str, account_id: str = "222222222222", regio
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/other-account", RoleSessionName="other")[
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/{role}", RoleSessionName="other")[
         "Credentials"
     ]
     return boto3.Session(

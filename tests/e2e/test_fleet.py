@@ -41,6 +41,7 @@ CENTRAL = "123456789012"  # moto's default account: the Organization's administr
 REGIONS = ("us-east-1", "eu-west-1")
 KB256 = 256 * 1024
 SCHEDULER_ROLE = followups.SCHEDULER_ROLE.rsplit("/", 1)[1]  # each account's stack has its own
+FUNCTION_ROLE = "selfheal/galerly-FunctionRole-1A2B3C"  # template.yaml's FunctionRole: its path is /selfheal/
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def fleet(aws: LocalAws) -> Iterator[Fleet]:
     stack = cfn.describe_stacks(StackName="selfheal-fleet")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
-    members = [Member(account, region, other_account_session(aws.endpoint, account, region).get_credentials())
+    members = [Member(account, region,
+                      other_account_session(aws.endpoint, account, region, FUNCTION_ROLE).get_credentials())
                for account in accounts for region in REGIONS]
     for member in members:  # each stack's schedule group for its follow-ups
         member.client("scheduler", aws.endpoint).create_schedule_group(Name=followups.GROUP)
@@ -119,6 +121,8 @@ def invoke(fleet: Fleet, member: Member, event: dict[str, Any], monkeypatch: pyt
         env.setattr(app, "_CLIENTS", {})  # warm clients belong to one account's function
         context = LambdaContext(function_name="selfheal-Function-4F5G6H7J8K9L", region=member.region,
                                 account=member.account, timeout_s=300)
+        if "ResponseURL" in event:  # CloudFormation's request names the member's own stack
+            event = {**event, "StackId": f"arn:aws:cloudformation:{member.region}:{member.account}:stack/galerly/1"}
         invoked = invoke_handler(event, context)
         answer: Any = invoked.result
         if invoked.server is not None:  # a CloudFormation request: CloudFormation's one response
@@ -226,6 +230,20 @@ def test_the_bus_refuses_an_account_outside_the_organization_and_the_run_still_s
     assert len(fleet.sent) == 1  # it tried, once
     done = selfheal_fleet(fleet, "--json")
     assert done.code == 1 and json.loads(done.out)["rows"] == []  # nothing stored: no row, and exit 1
+
+
+def test_the_bus_refuses_a_member_role_that_is_not_selfheals(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a role of an Organization member that is not on selfheal's path (any principal could otherwise speak
+    # for its account on the central bus)
+    member = fleet.members[0]
+    other = Member(member.account, member.region, other_account_session(
+        fleet.aws.endpoint, member.account, member.region, "deploy-admin").get_credentials())
+
+    answer = invoke(fleet, other, {"action": "apply", "only": ["galerly-newsletters"]}, monkeypatch)
+
+    assert answer["summary"]["created"] == 1 and len(fleet.sent) == 1
+    done = selfheal_fleet(fleet, "--json")
+    assert done.code == 1 and json.loads(done.out)["rows"] == []  # refused: nothing stored
 
 
 def test_selfheal_fleet_refuses_bad_input_before_any_aws_call(fleet: Fleet) -> None:

@@ -103,6 +103,7 @@ def test_the_stored_rows_are_the_senders_own(aws: LocalAws) -> None:
     # Any member of the Organization may put events on the bus; EventBridge sets the envelope's account to the
     # sender's. An event whose detail claims another account is not that account's row.
     honest = {"source": "selfheal", "detail-type": "selfheal run", "account": "111111111111",
+              "time": "2026-12-02T03:00:00Z",
               "detail": {"account": "111111111111", "region": "us-east-1", "finished": "2026-12-02T03:00:00+00:00",
                          "summary": {"checked": 1, "ok": 1}}}
     forged = {**honest, "account": "222222222222"}

@@ -179,7 +179,8 @@ def stored(account: str, region: str, finished: str, **summary: int) -> str:
         "failed"]
     detail = {"account": account, "region": region, "finished": finished, "trigger": "schedule",
               "action": "apply", "summary": counts, "resources": resources, "cut": []}
-    return json.dumps({"source": "selfheal", "detail-type": "selfheal run", "account": account, "detail": detail})
+    return json.dumps({"source": "selfheal", "detail-type": "selfheal run", "account": account, "time": finished,
+                       "detail": detail})
 
 
 def test_the_latest_run_per_account_and_region_is_the_row() -> None:
@@ -232,3 +233,27 @@ def test_ages(text: str, expected: timedelta) -> None:
 def test_bad_ages_name_the_form(text: str) -> None:
     with pytest.raises(ValueError, match="e.g. 7d, 36h, 90m"):
         fleet.parse_age(text)
+
+
+def test_a_spoofed_run_event_changes_no_row() -> None:
+    # GIVEN account 111111111111's last run failed, and account 222222222222 (any member may put on the bus) sends
+    # an event claiming to be 111111111111's healthy run and its own run dated 2099; and a run whose detail says
+    # 2099 under an earlier envelope time
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    failing = stored("111111111111", "us-east-1", "2026-12-02T03:00:00+00:00", failed=1, ok=14)
+    mine = stored("222222222222", "us-east-1", "2026-12-02T03:00:00+00:00")
+    claims_other = json.loads(stored("111111111111", "us-east-1", "2026-12-02T11:00:00+00:00"))
+    claims_other["account"] = "222222222222"  # EventBridge's envelope: the real sender
+    dated_2099 = stored("222222222222", "us-east-1", "2099-01-01T00:00:00+00:00")
+    late_detail = json.loads(stored("111111111111", "us-east-1", "2026-12-02T02:00:00+00:00"))
+    late_detail["detail"]["finished"] = "2099-01-01T00:00:00+00:00"  # the envelope's time orders, not the detail's
+
+    before = fleet.fleet_view([failing, mine], now=now)
+    after = fleet.fleet_view([failing, mine, json.dumps(claims_other), dated_2099, json.dumps(late_detail)], now=now)
+
+    # THEN no row changed: 111111111111's latest run is still the failing one, 222222222222's its own honest run
+    assert [r.to_dict() | {"runs": 0} for r in after.rows] == [r.to_dict() | {"runs": 0} for r in before.rows]
+    assert [(r.account, r.failed, r.finished) for r in after.rows] == [
+        ("111111111111", 1, datetime(2026, 12, 2, 3, tzinfo=UTC)),
+        ("222222222222", 0, datetime(2026, 12, 2, 3, tzinfo=UTC))]
+    assert after.unreadable == 2 and fleet.exit_code(after) == 1

@@ -405,30 +405,41 @@ def read_run_events(logs: Any, log_group: str, since: datetime) -> Iterator[str]
         kwargs["nextToken"] = token
 
 
+FUTURE_SKEW = timedelta(minutes=5)  # an event dated later than this past the reader's clock is refused
+
+
 def fleet_view(messages: Iterable[str], now: datetime | None = None, stale_after: timedelta | None = None) -> FleetView:
-    """The latest run per (account, region) from the stored events (each an EventBridge event as JSON)."""
+    """The latest run per (account, region) from the stored events (each an EventBridge event as JSON).
+
+    The account is the envelope's (EventBridge sets it to the sender's), never the detail's; "latest" is by the
+    envelope's time, and an event dated in the future is refused (PutEvents lets a sender set Time: one event dated
+    2099 would otherwise stand as its account's latest run for ever)."""
     now = now or datetime.now(UTC)
     view = FleetView()
-    latest: dict[tuple[str, str], tuple[datetime, dict[str, Any]]] = {}
+    latest: dict[tuple[str, str], tuple[tuple[datetime, datetime], dict[str, Any]]] = {}
     runs: dict[tuple[str, str], int] = {}
     for message in messages:
-        detail = _run_detail_of(message)
-        if detail is None:
+        read = _run_of(message, now)
+        if read is None:
             view.unreadable += 1
             continue
+        account, sent, detail = read
         view.events_read += 1
-        key = (str(detail["account"]), str(detail["region"]))
-        finished = _utc(datetime.fromisoformat(str(detail["finished"])))
+        key = (account, str(detail["region"]))
+        # The envelope's time has whole seconds: the run's own end only orders two runs of the same second.
+        order = (sent, _utc(datetime.fromisoformat(str(detail["finished"]))))
         runs[key] = runs.get(key, 0) + 1
-        if key not in latest or finished > latest[key][0]:
-            latest[key] = (finished, detail)
+        if key not in latest or order > latest[key][0]:
+            latest[key] = (order, detail)
     for key in sorted(latest):
-        finished, detail = latest[key]
-        view.rows.append(_row(detail, finished, runs[key], now, stale_after))
+        (sent, _), detail = latest[key]
+        view.rows.append(_row(key[0], detail, sent, runs[key], now, stale_after))
     return view
 
 
-def _run_detail_of(message: str) -> dict[str, Any] | None:
+def _run_of(message: str, now: datetime) -> tuple[str, datetime, dict[str, Any]] | None:
+    """(the sender's account, the event's time, the detail) of a stored run event, or None if it is not one we
+    believe."""
     try:
         event = json.loads(message)
     except ValueError:
@@ -440,16 +451,20 @@ def _run_detail_of(message: str) -> dict[str, Any] | None:
         return None
     # EventBridge sets the envelope's account to the sender's; the detail is what the sender says. Any member of the
     # Organization may put events on the bus: a row is only ever the account that really sent it.
-    if str(event.get("account", detail["account"])) != str(detail["account"]):
+    account = event.get("account")
+    if not isinstance(account, str) or not re.fullmatch(r"\d{12}", account) or account != str(detail["account"]):
         return None
     try:
+        sent = _utc(datetime.fromisoformat(str(event.get("time"))))
         datetime.fromisoformat(str(detail["finished"]))
     except ValueError:
         return None
-    return detail
+    if sent > now + FUTURE_SKEW:
+        return None
+    return account, sent, detail
 
 
-def _row(detail: Mapping[str, Any], finished: datetime, runs: int, now: datetime,
+def _row(account: str, detail: Mapping[str, Any], finished: datetime, runs: int, now: datetime,
          stale_after: timedelta | None) -> FleetRow:
     summary = detail.get("summary") or {}
     resources = [r for r in detail.get("resources") or [] if isinstance(r, dict)]
@@ -462,7 +477,7 @@ def _row(detail: Mapping[str, Any], finished: datetime, runs: int, now: datetime
                          for r in resources if r.get("outcome") in healed)
     guard = detail.get("guard") or {}
     return FleetRow(
-        account=str(detail["account"]), region=str(detail["region"]), finished=finished,
+        account=account, region=str(detail["region"]), finished=finished,
         trigger=str(detail.get("trigger") or "?"), action=str(detail.get("action") or "?"),
         ok=int(summary.get("ok", 0)), healed=int(summary.get("healed", 0)),
         unfinished=int(summary.get("unfinished", 0)), failed=int(summary.get("failed", 0)),
