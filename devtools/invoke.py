@@ -29,6 +29,7 @@ from typing import Any, cast
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = ROOT / "functions" / "selfheal"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+LOCAL_RESPONSE_HOST = "SELFHEAL_LOCAL_RESPONSE_HOST"  # app.py reads it: the one local host it answers
 
 
 class LambdaContext:
@@ -91,7 +92,8 @@ class ResponseServer:
     """Stands in for CloudFormation's presigned S3 URL (https:// on 127.0.0.1): records every request made to it.
 
     While it runs, SSL_CERT_FILE names its certificate, so this process (crhelper's sender among them) trusts it the
-    way a Lambda trusts S3's; the variable is restored when it stops.
+    way a Lambda trusts S3's, and SELFHEAL_LOCAL_RESPONSE_HOST names its host:port, the one response host the
+    handler accepts besides CloudFormation's own bucket; both are restored when it stops.
     """
 
     def __init__(self) -> None:
@@ -125,7 +127,7 @@ class ResponseServer:
         self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._trust = str(folder / "cert.pem")
-        self._saved: str | None = None
+        self._saved: dict[str, str | None] = {}
 
     @property
     def url(self) -> str:
@@ -137,18 +139,21 @@ class ResponseServer:
         return [r["body"] for r in self.requests if r["method"] == "PUT"]
 
     def __enter__(self) -> ResponseServer:
-        self._saved = os.environ.get("SSL_CERT_FILE")
-        os.environ["SSL_CERT_FILE"] = self._trust
+        host, port = self._server.server_address[:2]
+        trusted = {"SSL_CERT_FILE": self._trust, LOCAL_RESPONSE_HOST: f"{host}:{port}"}
+        self._saved = {name: os.environ.get(name) for name in trusted}
+        os.environ.update(trusted)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._server.shutdown()
         self._server.server_close()
-        if self._saved is None:
-            os.environ.pop("SSL_CERT_FILE", None)
-        else:
-            os.environ["SSL_CERT_FILE"] = self._saved
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def is_cloudformation(event: Any) -> bool:

@@ -38,10 +38,12 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, assert_never
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -185,6 +187,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | None:
     the report as a dict. Raises InvalidEvent for an event it does not handle."""
     try:
         parsed = parse(event)
+        if isinstance(parsed, CloudFormationCustomResourceEvent):
+            _check_cfn_origin(event, _home(context))
     except InvalidEvent as exc:
         logger.error("event not handled", extra={"reason": str(exc), "event_keys": keys(event)})
         raise
@@ -211,6 +215,37 @@ def _result(report: Report, handed_over: Followup | None) -> dict[str, Any]:
     return out
 
 
+# CloudFormation's presigned response URL: its bucket cloudformation-custom-resource-response-<region without dashes>,
+# virtual-hosted at s3, s3-<region> or s3.<region>, amazonaws.com (.com.cn in China).
+_CFN_RESPONSE_HOST = re.compile(
+    r"^cloudformation-custom-resource-response-(?P<bucket>[a-z0-9]+)\.s3(?:[.-](?P<region>[a-z0-9-]+))?"
+    r"\.amazonaws\.com(?P<cn>\.cn)?$")
+LOCAL_RESPONSE_HOST = "SELFHEAL_LOCAL_RESPONSE_HOST"  # host:port of a local stand-in for it (devtools/invoke.py)
+
+
+def _check_cfn_origin(event: dict[str, Any], home: tuple[str, str] | None) -> None:
+    """A CloudFormation request is answered only at CloudFormation's own S3 bucket of this region, and only for a
+    stack of this function's account and region: a hand-made request cannot make the function PUT its answer (the
+    estate's names, counts and failures) anywhere else."""
+    if home is None:
+        return
+    account, region = home
+    url = urlsplit(event["ResponseURL"])
+    host, local = (url.hostname or "").lower(), os.environ.get(LOCAL_RESPONSE_HOST)
+    match = _CFN_RESPONSE_HOST.match(host)
+    ours = match is not None and match["bucket"] == region.replace("-", "") and match["region"] in (None, region) \
+        and bool(match["cn"]) == region.startswith("cn-")
+    if not ours and not (local and url.netloc == local):
+        raise InvalidEvent(f"CloudFormation ResponseURL host {clip(repr(host), 60)} is not CloudFormation's response "
+                           f"bucket in {region} (cloudformation-custom-resource-response-{region.replace('-', '')}"
+                           ".s3....amazonaws.com): only CloudFormation's own requests are answered")
+    parts = event["StackId"].split(":")
+    if len(parts) < 6 or parts[2] != "cloudformation" or (parts[4], parts[3]) != (account, region):
+        raise InvalidEvent(f"CloudFormation StackId {clip(repr(event['StackId']), 60)} is not a stack of this "
+                           f"function's account {account} and region {region}: only its own stack's requests are "
+                           "answered")
+
+
 # --- change events ----------------------------------------------------------------------------------------------
 
 LEASE_SECONDS = 60.0  # a burst of changes to one resource within this time becomes one run (and one look again)
@@ -223,7 +258,7 @@ def on_change(event: ChangeEvent, context: LambdaContext) -> dict[str, Any]:
 
     estate = load_estate()  # raises EstateError before any AWS call
     try:
-        routed = changes.route(event.raw_event, estate, os.environ.get("SELFHEAL_ROLE_ARN"))
+        routed = changes.route(event.raw_event, estate, os.environ.get("SELFHEAL_ROLE_ARN"), _home(context))
     except ValueError as exc:
         logger.error("event not handled", extra={"reason": str(exc)})
         raise InvalidEvent(str(exc)) from None
@@ -343,6 +378,12 @@ def _invocation(context: LambdaContext | None) -> sinks.Invocation:
 
 def _function_arn(context: LambdaContext | None) -> str | None:
     return os.environ.get("SELFHEAL_FUNCTION_ARN") or (context.invoked_function_arn if context is not None else None)
+
+
+def _home(context: Any) -> tuple[str, str] | None:
+    """The stack's (account, region): the function's own ARN says both (arn:aws:lambda:<region>:<account>:...)."""
+    parts = (_function_arn(context) or "").split(":")
+    return (parts[4], parts[3]) if len(parts) > 5 and parts[4] and parts[3] else None
 
 
 _CLIENTS: dict[tuple[str | None, Any], Clients] = {}

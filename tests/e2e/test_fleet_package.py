@@ -169,7 +169,8 @@ def test_a_squatted_artifact_bucket_is_refused_and_nothing_is_written(aws: Local
     # GIVEN <prefix>-us-east-1 belongs to another account whose policy lets anyone in: without the owner check it
     # answers as if it were ours
     squat(aws, f"{PREFIX}-us-east-1")
-    assert s3_in(aws, "us-east-1").head_bucket(Bucket=f"{PREFIX}-us-east-1")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    head = s3_in(aws, "us-east-1").head_bucket(Bucket=f"{PREFIX}-us-east-1")
+    assert head["ResponseMetadata"]["HTTPStatusCode"] == 200
     aws.reset_calls()
 
     with pytest.raises(PackageError) as raised:

@@ -309,6 +309,19 @@ REFUSED = {
     "cfn without ResponseURL": ({k: v for k, v in CFN.items() if k != "ResponseURL"}, "without ResponseURL"),
     "cfn with unknown RequestType": ({**CFN, "RequestType": "Destroy"}, "RequestType 'Destroy' is unknown"),
     "cfn to a plain http host": ({**CFN, "ResponseURL": "http://example.com/x"}, "must be https"),
+    "cfn answered to another host": ({**CFN, "ResponseURL": "https://example.com/x?X-Amz-Signature=s"},
+                                     "host 'example.com' is not CloudFormation's response bucket in us-east-1"),
+    "cfn answered to another region's bucket": (
+        {**CFN, "ResponseURL": "https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/x"},
+        "is not CloudFormation's response bucket in us-east-1"),
+    "cfn answered to a look-alike host": (
+        {**CFN, "ResponseURL": "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com.evil.io/x"},
+        "is not CloudFormation's response bucket"),
+    "cfn of another account's stack": (
+        {**CFN, "StackId": "arn:aws:cloudformation:us-east-1:999999999999:stack/x/1"},
+        "is not a stack of this function's account 123456789012 and region us-east-1"),
+    "cfn of another region's stack": (
+        {**CFN, "StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/x/1"}, "is not a stack"),
     "EventBridge, not scheduled": ({"source": "aws.events", "detail-type": "EC2 Instance State-change"},
                                    "only scheduled events"),
     "manual, unknown action": ({"action": "delete"}, "action 'delete' is not one of plan, apply, status"),
@@ -321,7 +334,8 @@ REFUSED = {
 def test_unknown_or_malformed_event_is_refused_before_any_aws_call(case: str, aws: LocalAws) -> None:
     event, message = REFUSED[case]
     with ResponseServer() as server:
-        if isinstance(event, dict) and "ResponseURL" in event and "example.com" not in event["ResponseURL"]:
+        if isinstance(event, dict) and "ResponseURL" in event and "amazonaws" not in event["ResponseURL"] \
+                and "example.com" not in event["ResponseURL"]:
             event = {**event, "ResponseURL": server.url}
 
         with pytest.raises(app.InvalidEvent, match=message):
@@ -329,6 +343,18 @@ def test_unknown_or_malformed_event_is_refused_before_any_aws_call(case: str, aw
 
     assert server.requests == []
     assert aws.calls() == []
+
+
+@pytest.mark.parametrize(("region", "url"), [
+    ("us-east-1", "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/arn%3A?X-Amz-Signature=s"),
+    ("eu-west-1", "https://cloudformation-custom-resource-response-euwest1.s3-eu-west-1.amazonaws.com/x"),
+    ("eu-west-1", "https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/x"),
+    ("cn-north-1", "https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn/x"),
+])
+def test_cloudformations_own_response_urls_are_accepted(region: str, url: str) -> None:
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    stack = f"arn:{partition}:cloudformation:{region}:123456789012:stack/galerly-selfheal/1"
+    app._check_cfn_origin({**CFN, "ResponseURL": url, "StackId": stack}, ("123456789012", region))
 
 
 def test_unknown_resource_in_only_is_an_estate_error_naming_it(aws: LocalAws) -> None:

@@ -118,6 +118,19 @@ def test_the_rule_in_the_template_listens_to_exactly_the_names_the_handler_route
     assert set(pattern["detail"]["eventSource"]) == set(sources().values())
     assert pattern["detail-type"] == ["AWS API Call via CloudTrail"]
     assert pattern["detail"]["errorCode"] == [{"exists": False}]
+    assert (pattern["account"], pattern["region"]) == ([{"Ref": "AWS::AccountId"}], [{"Ref": "AWS::Region"}])
+
+
+@pytest.mark.parametrize(("account", "region"), [("999999999999", "us-east-1"), ("123456789012", "eu-west-1"),
+                                                 (None, None)])
+def test_a_change_in_another_account_or_region_is_ignored(account: str | None, region: str | None) -> None:
+    # GIVEN the stack's home is 123456789012 / us-east-1, and an event naming a declared table elsewhere
+    moved = {**TABLE_EVENT, "account": account, "region": region}
+
+    routed = route(moved, ESTATE, ROLE, ("123456789012", "us-east-1"))
+
+    assert isinstance(routed, Ignored) and "this stack heals account 123456789012, region us-east-1" in routed.reason
+    assert isinstance(route(TABLE_EVENT, ESTATE, ROLE, ("123456789012", "us-east-1")), Change)
 
 
 # --- the message ---------------------------------------------------------------------------------------------
@@ -186,3 +199,34 @@ def test_a_long_subject_is_cut_to_sns_limit() -> None:
 def test_a_change_event_whose_source_is_not_a_string_is_not_a_change_event(source):
     # EventBridge's source is a string; anything else is some other shape, refused by the face, never a TypeError here
     assert is_change_event({"detail-type": "AWS API Call via CloudTrail", "source": source}) is False
+
+
+def test_cloudtrail_text_is_shown_literally_in_chat_never_as_markup() -> None:
+    # GIVEN a change whose caller and address (written by whoever made the call) carry markdown: a link, emphasis,
+    # a line break that would start a heading, an HTML-ish mention
+    change = Change("PutBucketPolicy", ("galerly-images-storage",),
+                    "arn:aws:sts::123456789012:assumed-role/x/[ok](https://evil.example)*\n# urgent <!here>",
+                    "203.0.113.24`", "2026-12-02T09:00:41Z")
+    healed = ResourceResult("bucket", "galerly-images-storage", Outcome.REPAIRED, [Diff("cors.0", None, "x")])
+    message = notify.compose(report_of(healed), change)
+    assert message is not None
+    sent: list[dict[str, Any]] = []
+
+    class Sns:
+        def publish(self, **kwargs: Any) -> None:
+            sent.append(kwargs)
+
+    class Clients:
+        def client(self, service: str) -> Sns:
+            return Sns()
+
+    assert notify.publish(Clients(), "arn:aws:sns:us-east-1:123456789012:alarms", message) is None
+
+    body = json.loads(sent[0]["Message"])
+    chat = json.loads(body["https"])["content"]["description"]
+    caused = next(line for line in chat.splitlines() if line.startswith("Caused by"))
+    # THEN the caller stays on its line and every markup character is escaped: no link, emphasis, heading or tag
+    assert r"\[ok\]\(https://evil\.example\)\* \# urgent \<\!here\>" in caused
+    assert "203\\.0\\.113\\.24\\`" in caused
+    assert not any(line.lstrip().startswith("#") for line in chat.splitlines())
+    assert "[ok](https://evil.example)* # urgent <!here>" in body["email"]  # plain text keeps the words as they are

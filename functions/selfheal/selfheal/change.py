@@ -59,15 +59,23 @@ def is_change_event(event: dict[str, Any]) -> bool:
     return event.get("detail-type") == DETAIL_TYPE and isinstance(source, str) and source in sources()
 
 
-def route(event: dict[str, Any], estate: Estate, own_role_arn: str | None) -> Change | Ignored:
+def route(
+    event: dict[str, Any], estate: Estate, own_role_arn: str | None, home: tuple[str, str] | None = None
+) -> Change | Ignored:
     """The declared resources a CloudTrail change event names, or why it is ignored. Raises ValueError (naming the
-    field) for an event that is not shaped as EventBridge delivers CloudTrail records."""
+    field) for an event that is not shaped as EventBridge delivers CloudTrail records.
+
+    home: the stack's (account, region); an event of another account or region is ignored (a table name is only
+    unique within one account and region, and a bus can be sent events from other accounts)."""
     detail = event.get("detail")
     if not isinstance(detail, dict):
         raise ValueError('change event: detail must be an object (CloudTrail\'s record) — see events/change-*.json')
     name = detail.get("eventName")
     if not isinstance(name, str) or not name:
         raise ValueError("change event: detail.eventName is missing — see events/change-*.json")
+    if home is not None and (event.get("account"), event.get("region")) != home:
+        return Ignored(f"{name} happened in account {event.get('account')!r}, region {event.get('region')!r}: "
+                       f"this stack heals account {home[0]}, region {home[1]} only")
     source = event["source"]
     expected = sources()[source]
     if detail.get("eventSource") not in (None, expected):

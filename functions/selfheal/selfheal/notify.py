@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,8 +56,9 @@ def compose(report: Report, change: Change | None = None, handed_over: Followup 
     if len(subject) > SUBJECT_LIMIT:
         subject = subject[: SUBJECT_LIMIT - 3].rstrip(", ") + "..."
     lines = [f"selfheal {report.action} run (trigger: {report.trigger}) — {_counts(report)}"]
-    if change is not None:
-        lines.append(f"Caused by: {change.event_name} by {change.caller}, from {change.source_ip}, at {change.time}")
+    if change is not None:  # CloudTrail's fields, one line each whatever a caller put in them
+        said = [_one_line(v) for v in (change.event_name, change.caller, change.source_ip, change.time)]
+        lines.append("Caused by: {} by {}, from {}, at {}".format(*said))
     if report.guard_tripped and report.guard:
         lines.append(f"Stopped: {report.guard}")
     for r in told:
@@ -97,8 +99,11 @@ def publish(clients: Any, topic_arn: str, message: Message) -> str | None:
         document = json.dumps({**message.document, "resources": [
             {k: r.get(k) for k in ("kind", "name", "outcome", "reason")} for r in message.document["resources"]],
             "cut": "changes left out (size); the run's log has them"}, default=str)
+    # Chat renders markdown: nothing here is meant as markup, and CloudTrail's fields (the caller, its address) are
+    # written by whoever made the call, so every markup character is escaped rather than rendered.
     chat = {"version": "1.0", "source": "custom",
-            "content": {"textType": "client-markdown", "title": message.subject, "description": message.text[:3800]}}
+            "content": {"textType": "client-markdown", "title": markdown_literal(message.subject),
+                        "description": markdown_literal(message.text[:3800])}}
     body = {"default": message.text, "email": message.text, "sqs": document, "lambda": document,
             "https": json.dumps(chat)}
     try:
@@ -145,6 +150,19 @@ def _aspect(path: str, labels: Mapping[str, str]) -> str:
 
 def _counts(report: Report) -> str:
     return ", ".join(f"{v} {k}" for k, v in report.summary.items() if v and k != "checked") or "nothing to report"
+
+
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&])")
+
+
+def markdown_literal(text: str) -> str:
+    """`text` as markdown that shows exactly these characters: every markup character backslash-escaped (no link,
+    emphasis, heading, mention or HTML can come out of it); line breaks are kept."""
+    return _MARKUP.sub(r"\\\1", text)
+
+
+def _one_line(value: str) -> str:
+    return " ".join(str(value).split())
 
 
 def _ascii(text: str) -> str:
