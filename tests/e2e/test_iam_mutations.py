@@ -201,7 +201,10 @@ def test_the_scenario_needs_no_permission_the_role_lacks(recorded: list[dict[str
     assert recorded and denials(TEMPLATE, recorded) == []
 
 
-MUTATIONS = [(sid, action) for sid, action in role_actions(load_template(TEMPLATE)) if action not in NOT_EXERCISED]
+# Granted, but not checked on a local AWS: moto's SNS does not encrypt, so publishing never uses the topic's key.
+NOT_EXERCISED_STATEMENTS = {"EncryptForTheAlarmTopic"}
+MUTATIONS = [(sid, action) for sid, action in role_actions(load_template(TEMPLATE))
+             if action not in NOT_EXERCISED and sid not in NOT_EXERCISED_STATEMENTS]
 
 
 @pytest.mark.parametrize(("sid", "action"), MUTATIONS, ids=[f"{s}:{a}" for s, a in MUTATIONS])
@@ -223,7 +226,7 @@ def test_every_granted_action_is_either_exercised_or_known_not_to_be() -> None:
     [
         ("RestoreTargetTableItemAccessAwsRequires", "dynamodb:DeleteItem", "galerly-photos",
          "dynamodb:DeleteItem"),
-        ("CreateAndRepairBuckets", "s3:PutBucketOwnershipControls", "galerly-frontend-app",
+        ("RepairOwnBuckets", "s3:PutBucketOwnershipControls", "galerly-frontend-app",
          "s3:PutBucketOwnershipControls"),
         ("PassOnlyTheFollowupRoleToScheduler", "iam:PassRole", None, "iam:PassRole"),
         ("TellTheAlarmTopic", "sns:Publish", None, "sns:Publish"),

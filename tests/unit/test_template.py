@@ -119,10 +119,10 @@ def test_the_policies_grant_no_delete_action_even_by_wildcard(template: dict[str
 def test_the_item_writes_a_restore_requires_are_scoped_to_the_estates_tables(template: dict[str, Any]) -> None:
     holders = [s for s in allow_statements(template)
                if {str(a).lower() for a in as_list(s["Action"])} & RESTORE_ITEM_ACTIONS]
-    assert len(holders) == 1
-    (statement,) = holders
-    assert [r.get("Fn::Sub") for r in as_list(statement["Resource"])] == [ESTATE_TABLES]
-    assert {str(a).lower() for a in as_list(statement["Action"])} >= RESTORE_ITEM_ACTIONS
+    assert {s["Sid"] for s in holders} == {"RestoreTargetTableItemAccessAwsRequires", "RestoreIntoEstateTables"}
+    for statement in holders:  # the function's own restores, and AWS Backup's (its restore role)
+        assert [r.get("Fn::Sub") for r in as_list(statement["Resource"])] == [ESTATE_TABLES]
+        assert {str(a).lower() for a in as_list(statement["Action"])} >= RESTORE_ITEM_ACTIONS
 
 
 def test_no_policy_uses_not_action_or_not_resource(template: dict[str, Any]) -> None:
@@ -144,12 +144,12 @@ def test_the_role_has_no_managed_policies_that_would_widen_it(resources: dict[st
     roles = of_type(resources, "AWS::IAM::Role")
     assert not roles["FunctionRole"]["Properties"].get("ManagedPolicyArns")
     assert "Policies" not in the_function(resources)["Properties"]
-    # The only managed policies are AWS Backup's own restore and backup policies, on roles only AWS Backup can assume.
+    # The restore role has no managed policy (AWSBackupServiceRolePolicyForRestores would restore EBS, RDS, EFS... and
+    # write every table of every region); the only managed policies are AWS Backup's own backup policies, on the role
+    # only AWS Backup of this account can assume.
     managed = {name: r["Properties"]["ManagedPolicyArns"] for name, r in roles.items()
                if r["Properties"].get("ManagedPolicyArns")}
     assert managed == {
-        "BackupRestoreRole": [
-            {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"}],
         "BackupRole": [
             {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"},
             {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSBackupServiceRolePolicyForS3Backup"}],
@@ -157,6 +157,84 @@ def test_the_role_has_no_managed_policies_that_would_widen_it(resources: dict[st
     for role in managed:
         trust = roles[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert [s["Principal"] for s in trust] == [{"Service": "backup.amazonaws.com"}]
+
+
+ESTATE_TABLE_BACKUPS = ESTATE_TABLES + "/backup/*"
+
+
+def test_the_restore_role_restores_only_the_estates_tables_for_aws_backup_of_this_account(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    role = of_type(resources, "AWS::IAM::Role")["BackupRestoreRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "backup.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    statements = function_role_statements(template, "BackupRestoreRole")
+    by_resource: dict[str, set[str]] = {}
+    for st in statements:
+        assert st["Effect"] == "Allow"
+        for resource in as_list(st["Resource"]):
+            by_resource.setdefault(resource.get("Fn::Sub", str(resource)), set()).update(
+                str(a) for a in as_list(st["Action"]))
+    kms = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"
+    assert set(by_resource) == {ESTATE_TABLES, ESTATE_TABLE_BACKUPS, kms}
+    # AWSBackupServiceRolePolicyForRestores' DynamoDB part (and RestoreTableFromAwsBackup for advanced backups)
+    assert by_resource[ESTATE_TABLES] == {
+        "dynamodb:RestoreTableFromAwsBackup", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query",
+        "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    assert by_resource[ESTATE_TABLE_BACKUPS] == {"dynamodb:RestoreTableFromBackup"}
+    (key_use,) = [st for st in statements if kms in [r.get("Fn::Sub") for r in as_list(st["Resource"])]]
+    assert key_use["Condition"] == {
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}}}
+    # The function may pass only this role, only to AWS Backup; its StartRestoreJob cannot name the estate's points.
+    function = function_role_statements(template)
+    (start,) = [st for st in function if "backup:StartRestoreJob" in as_list(st["Action"])]
+    assert as_list(start["Resource"]) == [
+        {"Fn::Sub": "arn:${AWS::Partition}:backup:${AWS::Region}:${AWS::AccountId}:recovery-point:*"}]
+    passes = [st for st in function if "iam:PassRole" in as_list(st["Action"])
+              and st["Condition"]["StringEquals"]["iam:PassedToService"] == "backup.amazonaws.com"]
+    assert [st["Resource"] for st in passes] == [{"Fn::GetAtt": ["BackupRestoreRole", "Arn"]}]
+
+
+def test_every_s3_statement_on_the_buckets_requires_this_accounts_buckets(template: dict[str, Any]) -> None:
+    on_buckets = [st for st in function_role_statements(template)
+                  if any(str(a).startswith("s3:") for a in as_list(st["Action"])) and st["Resource"] != "*"]
+    assert {st["Sid"] for st in on_buckets} == {"ObserveBuckets", "CreateBuckets", "RepairOwnBuckets"}
+    for st in on_buckets:
+        if st["Sid"] == "CreateBuckets":  # makes this account's bucket or fails: it cannot reach another's
+            assert as_list(st["Action"]) == ["s3:CreateBucket"]
+            continue
+        assert st["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_the_function_role_lives_on_the_path_the_fleets_bus_trusts(resources: dict[str, Any]) -> None:
+    role = of_type(resources, "AWS::IAM::Role")["FunctionRole"]["Properties"]
+    central = load_template(ROOT / "fleet" / "central.yaml")["Resources"]["BusPolicy"]["Properties"]["Statement"]
+    assert role["Path"] == "/selfheal/"
+    assert central["Condition"]["ArnLike"]["aws:PrincipalArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::*:role/selfheal/*"}
+
+
+def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_alarms_may_use(resources: dict[str, Any]) -> None:
+    topic = resources["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = resources["AlarmTopicKey"]["Properties"]
+    alarms = [st for st in key["KeyPolicy"]["Statement"] if st["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert [set(st["Action"]) for st in alarms] == [{"kms:Decrypt", "kms:GenerateDataKey*"}]
+    assert alarms[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert key["EnableKeyRotation"] is True
+
+
+def test_reserved_concurrency_and_code_signing_are_options_off_by_default(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    function = the_function(resources)["Properties"]
+    parameters = template["Parameters"]
+    assert (parameters["ReservedConcurrency"]["Default"], parameters["CodeSigningConfigArn"]["Default"]) == (0, "")
+    assert function["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
+    assert function["CodeSigningConfigArn"] == {
+        "Fn::If": ["HasCodeSigning", {"Ref": "CodeSigningConfigArn"}, {"Ref": "AWS::NoValue"}]}
 
 
 ENGINE_CALLS = [
@@ -504,3 +582,30 @@ def test_samconfig_environments_deploy_to_us_east_1_with_iam_capability(template
         names = {item.split("=", 1)[0] for item in deploy["parameter_overrides"]}
         assert names <= set(template["Parameters"])
     assert config["prod"]["deploy"]["parameters"]["stack_name"] != config["dev"]["deploy"]["parameters"]["stack_name"]
+
+
+# --- docs/reliability.md's "What the role can do" ----------------------------------------------------------------
+
+
+def _role_table() -> dict[tuple[str, str], set[str]]:
+    """(role, statement Sid) -> the actions docs/reliability.md's table says it grants."""
+    text = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+    section = text.split("## What the role can do", 1)[1].split("\n## ", 1)[0]
+    rows: dict[tuple[str, str], set[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or cells[0] not in ("function", "restore"):
+            continue
+        rows[(cells[0], cells[1])] = {a.lower() for a in re.findall(r"`([a-z0-9-]+:[A-Za-z*]+)`", cells[2])}
+    return rows
+
+
+def test_the_role_table_in_the_docs_matches_the_template(template: dict[str, Any]) -> None:
+    # Both branches of a conditional statement count (the fleet's bus statement is there only with a bus).
+    granted: dict[tuple[str, str], set[str]] = {}
+    for label, role in (("function", "FunctionRole"), ("restore", "BackupRestoreRole")):
+        for statement in function_role_statements(template, role):
+            granted[(label, statement["Sid"])] = {str(a).lower() for a in as_list(statement["Action"])}
+    documented = _role_table()
+    assert sorted(documented) == sorted(granted)
+    assert {k: v for k, v in documented.items() if granted[k] != v} == {}
