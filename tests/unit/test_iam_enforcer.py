@@ -256,6 +256,27 @@ def test_the_real_role_denies_everything_else_with_awss_message(
     assert real.check(req) == denied(action, resource)
 
 
+@pytest.mark.parametrize("req", [
+    s3("HeadBucket", "galerly-images-storage", "HEAD"),
+    s3("GetBucketPolicy", "galerly-images-storage", "GET", "policy"),
+    s3("PutBucketPolicy", "galerly-images-storage", "PUT", "policy"),
+    s3("PutLifecycleConfiguration", "galerly-images-storage", "PUT", "lifecycle"),
+], ids=lambda r: r["operation"])
+def test_the_real_role_touches_a_declared_bucket_only_when_this_account_owns_it(req: dict[str, Any]) -> None:
+    # GIVEN the photos bucket's name is another account's (a squatted name): S3 ARNs carry no account, so only
+    # s3:ResourceAccount tells it from ours
+    theirs = Enforcer.from_template(TEMPLATE, bucket_owner=lambda bucket: "999999999999")
+    ours = Enforcer.from_template(TEMPLATE, bucket_owner=lambda bucket: ACCOUNT)
+
+    assert theirs.check(req) == denied(iam.iam_action("s3", req["operation"]), "arn:aws:s3:::galerly-images-storage")
+    assert ours.check(req) is None
+
+
+def test_create_bucket_needs_no_owner_condition_it_makes_this_accounts_bucket_or_fails() -> None:
+    theirs = Enforcer.from_template(TEMPLATE, bucket_owner=lambda bucket: "999999999999")
+    assert theirs.check(s3("CreateBucket", "galerly-images-storage", "PUT", headers=OWNERSHIP)) is None
+
+
 def test_a_restore_is_checked_against_a_copy_of_the_real_template_without_delete_item(tmp_path: Path) -> None:
     # GIVEN the real template, less dynamodb:DeleteItem wherever it is (today's role has it or not)
     text = TEMPLATE.read_text()
