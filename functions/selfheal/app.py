@@ -360,7 +360,11 @@ def run(
     estate = load_estate()  # raises EstateError before any AWS call
     options = Options(trigger=trigger, only=only, deadline=deadline(context), guard=guard, wait_for_restores=False,
                       restore_role=os.environ.get("SELFHEAL_BACKUP_RESTORE_ROLE_ARN") or None)
-    report = Engine(estate, _clients(), options).run(action)
+    clients = _clients()
+    home = _home(context)
+    if home is not None:  # the stack's account, from the function's own ARN: every S3 call's ExpectedBucketOwner
+        clients.know_account(home[0])
+    report = Engine(estate, clients, options).run(action)
     return report, sinks.after_run(report, _invocation(context), link=link, only=only, change=change)
 
 

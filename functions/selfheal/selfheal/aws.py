@@ -107,6 +107,12 @@ class Clients:
         if "Bucket" in params and "ExpectedBucketOwner" in model.input_shape.members:
             params.setdefault("ExpectedBucketOwner", self.account_id())
 
+    def know_account(self, account: str) -> None:
+        """The account id, when known without asking (the Lambda's own ARN names it): no GetCallerIdentity then."""
+        with self._account_lock:
+            if self._account is None and account:
+                self._account = account
+
     def account_id(self) -> str:
         """The caller's account id (sts:GetCallerIdentity), asked once for the life of these clients."""
         with self._account_lock:  # held through the call: one GetCallerIdentity however many threads ask at once
