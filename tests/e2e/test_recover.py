@@ -233,8 +233,10 @@ def test_no_call_ever_deletes_a_version(aws: LocalAws, s3: Any, tmp_path: Path) 
     names = recorder.names()
     assert {"CopyObject", "UploadPartCopy", "DeleteObject"} <= set(names)
     assert version_delete_attempts(recorder) == []
-    # every DeleteObject sent names no version: it adds a delete marker on a versioned bucket
-    assert [p for n, p in recorder.calls if n == "DeleteObject" and set(p) != {"Bucket", "Key"}] == []
+    # every DeleteObject sent names no version: it adds a delete marker on a versioned bucket (and, as every S3 call
+    # of selfheal's clients, carries ExpectedBucketOwner: the bucket must be this account's)
+    assert [p for n, p in recorder.calls
+            if n == "DeleteObject" and set(p) != {"Bucket", "Key", "ExpectedBucketOwner"}] == []
 
 
 def test_sse_kms_version_comes_back_under_its_own_key_and_bucket_encryption_skips_the_heads(
@@ -330,7 +332,7 @@ def test_archived_versions_are_listed_thawed_on_request_and_copied_once_thawed(a
     thaw = recover(client, Request(BUCKET, when, thaw=True, thaw_days=2), "us-east-1", tmp_path / "m.jsonl")
     assert (thaw.done, thaw.exit_code(), thaw.tally.counts["as_at"]) == ({"thaw_started": 1}, 2, 1), thaw.failed
     assert [p for n, p in recorder.calls if n == "RestoreObject"] == [{
-        "Bucket": BUCKET, "Key": "old/cold.jpg", "VersionId": cold,
+        "Bucket": BUCKET, "Key": "old/cold.jpg", "VersionId": cold, "ExpectedBucketOwner": "123456789012",
         "RestoreRequest": {"Days": 2, "GlacierJobParameters": {"Tier": "Standard"}}}]
     assert s3.head_object(Bucket=BUCKET, Key="old/thawed.jpg").get("StorageClass") in (None, "STANDARD")
 
