@@ -1360,8 +1360,8 @@ class Enforcer:
         if call.service == "s3":  # S3 ARNs carry no account: the bucket's owner, else (a bucket not there) the caller
             bucket = call.bucket()
             # CreateBucket (and the settings it implies) is about the bucket it makes, the caller's, or fails (409)
-            known = bucket and self.bucket_owner is not None and call.operation != "CreateBucket"
-            owner = self.bucket_owner(bucket) if known else None
+            mine = call.operation == "CreateBucket"
+            owner = self.bucket_owner(bucket) if bucket and self.bucket_owner is not None and not mine else None
             context["s3:ResourceAccount"] = context["aws:ResourceAccount"] = owner or call.account
         if call.service == "kms":  # a direct call: no service calls KMS on the caller's behalf
             context.update({"kms:ViaService": None, "kms:CallerAccount": call.account})

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = ROOT / "functions" / "selfheal"
@@ -139,8 +140,7 @@ class ResponseServer:
         return [r["body"] for r in self.requests if r["method"] == "PUT"]
 
     def __enter__(self) -> ResponseServer:
-        host, port = self._server.server_address[:2]
-        trusted = {"SSL_CERT_FILE": self._trust, LOCAL_RESPONSE_HOST: f"{host}:{port}"}
+        trusted = {"SSL_CERT_FILE": self._trust, LOCAL_RESPONSE_HOST: urlsplit(self.url).netloc}
         self._saved = {name: os.environ.get(name) for name in trusted}
         os.environ.update(trusted)
         self._thread.start()

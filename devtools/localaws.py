@@ -857,6 +857,8 @@ def _sender_role_arn(access_key: str | None) -> str | None:
     other credentials."""
     from moto.sts.models import sts_backends
 
+    if not access_key:
+        return None
     for account in list(sts_backends):
         for partition in list(sts_backends[account]):
             role = sts_backends[account][partition].get_assumed_role_from_access_key(access_key)
