@@ -186,14 +186,16 @@ def test_the_restore_role_restores_only_the_estates_tables_for_aws_backup_of_thi
     (key_use,) = [st for st in statements if kms in [r.get("Fn::Sub") for r in as_list(st["Resource"])]]
     assert key_use["Condition"] == {
         "StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}}}
-    # The function may pass only this role, only to AWS Backup; its StartRestoreJob cannot name the estate's points.
+    # The function may pass only the stack's AWS Backup roles, only to AWS Backup; its StartRestoreJob cannot name the
+    # estate's points.
     function = function_role_statements(template)
     (start,) = [st for st in function if "backup:StartRestoreJob" in as_list(st["Action"])]
     assert as_list(start["Resource"]) == [
         {"Fn::Sub": "arn:${AWS::Partition}:backup:${AWS::Region}:${AWS::AccountId}:recovery-point:*"}]
     passes = [st for st in function if "iam:PassRole" in as_list(st["Action"])
               and st["Condition"]["StringEquals"]["iam:PassedToService"] == "backup.amazonaws.com"]
-    assert [st["Resource"] for st in passes] == [{"Fn::GetAtt": ["BackupRestoreRole", "Arn"]}]
+    # (BackupRole is what a declared backup selection names: AWS Backup assumes it to make copies, never to restore.)
+    assert sorted(st["Resource"]["Fn::GetAtt"][0] for st in passes) == ["BackupRestoreRole", "BackupRole"]
 
 
 def test_every_s3_statement_on_the_buckets_requires_this_accounts_buckets(template: dict[str, Any]) -> None:
