@@ -611,3 +611,16 @@ def test_the_role_table_in_the_docs_matches_the_template(template: dict[str, Any
     documented = _role_table()
     assert sorted(documented) == sorted(granted)
     assert {k: v for k, v in documented.items() if granted[k] != v} == {}
+
+
+def test_every_var_the_stack_gives_the_function_is_taken_by_the_estate_it_ships(resources: dict[str, Any]) -> None:
+    # The function refuses an undeclared SELFHEAL_VAR_*: whatever the stack sets (its own region, its BackupRole...)
+    # must load with the shipped estate, or every deploy would fail to read it.
+    from selfheal.loader import ENV_VAR_PREFIX, load_estate
+
+    variables = the_function(resources)["Properties"]["Environment"]["Variables"]
+    env = {name: "arn:aws:iam::123456789012:role/x" if name.endswith("_ROLE") else
+           "https://example.com" if name.endswith("_ORIGINS") else "us-east-1" if name.endswith("_REGION") else
+           name[len(ENV_VAR_PREFIX):].lower().replace("_", "-") for name in variables if name.startswith(ENV_VAR_PREFIX)}
+    assert env, "the stack passes the estate's vars"
+    load_estate(ROOT / "functions/selfheal/estate.yaml", env=env)

@@ -53,7 +53,8 @@ SCHEMA_FILE = "estate.schema.json"  # the JSON Schema for editors, beside the sh
 ENV_ESTATE = "SELFHEAL_ESTATE"
 ENV_VAR_PREFIX = "SELFHEAL_VAR_"
 ENV_MAX_MISSING = "SELFHEAL_MAX_MISSING_PERCENT"
-SOFT_VARS = ("region",)  # given by the run's place (--region, the stack's region): used only where declared
+SOFT_VARS = ("region", "backup_role")  # given by the run's place (--region; the stack's region and its
+# BackupRole for a declared backups selection): used only where the estate declares them
 VAR_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _VAR_REF = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 
