@@ -621,6 +621,7 @@ def test_every_var_the_stack_gives_the_function_is_taken_by_the_estate_it_ships(
     variables = the_function(resources)["Properties"]["Environment"]["Variables"]
     env = {name: "arn:aws:iam::123456789012:role/x" if name.endswith("_ROLE") else
            "https://example.com" if name.endswith("_ORIGINS") else "us-east-1" if name.endswith("_REGION") else
-           name[len(ENV_VAR_PREFIX):].lower().replace("_", "-") for name in variables if name.startswith(ENV_VAR_PREFIX)}
+           name[len(ENV_VAR_PREFIX):].lower().replace("_", "-")
+           for name in variables if name.startswith(ENV_VAR_PREFIX)}
     assert env, "the stack passes the estate's vars"
     load_estate(ROOT / "functions/selfheal/estate.yaml", env=env)
