@@ -112,9 +112,12 @@ def break_the_estate(aws: LocalAws, estate: Estate) -> None:
                      ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1})
     photos_bucket, site = "galerly-images-storage", "galerly-frontend-app"
     for call in (s3.delete_public_access_block, s3.delete_bucket_cors, s3.delete_bucket_policy,
-                 s3.delete_bucket_encryption, s3.delete_bucket_lifecycle, s3.delete_bucket_tagging,
-                 s3.delete_bucket_ownership_controls):
+                 s3.delete_bucket_lifecycle, s3.delete_bucket_tagging, s3.delete_bucket_ownership_controls):
         call(Bucket=photos_bucket)
+    # (A deleted encryption configuration reads as SSE-S3, S3's base encryption, which the photos declare: drift is
+    # another algorithm.)
+    s3.put_bucket_encryption(Bucket=photos_bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
     s3.put_bucket_versioning(Bucket=photos_bucket, VersioningConfiguration={"Status": "Suspended"})
     s3.delete_bucket_website(Bucket=site)
     s3.delete_bucket_policy(Bucket=site)
