@@ -28,19 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-# Fake credentials and no config files: the benchmark can only ever talk to the local AWS it starts.
-os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
-os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-    os.environ.pop(_var, None)
-
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
+from bench import ROOT  # noqa: E402  (the benchmark's sandbox: fake credentials, no config files)
 from devtools.localaws import LocalAws  # noqa: E402
 
 START, END = "<!-- bench/recover.py: start -->", "<!-- bench/recover.py: end -->"
