@@ -52,6 +52,7 @@ def time_to_heal(aws: Any, delay_ms: float, session: Any, repeats: int = 3) -> d
     from selfheal.engine import Engine  # noqa: PLC0415
     from selfheal.loader import load_estate  # noqa: PLC0415
 
+    saved = {k: v for k, v in os.environ.items() if k.startswith("SELFHEAL_")}  # put back after, as the log level
     _clear_selfheal_environment()
     os.environ.update({**followups.function_environment(1), "POWERTOOLS_TRACE_DISABLED": "true",
                        "AWS_ENDPOINT_URL": aws.endpoint, "SELFHEAL_CHANGE_LEASE_SECONDS": "300",
@@ -92,6 +93,7 @@ def time_to_heal(aws: Any, delay_ms: float, session: Any, repeats: int = 3) -> d
         runs.sort(key=lambda r: r["engine_s"])
         out[kind] = {**runs[len(runs) // 2], "resource": name, "event": event_file, "repeats": repeats}
     _clear_selfheal_environment()
+    os.environ.update(saved)  # a process that runs this (a test session) keeps the estate it named
     os.environ.pop("AWS_ENDPOINT_URL", None)
     app.logger.setLevel(level)
     return out

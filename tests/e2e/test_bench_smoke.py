@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from bench.report import write_all
@@ -13,7 +14,10 @@ def test_bench_harness_on_the_seed_estate(tmp_path: Path) -> None:
     # GIVEN the seed estate and a local AWS with no delay
     # WHEN the harness runs every scenario once and writes its three files
     quick = {"calibration_calls": 20, "cpu_repeats": 1, "seed_repeats": 1, "heal_repeats": 1, "construction_repeats": 2}
+    estate_before = os.environ.get("SELFHEAL_ESTATE")
     data = run(0, [15], seq_budget_s=60, import_runs=1, log=lambda *_: None, **quick)
+    # the time-to-heal measurement runs the handler in this process: the estate the session named is still named
+    assert os.environ.get("SELFHEAL_ESTATE") == estate_before
     write_all(data, tmp_path)
 
     # THEN the JSON has the expected keys and plausible numbers
