@@ -1,4 +1,5 @@
-"""AWS Backup recovery points of DynamoDB tables, faked in the local AWS's process (see devtools/localaws.py).
+"""AWS Backup recovery points of DynamoDB tables and S3 buckets, faked in the local AWS's process (see
+devtools/localaws.py).
 
 With AWS Backup's advanced DynamoDB features, a backup is a *recovery point* in a backup vault
 (``arn:aws:backup:<region>:<account>:recovery-point:<ID>``): DynamoDB's ListBackups/DescribeBackup do not show it;
@@ -7,7 +8,7 @@ With AWS Backup's advanced DynamoDB features, a backup is a *recovery point* in 
 moto has no recovery points, so the proxy answers these three operations from here, before moto sees them:
 
     GET /resources/{ResourceArn}/recovery-points/   ListRecoveryPointsByResource
-    PUT /restore-jobs                               StartRestoreJob   (ResourceType "DynamoDB")
+    PUT /restore-jobs                               StartRestoreJob   (ResourceType "DynamoDB" or "S3")
     GET /restore-jobs/{RestoreJobId}                DescribeRestoreJob
     GET /backup-vaults/{Vault}/recovery-points/{RecoveryPointArn}   DescribeRecoveryPoint (to wait for one being made)
 
@@ -20,6 +21,13 @@ names no BackupVaultName ("Only Amazon EFS and Amazon EC2 recovery points return
 every answer against the model's output shapes (tests/support/shapes.py). StartRestoreJob refuses what AWS refuses:
 no IamRoleArn, a metadata key DynamoDB's restore does not take, a kmsMasterKeyArn that is not a key ARN.
 
+An S3 recovery point (``arn:aws:backup:<region>:<account>:recovery-point:<ID>`` too; resource ARN
+``arn:aws:s3:::<bucket>``) holds the bucket's current objects. Its restore job (ResourceType "S3") takes S3's restore
+metadata as AWS Backup documents it (``DestinationBucketName``, ``NewBucket``, ``Encrypted``, ``EncryptionType``,
+``KMSKey``; keys not case sensitive), takes the clock's restore time, and then writes the objects: into an existing
+bucket it never puts an object in place of one that is there (AWS Backup's restores are not destructive), and a
+``NewBucket`` of true into a bucket that exists fails the job.
+
 moto 5.2.5 has vaults, their locks and plans, but no UpdateBackupPlan and no selections; the proxy answers those
 from here too, on moto's own plans (fields as botocore's output shapes name them):
 
@@ -29,9 +37,9 @@ from here too, on moto's own plans (fields as botocore's output shapes name them
     GET  /backup/plans/{backupPlanId}/selections/{selectionId}         GetBackupSelection
 
 Recovery points are made by the test harness (``LocalAws.add_recovery_point``), never by a backup plan.
-This module knows no moto internals beyond the DynamoDB backends and AWS Backup's plans; creating the restored table
-is the caller's ``restore_table`` (it is the same restore the local AWS uses for RestoreTableFromBackup, with its
-clock).
+This module knows no moto internals beyond the DynamoDB backends, AWS Backup's plans and the S3 buckets a restore
+writes into; creating the restored table is the caller's ``restore_table`` (it is the same restore the local AWS uses
+for RestoreTableFromBackup, with its clock).
 """
 
 from __future__ import annotations
@@ -54,6 +62,9 @@ monotonic: Callable[[], float] = time.monotonic
 # The metadata keys of a DynamoDB restore (AWS Backup guide, Restore a DynamoDB table and Restore testing inferred
 # metadata), lower-cased: AWS Backup reads the keys case-insensitively.
 DYNAMODB_METADATA = frozenset({"targettablename", "encryptiontype", "kmsmasterkeyarn", "deletionprotection"})
+# S3's restore metadata (Restore S3 data, AWS Backup guide): the bucket, a new one or not, and its encryption.
+S3_METADATA = frozenset({"destinationbucketname", "newbucket", "encrypted", "encryptiontype", "kmskey", "creationtoken",
+                         "itemstorestore"})
 KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 
 
@@ -77,6 +88,8 @@ class RecoveryPoint:
     status: str = "COMPLETED"
     ready_at: float | None = None  # monotonic; until then `status`, afterwards COMPLETED
     native: Any = None  # without advanced features: the moto Backup (type AWS_BACKUP) the point is, registered
+    resource_type: str = "DynamoDB"  # or "S3": table_name/table_arn are then the bucket's name and ARN
+    objects: dict[str, tuple[bytes, str | None]] = field(default_factory=dict)  # S3: key -> (body, content type)
 
     def status_now(self) -> str:
         if self.ready_at is None:
@@ -112,6 +125,7 @@ class RestoreJob:
     table_arn: str | None = None
     failure: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    written: bool = False  # S3: the point's objects are in the bucket (the job's end)
 
     def describe(self) -> dict[str, Any]:
         point = self.point
@@ -123,7 +137,7 @@ class RestoreJob:
             "BackupVaultArn": f"arn:aws:backup:{point.region}:{point.account}:backup-vault:{point.vault}",
             "CreationDate": self.created,
             "BackupSizeInBytes": point.size,
-            "ResourceType": "DynamoDB",
+            "ResourceType": point.resource_type,
             "RecoveryPointCreationDate": point.created,
             "IsParent": False,
         }
@@ -156,8 +170,9 @@ class AwsBackupFake:
     OPERATIONS = ("ListRecoveryPointsByResource", "DescribeRecoveryPoint", "StartRestoreJob", "DescribeRestoreJob",
                   "UpdateBackupPlan", "CreateBackupSelection", "ListBackupSelections", "GetBackupSelection")
 
-    def __init__(self, restore_table: RestoreTable) -> None:
+    def __init__(self, restore_table: RestoreTable, ready_at: Callable[[], float | None] = lambda: None) -> None:
         self._restore_table = restore_table
+        self._ready_at = ready_at  # when a restore job that starts now ends (monotonic; None: at once)
         self._lock = threading.Lock()
         self._points: dict[str, RecoveryPoint] = {}
         self._jobs: dict[str, RestoreJob] = {}
@@ -218,6 +233,25 @@ class AwsBackupFake:
                 setattr(snapshot, READY_ATTR, point.ready_at)
         elif status:
             point.status = status
+        with self._lock:
+            self._points[arn] = point
+        return arn
+
+    def add_s3_recovery_point(self, account: str, region: str, bucket: str, vault: str = "Default") -> str:
+        """Snapshot a bucket's current objects now (a delete marker hides a key, as AWS Backup restores only the
+        latest version); return the recovery point ARN. KeyError when there is no such bucket."""
+        from moto.s3.models import s3_backends
+
+        source = s3_backends[account]["global"].get_bucket(bucket)  # raises moto's MissingBucket
+        from moto.s3.models import FakeKey
+
+        objects = {name: (key.value, key.metadata.get("Content-Type")) for name, key in source.keys.items()
+                   if isinstance(key, FakeKey)}  # a delete marker hides its key
+        arn = f"arn:aws:backup:{region}:{account}:recovery-point:{str(uuid.uuid4()).upper()}"
+        point = RecoveryPoint(arn=arn, account=account, region=region, vault=vault, table_name=bucket,
+                              table_arn=f"arn:aws:s3:::{bucket}", snapshot=None, created=time.time(),
+                              size=sum(len(body) for body, _ in objects.values()), resource_type="S3",
+                              objects=objects)
         with self._lock:
             self._points[arn] = point
         return arn
@@ -286,7 +320,7 @@ class AwsBackupFake:
             "BackupVaultName": point.vault,  # DescribeRecoveryPoint is asked in a vault and names it
             "BackupVaultArn": f"arn:aws:backup:{point.region}:{point.account}:backup-vault:{point.vault}",
             "ResourceArn": point.table_arn,
-            "ResourceType": "DynamoDB",
+            "ResourceType": point.resource_type,
             "BackupSizeInBytes": point.size,
             "IsEncrypted": True,
             "StorageClass": "WARM",
@@ -303,10 +337,20 @@ class AwsBackupFake:
             raise BackupError("MissingParameterValueException", "Metadata is required")
         if not body.get("IamRoleArn"):
             # The restore runs under a role AWS Backup assumes ("For Restore role, choose the IAM role that AWS Backup
-            # will assume for this restore", Restore a DynamoDB table): there is no restore without one.
+            # will assume for this restore", Restore a DynamoDB table; likewise for S3): no restore without one.
             raise BackupError("MissingParameterValueException", "IamRoleArn is required to restore a DynamoDB table")
         # AWS Backup: "key values are not case sensitive" (Restore testing inferred metadata, AWS Backup guide).
         meta = {str(k).lower(): str(v) for k, v in (body.get("Metadata") or {}).items()}
+        with self._lock:
+            point = self._points.get(arn)
+        if point is not None and point.resource_type == "S3":
+            unknown = sorted(set(meta) - S3_METADATA)
+            if unknown:
+                raise BackupError("InvalidParameterValueException", f"Invalid metadata for S3: {', '.join(unknown)}")
+            if body.get("ResourceType") not in (None, "S3"):
+                raise BackupError("InvalidParameterValueException", f"{arn} is an S3 recovery point")
+            with self._lock:  # one job per idempotency token, even for calls that race
+                return self._start_s3_restore_job_locked(point, body, meta, account)
         unknown = sorted(set(meta) - DYNAMODB_METADATA)
         if unknown:
             raise BackupError("InvalidParameterValueException", f"Invalid metadata for DynamoDB: {', '.join(unknown)}")
@@ -315,7 +359,7 @@ class AwsBackupFake:
             # "kmsMasterKeyArn": a key ARN (an alias or a key id is not one)
             raise BackupError("InvalidParameterValueException", f"kmsMasterKeyArn is not a KMS key ARN: {key}")
         resource_type = body.get("ResourceType")
-        if resource_type and resource_type != "DynamoDB":
+        if resource_type and resource_type not in ("DynamoDB", "S3"):
             raise BackupError("InvalidParameterValueException", f"Unsupported resource type: {resource_type}")
         with self._lock:  # one job per idempotency token, even for calls that race
             return self._start_restore_job_locked(arn, body, meta, account)
@@ -371,12 +415,70 @@ class AwsBackupFake:
             self._tokens[token] = job.job_id
         return {"RestoreJobId": job.job_id}
 
+    def _start_s3_restore_job_locked(
+        self, point: RecoveryPoint, body: dict[str, Any], meta: dict[str, str], account: str
+    ) -> dict[str, Any]:
+        token = body.get("IdempotencyToken")
+        if token and token in self._tokens:
+            return {"RestoreJobId": self._tokens[token]}
+        if point.status_now() != "COMPLETED":
+            raise BackupError("InvalidRequestException", f"Recovery point {point.arn} is {point.status_now()}")
+        target = meta.get("destinationbucketname")
+        if not target:
+            raise BackupError("MissingParameterValueException", "Metadata DestinationBucketName is required for S3")
+        new_bucket = meta.get("newbucket", "false").lower()
+        if new_bucket not in ("true", "false"):
+            raise BackupError("InvalidParameterValueException", f"Invalid NewBucket: {meta['newbucket']}")
+        ready_at = self._ready_at()
+        job = RestoreJob(job_id=str(uuid.uuid4()).upper(), account=account, region=point.region, point=point,
+                         role=body.get("IamRoleArn"), target=target, created=time.time(), metadata=dict(meta),
+                         ready_at=ready_at, duration=max(0.0, (ready_at or time.monotonic()) - time.monotonic()))
+        job.table_arn = f"arn:aws:s3:::{target}"
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[point.account]["global"]
+        exists = target in backend.buckets
+        if new_bucket == "false" and not exists:
+            job.failure = f"Destination bucket {target} does not exist"
+        elif new_bucket == "true" and exists:
+            job.failure = f"Destination bucket {target} already exists"
+        elif new_bucket == "true":
+            backend.create_bucket(target, point.region)
+        self._jobs[job.job_id] = job
+        if token:
+            self._tokens[token] = job.job_id
+        return {"RestoreJobId": job.job_id}
+
     def _describe_restore_job(self, job_id: str) -> dict[str, Any]:
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is None:
-            raise BackupError("ResourceNotFoundException", f"Restore job {job_id} not found")
+            if job is None:
+                raise BackupError("ResourceNotFoundException", f"Restore job {job_id} not found")
+            if job.point.resource_type == "S3" and job.failure is None and not job.written:
+                if job.ready_at is None or time.monotonic() >= job.ready_at:
+                    self._write_objects(job)
         return job.describe()
+
+    @staticmethod
+    def _write_objects(job: RestoreJob) -> None:
+        """The job's end: the point's objects put into the bucket, never in place of an object that is there."""
+        from moto.s3.models import FakeKey, s3_backends
+
+        backend = s3_backends[job.point.account]["global"]
+        try:
+            bucket = backend.get_bucket(job.target)
+        except Exception:  # noqa: BLE001 - moto's MissingBucket: the bucket went away while the job ran
+            job.failure = f"Destination bucket {job.target} does not exist"
+            return
+        kms = job.metadata.get("encryptiontype", "SSE-S3").upper() == "SSE-KMS"
+        for name, (body, content_type) in job.point.objects.items():
+            if isinstance(bucket.keys.get(name), FakeKey):
+                continue  # AWS Backup's restore is not destructive: an object there stays (a delete marker does not)
+            key = backend.put_object(job.target, name, body, encryption="aws:kms" if kms else "AES256",
+                                     kms_key_id=job.metadata.get("kmskey") if kms else None)
+            if content_type:
+                key.set_metadata({"Content-Type": content_type})
+        job.written = True
 
 
     # ---- plans and selections (moto keeps the plans; the selections are kept here) -------------------------------

@@ -1032,6 +1032,14 @@ def _bucket_kms_key(call: Call) -> list[str]:
     return [arn] if arn and algorithm.startswith("aws:kms") and call.xml_text("KMSMasterKeyID") else []
 
 
+def _copy_source(call: Call) -> list[str]:
+    """The object a CopyObject / UploadPartCopy reads: x-amz-copy-source, /bucket/key or bucket/key, URL-encoded,
+    with an optional ?versionId=."""
+    source = urllib.parse.unquote(call.headers.get("x-amz-copy-source", "").split("?versionId=", 1)[0]).lstrip("/")
+    bucket, _, key = source.partition("/")
+    return [f"arn:{call.partition}:s3:::{bucket}/{key}"] if bucket and key else []
+
+
 def _json_role(*path: str) -> Callable[[Call], list[str]]:
     def resources(call: Call) -> list[str]:
         value: Any = call.json
@@ -1151,6 +1159,19 @@ IMPLIED: tuple[ImpliedRule, ...] = (
         url="https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketEncryption.html",
         resources=_bucket_kms_key,
         note="Nothing beyond s3:PutEncryptionConfiguration: the key is used (and authorized) at object upload.",
+    ),
+    ImpliedRule(
+        id="s3.copy-object.source-read",
+        service="s3",
+        operations=("CopyObject", "UploadPart"),
+        when="x-amz-copy-source given (a copy, or UploadPartCopy)",
+        actions=("s3:GetObject",),
+        on="the source object",
+        source="Amazon S3 API Reference: CopyObject — 'you must have read access to the source object and write "
+        "access to the destination bucket': s3:GetObject on the source, s3:PutObject on the destination; "
+        "UploadPartCopy likewise",
+        url="https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html",
+        resources=_copy_source,
     ),
     ImpliedRule(
         id="scheduler.schedule.pass-role",

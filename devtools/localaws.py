@@ -586,6 +586,27 @@ def bucket_owner(bucket: str) -> str | None:
     return owner[1] if owner is not None else None
 
 
+def _patch_s3_policy_over_tls() -> None:
+    # moto weighs a bucket policy's statements without their Condition, so a TLS-only policy (Deny s3:* when
+    # aws:SecureTransport is false) refuses every object call. Every SDK call reaches AWS over HTTPS: such a statement
+    # never applies to them, so it is left out here (the proxy's plain HTTP stands for AWS's TLS).
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        policy = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
+        statements = policy.get("Statement") or []
+        kept = [st for st in (statements if isinstance(statements, list) else [statements])
+                if (st.get("Condition") or {}) != {"Bool": {"aws:SecureTransport": "false"}}]
+        if not kept:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**policy, "Statement": kept})).is_action_permitted(action, resource)
+
+    FakeBucket.get_permission = get_permission
+
+
 def _patch_tag_resource_overwrites() -> None:
     # AWS: TagResource with a key the table already has overwrites that tag's value (keys are unique).
     from moto.dynamodb.models import DynamoDBBackend
@@ -1145,6 +1166,7 @@ def apply_moto_patches() -> None:
     _patch_backup_plan_name_freed_by_delete()
     _patch_s3_cross_account_bucket_access()
     _patch_s3_default_encryption()
+    _patch_s3_policy_over_tls()
     _patch_tag_resource_overwrites()
     _patch_stream_reenable()
     _patch_clock_tables()
@@ -1391,7 +1413,7 @@ GateAnswer = tuple[int, dict[str, str], bytes]
 Gate = Callable[[dict[str, Any]], "GateAnswer | None"]
 
 # AWS Backup recovery points live in this process, next to moto's DynamoDB tables they snapshot and restore.
-BACKUP_FAKE = AwsBackupFake(restore_recovery_point)
+BACKUP_FAKE = AwsBackupFake(restore_recovery_point, lambda: CLOCK.ready_at("restore"))
 
 _S3_ACCESS_DENIED = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message>'
@@ -1622,9 +1644,17 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         from moto.core.models import DEFAULT_ACCOUNT_ID
 
         one = {k: v[-1] for k, v in query.items()}
+        if one.get("bucket"):  # an S3 recovery point: the bucket's objects as they are now
+            try:
+                arn = self.state.backup.add_s3_recovery_point(one.get("account") or DEFAULT_ACCOUNT_ID,
+                                                              one.get("region") or "us-east-1", one["bucket"],
+                                                              vault=one.get("vault") or "Default")
+            except Exception as error:  # noqa: BLE001 - moto's MissingBucket
+                return self._send_json(404, {"error": f"no bucket {one['bucket']!r} to snapshot: {error}"})
+            return self._send_json(200, {"RecoveryPointArn": arn})
         if not one.get("table"):
             usage = ("POST /_localaws/recovery-point?table=NAME[&region=&vault=&status=&completes_in=&account="
-                     "&advanced=false]")
+                     "&advanced=false] or ?bucket=NAME[&region=&vault=&account=]")
             return self._send_json(400, {"error": usage})
         try:
             completes_in = float(one["completes_in"]) if one.get("completes_in") else None
@@ -1982,6 +2012,11 @@ class LocalAws:
     def iam_log(self) -> list[dict[str, Any]]:
         """Every request of the role checked since enforcement was switched on, with `denied` (None: allowed)."""
         return list(self._control("GET", "iam")["requests"])
+
+    def add_bucket_recovery_point(self, bucket: str, region: str = "us-east-1", vault: str = "Default") -> str:
+        """Make an AWS Backup recovery point of `bucket`'s current objects; returns its ARN."""
+        params = {"bucket": bucket, "region": region, "vault": vault}
+        return self._control("POST", "recovery-point?" + urllib.parse.urlencode(params))["RecoveryPointArn"]
 
     def add_recovery_point(
         self,

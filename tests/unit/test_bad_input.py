@@ -237,6 +237,12 @@ CASES: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("bucket-name-too-short", bucket(name="ab"), "buckets[0].name", "'ab'", {}),
     ("bucket-name-ip-like", bucket(name="192.168.1.10"), "buckets[0].name", "not a valid bucket name", {}),
     ("bucket-name-double-dot", bucket(name="app..bucket"), "buckets[0].name", "not a valid bucket name", {}),
+    ("copy-from-itself", bucket(copy_from={"bucket": "app-bucket"}), "buckets[0].copy_from.bucket",
+     "names the bucket itself", {}),
+    ("copy-from-a-word", bucket(copy_from="replica"), "buckets[0].copy_from", "use {bucket: REPLICA} or aws-backup",
+     {}),
+    ("copy-from-bad-name", bucket(copy_from={"bucket": "Replica_1"}), "buckets[0].copy_from.bucket",
+     "'Replica_1' is not a bucket name", {}),
     (
         "bucket-name-from-env-invalid",
         shipped_with(lambda d: None),

@@ -210,20 +210,30 @@ class Engine:
             attempt.restoring = True
             attempt.progress.append(kind.restore_started(attempt.changes))
         resumed = plan.exists and plan.then_reconcile  # a resource AWS was still creating when observed
+        # A restore this run waited out (a bucket's objects copied back) is over: its resource is read again.
         may_reconcile = not attempt.failures and attempt.deferred is None and (self.options.wait_for_restores
-                                                                               or not attempt.restoring)
+                                                                               or not attempt.restoring
+                                                                               or attempt.waited)
         if plan.then_reconcile and may_reconcile and (not resumed or attempt.waited):
             # Created or restored: observe it again and repair what the create or restore cannot carry.
             again = self._reconcile(ctx, kind, spec, attempt)
             if again is not None:
                 attempt.conflicts += [c for c in again.conflicts if c not in attempt.conflicts]
                 result.notes += [n for n in again.notes if n not in result.notes]
+                # Its restore is carried on by this plan (a recreated bucket refilled): a wait that runs out is the
+                # restore's slow work, and one that finishes ends it.
+                carried = again.restoring and again.then_reconcile and again.exists
+                if carried:
+                    attempt.progress, attempt.restoring, attempt.waited = list(again.progress), True, False
                 if again.exists:
                     self._steps(ctx, kind, again.steps, result, attempt)
                 if again.error:
                     attempt.failures.append(again.error)
-                attempt.progress = list(again.progress)
-                attempt.restoring = again.restoring
+                if carried and attempt.waited and not attempt.failures and attempt.deferred is None:
+                    attempt.progress, attempt.restoring, attempt.restored = [], False, True
+                else:
+                    attempt.progress = list(again.progress) if not carried else attempt.progress
+                    attempt.restoring = again.restoring
         elif (plan.exists and not plan.then_reconcile and attempt.changes
               and not (attempt.failures or attempt.deferred or attempt.progress or attempt.conflicts)):
             self._read_back(ctx, kind, spec, attempt)

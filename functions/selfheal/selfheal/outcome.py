@@ -19,6 +19,7 @@ class Attempt:
     progress: list[str] = field(default_factory=list)  # AWS's slow work still going on
     restoring: bool = False
     waited: bool = False  # a wait for ACTIVE finished in this run
+    restored: bool = False  # the data of a resource created in this run was brought back from its copy in this run
 
 
 def classify(
@@ -48,6 +49,8 @@ def classify(
         return (Outcome.RESTORING if attempt.restoring else Outcome.IN_PROGRESS), "; ".join(attempt.progress)
     main = next((s for s in plan.steps if not s.is_wait), None)
     if plan.then_reconcile and not plan.exists and main is not None and main.operation in creates and done:
+        if attempt.restored:
+            return Outcome.RESTORED, f"{done[0].new}; {done[-1].new}" if len(done) > 1 else str(done[0].new)
         return (Outcome.RESTORED if main.operation in restores else Outcome.CREATED), str(done[0].new)
     if (plan.then_reconcile and plan.restoring) or (plan.restored_from and done):
         return Outcome.RESTORED, f"restore finished; {len(done)} setting(s) set" if done else "restore finished"

@@ -137,6 +137,7 @@ class BucketSpec:
     lifecycle: tuple[LifecycleRule, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
     exclusive: tuple[str, ...] | None = None  # None: the default (every section on public or versioned buckets)
+    copy_from: str | None = None  # a bucket whose objects refill this one when it is recreated, or AWS_BACKUP
 
     kind: ClassVar[Literal["bucket"]] = "bucket"
 
@@ -159,6 +160,9 @@ class BucketSpec:
     def is_public(self) -> bool:
         bpa = self.bpa
         return not (bpa["block_public_policy"] and bpa["restrict_public_buckets"])
+
+
+AWS_BACKUP = "aws-backup"  # BucketSpec.copy_from: the newest AWS Backup recovery point of the bucket itself
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from botocore.exceptions import WaiterError
 
 from ..apply.executor import Deadline, Deferred, Waits
+from ..apply.refill import refill
 from ..apply.wait import aws_waiter, budget
 from ..fields import (
     TAGS,
@@ -42,12 +43,13 @@ from ..fields import (
     split_commas,
     tag_pairs,
 )
-from ..model import Recovery, ResourcePlan, ResourceResult, Step
+from ..model import Outcome, Recovery, ResourcePlan, ResourceResult, Step
 from ..observe.account import OwnedBuckets, observe_account
-from ..observe.buckets import observe_bucket
+from ..observe.buckets import observe_bucket, observe_copy
 from ..observe.tables import find_recovery_points, newest_first
 from ..plan.buckets import destructive_rules, plan_bucket
 from ..spec import (
+    AWS_BACKUP,
     BPA_FLAGS,
     CORS_METHODS,
     EXCLUSIVE_SECTIONS,
@@ -220,6 +222,18 @@ BUCKET = Obj(
             description=("sections whose findings (what widens access or destroys data beyond the declaration) "
                          "apply removes: true (all), false (none) or a list of policy, cors, lifecycle, website; "
                          "default all on a public or versioned bucket, none otherwise (a finding is then a conflict)")),
+        "copy_from": Union(
+            Const(AWS_BACKUP),
+            Obj("copy_from", {"bucket": Text(BUCKET_NAME, "a bucket name", fix="give the replica's or backup "
+                                             "bucket's name (3-63 of a-z 0-9 . -)",
+                                             description="a replica or backup bucket in the same region")},
+                required=("bucket",), description="a bucket holding a copy of the objects"),
+            Null(),
+            otherwise=lambda value, path: (path, f"{value!r} is not a copy of the bucket",
+                                           "use {bucket: REPLICA} or aws-backup"),
+            description="where a recreated bucket's objects are copied back from: {bucket: REPLICA} or aws-backup "
+            "(its newest AWS Backup recovery point); without it a recreated bucket comes back empty",
+        ),
     },
     required=("name",),
     description="an S3 bucket",
@@ -246,6 +260,12 @@ def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: st
     statements = _policy(checker, raw.get("policy"), f"{path}.policy", name, dict(bpa), website is not None,
                          partition_of(bucket_region))
     cors = tuple(cors_rule(r) for r in raw.get("cors") or [])
+    copy_from = raw.get("copy_from")
+    if isinstance(copy_from, dict):
+        copy_from = str(copy_from["bucket"])
+        if copy_from == name:
+            checker.fail(f"{path}.copy_from.bucket", "names the bucket itself, which is what would be lost",
+                         "name the replica or backup bucket that holds a copy of its objects")
     rules = raw.get("lifecycle") or []
     lifecycle = tuple(_lifecycle(checker, r, f"{path}.lifecycle[{i}]") for i, r in enumerate(rules))
     checker.unique([r.id for r in lifecycle], f"{path}.lifecycle", "lifecycle rule id")
@@ -266,6 +286,7 @@ def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: st
         tags=tag_pairs(raw.get("tags")),
         exclusive=None if exclusive is None else EXCLUSIVE_SECTIONS if exclusive is True else ()
         if exclusive is False else tuple(dict.fromkeys(exclusive)),
+        copy_from=copy_from,
     )
     for i, rule in enumerate(lifecycle):
         for problem in destructive_rules(replace(spec, lifecycle=(rule,))):
@@ -360,6 +381,7 @@ class BucketKind(Kind[BucketSpec, BucketState]):
     title = "S3 buckets"
     spec_type = BucketSpec
     creates = ("create_bucket",)
+    aws_waits = ("wait_refill",)  # a recreated bucket's objects copied back: slow work that outlives a run
     already_done: ClassVar[Mapping[str, frozenset[str]]] = {"create_bucket": frozenset({"BucketAlreadyOwnedByYou"})}
     retry_later = frozenset({
         "OperationAborted",  # a conflicting operation on the bucket is in progress
@@ -397,10 +419,20 @@ class BucketKind(Kind[BucketSpec, BucketState]):
 
     def observe(self, ctx: RunContext, spec: BucketSpec) -> BucketState:
         owned = ctx.fact(OWNED, lambda: OwnedBuckets(ctx.clients))
-        return observe_bucket(_s3(ctx.clients, spec.region), spec, owned, ctx.reads)
+        return self._with_copy(ctx, spec, observe_bucket(_s3(ctx.clients, spec.region), spec, owned, ctx.reads))
 
     def observe_again(self, ctx: RunContext, spec: BucketSpec) -> BucketState:
-        return observe_bucket(_s3(ctx.clients, spec.region), spec)
+        return self._with_copy(ctx, spec, observe_bucket(_s3(ctx.clients, spec.region), spec))
+
+    @staticmethod
+    def _with_copy(ctx: RunContext, spec: BucketSpec, state: BucketState) -> BucketState:
+        """The declared copy read beside the bucket (a replica on every run: one HeadBucket; AWS Backup only while
+        the bucket is missing)."""
+        if spec.copy_from is None or state.foreign:
+            return state
+        arn = f"arn:{partition_of(spec.region)}:s3:::{spec.name}"
+        backup = ctx.clients.client("backup", spec.region) if spec.copy_from == AWS_BACKUP else None
+        return replace(state, copy=observe_copy(_s3(ctx.clients, spec.region), backup, spec, state, arn))
 
     def plan(self, ctx: RunContext, spec: BucketSpec, state: BucketState) -> ResourcePlan:
         account = ctx.fact(ACCOUNT, lambda: _account(ctx, spec.is_public))
@@ -411,7 +443,7 @@ class BucketKind(Kind[BucketSpec, BucketState]):
             # no drift, so compare key ARNs.
             if ctx.key(enc["kms_key"], spec.region).arn == declared.arn:
                 state = replace(state, aspects={**state.aspects, "encryption": {**enc, "kms_key": declared.arn}})
-        return plan_bucket(spec, state, account, declared)
+        return plan_bucket(spec, state, account, declared, ctx.restore_role if ctx.restore else None)
 
     def finish(self, ctx: RunContext, results: Sequence[ResourceResult]) -> None:
         if not results:
@@ -452,6 +484,11 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         points = find_recovery_points(cast("Any", ctx.clients.client("backup", spec.region)), arn)
         return copies_recovery(newest_first(points), ctx.now())
 
+    def facts(self, result: ResourceResult) -> str:
+        if result.outcome is Outcome.CREATED and any(n.startswith("recreated empty") for n in result.notes):
+            return " (empty: its objects are gone)"
+        return ""
+
     def details(self, spec: BucketSpec, state: BucketState | None) -> dict[str, Any]:
         if state is None:
             return {}
@@ -476,6 +513,8 @@ class BucketKind(Kind[BucketSpec, BucketState]):
     def wait(self, client: Any, step: Step, waits: Waits, deadline: Deadline) -> None:
         if step.operation == "wait_bucket":
             _wait_bucket(client, step.params["Bucket"], waits, deadline)
+        elif step.operation == "wait_refill":
+            refill(client, step, waits, deadline)
         else:
             super().wait(client, step, waits, deadline)
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..aws import error_code, explain, http_status
-from ..spec import BPA_FLAGS, BucketSpec
-from ..state.buckets import BPA_KEYS, BucketState, declared_aspects
+from ..spec import AWS_BACKUP, BPA_FLAGS, BucketSpec
+from ..state.buckets import BPA_KEYS, BucketState, CopyFacts, declared_aspects
 from .tables import Mapper
 
 if TYPE_CHECKING:
@@ -110,3 +110,41 @@ def normalize_aspect(aspect: str, response: dict[str, Any]) -> Any:
     if aspect == "tags":
         return {t["Key"]: t["Value"] for t in response.get("TagSet", [])}
     raise ValueError(aspect)
+
+
+def observe_copy(s3: S3Client, backup: Any, spec: BucketSpec, state: BucketState, bucket_arn: str) -> CopyFacts:
+    """The bucket's declared copy: a replica's existence and region (one HeadBucket), or, while the bucket is missing,
+    its newest completed AWS Backup recovery point."""
+    if spec.copy_from != AWS_BACKUP:
+        source = str(spec.copy_from)
+        try:
+            head = s3.head_bucket(Bucket=source)
+        except ClientError as exc:
+            if http_status(exc) == 404 or error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
+                return CopyFacts(f"bucket {source}", exists=False)
+            return CopyFacts(f"bucket {source}", exists=False, problem=explain(exc, "HeadBucket", f"bucket {source}"))
+        region = head.get("BucketRegion") or head["ResponseMetadata"].get("HTTPHeaders", {}).get("x-amz-bucket-region")
+        return CopyFacts(f"bucket {source}", exists=True, region=region or None)
+    if state.exists:  # the point is read only to recreate the bucket; a refill under way names its own
+        return CopyFacts("AWS Backup", exists=False)
+    newest: tuple[float, str] | None = None
+    kwargs: dict[str, Any] = {"ResourceArn": bucket_arn}
+    while True:
+        try:
+            page = backup.list_recovery_points_by_resource(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":  # AWS Backup never protected it
+                return CopyFacts("AWS Backup", exists=False)
+            return CopyFacts("AWS Backup", exists=False, problem=explain(exc, "ListRecoveryPointsByResource",
+                                                                          f"bucket {spec.name}"))
+        for rp in page.get("RecoveryPoints", []):
+            if rp.get("Status") != "COMPLETED":
+                continue  # PARTIAL, EXPIRED, CREATING...: not a whole copy to restore now
+            created = rp.get("CreationDate")
+            stamp = created.timestamp() if hasattr(created, "timestamp") else float(created or 0)
+            if newest is None or stamp > newest[0]:
+                newest = (stamp, str(rp["RecoveryPointArn"]))
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    return CopyFacts("AWS Backup", exists=newest is not None, recovery_point=newest[1] if newest else None)

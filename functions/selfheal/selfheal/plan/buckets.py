@@ -9,6 +9,7 @@ is never deleted whole: a finding whose removal would leave its document empty i
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,7 +25,7 @@ from ..spec import (
     partition_of,
 )
 from ..state.account import AccountFacts, KeyInfo
-from ..state.buckets import BPA_KEYS, BucketState, declared_aspects
+from ..state.buckets import BPA_KEYS, REFILL_TAG, BucketState, declared_aspects
 from . import findings
 from .findings import Extra
 
@@ -36,8 +37,10 @@ def plan_bucket(
     state: BucketState,
     account: AccountFacts | None = None,
     declared_key: KeyInfo | None = None,
+    restore_role: str | None = None,
 ) -> ResourcePlan:
-    """What to do about one bucket. `account` carries the account-level public-access block."""
+    """What to do about one bucket. `account` carries the account-level public-access block; `restore_role`: the
+    role AWS Backup assumes to restore a recovery point into it (None: such a restore is left to a person)."""
     if state.foreign:
         return ResourcePlan(
             "bucket",
@@ -58,6 +61,9 @@ def plan_bucket(
     refused = destructive_rules(spec)
     if refused:
         return ResourcePlan("bucket", spec.name, state.exists, error="; ".join(refused))
+    copy_problem = _copy_problem(spec, state)
+    if copy_problem:
+        return ResourcePlan("bucket", spec.name, state.exists, error=copy_problem)
     conflicts = _account_conflicts(spec, account)
     review = _Review(spec.exclusive_sections, account.account_id if account else None)
     if not state.exists:
@@ -71,15 +77,27 @@ def plan_bucket(
             aspects={a: None for a in declared_aspects(spec)} | {"object_ownership": spec.object_ownership},
         )
         followup = _aspect_steps(spec, after, declared_key, skip_policy=bool(conflicts), review=review)
+        steps = [Step("s3", "create_bucket", params, (Change("bucket", "missing", "created"),), spec.region),
+                 Step("s3", "wait_bucket", {"Bucket": spec.name}, region=spec.region)]
+        refill, notes = _refill_from(spec, state, restore_role)
+        predicted = [c for s in followup for c in s.changes]
+        if refill is None and isinstance(notes, str):
+            return ResourcePlan("bucket", spec.name, False, error=notes)
+        if refill is not None:
+            # Marked before anything else: a run cut short after the create still knows the bucket is to be refilled.
+            tags = {**dict(spec.tags), REFILL_TAG: refill}
+            steps.append(Step("s3", "put_bucket_tagging", {"Bucket": spec.name, "Tagging": _tag_set(tags)},
+                              (Change("objects", "gone", f"to be copied back from {_source(refill)}"),), spec.region))
+            predicted = [c for c in predicted if not c.path.startswith("tags.")]
         return ResourcePlan(
             "bucket",
             spec.name,
             False,
-            (Step("s3", "create_bucket", params, (Change("bucket", "missing", "created"),), spec.region),
-             Step("s3", "wait_bucket", {"Bucket": spec.name}, region=spec.region)),
+            tuple(steps),
             conflicts=tuple(conflicts),
+            notes=tuple(notes),
             then_reconcile=True,
-            predicted=tuple(c for s in followup for c in s.changes),
+            predicted=tuple(predicted),
         )
     if state.region and state.region != spec.region:
         return ResourcePlan(
@@ -94,6 +112,8 @@ def plan_bucket(
     steps = _aspect_steps(spec, state, declared_key, skip_policy=bool(conflicts), review=review)
     notes = _notes(spec, state) + review.notes
     error = "; ".join(state.read_errors.values()) or None
+    if state.refill and not error:
+        return _refilling(spec, state, steps, conflicts + review.conflicts, notes, restore_role)
     return ResourcePlan("bucket", spec.name, True, tuple(steps), tuple(conflicts + review.conflicts), tuple(notes),
                         error=error)
 
@@ -149,6 +169,92 @@ class _Review:
             self.conflicts.append(
                 f"{change.old} ({change.path}) — it is all the bucket's {section} holds and selfheal never deletes a "
                 f"whole {section}: delete the bucket's {section} by hand")
+
+
+# --- a recreated bucket refilled from its copy --------------------------------------------------------------------
+
+GONE = ("recreated empty: the objects it held are gone — declare `copy_from: {bucket: REPLICA}` (a bucket S3 "
+        "replication keeps a copy in) or `copy_from: aws-backup` (a backup plan for S3) to have them copied back")
+
+
+def _copy_problem(spec: BucketSpec, state: BucketState) -> str | None:
+    """The declared copy is a mistake of the estate (in another region) or could not be read."""
+    copy = state.copy
+    if copy is None or spec.copy_from is None:
+        return None
+    if copy.problem:
+        return f"copy_from: {copy.problem}"
+    if copy.region and copy.region != spec.region:
+        return (f"copy_from: {copy.source} is in {copy.region}, this bucket in {spec.region} — name a copy in "
+                f"{spec.region} (a refill copies within one region, as AWS Backup restores do)")
+    return None
+
+
+def _refill_from(spec: BucketSpec, state: BucketState, restore_role: str | None) -> tuple[str | None, list[str] | str]:
+    """A missing bucket's refill marker (None: created empty) and its notes; a str instead of notes: why it must not
+    be created at all (its copy can only be restored by a person)."""
+    copy = state.copy
+    if spec.copy_from is None:
+        return None, [GONE]
+    if copy is None or not copy.exists:
+        what = copy.source if copy else "its copy"
+        return None, [f"recreated empty: copy_from names {what}, which holds no copy (missing, or no completed "
+                      "recovery point) — its objects are gone unless another copy exists"]
+    if copy.recovery_point:
+        if not restore_role:
+            return None, (f"missing; its copy is AWS Backup recovery point {copy.recovery_point}, which only AWS "
+                          "Backup can restore and this run has no restore role — pass --restore-role (or let the "
+                          "deployed function do it); not created empty meanwhile")
+        return f"point:{copy.recovery_point}", []
+    return f"bucket:{spec.copy_from}", []
+
+
+def _source(marker: str) -> str:
+    kind, _, value = marker.partition(":")
+    return {"bucket": f"bucket {value}", "point": f"AWS Backup recovery point {value}"}.get(kind, marker)
+
+
+def _tag_set(tags: dict[str, str]) -> dict[str, Any]:
+    return {"TagSet": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
+
+
+def restore_job_params(bucket: str, point: str, role: str, encryption: str, kms_key: str | None) -> dict[str, Any]:
+    """StartRestoreJob's request for a whole S3 recovery point into the existing (recreated) bucket, as AWS Backup
+    documents S3's restore metadata; encrypted as the bucket declares."""
+    metadata = {"DestinationBucketName": bucket, "NewBucket": "false", "Encrypted": "true",
+                "EncryptionType": "SSE-KMS" if encryption == "aws:kms" else "SSE-S3"}
+    if encryption == "aws:kms" and kms_key:
+        metadata["KMSKey"] = kms_key
+    return {"Bucket": bucket, "RecoveryPointArn": point, "IamRoleArn": role, "ResourceType": "S3",
+            "IdempotencyToken": hashlib.sha256(f"{bucket} {point}".encode()).hexdigest()[:32], "Metadata": metadata}
+
+
+def _refilling(spec: BucketSpec, state: BucketState, steps: list[Step], conflicts: list[str], notes: list[str],
+               restore_role: str | None) -> ResourcePlan:
+    """A bucket still being refilled (marked): its settings first, then the copy carries on (objects are encrypted
+    as the bucket says only once its encryption is set)."""
+    marker = str(state.refill)
+    if marker.startswith("point:") and not restore_role:
+        return ResourcePlan("bucket", spec.name, True, tuple(steps), tuple(conflicts), tuple(notes), error=(
+            f"being refilled from {_source(marker)}, which only AWS Backup can restore and this run has no restore "
+            "role — pass --restore-role (or let the deployed function carry on)"))
+    kind, _, source = marker.partition(":")
+    change = Change("objects", "being copied back", f"copied back from {_source(marker)}")
+    if kind == "bucket":
+        refill = Step("s3", "wait_refill", {"Bucket": spec.name, "Source": source}, (change,), spec.region)
+    else:
+        params = restore_job_params(spec.name, source, restore_role or "", spec.encryption, spec.kms_key)
+        refill = Step("backup", "wait_refill", params, (change,), spec.region)
+    # The objects are back: the marker goes, the bucket's other tags (declared or not) stay.
+    tags = {**(state.aspects.get("tags") or {}), **dict(spec.tags)}
+    tags.pop(REFILL_TAG, None)
+    unmark = (Step("s3", "put_bucket_tagging", {"Bucket": spec.name, "Tagging": _tag_set(tags)}, region=spec.region)
+              if tags else Step("s3", "delete_bucket_tagging", {"Bucket": spec.name}, region=spec.region))
+    return ResourcePlan(
+        "bucket", spec.name, True, (*steps, refill, unmark),
+        tuple(conflicts), tuple(notes), progress=(f"objects being copied back from {_source(marker)}",),
+        restoring=True, then_reconcile=True,
+    )
 
 
 def _account_conflicts(spec: BucketSpec, account: AccountFacts | None) -> list[str]:
@@ -245,7 +351,7 @@ def _notes(spec: BucketSpec, state: BucketState) -> list[str]:
     notes = []
     if a.get("versioning") == "Enabled" and not spec.versioning:
         notes.append("versioning is on though not declared: kept (selfheal never suspends versioning)")
-    extra = sorted(set(a.get("tags") or {}) - {k for k, _ in spec.tags})
+    extra = sorted(set(a.get("tags") or {}) - {k for k, _ in spec.tags} - {REFILL_TAG})
     if extra:
         notes.append(f"tags not declared: {', '.join(extra)} (kept)")
     return notes

@@ -15,6 +15,21 @@ BPA_KEYS = {
 }
 
 
+REFILL_TAG = "selfheal:refill"  # on a recreated bucket until its objects are back: what it is being refilled from
+
+
+@dataclass(frozen=True)
+class CopyFacts:
+    """A bucket's declared copy, as it is: read when the bucket is missing or being refilled (and a replica's region
+    on every run: a copy in another region is a mistake of the estate)."""
+
+    source: str  # "bucket NAME" or "AWS Backup"
+    exists: bool  # the replica bucket exists / a completed recovery point exists
+    region: str | None = None  # the replica bucket's region
+    recovery_point: str | None = None  # the newest completed AWS Backup recovery point of the bucket
+    problem: str | None = None  # the copy could not be read (why)
+
+
 @dataclass(frozen=True)
 class BucketState:
     """A bucket as it is. `aspects` holds only what was read; a value of None means "not configured"."""
@@ -25,6 +40,12 @@ class BucketState:
     region: str | None = None
     aspects: dict[str, Any] = field(default_factory=dict)
     read_errors: dict[str, str] = field(default_factory=dict)
+    copy: CopyFacts | None = None  # its declared copy (copy_from), when read
+
+    @property
+    def refill(self) -> str | None:
+        """What the bucket is still being refilled from (its REFILL_TAG): `bucket:NAME`, `point:ARN` or `job:ID`."""
+        return (self.aspects.get("tags") or {}).get(REFILL_TAG)
 
 
 def declared_aspects(spec: BucketSpec) -> tuple[str, ...]:
@@ -36,9 +57,9 @@ def declared_aspects(spec: BucketSpec) -> tuple[str, ...]:
     if spec.website:
         aspects.append("website")
     aspects += ["policy", "cors", "lifecycle"]
-    if spec.tags:
+    if spec.tags or spec.copy_from:  # a refill under way is marked by a tag
         aspects.append("tags")
     return tuple(aspects)
 
 
-__all__ = ["BPA_KEYS", "BucketState", "declared_aspects"]
+__all__ = ["BPA_KEYS", "REFILL_TAG", "BucketState", "CopyFacts", "declared_aspects"]

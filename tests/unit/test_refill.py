@@ -1,0 +1,94 @@
+"""A bucket's refill from its replica, bounded by the run's deadline and resumable: tested against a fake S3 client
+that answers only the calls the copy makes (moto has no clock a test can move, and no objects over 5 GB)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from selfheal.apply import refill as refill_module
+from selfheal.apply.executor import Deadline, Deferred, Waits
+from selfheal.apply.refill import MAX_COPY_OBJECT, refill
+from selfheal.model import Step
+
+
+class FakeS3:
+    """Buckets as {key: (size, body)}; list_objects_v2 pages of 1,000, copy_object and the managed copy."""
+
+    def __init__(self, buckets: dict[str, dict[str, tuple[int, str]]]) -> None:
+        self.buckets = buckets
+        self.calls: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.on_copy = lambda: None
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "list_objects_v2"
+        fake = self
+
+        class Pages:
+            def paginate(self, Bucket: str) -> Any:  # noqa: N803 - boto3's parameter name
+                keys = sorted(fake.buckets[Bucket])
+                for i in range(0, max(len(keys), 1), 1000):
+                    yield {"Contents": [{"Key": k, "Size": fake.buckets[Bucket][k][0]} for k in keys[i:i + 1000]]}
+
+        return Pages()
+
+    def _copy(self, how: str, source: dict[str, str], bucket: str, key: str) -> None:
+        with self.lock:
+            self.calls.append((how, key))
+            self.buckets[bucket][key] = self.buckets[source["Bucket"]][source["Key"]]
+        self.on_copy()
+
+    def copy_object(self, CopySource: dict[str, str], Bucket: str, Key: str) -> None:  # noqa: N803
+        self._copy("copy_object", CopySource, Bucket, Key)
+
+    def copy(self, source: dict[str, str], bucket: str, key: str) -> None:
+        self._copy("managed copy", source, bucket, key)
+
+
+def step() -> Step:
+    return Step("s3", "wait_refill", {"Bucket": "photos", "Source": "replica"})
+
+
+def test_a_copy_cut_short_by_the_deadline_is_deferred_and_the_next_run_copies_only_what_is_missing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a replica of 2,500 objects and a bucket that already holds one key with other content
+    replica = {f"p/{n:05d}.jpg": (n, f"photo {n}") for n in range(2500)}
+    s3 = FakeS3({"replica": dict(replica), "photos": {"p/00007.jpg": (1, "uploaded since")}})
+    # AND a run whose clock reaches its deadline after 1,000 copies
+    now = [0.0]
+    monkeypatch.setattr(refill_module, "MARGIN_SECONDS", 0.5)
+
+    def tick() -> None:
+        with s3.lock:
+            now[0] += 0.01
+
+    s3.on_copy = tick
+    deadline = Deadline(10.0, clock=lambda: now[0])
+
+    # WHEN the refill runs, THEN it stops when the time is up and says how far it got
+    with pytest.raises(Deferred, match=r"copied \d+ of 2499 objects back from bucket replica"):
+        refill(s3, step(), Waits(), deadline)
+    first = len(s3.calls)
+    assert 900 <= first <= 1000 + refill_module.COPY_WORKERS
+
+    # WHEN the next run has time enough, THEN it copies the rest, each key once, never the key already there
+    refill(s3, step(), Waits(), Deadline(None))
+    copied = [key for _, key in s3.calls]
+    assert len(copied) == len(set(copied)) == 2499
+    assert s3.buckets["photos"]["p/00007.jpg"] == (1, "uploaded since")
+    assert {k: v for k, v in s3.buckets["photos"].items() if k != "p/00007.jpg"} == \
+        {k: v for k, v in replica.items() if k != "p/00007.jpg"}
+
+    # AND a third run writes nothing
+    s3.calls.clear()
+    refill(s3, step(), Waits(), Deadline(None))
+    assert s3.calls == []
+
+
+def test_an_object_over_5_gb_is_copied_in_parts() -> None:
+    s3 = FakeS3({"replica": {"big.mov": (MAX_COPY_OBJECT + 1, "big"), "small.jpg": (10, "small")}, "photos": {}})
+    refill(s3, step(), Waits(), Deadline(None))
+    assert sorted(s3.calls) == [("copy_object", "small.jpg"), ("managed copy", "big.mov")]
