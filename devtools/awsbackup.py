@@ -432,7 +432,7 @@ class AwsBackupFake:
         ready_at = self._ready_at()
         job = RestoreJob(job_id=str(uuid.uuid4()).upper(), account=account, region=point.region, point=point,
                          role=body.get("IamRoleArn"), target=target, created=time.time(), metadata=dict(meta),
-                         ready_at=ready_at, duration=max(0.0, (ready_at or time.monotonic()) - time.monotonic()))
+                         ready_at=ready_at, duration=max(0.0, (ready_at or monotonic()) - monotonic()))
         job.table_arn = f"arn:aws:s3:::{target}"
         from moto.s3.models import s3_backends
 
@@ -455,7 +455,7 @@ class AwsBackupFake:
             if job is None:
                 raise BackupError("ResourceNotFoundException", f"Restore job {job_id} not found")
             if job.point.resource_type == "S3" and job.failure is None and not job.written:
-                if job.ready_at is None or time.monotonic() >= job.ready_at:
+                if job.ready_at is None or monotonic() >= job.ready_at:
                     self._write_objects(job)
         return job.describe()
 

@@ -607,6 +607,37 @@ def _patch_s3_policy_over_tls() -> None:
     FakeBucket.get_permission = get_permission
 
 
+def _patch_s3_eventbridge_notifications() -> None:
+    # AWS: GetBucketNotificationConfiguration answers <EventBridgeConfiguration/> for a bucket that sends its events to
+    # EventBridge; moto keeps the setting but leaves it out of the answer.
+    from moto.s3.responses import S3Response
+
+    original = S3Response.get_bucket_notification
+
+    def get_bucket_notification(self: Any) -> Any:
+        answer = original(self)
+        config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if config is None or getattr(config, "event_bridge", None) is None or not isinstance(answer, tuple):
+            return answer
+        status, headers, body = answer
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        if "EventBridgeConfiguration" in text:
+            return answer
+        tail = re.search(r"<NotificationConfiguration([^>]*)/>|</NotificationConfiguration>", text)
+        if tail is None:
+            return answer
+        element = "<EventBridgeConfiguration></EventBridgeConfiguration>"
+        if tail.group(0).endswith("/>"):
+            text = text.replace(tail.group(0), f"<NotificationConfiguration{tail.group(1)}>{element}"
+                                              "</NotificationConfiguration>", 1)
+        else:
+            text = text.replace(tail.group(0), element + tail.group(0), 1)
+        headers = {k: v for k, v in dict(headers).items() if k.lower() != "content-length"}
+        return status, headers, text.encode() if isinstance(body, bytes) else text
+
+    S3Response.get_bucket_notification = get_bucket_notification
+
+
 def _patch_tag_resource_overwrites() -> None:
     # AWS: TagResource with a key the table already has overwrites that tag's value (keys are unique).
     from moto.dynamodb.models import DynamoDBBackend
@@ -1167,6 +1198,7 @@ def apply_moto_patches() -> None:
     _patch_s3_cross_account_bucket_access()
     _patch_s3_default_encryption()
     _patch_s3_policy_over_tls()
+    _patch_s3_eventbridge_notifications()
     _patch_tag_resource_overwrites()
     _patch_stream_reenable()
     _patch_clock_tables()

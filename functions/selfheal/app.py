@@ -52,7 +52,16 @@ from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomRes
 from selfheal import sinks
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
-from selfheal.events import ChangeEvent, FollowupEvent, InvalidEvent, ManualEvent, ScheduledEvent, keys, parse
+from selfheal.events import (
+    ChangeEvent,
+    DeletionEvent,
+    FollowupEvent,
+    InvalidEvent,
+    ManualEvent,
+    ScheduledEvent,
+    keys,
+    parse,
+)
 from selfheal.loader import load_estate
 from selfheal.model import Action, Trigger, clip
 from selfheal.report import Report
@@ -202,6 +211,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | None:
             return _result(*run("apply", "followup", context, only=parsed.only, link=parsed.link))
         case ChangeEvent():
             return on_change(parsed, context)
+        case DeletionEvent():
+            return on_deletion(parsed)
         case ManualEvent():
             return _result(*run(parsed.action, "manual", context, only=parsed.only))
         case _:
@@ -249,6 +260,21 @@ def _check_cfn_origin(event: dict[str, Any], home: tuple[str, str] | None) -> No
 # --- change events ----------------------------------------------------------------------------------------------
 
 LEASE_SECONDS = 60.0  # a burst of changes to one resource within this time becomes one run (and one look again)
+
+
+def on_deletion(event: DeletionEvent) -> dict[str, Any]:
+    """Count one S3 `Object Deleted` event in its bucket's window; the one that passes the declared threshold tells
+    the alarm topic (selfheal/massdelete.py). Never a recovery: a deletion may be intended."""
+    from selfheal import massdelete  # noqa: PLC0415
+
+    table = os.environ.get("SELFHEAL_DELETIONS_TABLE")
+    if not table:
+        logger.warning("deletion not counted: SELFHEAL_DELETIONS_TABLE is not set")
+        return {"ignored": "deletions are not counted here (SELFHEAL_DELETIONS_TABLE is not set)"}
+    counted = massdelete.count(_clients(), load_estate(), table, os.environ.get("SELFHEAL_TOPIC_ARN"),
+                               event.raw_event)
+    logger.debug("deletion counted", extra=counted)
+    return counted
 
 
 def on_change(event: ChangeEvent, context: LambdaContext) -> dict[str, Any]:

@@ -4,6 +4,7 @@ recovery point (a restore job into the recreated bucket, on the local AWS's cloc
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,14 @@ PHOTOS = "galerly-images-storage"
 REPLICA = "galerly-images-replica"
 
 
-def estate_with(tmp_path: Path, copy_from: Any) -> Estate:
-    """The shipped estate, its photos bucket declaring `copy_from`."""
+def estate_with(tmp_path: Path, copy_from: Any, wait_seconds: float | None = None) -> Estate:
+    """The shipped estate, its photos bucket declaring `copy_from` (and AWS's slow work waited for at most
+    `wait_seconds`)."""
     raw = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
     photos = next(b for b in raw["buckets"] if b["name"] == "${photos_bucket}")
     photos["copy_from"] = copy_from
+    if wait_seconds is not None:
+        raw["settings"]["wait_timeout_seconds"] = wait_seconds
     path = tmp_path / "estate.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return load_estate(path, env={})
@@ -140,18 +144,20 @@ def test_a_refill_cut_short_is_restoring_and_the_next_run_copies_only_what_is_mi
 def test_a_deleted_bucket_comes_back_from_its_aws_backup_recovery_point(enforced: LocalAws, s3: Any,
                                                                         tmp_path: Path) -> None:
     aws = enforced
-    # GIVEN a photos bucket with 40 photos in an AWS Backup recovery point, and a restore that takes 2 s
+    # GIVEN a photos bucket with 40 photos in an AWS Backup recovery point, a restore that takes 4 s, and runs that
+    # wait 1 s at most for AWS's slow work
     heal_from_empty(aws.endpoint)
     photos = put_photos(s3, PHOTOS, 40)
     point = aws.add_bucket_recovery_point(PHOTOS)
     delete_bucket(s3, PHOTOS)
-    aws.set_clock(restore=2)
-    estate = estate_with(tmp_path, "aws-backup")
+    aws.set_clock(restore=4)
+    estate = estate_with(tmp_path, "aws-backup", wait_seconds=1)
     aws.reset_calls()
 
-    # WHEN the scheduled run (as the role, restores not waited for) has 1 s left after recreating the bucket
+    # WHEN the scheduled run (as the role, restores not waited for) recreates the bucket
+    started = time.monotonic()
     first = photos_result(role_engine(aws, estate, trigger="schedule", wait_for_restores=False,
-                                      restore_role=followups.RESTORE_ROLE, time_budget_seconds=1.5).apply())
+                                      restore_role=followups.RESTORE_ROLE).apply())
 
     # THEN it is restoring, from that point, with the bucket configured and not yet holding the photos
     assert first.outcome.value == "restoring", first.reason[:700]
@@ -160,7 +166,9 @@ def test_a_deleted_bucket_comes_back_from_its_aws_backup_recovery_point(enforced
     starts = [c for c in role_calls(aws) if c["operation"] == "StartRestoreJob"]
     assert len(starts) == 1
 
-    # WHEN the follow-up runs, THEN the job is waited for (the same job: no second restore) and the photos are back
+    # WHEN the follow-up runs once the job is done, THEN it finds the same job (no second restore) and the photos are
+    # back
+    time.sleep(max(0.0, 4.5 - (time.monotonic() - started)))
     aws.reset_calls()
     second = photos_result(role_engine(aws, estate, trigger="followup", wait_for_restores=False,
                                        restore_role=followups.RESTORE_ROLE).apply())

@@ -22,13 +22,13 @@ import yaml
 from devtools import followups
 from devtools.iam import Enforcer
 from devtools.localaws import LocalAws
-from selfheal import followup, notify
+from selfheal import followup, massdelete, notify
 from selfheal.aws import OPERATOR_AGENT, Clients
 from selfheal.engine import Engine, Options
 from selfheal.kinds.backups import BackupRule, BackupSpec
 from selfheal.loader import load_estate
 from selfheal.report import Report
-from selfheal.spec import Estate
+from selfheal.spec import AWS_BACKUP, Estate
 from tests.e2e.conftest import put_items
 from tests.support.estates import GALERLY
 from tests.support.iam import conditioned, load_template, template_variables
@@ -40,6 +40,7 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 REGION = "us-east-1"
 BEING_MADE_S, POLL_ADVANCE_S = 120, 30  # the copies take 2 minutes on AWS's clock; each poll of one moves it 30 s on
 TOPIC = "arn:aws:sns:us-east-1:123456789012:selfheal-AlarmTopic-1A2B3C4D5E"  # as CloudFormation names it
+DELETIONS = "selfheal-DeletionCounts-1A2B3C4D5E6F"  # likewise
 # Granted, but not called by the engine on a local AWS: the Lambda runtime writes the logs and traces, the stack
 # status is read only when a deploy fails, ListAllMyBuckets only on a HeadBucket 403, and AWS never checks
 # GetCallerIdentity ("no permissions are required", STS API reference).
@@ -84,7 +85,10 @@ def scenario_estate(key_arn: str) -> Estate:
     backups = tuple(BackupSpec(name, REGION, (BackupRule("nightly", "cron(0 2 * * ? *)", 35),), BACKUP_ROLE,
                                tables=("galerly-users",), buckets=("galerly-images-storage",), lock=(7, 400))
                     for name in ("galerly-backups", "galerly-backups-drift"))
-    return estate.with_section("tables", tables).with_section("backups", backups)
+    # The site bucket comes back from its AWS Backup recovery point (a restore job started and watched).
+    buckets = tuple(replace(b, copy_from=AWS_BACKUP) if b.name == "galerly-frontend-app" else b
+                    for b in estate.section("buckets"))
+    return estate.with_section("tables", tables).with_section("buckets", buckets).with_section("backups", backups)
 
 
 def break_the_estate(aws: LocalAws, estate: Estate) -> None:
@@ -119,8 +123,11 @@ def break_the_estate(aws: LocalAws, estate: Estate) -> None:
     s3.put_bucket_encryption(Bucket=photos_bucket, ServerSideEncryptionConfiguration={
         "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
     s3.put_bucket_versioning(Bucket=photos_bucket, VersioningConfiguration={"Status": "Suspended"})
+    s3.put_bucket_notification_configuration(Bucket=photos_bucket, NotificationConfiguration={})
     s3.delete_bucket_website(Bucket=site)
     s3.delete_bucket_policy(Bucket=site)
+    s3.put_object(Bucket=site, Key="index.html", Body=b"<h1>galerly</h1>")
+    aws.add_bucket_recovery_point(site)
     for obj in s3.list_objects_v2(Bucket=site).get("Contents", []):
         s3.delete_object(Bucket=site, Key=obj["Key"])
     s3.delete_bucket(Bucket=site)
@@ -134,6 +141,9 @@ def break_the_estate(aws: LocalAws, estate: Estate) -> None:
         "BackupPlanName": drifted["BackupPlanName"],
         "Rules": [{**{k: v for k, v in r.items() if k != "RuleId"}, "ScheduleExpression": "cron(0 9 * * ? *)"}
                   for r in drifted["Rules"]]})
+    ddb.create_table(TableName=DELETIONS, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "window", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "window", "KeyType": "HASH"}])
     # Copies still being made when the role's run starts: AWS's clock moves on only as the run polls them.
     aws.set_clock(backup=BEING_MADE_S, restore=60)
     ddb.delete_table(TableName="galerly-photos")  # PITR on: its $DeletedTableBackup is CREATING for a while
@@ -147,7 +157,8 @@ def heal_as_the_role(aws: LocalAws, estate: Estate) -> tuple[Report, followup.Fo
     """What the function does on a schedule: apply (restores not waited for), hand over to a follow-up, and tell the
     alarm topic."""
     session = boto3.Session(region_name=REGION)
-    for poll in ("after-call.dynamodb.DescribeBackup", "after-call.backup.ListRecoveryPointsByResource"):
+    for poll in ("after-call.dynamodb.DescribeBackup", "after-call.backup.ListRecoveryPointsByResource",
+                 "after-call.backup.DescribeRestoreJob"):
         session.events.register(poll, lambda **_: aws.advance_clock(POLL_ADVANCE_S))  # each poll sees AWS later
     clients = Clients(session=session, endpoint_url=aws.endpoint)
     options = Options(trigger="schedule", wait_for_restores=False, restore_role=followups.RESTORE_ROLE,
@@ -159,6 +170,11 @@ def heal_as_the_role(aws: LocalAws, estate: Estate) -> tuple[Report, followup.Fo
     message = notify.compose(report, None, handed_over)
     assert message is not None
     problem = notify.publish(clients, TOPIC, message)
+    # An object deleted from the photos bucket meanwhile: counted toward its mass-delete warning.
+    deletion = {"source": "aws.s3", "detail-type": "Object Deleted", "time": "2026-12-05T10:00:00Z",
+                "detail": {"bucket": {"name": "galerly-images-storage"}, "object": {"key": "a/b.jpg"},
+                           "requester": "123456789012", "reason": "DeleteObject"}}
+    assert massdelete.count(clients, estate, DELETIONS, TOPIC, deletion)["counted"]
     if problem:
         handed_over = replace(handed_over, problem=f"{handed_over.problem} {problem}".strip())
     return report, handed_over
@@ -185,7 +201,7 @@ def recorded(local_aws: LocalAws, tmp_path_factory: pytest.TempPathFactory) -> l
                      "CreateTable", "CreateBucket", "UpdateTable", "TagResource", "UpdateTimeToLive",
                      "PutBucketPolicy", "PutBucketCors", "PutPublicAccessBlock", "ListRecoveryPointsByResource",
                      "CreateBackupVault", "PutBackupVaultLockConfiguration", "CreateBackupPlan", "UpdateBackupPlan",
-                     "CreateBackupSelection"):
+                     "CreateBackupSelection", "DescribeRestoreJob", "UpdateItem", "PutBucketNotification"):
         assert any(expected in op for op in operations), (expected, sorted(operations))
     return log
 

@@ -22,7 +22,7 @@ CFN_REQUEST_TYPES = ("Create", "Update", "Delete")
 SCHEDULED = "Scheduled Event"  # EventBridge's detail-type for a schedule rule's event
 
 SHAPES = ("send a CloudFormation custom-resource request, an EventBridge scheduled event, a CloudTrail change "
-          'event ("detail-type": "AWS API Call via CloudTrail"), or '
+          'event ("detail-type": "AWS API Call via CloudTrail"), an S3 "Object Deleted" event, or '
           '{"action": "plan" | "apply" | "status", "only": [names]} (see events/)')
 
 
@@ -36,6 +36,11 @@ class ScheduledEvent(EventBridgeEvent):
 
 class ChangeEvent(EventBridgeEvent):
     """A CloudTrail record of an API call, as EventBridge delivers it; selfheal/change.py reads what it names."""
+
+
+class DeletionEvent(EventBridgeEvent):
+    """S3's notification of a deleted object (source aws.s3, detail-type "Object Deleted"): counted toward its
+    bucket's mass-delete warning (selfheal/massdelete.py)."""
 
 
 class FollowupEvent(EventBridgeEvent):
@@ -62,7 +67,7 @@ class ManualEvent:
     only: tuple[str, ...] = ()
 
 
-Event = CloudFormationCustomResourceEvent | ScheduledEvent | ChangeEvent | FollowupEvent | ManualEvent
+Event = CloudFormationCustomResourceEvent | ScheduledEvent | ChangeEvent | DeletionEvent | FollowupEvent | ManualEvent
 
 
 def parse(event: Any) -> Event:
@@ -78,10 +83,12 @@ def parse(event: Any) -> Event:
                                f'— only scheduled events ("detail-type": "{SCHEDULED}") are')
         return ScheduledEvent(event)
     # Imported past the common events (CloudFormation, the nightly schedule), which need neither.
-    from . import change, followup  # noqa: PLC0415
+    from . import change, followup, massdelete  # noqa: PLC0415
 
     if isinstance(event.get("source"), str) and change.is_change_event(event):  # EventBridge sources are strings
         return ChangeEvent(event)
+    if massdelete.is_deletion_event(event):
+        return DeletionEvent(event)
     if event.get("source") == followup.SOURCE and event.get("detail-type") == followup.DETAIL_TYPE:
         try:
             followup.parse(event)

@@ -222,6 +222,17 @@ BUCKET = Obj(
             description=("sections whose findings (what widens access or destroys data beyond the declaration) "
                          "apply removes: true (all), false (none) or a list of policy, cors, lifecycle, website; "
                          "default all on a public or versioned bucket, none otherwise (a finding is then a conflict)")),
+        "mass_delete": Union(
+            Const(False),
+            Obj("mass_delete", {"objects": Int(1, 100_000_000, default=1000, description="more than this many"),
+                                "minutes": Int(1, 1440, default=5, description="within this many minutes")},
+                description="report more than `objects` deleted within `minutes`"),
+            Null(),
+            otherwise=lambda value, path: (path, f"{value!r} is not a mass-delete warning",
+                                           "use {objects: 1000, minutes: 5} or false"),
+            description="a message to the alarm topic when more than `objects` are deleted within `minutes` (on by "
+            "default for versioned buckets: {objects: 1000, minutes: 5}; false: off); never a recovery by itself",
+        ),
         "copy_from": Union(
             Const(AWS_BACKUP),
             Obj("copy_from", {"bucket": Text(BUCKET_NAME, "a bucket name", fix="give the replica's or backup "
@@ -266,6 +277,13 @@ def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: st
         if copy_from == name:
             checker.fail(f"{path}.copy_from.bucket", "names the bucket itself, which is what would be lost",
                          "name the replica or backup bucket that holds a copy of its objects")
+    warn = raw.get("mass_delete")
+    versioning = bool(raw.get("versioning", False))
+    if warn is False or (warn is None and not versioning):
+        mass_delete = None
+    else:
+        warn = warn or {}
+        mass_delete = (int(warn.get("objects", 1000)), int(warn.get("minutes", 5)))
     rules = raw.get("lifecycle") or []
     lifecycle = tuple(_lifecycle(checker, r, f"{path}.lifecycle[{i}]") for i, r in enumerate(rules))
     checker.unique([r.id for r in lifecycle], f"{path}.lifecycle", "lifecycle rule id")
@@ -287,6 +305,7 @@ def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: st
         exclusive=None if exclusive is None else EXCLUSIVE_SECTIONS if exclusive is True else ()
         if exclusive is False else tuple(dict.fromkeys(exclusive)),
         copy_from=copy_from,
+        mass_delete=mass_delete,
     )
     for i, rule in enumerate(lifecycle):
         for problem in destructive_rules(replace(spec, lifecycle=(rule,))):
@@ -393,7 +412,7 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         "DeleteBucketPublicAccessBlock", "PutBucketAcl", "PutBucketCors", "DeleteBucketCors", "PutBucketVersioning",
         "PutBucketEncryption", "DeleteBucketEncryption", "PutBucketLifecycle", "PutBucketLifecycleConfiguration",
         "DeleteBucketLifecycle", "PutBucketWebsite", "DeleteBucketWebsite", "PutBucketOwnershipControls",
-        "DeleteBucketOwnershipControls", "PutBucketTagging", "DeleteBucketTagging",
+        "DeleteBucketOwnershipControls", "PutBucketTagging", "DeleteBucketTagging", "PutBucketNotification",
         *ACCOUNT_EVENTS,
     })
     columns = (

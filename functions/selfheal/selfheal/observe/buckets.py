@@ -26,6 +26,7 @@ _READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cors": ("get_bucket_cors", ("NoSuchCORSConfiguration",)),
     "lifecycle": ("get_bucket_lifecycle_configuration", ("NoSuchLifecycleConfiguration",)),
     "tags": ("get_bucket_tagging", ("NoSuchTagSet", "NoSuchTagSetError")),
+    "notifications": ("get_bucket_notification_configuration", ()),
 }
 
 
@@ -109,6 +110,8 @@ def normalize_aspect(aspect: str, response: dict[str, Any]) -> Any:
                 "transition_default_minimum_object_size": response.get("TransitionDefaultMinimumObjectSize")}
     if aspect == "tags":
         return {t["Key"]: t["Value"] for t in response.get("TagSet", [])}
+    if aspect == "notifications":  # the whole document: a PUT replaces it, so what others set is sent back
+        return {k: v for k, v in response.items() if k != "ResponseMetadata"}
     raise ValueError(aspect)
 
 

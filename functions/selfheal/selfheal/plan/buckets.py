@@ -333,6 +333,15 @@ def _aspect_steps(spec: BucketSpec, state: BucketState, key: KeyInfo | None, ski
         steps += _cors(spec, a["cors"] or [], state, review)
     if "lifecycle" in a:
         steps += _lifecycle(spec, a["lifecycle"] or {}, state, review)
+    if "notifications" in a and spec.mass_delete and "EventBridgeConfiguration" not in (a["notifications"] or {}):
+        # Its deletions go to EventBridge, where the function counts them (the topic, queue and function
+        # configurations someone else set are sent back: the PUT replaces the whole document).
+        put(
+            "notifications",
+            "put_bucket_notification_configuration",
+            [Change("notifications.eventbridge", "off", "on")],
+            NotificationConfiguration={**(a["notifications"] or {}), "EventBridgeConfiguration": {}},
+        )
     if "tags" in a and spec.tags:
         have = a["tags"] or {}
         missing = [(k, v) for k, v in spec.tags if have.get(k) != v]

@@ -59,6 +59,8 @@ def declared_aspects(spec: BucketSpec) -> tuple[str, ...]:
     aspects += ["policy", "cors", "lifecycle"]
     if spec.tags or spec.copy_from:  # a refill under way is marked by a tag
         aspects.append("tags")
+    if spec.mass_delete:  # its deletions reach EventBridge, where they are counted
+        aspects.append("notifications")
     return tuple(aspects)
 
 
