@@ -1,6 +1,6 @@
 """The local AWS's AWS Backup for S3 (devtools/awsbackup.py): recovery points of a bucket's objects and restore jobs
 that take time and never put an object in place of one that is there; every answer checked against botocore's output
-shape for the operation."""
+shape for the operation (tests/support/shapes.py)."""
 
 from __future__ import annotations
 
@@ -9,34 +9,11 @@ import time
 from typing import Any
 
 import boto3
-import botocore.session
 import pytest
 from moto import mock_aws
 
 from devtools.awsbackup import AwsBackupFake
-
-BACKUP = botocore.session.get_session().get_service_model("backup")
-
-
-def members_fit(value: Any, shape: Any, path: str = "") -> list[str]:
-    """What in `value` the shape does not have (names, and structure against scalar)."""
-    if shape.type_name == "structure":
-        if not isinstance(value, dict):
-            return [f"{path}: not a structure"]
-        out = [f"{path}.{k}: not in {shape.name}" for k in value if k not in shape.members]
-        return out + [p for k, v in value.items() if k in shape.members
-                      for p in members_fit(v, shape.members[k], f"{path}.{k}")]
-    if shape.type_name == "list":
-        return [p for i, v in enumerate(value) for p in members_fit(v, shape.member, f"{path}[{i}]")]
-    if shape.type_name == "map":
-        return [] if isinstance(value, dict) else [f"{path}: not a map"]
-    if shape.type_name in ("string", "timestamp"):
-        return [] if isinstance(value, str | int | float) else [f"{path}: not {shape.type_name}"]
-    if shape.type_name in ("long", "integer", "double"):
-        return [] if isinstance(value, int | float) and not isinstance(value, bool) else [f"{path}: not a number"]
-    if shape.type_name == "boolean":
-        return [] if isinstance(value, bool) else [f"{path}: not a boolean"]
-    return []
+from tests.support.shapes import problems
 
 
 def call(fake: AwsBackupFake, operation: str, labels: tuple[str, ...] = (), body: Any = None) -> tuple[int, Any]:
@@ -44,7 +21,7 @@ def call(fake: AwsBackupFake, operation: str, labels: tuple[str, ...] = (), body
                                      "us-east-1")
     answer = json.loads(payload)
     if status == 200:
-        assert members_fit(answer, BACKUP.operation_model(operation).output_shape) == []
+        assert problems("backup", operation, answer, resource_type="S3") == []
     return status, answer
 
 
@@ -93,10 +70,14 @@ def test_a_restore_into_a_bucket_that_is_not_there_fails_the_job(s3: Any) -> Non
     fake = AwsBackupFake(lambda *args: None)
     point = fake.add_s3_recovery_point("123456789012", "us-east-1", "photos")
     status, started = call(fake, "StartRestoreJob", body={
-        "RecoveryPointArn": point, "ResourceType": "S3",
+        "RecoveryPointArn": point, "ResourceType": "S3", "IamRoleArn": "arn:aws:iam::123456789012:role/restore",
         "Metadata": {"DestinationBucketName": "gone-bucket", "NewBucket": "false"}})
     assert status == 200
     job = call(fake, "DescribeRestoreJob", (started["RestoreJobId"],))[1]
     assert job["Status"] == "FAILED" and "gone-bucket" in job["StatusMessage"]
-    status, error = call(fake, "StartRestoreJob", body={"RecoveryPointArn": point, "Metadata": {}})
+    role = "arn:aws:iam::123456789012:role/restore"
+    status, error = call(fake, "StartRestoreJob", body={"RecoveryPointArn": point, "IamRoleArn": role, "Metadata": {}})
     assert status == 400 and "DestinationBucketName" in error["Message"]
+    status, error = call(fake, "StartRestoreJob", body={"RecoveryPointArn": point, "IamRoleArn": role,
+                                                        "Metadata": {"targetTableName": "photos"}})
+    assert status == 400 and "Invalid metadata for S3: targettablename" in error["Message"]
