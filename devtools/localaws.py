@@ -2048,7 +2048,7 @@ class LocalAws:
     def add_bucket_recovery_point(self, bucket: str, region: str = "us-east-1", vault: str = "Default") -> str:
         """Make an AWS Backup recovery point of `bucket`'s current objects; returns its ARN."""
         params = {"bucket": bucket, "region": region, "vault": vault}
-        return self._control("POST", "recovery-point?" + urllib.parse.urlencode(params))["RecoveryPointArn"]
+        return str(self._control("POST", "recovery-point?" + urllib.parse.urlencode(params))["RecoveryPointArn"])
 
     def add_recovery_point(
         self,
