@@ -15,7 +15,7 @@ from selfheal.model import Step
 
 
 class FakeS3:
-    """Buckets as {key: (size, body)}; list_objects_v2 pages of 1,000, copy_object and the managed copy."""
+    """Buckets as {key: (size, body)}; list_objects_v2 pages of 1,000, copy_object and a multipart copy."""
 
     def __init__(self, buckets: dict[str, dict[str, tuple[int, str]]]) -> None:
         self.buckets = buckets
@@ -44,8 +44,24 @@ class FakeS3:
     def copy_object(self, CopySource: dict[str, str], Bucket: str, Key: str) -> None:  # noqa: N803
         self._copy("copy_object", CopySource, Bucket, Key)
 
-    def copy(self, source: dict[str, str], bucket: str, key: str) -> None:
-        self._copy("managed copy", source, bucket, key)
+    # What recover's copier asks for an object over 5 GB: HeadObject, then a multipart upload of copied parts.
+    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+        return {"ContentLength": self.buckets[Bucket][Key][0], "ServerSideEncryption": "aws:kms",
+                "ContentType": "video/quicktime"}
+
+    def create_multipart_upload(self, **params: Any) -> dict[str, str]:
+        assert "ServerSideEncryption" not in params  # the target bucket's own encryption, not the replica's
+        self.uploads = {"Key": params["Key"], "parts": 0, "ContentType": params.get("ContentType")}
+        return {"UploadId": "u1"}
+
+    def upload_part_copy(self, **params: Any) -> dict[str, Any]:
+        self.uploads["parts"] += 1
+        self.source = params["CopySource"]
+        return {"CopyPartResult": {"ETag": f"e{params['PartNumber']}"}}
+
+    def complete_multipart_upload(self, Bucket: str, Key: str, **params: Any) -> dict[str, Any]:  # noqa: N803
+        self._copy(f"{self.uploads['parts']} parts", self.source, Bucket, Key)
+        return {}
 
 
 def step() -> Step:
@@ -91,4 +107,5 @@ def test_a_copy_cut_short_by_the_deadline_is_deferred_and_the_next_run_copies_on
 def test_an_object_over_5_gb_is_copied_in_parts() -> None:
     s3 = FakeS3({"replica": {"big.mov": (MAX_COPY_OBJECT + 1, "big"), "small.jpg": (10, "small")}, "photos": {}})
     refill(s3, step(), Waits(), Deadline(None))
-    assert sorted(s3.calls) == [("copy_object", "small.jpg"), ("managed copy", "big.mov")]
+    assert sorted(s3.calls) == [("11 parts", "big.mov"), ("copy_object", "small.jpg")]  # 512 MiB parts
+    assert s3.uploads["ContentType"] == "video/quicktime"

@@ -5,10 +5,12 @@ carries on where this one stopped. Nothing is ever overwritten or deleted."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from ..aws import AWS_ERRORS, error_code
 from ..model import Step
+from ..recover.copy import Copier, head_version
 from ..state.buckets import REFILL_TAG
 from .executor import Deadline, Deferred, StepFailed, Waits
 from .wait import budget, poll
@@ -55,8 +57,10 @@ def _copy_bucket(s3: Any, source: str, bucket: str, deadline: Deadline, step: St
         if deadline.left() < MARGIN_SECONDS:
             return False
         try:
-            if size > MAX_COPY_OBJECT:  # boto3's managed copy: UploadPartCopy in parts
-                s3.copy({"Bucket": source, "Key": key}, bucket, key)
+            if size > MAX_COPY_OBJECT:  # in parts (UploadPartCopy), with recover's copier: metadata and tags kept
+                # Encrypted as this bucket declares, not as the replica's copy was.
+                found = replace(head_version(s3, source, key, None), encryption=None, kms_key_id=None, bucket_key=None)
+                Copier(s3).copy(found, bucket, key)
             else:
                 s3.copy_object(CopySource={"Bucket": source, "Key": key}, Bucket=bucket, Key=key)
         except AWS_ERRORS as exc:
