@@ -17,7 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfheal import events
-from selfheal.events import ChangeEvent, FollowupEvent, InvalidEvent, ManualEvent, ScheduledEvent, parse
+from selfheal.events import (
+    ChangeEvent,
+    DeletionEvent,
+    FollowupEvent,
+    InvalidEvent,
+    ManualEvent,
+    ScheduledEvent,
+    parse,
+)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TYPES = {
@@ -25,6 +33,7 @@ TYPES = {
     "cfn-delete": CloudFormationCustomResourceEvent, "scheduled": ScheduledEvent, "followup": FollowupEvent,
     "change-table-deleted": ChangeEvent, "change-pitr-off": ChangeEvent, "change-bucket-public": ChangeEvent,
     "manual-plan": ManualEvent, "manual-apply": ManualEvent, "manual-status": ManualEvent,
+    "s3-object-deleted": DeletionEvent,
 }
 
 
