@@ -40,6 +40,7 @@ def healthy(name: str, spec: BucketSpec | None = None) -> BucketState:
         "cors": [cors_rule(r, i) for i, r in enumerate(spec.cors)] or None,
         "lifecycle": {"rules": [lifecycle_rule(r) for r in spec.lifecycle]} if spec.lifecycle else None,
         "tags": dict(spec.tags),
+        "notifications": {"EventBridgeConfiguration": {}} if spec.mass_delete else None,
     }
     return BucketState(spec.name, True, region="us-east-1", aspects={a: aspects[a] for a in declared_aspects(spec)})
 

@@ -49,6 +49,7 @@ def healthy_bucket(name: str) -> BucketState:
         "cors": [cors_rule(r, i) for i, r in enumerate(spec.cors)],
         "lifecycle": {"rules": [lifecycle_rule(r) for r in spec.lifecycle]},
         "tags": dict(spec.tags),
+        "notifications": {"EventBridgeConfiguration": {}} if spec.mass_delete else None,
     }
     return BucketState(name, True, region="us-east-1", aspects={a: aspects[a] for a in declared_aspects(spec)})
 

@@ -153,6 +153,7 @@ SCHEMA_BLIND = {
     "settings-wait-timeout-nan",
     "backup-lock-min-over-max",  # one field against another
     "backup-rule-named-twice",  # names compared
+    "copy-from-itself",  # the bucket's own name
 }
 
 
