@@ -105,6 +105,8 @@ def test_a_deleted_bucket_comes_back_with_its_objects_from_the_replica(enforced:
     again = photos_result(role_engine(aws, estate).apply())
     assert again.outcome.value == "ok", again.to_dict()
     assert "CopyObject" not in [c["operation"] for c in role_calls(aws)]
+    # and its recovery names the replica beside its versions: a deletion now would be refilled from there
+    assert again.recovery is not None and again.recovery.sources == ("versions", "replica")
 
 
 @pytest.mark.iam_parameters(PhotosCopyBucketName=REPLICA)

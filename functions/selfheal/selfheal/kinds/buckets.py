@@ -486,11 +486,17 @@ class BucketKind(Kind[BucketSpec, BucketState]):
     def recovery(self, ctx: RunContext, spec: BucketSpec, state: BucketState) -> Recovery | None:
         """Versioning (and how long a lifecycle rule keeps old versions), from the aspects observe read (versioning is
         read once more only where the estate does not declare it); without versioning, AWS Backup's recovery points of
-        the bucket (one list read). Replication and Object Lock are not read."""
+        the bucket (one list read). A declared `copy_from: {bucket}` that exists (observe's HeadBucket) is a `replica`
+        source; replication rules and Object Lock are not read."""
         if not state.exists:
             return Recovery(None, (), "everything")
+        copy = state.copy
+        replica = spec.copy_from not in (None, AWS_BACKUP) and copy is not None and copy.exists and not copy.problem
         status = state.aspects["versioning"] if "versioning" in state.aspects else \
             _s3(ctx.clients, spec.region).get_bucket_versioning(Bucket=spec.name).get("Status")
+        if replica and status != "Enabled":
+            return Recovery(ctx.now(), ("replica",), f"what bucket {spec.copy_from} does not hold yet (it is copied "
+                            "back from there)")
         if status == "Enabled":
             lifecycle = state.aspects.get("lifecycle")
             rules = [r for r in (lifecycle or {}).get("rules") or [] if r.get("Status") == "Enabled"]
@@ -498,7 +504,8 @@ class BucketKind(Kind[BucketSpec, BucketState]):
                     if (r.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays")]
             kept = f"for {min(days)} days" if days else ("until deleted" if "lifecycle" in state.aspects
                                                         else "as long as its lifecycle keeps them")
-            return Recovery(ctx.now(), ("versions",), f"nothing: deleted objects stay as old versions {kept}")
+            return Recovery(ctx.now(), ("versions", "replica") if replica else ("versions",),
+                            f"nothing: deleted objects stay as old versions {kept}")
         arn = f"arn:{partition_of(spec.region)}:s3:::{spec.name}"
         points = find_recovery_points(cast("Any", ctx.clients.client("backup", spec.region)), arn)
         return copies_recovery(newest_first(points), ctx.now())
