@@ -1388,6 +1388,15 @@ class Enforcer:
             context.update({"kms:ViaService": None, "kms:CallerAccount": call.account})
         return context
 
+    def _s3_owner(self, call: Call, resource: str) -> dict[str, Any]:
+        """s3:ResourceAccount of an implied check on another bucket than the call's (a copy's source): its owner."""
+        prefix = f"arn:{call.partition}:s3:::"
+        bucket = resource[len(prefix):].partition("/")[0] if resource.startswith(prefix) else None
+        if call.service != "s3" or not bucket or bucket == call.bucket() or self.bucket_owner is None:
+            return {}
+        owner = self.bucket_owner(bucket) or call.account
+        return {"s3:ResourceAccount": owner, "aws:ResourceAccount": owner}
+
     def parse(self, request: Mapping[str, Any]) -> Call:
         headers = _lower_headers(request.get("headers"))
         scope = _CREDENTIAL_SCOPE.search(headers.get("authorization", ""))
@@ -1433,7 +1442,7 @@ class Enforcer:
             if rule.service != call.service or call.operation not in rule.operations:
                 continue
             for resource in rule.resources(call):
-                context = {**base, **rule.context(call)}
+                context = {**base, **self._s3_owner(call, resource), **rule.context(call)}
                 for implied in rule.actions:
                     out.append((implied, resource, {**context, **rule.action_context.get(implied, {})}, rule.id))
         return out
@@ -1549,10 +1558,12 @@ def allowed(
     region: str,
     account: str,
     parameters: dict[str, str] | None = None,
+    role: str | None = None,
 ) -> bool:
     """Does the template's policy allow botocore `operation` of `service` on `resource_name`?
 
-    Only the operation's own action, against every statement of the template; `resource_name` is a table or bucket
+    Only the operation's own action, against every statement of the template (of `role` alone, a logical id, when
+    given); `resource_name` is a table or bucket
     name, a full ARN, or "" for account-level calls. The call is on the account's own resource (``aws:`` and
     ``s3:ResourceAccount`` are `account`); a statement whose Condition tests any other key never allows here (a
     recorded call carries no more request context), and a Deny applies whatever its Condition.
@@ -1561,7 +1572,8 @@ def allowed(
     variables = template_variables(template, region, account, DEFAULT_PARTITION, parameters)
     template = conditioned(template, variables)
     resolver = Resolver(template, variables)
-    statements = [Statement.parse(s, resolver) for s in policy_statements(template)]
+    chosen = function_role_statements(template, role) if role else policy_statements(template)
+    statements = [Statement.parse(s, resolver) for s in chosen]
     action = iam_action(service, operation)
     arn = "*" if action in ACCOUNT_LEVEL else resource_arn(service, resource_name, region, account)
     own = {"aws:ResourceAccount": account, "s3:ResourceAccount": account}

@@ -23,6 +23,7 @@ not faithful to AWS, so product code never has to bend around moto:
                              without a Condition: a squatted name opened wide)
     ExpectedBucketOwner      (moto ignores it; the proxy answers) a call on a bucket another account owns answers
                              403 AccessDenied (HeadBucket: a bare 403), whatever the bucket's policy says
+    ExpectedSourceBucketOwner  likewise for the bucket a CopyObject / UploadPartCopy reads (x-amz-copy-source)
     GetBucketEncryption      a bucket with no configuration (new, or after DeleteBucketEncryption) reports SSE-S3,
                              S3's base encryption for every bucket since January 2023
     PutEvents                to another account's (or region's) bus by ARN: delivered to that bus's rules when its
@@ -584,6 +585,14 @@ def bucket_owner(bucket: str) -> str | None:
 
     owner = s3_backends.bucket_accounts.get(bucket)
     return owner[1] if owner is not None else None
+
+
+def _copy_source_bucket(headers: Any) -> str | None:
+    """The bucket a CopyObject / UploadPartCopy reads (x-amz-copy-source: [/]bucket/key[?versionId=], URL-encoded)."""
+    source = headers.get("x-amz-copy-source")
+    if not source:
+        return None
+    return urllib.parse.unquote(str(source).split("?", 1)[0]).lstrip("/").partition("/")[0] or None
 
 
 def _patch_s3_policy_over_tls() -> None:
@@ -1773,6 +1782,14 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         not show yet, and the AWS Backup fake."""
         state = self.state
         expected = self.headers.get("x-amz-expected-bucket-owner")
+        source = _copy_source_bucket(self.headers)
+        source_expected = self.headers.get("x-amz-source-expected-bucket-owner")
+        if call["service"] == "s3" and source and source_expected and bucket_owner(source) not in (None,
+                                                                                                   source_expected):
+            # ExpectedSourceBucketOwner (CopyObject, UploadPartCopy): "If the account ID that you provide does not
+            # match the actual owner of the source bucket, the request fails with the HTTP status code 403 Forbidden".
+            return 403, {"Content-Type": "application/xml"}, _S3_ACCESS_DENIED.format(request_id=self._request_id()
+                                                                                      ).encode()
         if call["service"] == "s3" and call["name"] and expected and bucket_owner(call["name"]) not in (None, expected):
             # AWS: "If the account ID that you provide does not match the actual owner of the bucket, the request
             # fails with the HTTP status code 403 Forbidden (access denied)". moto 5 ignores the header.

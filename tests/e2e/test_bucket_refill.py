@@ -4,7 +4,9 @@ recovery point (a restore job into the recreated bucket, on the local AWS's cloc
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 import yaml
 
 from devtools import followups
-from devtools.localaws import LocalAws
+from devtools.localaws import LocalAws, other_account_session
 from selfheal.aws import Clients
 from selfheal.engine import Engine, Options
 from selfheal.loader import load_estate
@@ -25,6 +27,7 @@ pytestmark = [pytest.mark.e2e]
 SHIPPED = Path(__file__).resolve().parents[2] / "functions" / "selfheal" / "estate.yaml"
 PHOTOS = "galerly-images-storage"
 REPLICA = "galerly-images-replica"
+ACCOUNT, BACKUP_ACCOUNT = "123456789012", "222222222222"  # the stack's, and a backup account holding the replica
 
 
 def estate_with(tmp_path: Path, copy_from: Any, wait_seconds: float | None = None) -> Estate:
@@ -40,9 +43,31 @@ def estate_with(tmp_path: Path, copy_from: Any, wait_seconds: float | None = Non
     return load_estate(path, env={})
 
 
-def role_engine(aws: LocalAws, estate: Estate, **options: Any) -> Engine:
-    clients = Clients(session=boto3.Session(region_name="us-east-1"), endpoint_url=aws.endpoint)
+def role_engine(aws: LocalAws, estate: Estate, owners: list[tuple[str, str, dict[str, str]]] | None = None,
+                **options: Any) -> Engine:
+    """The engine as the role; `owners` collects (operation, bucket, owner headers) of every S3 call it sends."""
+    session = boto3.Session(region_name="us-east-1")
+    if owners is not None:
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+            headers = {k.lower(): str(v) for k, v in params["headers"].items()}
+            bucket = urllib.parse.urlsplit(params["url"]).path.lstrip("/").split("/")[0]  # path-style on a local host
+            checks = {k: v for k, v in headers.items() if k.endswith("expected-bucket-owner")}
+            owners.append((model.name, bucket, checks))
+
+        session.events.register("before-call.s3", record)
+    clients = Clients(session=session, endpoint_url=aws.endpoint)
     return Engine(estate, clients, Options(poll_seconds=0.1, retry_base_seconds=0.01, **options))
+
+
+def backup_account_replica(aws: LocalAws, readers: str) -> Any:
+    """REPLICA made by the backup account, its policy letting `readers` (an account) in. The local AWS lets another
+    account in only on an Allow of s3:* without a Condition (AWS would take a read-only grant too)."""
+    theirs = other_account_session(aws.endpoint, BACKUP_ACCOUNT).client("s3", endpoint_url=aws.endpoint)
+    theirs.create_bucket(Bucket=REPLICA)
+    theirs.put_bucket_policy(Bucket=REPLICA, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "TheStackReadsItsCopy", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{readers}:root"},
+         "Action": "s3:*", "Resource": [f"arn:aws:s3:::{REPLICA}", f"arn:aws:s3:::{REPLICA}/*"]}]}))
+    return theirs
 
 
 def put_photos(s3: Any, bucket: str, count: int) -> dict[str, bytes]:
@@ -204,3 +229,56 @@ def test_a_replica_in_another_region_is_one_line_and_no_write(enforced: LocalAws
     assert result.reason == (f"copy_from: bucket {REPLICA} is in eu-west-1, this bucket in us-east-1 — name a copy in "
                              "us-east-1 (a refill copies within one region, as AWS Backup restores do)")
     assert not [c for c in role_calls(aws) if c["write"] and c.get("name") == PHOTOS]
+
+
+@pytest.mark.iam_parameters(PhotosCopyBucketName=REPLICA, PhotosCopyBucketAccount=BACKUP_ACCOUNT)
+def test_a_replica_in_a_backup_account_refills_the_bucket_and_every_call_names_its_owner(
+        enforced: LocalAws, s3: Any, tmp_path: Path) -> None:
+    aws = enforced
+    # GIVEN the photos' replica in a backup account (copy_from: {bucket, account}) that lets this account read it
+    heal_from_empty(aws.endpoint)
+    theirs = backup_account_replica(aws, ACCOUNT)
+    photos = put_photos(theirs, REPLICA, 30)
+    estate = estate_with(tmp_path, {"bucket": REPLICA, "account": BACKUP_ACCOUNT})
+    # WHEN the photos bucket is deleted and the engine, as the role (its replica statement on that account), heals
+    delete_bucket(s3, PHOTOS)
+    aws.reset_calls()
+    owners: list[tuple[str, str, dict[str, str]]] = []
+    result = photos_result(role_engine(aws, estate, owners).apply())
+
+    # THEN the photos are back, copied from the backup account's bucket
+    assert result.outcome.value == "restored", result.reason[:600]
+    assert contents(s3, PHOTOS) == photos
+    assert not [c for c in role_calls(aws) if c.get("status", 200) == 403], "the role's policy allowed every call"
+    # AND every call on the replica expected its declared owner; every copy into the photos bucket expected this
+    # account as the destination's owner and the backup account as the source's
+    on_replica = [(op, h) for op, bucket, h in owners if bucket == REPLICA]
+    assert {op for op, _ in on_replica} == {"HeadBucket", "ListObjectsV2"}
+    assert all(h == {"x-amz-expected-bucket-owner": BACKUP_ACCOUNT} for _, h in on_replica)
+    copies = [h for op, bucket, h in owners if op == "CopyObject"]
+    assert len(copies) == 30 and all(h == {"x-amz-expected-bucket-owner": ACCOUNT,
+                                           "x-amz-source-expected-bucket-owner": BACKUP_ACCOUNT} for h in copies)
+    # (CreateBucket takes no ExpectedBucketOwner: it makes this account's bucket or fails)
+    assert {op for op, bucket, h in owners if bucket == PHOTOS and h.get("x-amz-expected-bucket-owner") != ACCOUNT} \
+        == {"CreateBucket"}
+
+
+@pytest.mark.iam_parameters(PhotosCopyBucketName=REPLICA)
+def test_a_replica_owned_by_another_account_than_declared_is_an_error_with_no_write(
+        enforced: LocalAws, s3: Any, tmp_path: Path) -> None:
+    aws = enforced
+    # GIVEN copy_from names a replica of this account (no `account`), but another account holds that name and its
+    # policy lets this account in (a squatted replica name would hand the bucket someone else's objects)
+    heal_from_empty(aws.endpoint)
+    theirs = backup_account_replica(aws, ACCOUNT)
+    put_photos(theirs, REPLICA, 3)
+    delete_bucket(s3, PHOTOS)
+    aws.reset_calls()
+    # WHEN the engine heals, THEN HeadBucket on the replica answers 403 (ExpectedBucketOwner: this account), the photos
+    # bucket is an error naming the copy, and nothing is written to either bucket
+    report = role_engine(aws, estate_with(tmp_path, {"bucket": REPLICA})).apply()
+    result = photos_result(report)
+    assert result.outcome.value == "error" and report.exit_code == 1, result.to_dict()
+    assert result.reason.startswith("copy_from: ") and REPLICA in result.reason, result.reason
+    assert [c["status"] for c in role_calls(aws) if c["operation"] == "HeadBucket" and c["name"] == REPLICA] == [403]
+    assert not [c for c in role_calls(aws) if c["write"] and c.get("name") in (PHOTOS, REPLICA)]

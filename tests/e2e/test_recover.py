@@ -237,6 +237,9 @@ def test_no_call_ever_deletes_a_version(aws: LocalAws, s3: Any, tmp_path: Path) 
     # of selfheal's clients, carries ExpectedBucketOwner: the bucket must be this account's)
     assert [p for n, p in recorder.calls
             if n == "DeleteObject" and set(p) != {"Bucket", "Key", "ExpectedBucketOwner"}] == []
+    # and a copy's source is this account's bucket too (ExpectedSourceBucketOwner, put by the same clients)
+    assert {p.get("ExpectedSourceBucketOwner") for n, p in recorder.calls
+            if n in ("CopyObject", "UploadPartCopy")} == {"123456789012"}
 
 
 def test_sse_kms_version_comes_back_under_its_own_key_and_bucket_encryption_skips_the_heads(

@@ -243,6 +243,13 @@ CASES: list[tuple[str, str, str, str, dict[str, Any]]] = [
      {}),
     ("copy-from-bad-name", bucket(copy_from={"bucket": "Replica_1"}), "buckets[0].copy_from.bucket",
      "'Replica_1' is not a bucket name", {}),
+    ("copy-from-account-not-12-digits", bucket(copy_from={"bucket": "app-replica", "account": "12345"}),
+     "buckets[0].copy_from.account", "'12345' is not a 12-digit account id", {}),
+    # unquoted, YAML reads an id with a leading 0 as a number and drops the 0: caught, and the fix says to quote it
+    ("copy-from-account-a-number-without-its-zero", bucket(copy_from={"bucket": "app-replica", "account": 12345678901}),
+     "buckets[0].copy_from.account", "'12345678901' is not a 12-digit account id", {}),
+    ("copy-from-account-letters", bucket(copy_from={"bucket": "app-replica", "account": "12345678901a"}),
+     "buckets[0].copy_from.account", "is not a 12-digit account id", {}),
     (
         "bucket-name-from-env-invalid",
         shipped_with(lambda d: None),

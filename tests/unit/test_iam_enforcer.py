@@ -272,6 +272,22 @@ def test_the_real_role_touches_a_declared_bucket_only_when_this_account_owns_it(
     assert ours.check(req) is None
 
 
+def test_a_copy_from_the_photos_replica_is_allowed_only_from_the_account_declared_to_own_it() -> None:
+    # GIVEN the stack's replica parameters: galerly-images-replica, owned by the backup account 222222222222
+    params = {"PhotosCopyBucketName": "galerly-images-replica", "PhotosCopyBucketAccount": "222222222222"}
+    owners = {"galerly-images-storage": ACCOUNT}
+    copy = request("s3", "CopyObject", "galerly-images-storage", method="PUT", path="/galerly-images-storage/a.jpg",
+                   headers={"x-amz-copy-source": "/galerly-images-replica/a.jpg"})
+    # WHEN the replica's name is the backup account's, THEN the copy is allowed (s3:GetObject on the source is checked
+    # with the source bucket's owner as s3:ResourceAccount, s3:PutObject with the photos bucket's)
+    backup = Enforcer.from_template(TEMPLATE, params,
+                                    bucket_owner=lambda b: owners.get(b, "222222222222"))  # fmt: skip
+    assert backup.check(copy) is None
+    # WHEN another account holds that name, THEN reading the source is denied
+    other = Enforcer.from_template(TEMPLATE, params, bucket_owner=lambda b: owners.get(b, "999999999999"))
+    assert other.check(copy) == denied("s3:GetObject", "arn:aws:s3:::galerly-images-replica/a.jpg")
+
+
 def test_create_bucket_needs_no_owner_condition_it_makes_this_accounts_bucket_or_fails() -> None:
     theirs = Enforcer.from_template(TEMPLATE, bucket_owner=lambda bucket: "999999999999")
     assert theirs.check(s3("CreateBucket", "galerly-images-storage", "PUT", headers=OWNERSHIP)) is None

@@ -22,13 +22,21 @@ class FakeS3:
         self.calls: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.on_copy = lambda: None
+        self.owners: list[tuple[str, str, dict[str, str]]] = []  # (operation, bucket, owner checks it was given)
+
+    def _owner(self, operation: str, bucket: str, params: dict[str, str]) -> None:
+        # Only the owner checks are taken beyond the copy's own parameters; the Clients add this account's by default.
+        assert set(params) <= {"ExpectedBucketOwner", "ExpectedSourceBucketOwner"}, params
+        with self.lock:
+            self.owners.append((operation, bucket, dict(params)))
 
     def get_paginator(self, name: str) -> Any:
         assert name == "list_objects_v2"
         fake = self
 
         class Pages:
-            def paginate(self, Bucket: str) -> Any:  # noqa: N803 - boto3's parameter name
+            def paginate(self, Bucket: str, **owner: str) -> Any:  # noqa: N803 - boto3's parameter name
+                fake._owner("ListObjectsV2", Bucket, owner)
                 keys = sorted(fake.buckets[Bucket])
                 for i in range(0, max(len(keys), 1), 1000):
                     yield {"Contents": [{"Key": k, "Size": fake.buckets[Bucket][k][0]} for k in keys[i:i + 1000]]}
@@ -41,11 +49,13 @@ class FakeS3:
             self.buckets[bucket][key] = self.buckets[source["Bucket"]][source["Key"]]
         self.on_copy()
 
-    def copy_object(self, CopySource: dict[str, str], Bucket: str, Key: str) -> None:  # noqa: N803
+    def copy_object(self, CopySource: dict[str, str], Bucket: str, Key: str, **owner: str) -> None:  # noqa: N803
+        self._owner("CopyObject", CopySource["Bucket"], owner)
         self._copy("copy_object", CopySource, Bucket, Key)
 
     # What recover's copier asks for an object over 5 GB: HeadObject, then a multipart upload of copied parts.
-    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+    def head_object(self, Bucket: str, Key: str, **owner: str) -> dict[str, Any]:  # noqa: N803
+        self._owner("HeadObject", Bucket, owner)
         return {"ContentLength": self.buckets[Bucket][Key][0], "ServerSideEncryption": "aws:kms",
                 "ContentType": "video/quicktime"}
 
@@ -57,6 +67,7 @@ class FakeS3:
     def upload_part_copy(self, **params: Any) -> dict[str, Any]:
         self.uploads["parts"] += 1
         self.source = params["CopySource"]
+        self._owner("UploadPartCopy", self.source["Bucket"], {k: v for k, v in params.items() if k.startswith("Exp")})
         return {"CopyPartResult": {"ETag": f"e{params['PartNumber']}"}}
 
     def complete_multipart_upload(self, Bucket: str, Key: str, **params: Any) -> dict[str, Any]:  # noqa: N803
@@ -64,8 +75,8 @@ class FakeS3:
         return {}
 
 
-def step() -> Step:
-    return Step("s3", "wait_refill", {"Bucket": "photos", "Source": "replica"})
+def step(**more: str) -> Step:
+    return Step("s3", "wait_refill", {"Bucket": "photos", "Source": "replica", **more})
 
 
 def test_a_copy_cut_short_by_the_deadline_is_deferred_and_the_next_run_copies_only_what_is_missing(
@@ -109,3 +120,25 @@ def test_an_object_over_5_gb_is_copied_in_parts() -> None:
     refill(s3, step(), Waits(), Deadline(None))
     assert sorted(s3.calls) == [("11 parts", "big.mov"), ("copy_object", "small.jpg")]  # 512 MiB parts
     assert s3.uploads["ContentType"] == "video/quicktime"
+
+
+def test_a_replica_in_another_account_is_read_and_copied_only_as_that_accounts_bucket() -> None:
+    # GIVEN a replica the estate says account 210987654321 owns (copy_from: {bucket, account}), one object over 5 GB
+    s3 = FakeS3({"replica": {"big.mov": (MAX_COPY_OBJECT + 1, "big"), "a.jpg": (10, "a")}, "photos": {}})
+    # WHEN the refill runs
+    refill(s3, step(SourceOwner="210987654321"), Waits(), Deadline(None))
+    # THEN every call on the replica names that owner (ExpectedBucketOwner; a copy's ExpectedSourceBucketOwner), and
+    # the photos bucket's are left to the clients, which name this account
+    theirs = {"ExpectedBucketOwner": "210987654321"}
+    source = {"ExpectedSourceBucketOwner": "210987654321"}
+    assert sorted((op, bucket, str(owner)) for op, bucket, owner in s3.owners) == sorted([
+        ("ListObjectsV2", "photos", "{}"), ("ListObjectsV2", "replica", str(theirs)),
+        ("CopyObject", "replica", str(source)), ("HeadObject", "replica", str(theirs)),
+        *[("UploadPartCopy", "replica", str(source))] * 11])
+    assert s3.buckets["photos"].keys() == {"big.mov", "a.jpg"}
+
+
+def test_a_replica_of_this_account_leaves_the_owner_checks_to_the_clients() -> None:
+    s3 = FakeS3({"replica": {"a.jpg": (10, "a")}, "photos": {}})
+    refill(s3, step(), Waits(), Deadline(None))
+    assert [owner for _, _, owner in s3.owners] == [{}, {}, {}]  # Clients put this account's on each

@@ -154,6 +154,7 @@ SCHEMA_BLIND = {
     "backup-lock-min-over-max",  # one field against another
     "backup-rule-named-twice",  # names compared
     "copy-from-itself",  # the bucket's own name
+    "copy-from-account-a-number-without-its-zero",  # an unquoted id, read as a number: its digits counted
 }
 
 

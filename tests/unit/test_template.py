@@ -160,9 +160,28 @@ def test_the_role_has_no_managed_policies_that_would_widen_it(resources: dict[st
 
 
 ESTATE_TABLE_BACKUPS = ESTATE_TABLES + "/backup/*"
+PHOTOS_BUCKET = ("arn:${AWS::Partition}:s3:::${Prefix}-images-storage-${AWS::AccountId}-${AWS::Region}",
+                 "arn:${AWS::Partition}:s3:::${PhotosBucketName}")  # per-account name, or the given one
+# AWSBackupServiceRolePolicyForS3Restore (v2), as AWS's managed-policy reference prints it: on arn:aws:s3:::* ...
+S3_RESTORE_BUCKET_ACTIONS = {"s3:CreateBucket", "s3:ListBucketVersions", "s3:ListBucket", "s3:GetBucketVersioning",
+                             "s3:GetBucketLocation", "s3:PutBucketVersioning", "s3:PutBucketOwnershipControls",
+                             "s3:GetBucketOwnershipControls"}
+# ... and on arn:aws:s3:::*/*
+S3_RESTORE_OBJECT_ACTIONS = {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:PutObjectVersionAcl",
+                             "s3:GetObjectVersionAcl", "s3:GetObjectTagging", "s3:PutObjectTagging", "s3:GetObjectAcl",
+                             "s3:PutObjectAcl", "s3:ListMultipartUploadParts", "s3:PutObject"}
 
 
-def test_the_restore_role_restores_only_the_estates_tables_for_aws_backup_of_this_account(
+def _resources(resource: Any) -> list[str]:
+    """A statement's resource as text: both branches of an Fn::If, a Ref as "Ref:Name"."""
+    if isinstance(resource, dict) and "Fn::If" in resource:
+        return [r for branch in resource["Fn::If"][1:] for r in _resources(branch)]
+    if isinstance(resource, dict) and "Ref" in resource:
+        return [f"Ref:{resource['Ref']}"]
+    return [resource.get("Fn::Sub", str(resource)) if isinstance(resource, dict) else str(resource)]
+
+
+def test_the_restore_role_restores_only_the_estates_tables_and_photos_for_aws_backup_of_this_account(
     resources: dict[str, Any], template: dict[str, Any]
 ) -> None:
     role = of_type(resources, "AWS::IAM::Role")["BackupRestoreRole"]["Properties"]
@@ -174,10 +193,30 @@ def test_the_restore_role_restores_only_the_estates_tables_for_aws_backup_of_thi
     for st in statements:
         assert st["Effect"] == "Allow"
         for resource in as_list(st["Resource"]):
-            by_resource.setdefault(resource.get("Fn::Sub", str(resource)), set()).update(
-                str(a) for a in as_list(st["Action"]))
+            for name in _resources(resource):
+                by_resource.setdefault(name, set()).update(str(a) for a in as_list(st["Action"]))
     kms = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"
-    assert set(by_resource) == {ESTATE_TABLES, ESTATE_TABLE_BACKUPS, kms}
+    photos_objects = tuple(f"{bucket}/*" for bucket in PHOTOS_BUCKET)
+    assert set(by_resource) == {ESTATE_TABLES, ESTATE_TABLE_BACKUPS, kms, *PHOTOS_BUCKET, *photos_objects,
+                                "Ref:PhotosBucketKeyArn"}
+    # S3: the managed S3 restore policy's actions on the photos bucket alone, in this account, less a new bucket's
+    # settings (selfheal restores into the bucket it recreated and configured) and any delete.
+    for bucket, objects in zip(PHOTOS_BUCKET, photos_objects, strict=True):
+        assert by_resource[bucket] == S3_RESTORE_BUCKET_ACTIONS - {
+            "s3:CreateBucket", "s3:PutBucketVersioning", "s3:PutBucketOwnershipControls"}
+        assert by_resource[objects] == S3_RESTORE_OBJECT_ACTIONS - {"s3:DeleteObject"}
+    for st in statements:
+        if any(str(a).startswith("s3:") for a in as_list(st["Action"])):
+            assert st["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}
+    # KMS for the photos: only the key the estate declares for them (a parameter, none by default), through S3 only.
+    (photos_key,) = [st for st in statements if st["Resource"] == {"Ref": "PhotosBucketKeyArn"}]
+    assert set(as_list(photos_key["Action"])) == {"kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"}
+    assert photos_key["Condition"] == {
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}}
+    assert template["Parameters"]["PhotosBucketKeyArn"]["Default"] == ""
+    assert template["Conditions"]["HasPhotosBucketKey"] == {"Fn::Not": [{"Fn::Equals": [
+        {"Ref": "PhotosBucketKeyArn"}, ""]}]}
+    assert "AWSBackupServiceRolePolicyForS3Restore" not in str(role)
     # AWSBackupServiceRolePolicyForRestores' DynamoDB part (and RestoreTableFromAwsBackup for advanced backups)
     assert by_resource[ESTATE_TABLES] == {
         "dynamodb:RestoreTableFromAwsBackup", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query",
@@ -201,12 +240,20 @@ def test_the_restore_role_restores_only_the_estates_tables_for_aws_backup_of_thi
 def test_every_s3_statement_on_the_buckets_requires_this_accounts_buckets(template: dict[str, Any]) -> None:
     on_buckets = [st for st in function_role_statements(template)
                   if any(str(a).startswith("s3:") for a in as_list(st["Action"])) and st["Resource"] != "*"]
-    assert {st["Sid"] for st in on_buckets} == {"ObserveBuckets", "CreateBuckets", "RepairOwnBuckets"}
+    assert {st["Sid"] for st in on_buckets} == {"ObserveBuckets", "CreateBuckets", "RepairOwnBuckets",
+                                                "ReadThePhotosCopy", "RefillThePhotosBucketFromItsCopy"}
     for st in on_buckets:
         if st["Sid"] == "CreateBuckets":  # makes this account's bucket or fails: it cannot reach another's
             assert as_list(st["Action"]) == ["s3:CreateBucket"]
             continue
+        if st["Sid"] == "ReadThePhotosCopy":  # the replica's declared owner (a backup account), else this account
+            assert st["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Fn::If": [
+                "PhotosCopyInThisAccount", {"Ref": "AWS::AccountId"}, {"Ref": "PhotosCopyBucketAccount"}]}}}
+            continue
         assert st["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}
+    copy_account = template["Parameters"]["PhotosCopyBucketAccount"]
+    assert copy_account["Default"] == "" and re.fullmatch(copy_account["AllowedPattern"], "012345678901")
+    assert not re.fullmatch(copy_account["AllowedPattern"], "12345678901")
 
 
 def test_the_function_role_lives_on_the_path_the_fleets_bus_trusts(resources: dict[str, Any]) -> None:
@@ -326,7 +373,6 @@ def test_hand_picked_calls_are_allowed(service: str, operation: str, resource: s
         ("s3", "DeleteBucket", "galerly-images-storage"),
         ("s3", "DeleteBucketPolicy", "galerly-frontend-app"),
         ("s3", "DeleteObject", "arn:aws:s3:::galerly-images-storage/photo.jpg"),
-        ("s3", "GetObject", "arn:aws:s3:::galerly-images-storage/photo.jpg"),
         ("s3", "PutBucketPolicy", "someone-elses-bucket"),
         ("s3control", "PutPublicAccessBlock", ""),
         ("kms", "ScheduleKeyDeletion", "arn:aws:kms:us-east-1:123456789012:key/1234abcd"),
@@ -335,6 +381,14 @@ def test_hand_picked_calls_are_allowed(service: str, operation: str, resource: s
 )
 def test_hand_picked_calls_are_denied(service: str, operation: str, resource: str) -> None:
     assert not allowed(TEMPLATE, operation, service, resource, REGION, ACCOUNT)
+
+
+def test_the_function_reads_no_photo_only_aws_backup_restoring_the_photos_bucket_does() -> None:
+    photo, page = "arn:aws:s3:::galerly-images-storage/photo.jpg", "arn:aws:s3:::galerly-frontend-app/index.html"
+    assert not allowed(TEMPLATE, "GetObject", "s3", photo, REGION, ACCOUNT, role="FunctionRole")
+    assert allowed(TEMPLATE, "GetObject", "s3", photo, REGION, ACCOUNT, role="BackupRestoreRole")
+    assert not allowed(TEMPLATE, "PutObject", "s3", page, REGION, ACCOUNT, role="BackupRestoreRole")
+    assert not allowed(TEMPLATE, "DeleteObject", "s3", photo, REGION, ACCOUNT, role="BackupRestoreRole")
 
 
 def test_s3_deletes_that_iam_authorizes_as_puts_map_to_the_put(template: dict[str, Any]) -> None:

@@ -106,6 +106,8 @@ class Clients:
         # whose policy lets us in (names are global; a squatter can pre-create a declared name).
         if "Bucket" in params and "ExpectedBucketOwner" in model.input_shape.members:
             params.setdefault("ExpectedBucketOwner", self.account_id())
+        if "CopySource" in params and "ExpectedSourceBucketOwner" in model.input_shape.members:
+            params.setdefault("ExpectedSourceBucketOwner", self.account_id())  # a copy's source is ours too
 
     def know_account(self, account: str) -> None:
         """The account id, when known without asking (the Lambda's own ARN names it): no GetCallerIdentity then."""
@@ -155,6 +157,14 @@ _ACCOUNT_HOST = re.compile(r"^(https?://)\d{12}\.")
 
 def _drop_account_host(request: Any, **_: Any) -> None:
     request.url = _ACCOUNT_HOST.sub(r"\1", request.url)
+
+
+def expected_owner(account: str | None, source: bool = False) -> dict[str, str]:
+    """The owner check for a bucket another account may own (a replica in a backup account): its declared owner, or
+    nothing, so these clients put this account's. `source`: the bucket a copy reads from (ExpectedSourceBucketOwner)."""
+    if not account:
+        return {}
+    return {"ExpectedSourceBucketOwner" if source else "ExpectedBucketOwner": account}
 
 
 def error_code(exc: BaseException) -> str:

@@ -138,6 +138,7 @@ class BucketSpec:
     tags: tuple[tuple[str, str], ...] = ()
     exclusive: tuple[str, ...] | None = None  # None: the default (every section on public or versioned buckets)
     copy_from: str | None = None  # a bucket whose objects refill this one when it is recreated, or AWS_BACKUP
+    copy_account: str | None = None  # the owner of the copy_from bucket (a backup account); None: this account
     mass_delete: tuple[int, int] | None = None  # (objects, minutes): more deleted within that window is reported
 
     kind: ClassVar[Literal["bucket"]] = "bucket"

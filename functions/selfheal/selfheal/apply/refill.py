@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from ..aws import AWS_ERRORS, error_code
+from ..aws import AWS_ERRORS, error_code, expected_owner
 from ..model import Step
 from ..recover.copy import Copier, head_version
 from ..state.buckets import REFILL_TAG
@@ -25,7 +25,8 @@ def refill(client: Any, step: Step, waits: Waits, deadline: Deadline) -> None:
     are back, raise Deferred when the run's time ran out first, StepFailed when they cannot come back this way."""
     params = step.params
     if "Source" in params:
-        _copy_bucket(client, str(params["Source"]), str(params["Bucket"]), deadline, step)
+        owner = str(params["SourceOwner"]) if params.get("SourceOwner") else None
+        _copy_bucket(client, str(params["Source"]), owner, str(params["Bucket"]), deadline, step)
     else:
         _wait_restore(client, _start_restore(client, step), step, waits, deadline)
 
@@ -33,21 +34,22 @@ def refill(client: Any, step: Step, waits: Waits, deadline: Deadline) -> None:
 # --- from a replica bucket ------------------------------------------------------------------------------------------
 
 
-def _listing(s3: Any, bucket: str) -> dict[str, int]:
-    """Every key of a bucket and its size."""
+def _listing(s3: Any, bucket: str, owner: str | None = None) -> dict[str, int]:
+    """Every key of a bucket and its size (`owner`: the bucket's account, when not this one)."""
     found: dict[str, int] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, **expected_owner(owner)):
         for obj in page.get("Contents", []):
             found[obj["Key"]] = int(obj.get("Size") or 0)
     return found
 
 
-def _copy_bucket(s3: Any, source: str, bucket: str, deadline: Deadline, step: Step) -> None:
-    """Copy the keys the bucket lacks from the replica, side by side, until done or out of time. A key the bucket
-    already holds is kept as it is (written since, or copied by an earlier run): never overwritten."""
+def _copy_bucket(s3: Any, source: str, owner: str | None, bucket: str, deadline: Deadline, step: Step) -> None:
+    """Copy the keys the bucket lacks from the replica (owned by `owner`, None: this account), side by side, until
+    done or out of time. A key the bucket already holds is kept as it is (written since, or copied by an earlier run):
+    never overwritten."""
     try:
         have = _listing(s3, bucket)
-        todo = sorted((k, n) for k, n in _listing(s3, source).items() if k not in have)
+        todo = sorted((k, n) for k, n in _listing(s3, source, owner).items() if k not in have)
     except AWS_ERRORS as exc:
         raise StepFailed(step, f"listing bucket {source} or {bucket} for the refill failed: {exc}") from exc
     failures: list[str] = []
@@ -59,10 +61,12 @@ def _copy_bucket(s3: Any, source: str, bucket: str, deadline: Deadline, step: St
         try:
             if size > MAX_COPY_OBJECT:  # in parts (UploadPartCopy), with recover's copier: metadata and tags kept
                 # Encrypted as this bucket declares, not as the replica's copy was.
-                found = replace(head_version(s3, source, key, None), encryption=None, kms_key_id=None, bucket_key=None)
+                found = replace(head_version(s3, source, key, None, owner), encryption=None, kms_key_id=None,
+                                bucket_key=None)
                 Copier(s3).copy(found, bucket, key)
-            else:
-                s3.copy_object(CopySource={"Bucket": source, "Key": key}, Bucket=bucket, Key=key)
+            else:  # into this account's bucket (ExpectedBucketOwner, by the clients) from the replica's owner
+                s3.copy_object(CopySource={"Bucket": source, "Key": key}, Bucket=bucket, Key=key,
+                               **expected_owner(owner, source=True))
         except AWS_ERRORS as exc:
             if error_code(exc) == "NoSuchKey":  # deleted from the replica since it was listed: nothing to copy
                 return True

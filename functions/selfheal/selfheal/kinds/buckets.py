@@ -80,6 +80,7 @@ if TYPE_CHECKING:
 # --- the estate section: `buckets:`, each field declared once -------------------------------------------------------
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")  # an AWS account id: exactly 12 digits
 _PRINCIPAL_FIX = 'write "*" or {AWS: ARN or [ARNs]} (also Service, Federated, CanonicalUser)'
 
 
@@ -237,7 +238,10 @@ BUCKET = Obj(
             Const(AWS_BACKUP),
             Obj("copy_from", {"bucket": Text(BUCKET_NAME, "a bucket name", fix="give the replica's or backup "
                                              "bucket's name (3-63 of a-z 0-9 . -)",
-                                             description="a replica or backup bucket in the same region")},
+                                             description="a replica or backup bucket in the same region"),
+                              "account": Text(ACCOUNT_ID, "a 12-digit account id", numbers=True,
+                                              fix="give the replica's owner as 12 digits, quoted ('012345678901')",
+                                              description="the account that owns the replica (default: this one)")},
                 required=("bucket",), description="a bucket holding a copy of the objects"),
             Null(),
             otherwise=lambda value, path: (path, f"{value!r} is not a copy of the bucket",
@@ -271,8 +275,13 @@ def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: st
     statements = _policy(checker, raw.get("policy"), f"{path}.policy", name, dict(bpa), website is not None,
                          partition_of(bucket_region))
     cors = tuple(cors_rule(r) for r in raw.get("cors") or [])
-    copy_from = raw.get("copy_from")
+    copy_from, copy_account = raw.get("copy_from"), None
     if isinstance(copy_from, dict):
+        if copy_from.get("account") is not None:  # YAML reads an unquoted id as a number (losing a leading 0)
+            copy_account = str(copy_from["account"])
+            if not re.fullmatch(ACCOUNT_ID, copy_account):
+                checker.fail(f"{path}.copy_from.account", f"{copy_account!r} is not a 12-digit account id",
+                             "give the replica's owner as 12 digits, quoted ('012345678901')")
         copy_from = str(copy_from["bucket"])
         if copy_from == name:
             checker.fail(f"{path}.copy_from.bucket", "names the bucket itself, which is what would be lost",
@@ -305,6 +314,7 @@ def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: st
         exclusive=None if exclusive is None else EXCLUSIVE_SECTIONS if exclusive is True else ()
         if exclusive is False else tuple(dict.fromkeys(exclusive)),
         copy_from=copy_from,
+        copy_account=copy_account,
         mass_delete=mass_delete,
     )
     for i, rule in enumerate(lifecycle):

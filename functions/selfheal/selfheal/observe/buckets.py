@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import error_code, explain, http_status
+from ..aws import error_code, expected_owner, explain, http_status
 from ..spec import AWS_BACKUP, BPA_FLAGS, BucketSpec
 from ..state.buckets import BPA_KEYS, BucketState, CopyFacts, declared_aspects
 from .tables import Mapper
@@ -121,7 +121,8 @@ def observe_copy(s3: S3Client, backup: Any, spec: BucketSpec, state: BucketState
     if spec.copy_from != AWS_BACKUP:
         source = str(spec.copy_from)
         try:
-            head = s3.head_bucket(Bucket=source)
+            # Its owner declared (a backup account) or, by default, this account: never a squatter's bucket.
+            head = s3.head_bucket(Bucket=source, **expected_owner(spec.copy_account))
         except ClientError as exc:
             if http_status(exc) == 404 or error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
                 return CopyFacts(f"bucket {source}", exists=False)

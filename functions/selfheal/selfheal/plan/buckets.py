@@ -241,7 +241,10 @@ def _refilling(spec: BucketSpec, state: BucketState, steps: list[Step], conflict
     kind, _, source = marker.partition(":")
     change = Change("objects", "being copied back", f"copied back from {_source(marker)}")
     if kind == "bucket":
-        refill = Step("s3", "wait_refill", {"Bucket": spec.name, "Source": source}, (change,), spec.region)
+        # The replica's declared owner (a backup account); a marker naming another bucket is this account's.
+        owner = spec.copy_account if source == spec.copy_from else None
+        copy = {"Bucket": spec.name, "Source": source, **({"SourceOwner": owner} if owner else {})}
+        refill = Step("s3", "wait_refill", copy, (change,), spec.region)
     else:
         params = restore_job_params(spec.name, source, restore_role or "", spec.encryption, spec.kms_key)
         refill = Step("backup", "wait_refill", params, (change,), spec.region)

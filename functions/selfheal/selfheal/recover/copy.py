@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..aws import expected_owner
+
 GIB = 1024**3
 MIB = 1024**2
 COPY_LIMIT = 5 * GIB  # CopyObject copies at most 5 GB in one request
@@ -48,6 +50,7 @@ class SourceVersion:
     restore: str | None = None  # x-amz-restore, e.g. 'ongoing-request="false", expiry-date="..."'
     system: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    owner: str | None = None  # the source bucket's owner when another account's (a replica); None: the caller's
 
     @property
     def copy_source(self) -> dict[str, str]:
@@ -66,16 +69,18 @@ class SourceVersion:
         return self.restore is not None and 'ongoing-request="true"' in self.restore
 
 
-def head_version(s3: Any, bucket: str, key: str, version_id: str | None) -> SourceVersion:
-    """HeadObject of one version, or of the current one without a version id (a read: s3:GetObjectVersion)."""
-    head = s3.head_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))
+def head_version(s3: Any, bucket: str, key: str, version_id: str | None, owner: str | None = None) -> SourceVersion:
+    """HeadObject of one version, or of the current one without a version id (a read: s3:GetObjectVersion); `owner`:
+    the bucket's account when it is not the caller's."""
+    head = s3.head_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}),
+                          **expected_owner(owner))
     return SourceVersion(
         bucket=bucket, key=key, version_id=version_id, size=int(head.get("ContentLength") or 0),
         storage_class=str(head.get("StorageClass") or "STANDARD"), encryption=head.get("ServerSideEncryption"),
         kms_key_id=head.get("SSEKMSKeyId"), bucket_key=head.get("BucketKeyEnabled"),
         tag_count=int(head.get("TagCount") or 0), restore=head.get("Restore"),
         system={k: head[k] for k in _SYSTEM_METADATA if head.get(k) is not None},
-        metadata=dict(head.get("Metadata") or {}),
+        metadata=dict(head.get("Metadata") or {}), owner=owner,
     )
 
 
@@ -109,7 +114,7 @@ class Copier:
         if src.size > min(self.multipart_threshold, COPY_LIMIT):
             return self._multipart(src, bucket, key)
         answer = self.s3.copy_object(
-            Bucket=bucket, Key=key, CopySource=src.copy_source,
+            Bucket=bucket, Key=key, CopySource=src.copy_source, **expected_owner(src.owner, source=True),
             MetadataDirective="COPY", TaggingDirective="COPY", **_target_settings(src),
         )
         return str(answer.get("VersionId") or "null")
@@ -124,14 +129,15 @@ class Copier:
         if src.metadata:
             create["Metadata"] = src.metadata
         if src.tag_count:
-            tags = self.s3.get_object_tagging(**src.copy_source)["TagSet"]
+            tags = self.s3.get_object_tagging(**src.copy_source, **expected_owner(src.owner))["TagSet"]
             create["Tagging"] = urllib.parse.urlencode([(t["Key"], t["Value"]) for t in tags])
         upload_id = self.s3.create_multipart_upload(**create)["UploadId"]
         source = src.copy_source
 
         def part(number: int, first: int, last: int) -> dict[str, Any]:
             answer = self.s3.upload_part_copy(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                                              CopySource=source, CopySourceRange=f"bytes={first}-{last}")
+                                              CopySource=source, CopySourceRange=f"bytes={first}-{last}",
+                                              **expected_owner(src.owner, source=True))
             return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
 
         try:
