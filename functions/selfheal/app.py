@@ -75,6 +75,7 @@ if TYPE_CHECKING:
 
     from selfheal.change import Change
     from selfheal.followup import Followup
+    from selfheal.spec import Estate
 
 __all__ = ["EstateError", "InvalidEvent", "lambda_handler"]
 
@@ -271,10 +272,28 @@ def on_deletion(event: DeletionEvent) -> dict[str, Any]:
     if not table:
         logger.warning("deletion not counted: SELFHEAL_DELETIONS_TABLE is not set")
         return {"ignored": "deletions are not counted here (SELFHEAL_DELETIONS_TABLE is not set)"}
-    counted = massdelete.count(_clients(), load_estate(), table, os.environ.get("SELFHEAL_TOPIC_ARN"),
+    counted = massdelete.count(_clients(), _estate_for_counting(), table, os.environ.get("SELFHEAL_TOPIC_ARN"),
                                event.raw_event)
     logger.debug("deletion counted", extra=counted)
     return counted
+
+
+_COUNTING: dict[tuple[Any, ...], Estate] = {}
+
+
+def _estate_for_counting() -> Estate:
+    """The estate, read once per warm container while its file and the SELFHEAL_* environment stay as they are: a mass
+    delete is one invocation per deleted object, and reading the estate would be most of each."""
+    path = os.environ.get("SELFHEAL_ESTATE")
+    try:
+        stamp = os.stat(path).st_mtime_ns if path else None
+    except OSError:
+        stamp = None  # load_estate says what is wrong with it
+    key = (path, stamp, tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("SELFHEAL_"))))
+    if key not in _COUNTING:
+        _COUNTING.clear()
+        _COUNTING[key] = load_estate()
+    return _COUNTING[key]
 
 
 def on_change(event: ChangeEvent, context: LambdaContext) -> dict[str, Any]:

@@ -118,3 +118,24 @@ def test_deletions_under_the_threshold_or_in_another_window_say_nothing(function
     other = deleted("x.jpg", start)
     other["detail"]["bucket"]["name"] = "someone-elses-bucket"
     assert app.lambda_handler(json.loads(json.dumps(other)), LambdaContext(timeout_s=30))["counted"] is False
+
+
+def test_a_warm_container_reads_the_estate_once_for_the_deletions_it_counts(function_env, monkeypatch) -> None:
+    # GIVEN a warm container (one invocation per deleted object: a mass delete is thousands of them)
+    aws, _ = function_env
+    reads: list[int] = []
+    real = app.load_estate
+    monkeypatch.setattr(app, "load_estate", lambda *a, **k: reads.append(1) or real(*a, **k))
+    app._COUNTING.clear()
+    start = datetime(2026, 12, 5, 11, 0, 0, tzinfo=UTC)
+    # WHEN it counts 5 deletions, THEN it read the estate once
+    for n in range(5):
+        assert app.lambda_handler(deleted(f"g/{n}.jpg", start + timedelta(seconds=n)),
+                                  LambdaContext(timeout_s=30))["counted"]
+    assert len(reads) == 1
+    # WHEN the estate file changes (a new deploy's), THEN the next deletion reads it again
+    estate = Path(os.environ["SELFHEAL_ESTATE"])
+    stamp = estate.stat().st_mtime_ns + 1_000_000_000
+    os.utime(estate, ns=(stamp, stamp))
+    assert app.lambda_handler(deleted("g/5.jpg", start + timedelta(seconds=5)), LambdaContext(timeout_s=30))["counted"]
+    assert len(reads) == 2
