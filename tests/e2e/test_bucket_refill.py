@@ -205,6 +205,34 @@ def test_a_deleted_bucket_comes_back_from_its_aws_backup_recovery_point(enforced
     assert "selfheal:refill" not in tags
 
 
+def test_a_refill_from_aws_backup_never_writes_over_an_object_put_into_the_recreated_bucket(
+        enforced: LocalAws, s3: Any, tmp_path: Path) -> None:
+    aws = enforced
+    # GIVEN the photos bucket deleted, its 20 photos in an AWS Backup recovery point, and a restore that takes 3 s
+    heal_from_empty(aws.endpoint)
+    photos = put_photos(s3, PHOTOS, 20)
+    aws.add_bucket_recovery_point(PHOTOS)
+    delete_bucket(s3, PHOTOS)
+    aws.set_clock(restore=3)
+    estate = estate_with(tmp_path, "aws-backup", wait_seconds=0.5)
+    engine = role_engine(aws, estate, trigger="schedule", wait_for_restores=False, restore_role=followups.RESTORE_ROLE)
+    started = time.monotonic()
+    assert photos_result(engine.apply()).outcome.value == "restoring"
+    # WHEN the app uploads a photo under a key the point also holds, while the restore job runs
+    newer = sorted(photos)[3]
+    s3.put_object(Bucket=PHOTOS, Key=newer, Body=b"uploaded while the restore ran")
+    time.sleep(max(0.0, 3.5 - (time.monotonic() - started)))
+    result = photos_result(role_engine(aws, estate, trigger="followup", wait_for_restores=False,
+                                       restore_role=followups.RESTORE_ROLE).apply())
+    # THEN the restore brought back every other photo and left that one as the app wrote it (one version: never
+    # put over it)
+    assert result.outcome.value == "restored", result.reason[:700]
+    now = contents(s3, PHOTOS)
+    assert now[newer] == b"uploaded while the restore ran"
+    assert {k: v for k, v in now.items() if k != newer} == {k: v for k, v in photos.items() if k != newer}
+    assert len(s3.list_object_versions(Bucket=PHOTOS, Prefix=newer).get("Versions", [])) == 1
+
+
 def test_without_a_copy_the_result_says_the_objects_are_gone(enforced: LocalAws, s3: Any) -> None:
     aws = enforced
     heal_from_empty(aws.endpoint)
