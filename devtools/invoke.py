@@ -1,11 +1,14 @@
 """Run the real Lambda handler in-process on one event file — no Docker, no deployed function.
 
-    python devtools/invoke.py events/scheduled.json [--endpoint-url URL] [--timeout 900]
+    python devtools/invoke.py events/scheduled.json [--endpoint-url URL] [--timeout 900] [--each]
 
 AWS is --endpoint-url, else $AWS_ENDPOINT_URL, else a fresh local AWS (devtools/localaws.py) started for this run.
 The handler gets a Lambda-like context whose remaining time counts down from --timeout. For a CloudFormation event,
 a local HTTPS server on 127.0.0.1 stands in for the presigned ResponseURL and the one response CloudFormation would
 receive is printed. Otherwise the handler's return value (or its error, shaped like Lambda's) is printed.
+
+With --each the file holds a list of events, handed to the handler one invocation each (one warm container), as an
+EventBridge rule delivers them; the list of results is printed.
 
 stdout holds only that result (JSON); the function's log lines and EMF metrics go to stderr.
 """
@@ -212,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code-dir", type=Path, default=FUNCTION_DIR,
                         help="the function's code, e.g. .aws-sam/build/Function (default: functions/selfheal)")
     parser.add_argument("--layer-dir", type=Path, help="a layer's python/ folder, e.g. .aws-sam/build/DepsLayer/python")
+    parser.add_argument("--each", action="store_true", help="the file is a list of events: one invocation each")
     args = parser.parse_args(argv)
     try:
         event = json.loads(args.event.read_text(encoding="utf-8"))
@@ -232,7 +236,13 @@ def main(argv: list[str] | None = None) -> int:
             app = load_handler(args.code_dir.resolve(), args.layer_dir.resolve() if args.layer_dir else None)
             print(f"handler {app.__file__}", file=sys.stderr)
             app.logger.registered_handler.setStream(sys.stderr)
-            out = invoke(event, context, app)
+            if args.each:
+                outs = [invoke(one, LambdaContext(args.function_name, args.timeout, region=region), app)
+                        for one in event]
+                failed = next((o for o in outs if "error" in o), None)
+                out = failed or {"result": [o["result"] for o in outs]}
+            else:
+                out = invoke(event, context, app)
     if "error" in out:
         print(json.dumps(out["error"], indent=2))
         return 1
