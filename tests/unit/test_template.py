@@ -125,6 +125,16 @@ def test_the_item_writes_a_restore_requires_are_scoped_to_the_estates_tables(tem
         assert {str(a).lower() for a in as_list(statement["Action"])} >= RESTORE_ITEM_ACTIONS
 
 
+def test_the_functions_only_item_write_outside_a_restore_is_the_deletion_counter(template: dict[str, Any]) -> None:
+    item_writes = {"dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem", "dynamodb:batchwriteitem"}
+    holders = {st["Sid"]: st for st in function_role_statements(template)
+               if {str(a).lower() for a in as_list(st["Action"])} & item_writes}
+    assert set(holders) == {"RestoreTargetTableItemAccessAwsRequires", "CountDeletedObjects"}
+    counter = holders["CountDeletedObjects"]
+    assert as_list(counter["Action"]) == ["dynamodb:UpdateItem"]
+    assert counter["Resource"] == {"Fn::GetAtt": ["DeletionCounts", "Arn"]}  # the stack's own table, no other
+
+
 def test_no_policy_uses_not_action_or_not_resource(template: dict[str, Any]) -> None:
     assert [s for s in policy_statements(template) if "NotAction" in s or "NotResource" in s] == []
 
