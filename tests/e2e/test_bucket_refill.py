@@ -21,19 +21,19 @@ from selfheal.engine import Engine, Options
 from selfheal.loader import load_estate
 from selfheal.spec import Estate
 from tests.e2e.conftest import heal_from_empty, role_calls
+from tests.support.estates import GALERLY
 
 pytestmark = [pytest.mark.e2e]
 
-SHIPPED = Path(__file__).resolve().parents[2] / "functions" / "selfheal" / "estate.yaml"
 PHOTOS = "galerly-images-storage"
 REPLICA = "galerly-images-replica"
 ACCOUNT, BACKUP_ACCOUNT = "123456789012", "222222222222"  # the stack's, and a backup account holding the replica
 
 
 def estate_with(tmp_path: Path, copy_from: Any, wait_seconds: float | None = None) -> Estate:
-    """The shipped estate, its photos bucket declaring `copy_from` (and AWS's slow work waited for at most
+    """The tests' Galerly estate, its photos bucket declaring `copy_from` (and AWS's slow work waited for at most
     `wait_seconds`)."""
-    raw = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    raw = yaml.safe_load(GALERLY.read_text(encoding="utf-8"))
     photos = next(b for b in raw["buckets"] if b["name"] == "${photos_bucket}")
     photos["copy_from"] = copy_from
     if wait_seconds is not None:
@@ -238,7 +238,7 @@ def test_without_a_copy_the_result_says_the_objects_are_gone(enforced: LocalAws,
     heal_from_empty(aws.endpoint)
     put_photos(s3, PHOTOS, 3)
     delete_bucket(s3, PHOTOS)
-    result = photos_result(role_engine(aws, load_estate(env={})).apply())
+    result = photos_result(role_engine(aws, load_estate(GALERLY, env={})).apply())
     assert result.outcome.value == "created"
     assert any(n.startswith("recreated empty: the objects it held are gone") and "copy_from" in n
                for n in result.notes), result.notes

@@ -150,7 +150,12 @@ def bucket_entry(state: BucketState, extras: dict[str, Any], region: str, var: s
         fields["tags"] = tags
     if reserved:
         found.append(reserved_tags_note(reserved))
-    found += _bucket_extras(extras)
+    notifications = extras.get("get_bucket_notification_configuration")
+    to_eventbridge = isinstance(notifications, dict) and "EventBridgeConfiguration" in notifications
+    versioned = a.get("versioning") == "Enabled"
+    if versioned and isinstance(notifications, dict) and not to_eventbridge:
+        fields["mass_delete"] = False  # warning by default needs its deletions in EventBridge: it has none, as found
+    found += _bucket_extras(extras, declared_eventbridge=versioned and to_eventbridge)
     return Entry(name, fields, found)
 
 
@@ -333,7 +338,7 @@ def _set(part: dict[str, Any] | None) -> set[str]:
 
 
 
-def _bucket_extras(extras: dict[str, Any]) -> list[str]:
+def _bucket_extras(extras: dict[str, Any], declared_eventbridge: bool = False) -> list[str]:
     out = []
     for method, value in extras.items():
         if isinstance(value, str):  # could not be read
@@ -346,7 +351,7 @@ def _bucket_extras(extras: dict[str, Any]) -> list[str]:
     notes = part("get_bucket_notification_configuration")
     kinds = [f"{len(notes[k])} to {label}" for k, label in (("TopicConfigurations", "SNS"), ("QueueConfigurations",
              "SQS"), ("LambdaFunctionConfigurations", "Lambda")) if notes.get(k)]
-    if "EventBridgeConfiguration" in notes:
+    if "EventBridgeConfiguration" in notes and not declared_eventbridge:  # a versioned bucket's mass_delete needs it
         kinds.append("EventBridge")
     if kinds:
         out.append(f"event notifications ({', '.join(kinds)}) — not declarable: {BUCKET_GONE}")
