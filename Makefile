@@ -12,7 +12,9 @@ help:
 	@echo "make demo   - heal an estate on a local moto server (starts and stops it)"
 	@echo "make test   - lint + the whole test suite"
 	@echo "make bench  - wall time and API calls vs estate size -> docs/benchmarks.{md,json,png}"
-	@echo "make fleet-template - StackSet-ready template (no Transform) + code zips -> dist/fleet/"
+	@echo "make build [ESTATE=path/to/estate.yaml] - sam build: the shipped Galerly estate, or the application"
+	@echo "                     for your estate (its role and change rule generated from it; docs/deploy.md)"
+	@echo "make fleet-template [ESTATE=...] - StackSet-ready template (no Transform) + code zips -> dist/fleet/"
 	@echo "make fleet-package REGIONS=\"us-east-1 eu-west-1\" ARTIFACT_BUCKET_PREFIX=p [ENDPOINT_URL=u]"
 	@echo "                     - upload them to <prefix>-<region> in every region (docs/fleet-template.md)"
 
@@ -67,12 +69,32 @@ actionlint: $(SAM_STAMP)
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" actionlint .github/workflows/*.yml
 
 # Rebuilt only when an input changed; sam build needs the runtime's python3.12 first on PATH.
+SAM_BUILD = PATH="$$(dirname "$$(tools/find-python312)"):$$PATH" $(SAM_ENV) $(SAM_VENV)/bin/sam build
 $(BUILT): $(SAM_STAMP) template.yaml samconfig.toml layers/deps/requirements.txt \
 		$(shell find functions/selfheal -type f -not -path '*/__pycache__/*' 2>/dev/null)
-	PATH="$$(dirname "$$(tools/find-python312)"):$$PATH" $(SAM_ENV) $(SAM_VENV)/bin/sam build --template-file template.yaml
+	$(SAM_BUILD) --template-file template.yaml
 	@touch $@
 
-build: $(BUILT)
+# ESTATE=path/to/estate.yaml (several: merged, each resource declared once): the application for that estate —
+# devtools/buildapp.py writes $(APP_DIR)/template.yaml (template.yaml with the role, the restore role and the change
+# rule generated from the estate, a parameter per overridable var) and $(APP_DIR)/function/ (the code, carrying the
+# estate); then cfn-lint and sam build. Without ESTATE: template.yaml, the shipped Galerly estate.
+ESTATE    ?=
+APP_DIR   := .aws-sam/estate
+BUILT_FOR := .aws-sam/built-for
+ifeq ($(strip $(ESTATE)),)
+APP_TEMPLATE := template.yaml
+build:
+	@if [ -s $(BUILT_FOR) ]; then echo "replacing the build for $$(cat $(BUILT_FOR))"; rm -f $(BUILT) $(BUILT_FOR); fi
+	@$(MAKE) --no-print-directory $(BUILT)
+else
+APP_TEMPLATE := $(APP_DIR)/template.yaml
+build: $(STAMP) $(SAM_STAMP)
+	$(PY) devtools/buildapp.py --out $(APP_DIR) $(ESTATE)
+	$(SAM_VENV)/bin/cfn-lint $(APP_TEMPLATE)
+	$(SAM_BUILD) --template-file $(APP_TEMPLATE)
+	@echo "$(ESTATE)" > $(BUILT_FOR)
+endif
 
 # --- Local invoke: the real handler in-process on one event file; a fresh local AWS unless AWS_ENDPOINT_URL is set. ---
 EVENT ?= events/scheduled.json
@@ -107,8 +129,9 @@ ARTIFACT_BUCKET_PREFIX ?=
 ENDPOINT_URL           ?=
 .PHONY: fleet-template fleet-package
 
-fleet-template: $(SAM_STAMP) $(BUILT)
-	$(SAM_ENV) $(SAM_VENV)/bin/python devtools/fleet_template.py --build-dir .aws-sam/build --out $(FLEET_DIR)
+fleet-template: $(SAM_STAMP) build
+	$(SAM_ENV) $(SAM_VENV)/bin/python devtools/fleet_template.py --template $(APP_TEMPLATE) --build-dir .aws-sam/build \
+		--out $(FLEET_DIR)
 	$(SAM_VENV)/bin/cfn-lint $(FLEET_DIR)/template.yaml
 
 fleet-package: fleet-template $(STAMP)

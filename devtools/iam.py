@@ -1568,13 +1568,25 @@ def allowed(
     ``s3:ResourceAccount`` are `account`); a statement whose Condition tests any other key never allows here (a
     recorded call carries no more request context), and a Deny applies whatever its Condition.
     """
+    return allower(template_path, region, account, parameters, role)(operation, service, resource_name)
+
+
+def allower(
+    template_path: str | Path, region: str, account: str, parameters: dict[str, str] | None = None,
+    role: str | None = None,
+) -> Callable[[str, str, str], bool]:
+    """`allowed` for many calls: the template read once; the answer's (operation, service, resource_name) -> bool."""
     template = load_template(template_path)
     variables = template_variables(template, region, account, DEFAULT_PARTITION, parameters)
     template = conditioned(template, variables)
     resolver = Resolver(template, variables)
     chosen = function_role_statements(template, role) if role else policy_statements(template)
     statements = [Statement.parse(s, resolver) for s in chosen]
-    action = iam_action(service, operation)
-    arn = "*" if action in ACCOUNT_LEVEL else resource_arn(service, resource_name, region, account)
     own = {"aws:ResourceAccount": account, "s3:ResourceAccount": account}
-    return decide(statements, action, arn, own).allowed
+
+    def allows(operation: str, service: str, resource_name: str) -> bool:
+        action = iam_action(service, operation)
+        arn = "*" if action in ACCOUNT_LEVEL else resource_arn(service, resource_name, region, account)
+        return decide(statements, action, arn, own).allowed
+
+    return allows

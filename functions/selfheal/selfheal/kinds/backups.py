@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from ..fields import TAGS, Bool, Checker, Int, Listing, Obj, Strings, Text, present, region_field, tag_pairs
 from ..model import Change, ResourcePlan, Step
 from ..spec import partition_of
-from .base import Column, Kind, Routed
+from .base import FUNCTION_ROLE, Column, Kind, Permissions, Placed, Routed, allow
 
 # AWS Backup's own limits (API reference: CreateBackupVault, BackupRuleInput, BackupSelection, Lifecycle).
 VAULT_NAME = r"[a-zA-Z0-9_-]{2,50}"
@@ -404,6 +404,31 @@ class BackupKind(Kind[BackupSpec, BackupState]):
         p = step.params
         name = p.get("BackupVaultName") or (p.get("BackupPlan") or {}).get("BackupPlanName") or p.get("BackupPlanId")
         return f"backup {name or '?'}"
+
+    def permissions(self, resources: Sequence[Placed]) -> Permissions:
+        vaults = [f"arn:${{AWS::Partition}}:backup:{r.region}:${{AWS::AccountId}}:backup-vault:{r.name}"
+                  for r in resources]
+        if not vaults:
+            return {}
+        regions = sorted({r.region for r in resources})
+        return {FUNCTION_ROLE: [
+            allow("ListBackupPlansHasNoResourceType", "backup:ListBackupPlans", "*"),
+            allow("ObserveCreateAndLockBackupVaults", ["backup:DescribeBackupVault", "backup:CreateBackupVault",
+                                                       "backup:PutBackupVaultLockConfiguration"], vaults),
+            # A plan's ARN carries its generated id, not its name: plans of this account and the estate's regions.
+            allow("ObserveCreateAndRepairBackupPlans", ["backup:GetBackupPlan", "backup:CreateBackupPlan",
+                                                        "backup:UpdateBackupPlan", "backup:ListBackupSelections",
+                                                        "backup:CreateBackupSelection"],
+                  [f"arn:${{AWS::Partition}}:backup:{r}:${{AWS::AccountId}}:backup-plan:*" for r in regions]),
+            {**allow("PassOnlyTheBackupRoleToAwsBackup", "iam:PassRole", "${BackupRole.Arn}"),
+             "Condition": {"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}},
+        ]}
+
+    def event_filters(self, resources: Sequence[Placed]) -> list[dict[str, Any]]:
+        vaults = [{"prefix": r.prefix} if r.prefix is not None else r.name for r in resources]
+        # CloudTrail names a plan by its generated id, which no build can know: any plan's call is looked at.
+        return [{"requestParameters": {"backupVaultName": vaults}},
+                {"requestParameters": {"backupPlanId": [{"exists": True}]}}] if vaults else []
 
     def changed(self, event: str, params: Mapping[str, Any], specs: Sequence[BackupSpec]) -> Routed:
         if event not in self.events:

@@ -8,7 +8,8 @@ touches:
   - one module with a `Kind` subclass and `register(...)` (the shipped kinds keep their state types in selfheal/state,
     their reads in selfheal/observe, their pure planning in selfheal/plan and their import in selfheal/importing, each
     a module of its own);
-  - template.yaml: the function role's permissions for its calls, and its CloudTrail events in the change rule;
+  - its `permissions` and `event_filters` (the role and the change rule `make build ESTATE=...` generates for an
+    estate: devtools/buildapp.py), and its CloudTrail event names in template.yaml's change rule;
   - devtools/localaws.py: the local AWS's support for its service, where moto lacks something.
   - devtools/iam.py: the ARNs its calls are authorized against, when its service is new to the local IAM enforcer.
 No generic module changes.
@@ -56,6 +57,31 @@ StateT = TypeVar("StateT", bound=State)
 # What a CloudTrail call comes to for a kind: the declared names it concerns, why it concerns none, or not its call.
 Routed = tuple[str, ...] | str | None
 WaitFn = Callable[[Any, Mapping[str, Any], Waits, Deadline], None]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where a stack finds declared resources, for their IAM statements and change-rule filters: a name, or a name
+    pattern ending in `*` (the prefix the estate names them with), and its region, as CloudFormation Fn::Sub text
+    (`${Prefix}-users`, `${AWS::Region}`: a deploy-time parameter or the stack's region; a literal otherwise)."""
+
+    name: str
+    region: str
+
+    @property
+    def prefix(self) -> str | None:
+        """The name's prefix when this is a pattern, else None."""
+        return self.name[:-1] if self.name.endswith("*") else None
+
+
+# The roles a kind's statements go to: the function's own, and the one AWS Backup restores with (it only passes it).
+FUNCTION_ROLE, RESTORE_ROLE = "function", "restore"
+Permissions = Mapping[str, Sequence[Mapping[str, Any]]]  # role -> IAM statements (strings as Fn::Sub text)
+
+
+def allow(sid: str, actions: str | list[str], resources: str | list[str]) -> dict[str, Any]:
+    """One Allow statement (a single action or resource as a string, as the template writes it)."""
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
 
 
 @dataclass(frozen=True)
@@ -143,6 +169,19 @@ class Kind(Generic[SpecT, StateT]):
         """The run's progress line for a restore it started (`changes`: what was done, the restore first)."""
         done = f" ({changes[0].new})" if changes else ""
         return f"restore started now{done}: AWS finishes it in its own time — its settings follow once it is done"
+
+    # --- the stack's IAM and change rule (`make build ESTATE=...`: devtools/buildapp.py) ----------------------------
+
+    def permissions(self, resources: Sequence[Placed]) -> Permissions:
+        """The IAM statements its calls need on exactly these resources, by role (FUNCTION_ROLE, RESTORE_ROLE): each
+        with a Sid, its Resource ARNs built from the names and regions given (never every resource of a service, but
+        where its service has no resource type). Empty: the kind makes no call the role must allow."""
+        return {}
+
+    def event_filters(self, resources: Sequence[Placed]) -> list[dict[str, Any]]:
+        """The change rule's `$or` alternatives matching CloudTrail records of its calls on these resources
+        (EventBridge content filters: exact names, `{"prefix": ...}`, `{"wildcard": ...}`)."""
+        return []
 
     # --- change events (CloudTrail via EventBridge) ----------------------------------------------------------------
 

@@ -68,7 +68,7 @@ from ..spec import (
 from ..state.account import AccountFacts
 from ..state.buckets import BucketState
 from ..state.tables import copies_recovery
-from .base import Column, Kind, Routed
+from .base import FUNCTION_ROLE, Column, Kind, Permissions, Placed, Routed, allow
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
@@ -400,6 +400,14 @@ def _lifecycle(checker: Checker, raw: dict[str, Any], path: str) -> LifecycleRul
 
 log = logging.getLogger(__name__)
 ACCOUNT_EVENTS = frozenset({"PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"})
+# The IAM actions of a bucket's reads and repairs (HeadBucket is s3:ListBucket; each Get/Put of a configuration is
+# authorized as its own action, DeleteBucket* as the Put of the same configuration).
+_READS = ("s3:ListBucket", "s3:GetBucketPublicAccessBlock", "s3:GetBucketOwnershipControls",
+          "s3:GetEncryptionConfiguration", "s3:GetBucketVersioning", "s3:GetBucketWebsite", "s3:GetBucketPolicy",
+          "s3:GetBucketCORS", "s3:GetLifecycleConfiguration", "s3:GetBucketTagging")
+_REPAIRS = ("s3:PutBucketPublicAccessBlock", "s3:PutBucketOwnershipControls", "s3:PutEncryptionConfiguration",
+            "s3:PutBucketVersioning", "s3:PutBucketWebsite", "s3:PutBucketPolicy", "s3:PutBucketCORS",
+            "s3:PutLifecycleConfiguration", "s3:PutBucketTagging")
 ACCOUNT = "account"  # the run's shared fact: the account-level public access block
 OWNED = "owned buckets"  # the run's shared fact: the buckets this account owns (listed only when a 403 asks)
 
@@ -440,6 +448,25 @@ class BucketKind(Kind[BucketSpec, BucketState]):
 
     def load(self, parser: Checker, raw: Any, path: str, region: str) -> BucketSpec:
         return _bucket(parser, raw, path, region)
+
+    def permissions(self, resources: Sequence[Placed]) -> Permissions:
+        buckets = [f"arn:${{AWS::Partition}}:s3:::{r.name}" for r in resources]
+        if not buckets:
+            return {}
+        # S3 ARNs carry no account: a squatted name whose policy lets us in is never read or written.
+        ours = {"Condition": {"StringEquals": {"s3:ResourceAccount": "${AWS::AccountId}"}}}
+        return {FUNCTION_ROLE: [
+            {**allow("ObserveBuckets", list(_READS), buckets), **ours},
+            # Asked only when HeadBucket answers 403, to tell "another account's" from "ours, but denied".
+            allow("ListOwnBuckets", "s3:ListAllMyBuckets", "*"),
+            # Makes this account's bucket or fails (BucketAlreadyExists): it cannot reach another account's.
+            allow("CreateBuckets", "s3:CreateBucket", buckets),
+            {**allow("RepairOwnBuckets", list(_REPAIRS), buckets), **ours},
+        ]}
+
+    def event_filters(self, resources: Sequence[Placed]) -> list[dict[str, Any]]:
+        names = [{"prefix": r.prefix} if r.prefix is not None else r.name for r in resources]
+        return [{"requestParameters": {"bucketName": names}}, {"eventName": sorted(ACCOUNT_EVENTS)}] if names else []
 
     def prefetch(self, ctx: RunContext, specs: Sequence[BucketSpec]) -> None:
         # Read alongside the buckets, not before them: only a bucket's plan waits for it.

@@ -48,7 +48,7 @@ from ..spec import (
     partition_of,
 )
 from ..state.tables import Backup, TableState, copies_recovery
-from .base import Column, Deleted, Kind, Routed
+from .base import FUNCTION_ROLE, RESTORE_ROLE, Column, Deleted, Kind, Permissions, Placed, Routed, allow
 
 if TYPE_CHECKING:
     from types_boto3_backup import BackupClient
@@ -252,6 +252,14 @@ def _index(checker: Checker, raw: dict[str, Any], path: str, billing: str, lsi: 
 
 
 
+_RESTORE_ITEM_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem",
+                         "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+
+
+def _table_arn(placed: Placed) -> str:
+    return f"arn:${{AWS::Partition}}:dynamodb:{placed.region}:${{AWS::AccountId}}:table/{placed.name}"
+
+
 class TableKind(Kind[TableSpec, TableState]):
     name = "table"
     section = "tables"
@@ -292,6 +300,47 @@ class TableKind(Kind[TableSpec, TableState]):
 
     def load(self, parser: Checker, raw: Any, path: str, region: str) -> TableSpec:
         return _table(parser, raw, path, region)
+
+    def permissions(self, resources: Sequence[Placed]) -> Permissions:
+        tables = [_table_arn(r) for r in resources]
+        backups = [f"{t}/backup/*" for t in tables]
+        if not tables:
+            return {}
+        return {
+            FUNCTION_ROLE: [
+                allow("ObserveTables", ["dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups",
+                                         "dynamodb:DescribeTimeToLive", "dynamodb:ListTagsOfResource"], tables),
+                allow("ListBackupsHasNoResourceType", "dynamodb:ListBackups", "*"),
+                allow("ObserveBackups", "dynamodb:DescribeBackup", backups),
+                allow("CreateAndRepairTables", ["dynamodb:CreateTable", "dynamodb:UpdateTable",
+                                                 "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateTimeToLive",
+                                                 "dynamodb:TagResource"], tables),
+                allow("RestoreFromBackup", "dynamodb:RestoreTableFromBackup", backups + tables),
+                # AWS authorizes a restore against item reads and writes on the target table (never called by us).
+                allow("RestoreTargetTableItemAccessAwsRequires", list(_RESTORE_ITEM_ACTIONS), tables),
+                allow("FindAwsBackupRecoveryPointsNoResourceType", "backup:ListRecoveryPointsByResource", "*"),
+                # A recovery point's ARN is an opaque id: what bounds the restore is the one role it may pass.
+                allow("RestoreAwsBackupRecoveryPoints", "backup:StartRestoreJob",
+                       "arn:${AWS::Partition}:backup:${AWS::Region}:${AWS::AccountId}:recovery-point:*"),
+                {**allow("PassOnlyTheRestoreRoleToAwsBackup", "iam:PassRole", "${BackupRestoreRole.Arn}"),
+                 "Condition": {"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}},
+            ],
+            RESTORE_ROLE: [
+                allow("RestoreIntoEstateTables", ["dynamodb:RestoreTableFromAwsBackup", "dynamodb:DescribeTable",
+                                                   *_RESTORE_ITEM_ACTIONS], tables),
+                allow("RestoreEstateTableBackups", "dynamodb:RestoreTableFromBackup", backups),
+                {**allow("UseCustomerKeysOnlyThroughDynamoDb",
+                          ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*", "kms:DescribeKey",
+                           "kms:CreateGrant"], "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"),
+                 "Condition": {"StringEquals": {"kms:ViaService": "dynamodb.${AWS::Region}.amazonaws.com"}}},
+            ],
+        }
+
+    def event_filters(self, resources: Sequence[Placed]) -> list[dict[str, Any]]:
+        names = [{"prefix": r.prefix} if r.prefix is not None else r.name for r in resources]
+        arns = [{"wildcard": _table_arn(r)} if r.prefix is not None else _table_arn(r) for r in resources]
+        return [{"requestParameters": {"tableName": names}}, {"requestParameters": {"resourceArn": arns}}] if names \
+            else []
 
     def prefetch(self, ctx: RunContext, specs: Sequence[TableSpec]) -> None:
         # The AWS-managed key's ARN, once per region, while the tables are read: a KMS table's plan compares with it.
