@@ -125,12 +125,17 @@ def test_no_statement_is_a_wildcard_over_every_table_or_bucket(harbor: Path) -> 
                 assert not re.search(r"(:table/\*|:::\*|backup-vault:\*)", resource), (statement["Sid"], resource)
 
 
-def test_the_generated_statements_are_the_ones_the_docs_table_describes(harbor: Path) -> None:
+@pytest.mark.parametrize("estate", [HARBOR, HARBOR.with_name("harbor-iam.yaml")], ids=["harbor", "with-backups"])
+def test_the_generated_statements_are_the_ones_the_docs_table_describes(estate: Path, tmp_path: Path) -> None:
     documented = _role_table()
-    template = load_template(harbor)
+    template = load_template(built_template(tmp_path, estate))
+    sids = set()
     for label, role in (("function", "FunctionRole"), ("restore", "BackupRestoreRole")):
         for statement in function_role_statements(template, role):
+            sids.add(statement["Sid"])
             assert documented[(label, statement["Sid"])] == {str(a).lower() for a in as_list(statement["Action"])}
+    # only the kinds the estate declares: its AWS Backup plan statements come with a `backups:` section
+    assert ("ObserveCreateAndRepairBackupPlans" in sids) is ("backups:" in estate.read_text(encoding="utf-8"))
 
 
 def test_the_shipped_estate_builds_a_role_that_reaches_what_template_yaml_reaches(tmp_path: Path) -> None:
