@@ -56,7 +56,7 @@ MANAGED_POLICIES_PER_ROLE = 10
 # The roles whose policies are generated: logical id -> the role its kinds' statements are for.
 ROLES = {"FunctionRole": FUNCTION_ROLE, "BackupRestoreRole": RESTORE_ROLE}
 # template.yaml's inline policies the estate's managed policies take the place of.
-POLICY_PREFIX = {FUNCTION_ROLE: "estate-", RESTORE_ROLE: "restore-estate-"}
+POLICY_PREFIX = {FUNCTION_ROLE: "estate-", RESTORE_ROLE: ""}  # the restore role's are all the estate's
 MANAGED_ID = {FUNCTION_ROLE: "FunctionEstatePolicy", RESTORE_ROLE: "RestoreEstatePolicy"}
 EVENT_PATTERN_SIZE = 2_048  # EventBridge's default quota on a rule's pattern ("Amazon EventBridge quotas")
 ESTATE_GROUP = "Estate"  # the interface's group of the estate's parameters (template.yaml's Metadata)
@@ -184,6 +184,19 @@ class _Names:
 
         return _REF.sub(one, text)
 
+    def written(self, value: Any) -> Any:
+        """An entry as written, its strings as Fn::Sub text where they can be (left as written where not)."""
+        if isinstance(value, str):
+            try:
+                return self.sub(value, "-")
+            except BuildError:
+                return value
+        if isinstance(value, list):
+            return [self.written(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.written(v) for k, v in value.items()}
+        return value
+
     def region(self, entry: Mapping[str, Any], where: str) -> str:
         raw = entry.get("region")
         if isinstance(raw, str):
@@ -211,7 +224,10 @@ def by_prefix(placed: Sequence[Placed]) -> tuple[Placed, ...]:
         groups.setdefault((declared_prefix(p.name), p.region), []).append(p)
     out: list[Placed] = []
     for (prefix, region), members in groups.items():
-        out.extend([Placed(prefix + "*", region)] if prefix and len(members) > 1 else members)
+        if prefix and len(members) > 1:
+            out.append(Placed(prefix + "*", region, members=tuple(m for p in members for m in p.each)))
+        else:
+            out.extend(members)
     return tuple(out)
 
 
@@ -360,8 +376,10 @@ def _generate(base: dict[str, Any], raw: Any, estate: Estate, placed: Mapping[st
                              if not str(p.get("PolicyName", "")).startswith(prefix)]
         if not props["Policies"]:
             props.pop("Policies")
-        statements = [dict(st) for kind in kinds()
-                      for st in kind.permissions(placed.get(kind.section, ())).get(role, ())]
+        statements: list[dict[str, Any]] = []
+        for kind in kinds():  # a statement two kinds both need (a restore job's) is granted once
+            statements += [dict(st) for st in kind.permissions(placed.get(kind.section, ())).get(role, ())
+                           if dict(st) not in statements]
         # Managed policies (IAM: 6,144 characters each, 10 a role): room for exact names where inline has little.
         for n, document in enumerate(pack(statements, params), start=1):
             policy = f"{MANAGED_ID[role]}{n}"
@@ -380,6 +398,14 @@ def _generate(base: dict[str, Any], raw: Any, estate: Estate, placed: Mapping[st
     env.update({VAR_ENV + var.upper(): {"Ref": p} for var, p in parameters.items()})
     rule = function["Events"]["Changes"]["Properties"]["Pattern"]["detail"]
     rule["$or"] = _cfn([f for kind in kinds() for f in kind.event_filters(rule_placed.get(kind.section, ()))])
+    own = {name: pattern for kind in kinds() for name, pattern in kind.rules(rule_placed.get(kind.section, ())).items()}
+    events = function["Events"]
+    for name in list(events):  # a kind's rule of template.yaml the estate does not need goes
+        if name not in own and set(_references(events[name])) & (removed - set(parameters.values())):
+            events.pop(name)
+    for name, pattern in own.items():
+        events[name] = {"Type": "EventBridgeRule", **{k: v for k, v in events.get(name, {}).items() if k != "Type"}}
+        events[name].setdefault("Properties", {})["Pattern"] = _cfn(dict(pattern))
 
     (custom,) = [r for r in resources.values() if r.get("Type") == "Custom::Estate"]
     custom["Properties"] = {k: v for k, v in custom["Properties"].items() if not set(_references(v)) & removed}
@@ -430,9 +456,11 @@ def build(paths: Sequence[Path], base: Path = TEMPLATE, out: Path = DEFAULT_OUT)
     placed: dict[str, tuple[Placed, ...]] = {}
     for kind in kinds():
         entries = _entries(raw, kind)
+        specs = estate.section(kind.section)
         placed[kind.section] = tuple(
-            Placed(names.sub(str(e["name"]), f"{kind.section}[{i}].name"), names.region(e, f"{kind.section}[{i}]"))
-            for i, e in enumerate(entries))
+            Placed(names.sub(str(e["name"]), f"{kind.section}[{i}].name"), names.region(e, f"{kind.section}[{i}]"),
+                   spec, names.written(e))
+            for i, (e, spec) in enumerate(zip(entries, specs, strict=True)))
     template_base = load_template(base)
     code_uri = "function/"
     layer_uri = os.path.relpath(LAYER_CODE, out) + "/"

@@ -114,8 +114,8 @@ def test_no_statement_is_a_wildcard_over_every_table_or_bucket(harbor: Path) -> 
     template = load_template(harbor)
     # the actions AWS offers no resource type for: "*" is the only resource they can have
     unscoped = {"dynamodb:listbackups", "backup:listrecoverypointsbyresource", "s3:listallmybuckets",
-                "backup:listbackupplans", "xray:puttracesegments", "xray:puttelemetryrecords",
-                "sts:getcalleridentity", "s3:getaccountpublicaccessblock"}
+                "backup:listbackupplans", "backup:describerestorejob", "xray:puttracesegments",
+                "xray:puttelemetryrecords", "sts:getcalleridentity", "s3:getaccountpublicaccessblock"}
     for role in ("FunctionRole", "BackupRestoreRole"):
         for statement in function_role_statements(template, role):
             resources = [r.get("Fn::Sub", r) if isinstance(r, dict) else r for r in as_list(statement["Resource"])]
@@ -132,8 +132,11 @@ def test_the_generated_statements_are_the_ones_the_docs_table_describes(estate: 
     sids = set()
     for label, role in (("function", "FunctionRole"), ("restore", "BackupRestoreRole")):
         for statement in function_role_statements(template, role):
-            sids.add(statement["Sid"])
-            assert documented[(label, statement["Sid"])] == {str(a).lower() for a in as_list(statement["Action"])}
+            sid = statement["Sid"]
+            if (label, sid) not in documented:  # a statement cut in parts to fit is numbered
+                sid = sid.rstrip("0123456789")
+            sids.add(sid)
+            assert documented[(label, sid)] == {str(a).lower() for a in as_list(statement["Action"])}
     # only the kinds the estate declares: its AWS Backup plan statements come with a `backups:` section
     assert ("ObserveCreateAndRepairBackupPlans" in sids) is ("backups:" in estate.read_text(encoding="utf-8"))
 
@@ -302,3 +305,34 @@ def test_every_shipped_kind_gives_the_builder_its_statements_and_filters() -> No
         assert kind.permissions(placed), kind.name
         assert kind.event_filters(placed), kind.name
         assert kind.permissions([]) == {} and kind.event_filters([]) == []
+
+
+def test_a_buckets_copy_and_mass_delete_warning_are_granted_and_routed_for_that_bucket_only(tmp_path: Path) -> None:
+    estate = write(tmp_path, "copies.yaml", """version: 1
+vars:
+  replica: {default: shop-photos-replica, overridable: true}
+buckets:
+  - {name: shop-photos, versioning: true, copy_from: {bucket: "${replica}", account: '210987654321'}}
+  - {name: shop-site, copy_from: aws-backup}
+  - {name: shop-logs}
+""")
+    path = built_template(tmp_path / "out", estate)
+    template = load_template(path)
+    function = {s["Sid"]: s for s in function_role_statements(template, "FunctionRole")}
+    read = function["ReadThePhotosCopy"]
+    assert [r["Fn::Sub"] for r in read["Resource"]] == ["arn:${AWS::Partition}:s3:::${Replica}",
+                                                        "arn:${AWS::Partition}:s3:::${Replica}/*"]
+    assert read["Condition"] == {"StringEquals": {"s3:ResourceAccount": "210987654321"}}  # the replica's owner
+    refill = function["RefillThePhotosBucketFromItsCopy"]
+    assert refill["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::shop-photos/*"}]
+    assert "WatchRestoreJobsNoResourceType" in function  # shop-site comes back from AWS Backup
+    restore = {s["Sid"]: s for s in function_role_statements(template, "BackupRestoreRole")}
+    assert restore["RestoreIntoThePhotosBucket"]["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::shop-site"}]
+    assert restore["RestoreThePhotosObjects"]["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::shop-site/*"}]
+    events = template["Resources"]["Function"]["Properties"]["Events"]
+    # only the versioned bucket warns of a mass delete (the default), so only its deletions reach the function
+    assert events["Deletions"]["Properties"]["Pattern"]["detail"] == {"bucket": {"name": ["shop-photos"]}}
+    plain = load_template(built_template(tmp_path / "plain", HARBOR.with_name("acme.yaml")))
+    assert "Deletions" not in plain["Resources"]["Function"]["Properties"]["Events"]
+    assert {"ReadThePhotosCopy", "WatchRestoreJobsNoResourceType"}.isdisjoint(
+        s["Sid"] for s in function_role_statements(plain, "FunctionRole"))

@@ -18,7 +18,7 @@ No generic module changes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from ..apply.executor import Deadline, Waits
@@ -67,11 +67,19 @@ class Placed:
 
     name: str
     region: str
+    spec: Any = field(default=None, compare=False)  # the declared resource (None for a pattern)
+    written: Mapping[str, Any] = field(default_factory=dict, compare=False)  # its entry, strings as Fn::Sub text
+    members: tuple[Placed, ...] = field(default=(), compare=False)  # a pattern's declared resources
 
     @property
     def prefix(self) -> str | None:
         """The name's prefix when this is a pattern, else None."""
         return self.name[:-1] if self.name.endswith("*") else None
+
+    @property
+    def each(self) -> tuple[Placed, ...]:
+        """The declared resources this stands for (itself, or a pattern's members): their own settings' statements."""
+        return self.members or (self,)
 
 
 # The roles a kind's statements go to: the function's own, and the one AWS Backup restores with (it only passes it).
@@ -182,6 +190,11 @@ class Kind(Generic[SpecT, StateT]):
         """The change rule's `$or` alternatives matching CloudTrail records of its calls on these resources
         (EventBridge content filters: exact names, `{"prefix": ...}`, `{"wildcard": ...}`)."""
         return []
+
+    def rules(self, resources: Sequence[Placed]) -> Mapping[str, Mapping[str, Any]]:
+        """EventBridge rules of its own that invoke the function (its event name in template.yaml -> the rule's
+        pattern) for these resources; a rule of template.yaml it does not return for an estate is left out."""
+        return {}
 
     # --- change events (CloudTrail via EventBridge) ----------------------------------------------------------------
 

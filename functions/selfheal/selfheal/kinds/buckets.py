@@ -68,7 +68,7 @@ from ..spec import (
 from ..state.account import AccountFacts
 from ..state.buckets import BucketState
 from ..state.tables import copies_recovery
-from .base import FUNCTION_ROLE, Column, Kind, Permissions, Placed, Routed, allow
+from .base import FUNCTION_ROLE, RESTORE_ROLE, Column, Kind, Permissions, Placed, Routed, allow
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
@@ -404,10 +404,28 @@ ACCOUNT_EVENTS = frozenset({"PutAccountPublicAccessBlock", "DeleteAccountPublicA
 # authorized as its own action, DeleteBucket* as the Put of the same configuration).
 _READS = ("s3:ListBucket", "s3:GetBucketPublicAccessBlock", "s3:GetBucketOwnershipControls",
           "s3:GetEncryptionConfiguration", "s3:GetBucketVersioning", "s3:GetBucketWebsite", "s3:GetBucketPolicy",
-          "s3:GetBucketCORS", "s3:GetLifecycleConfiguration", "s3:GetBucketTagging")
+          "s3:GetBucketCORS", "s3:GetLifecycleConfiguration", "s3:GetBucketTagging", "s3:GetBucketNotification")
 _REPAIRS = ("s3:PutBucketPublicAccessBlock", "s3:PutBucketOwnershipControls", "s3:PutEncryptionConfiguration",
             "s3:PutBucketVersioning", "s3:PutBucketWebsite", "s3:PutBucketPolicy", "s3:PutBucketCORS",
-            "s3:PutLifecycleConfiguration", "s3:PutBucketTagging")
+            "s3:PutLifecycleConfiguration", "s3:PutBucketTagging", "s3:PutBucketNotification")
+# AWSBackupServiceRolePolicyForS3Restore's parts a restore into an existing bucket uses (no CreateBucket, no delete).
+_RESTORE_BUCKET = ("s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning", "s3:GetBucketLocation",
+                   "s3:GetBucketOwnershipControls")
+_RESTORE_OBJECTS = ("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAcl", "s3:GetObjectVersionAcl",
+                    "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectVersionAcl",
+                    "s3:PutObjectTagging", "s3:ListMultipartUploadParts")
+
+
+def _bucket_arn(name: str) -> str:
+    return f"arn:${{AWS::Partition}}:s3:::{name}"
+
+
+def _copy_name(placed: Placed) -> str:
+    """The replica's name as the stack knows it (a deploy-time var as its parameter), else as loaded."""
+    written = placed.written.get("copy_from")
+    return str(written["bucket"]) if isinstance(written, dict) else str(placed.spec.copy_from)
+
+
 ACCOUNT = "account"  # the run's shared fact: the account-level public access block
 OWNED = "owned buckets"  # the run's shared fact: the buckets this account owns (listed only when a 403 asks)
 
@@ -450,23 +468,77 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         return _bucket(parser, raw, path, region)
 
     def permissions(self, resources: Sequence[Placed]) -> Permissions:
-        buckets = [f"arn:${{AWS::Partition}}:s3:::{r.name}" for r in resources]
+        buckets = [_bucket_arn(r.name) for r in resources]
         if not buckets:
             return {}
         # S3 ARNs carry no account: a squatted name whose policy lets us in is never read or written.
         ours = {"Condition": {"StringEquals": {"s3:ResourceAccount": "${AWS::AccountId}"}}}
-        return {FUNCTION_ROLE: [
+        function: list[dict[str, Any]] = [
             {**allow("ObserveBuckets", list(_READS), buckets), **ours},
             # Asked only when HeadBucket answers 403, to tell "another account's" from "ours, but denied".
             allow("ListOwnBuckets", "s3:ListAllMyBuckets", "*"),
             # Makes this account's bucket or fails (BucketAlreadyExists): it cannot reach another account's.
             allow("CreateBuckets", "s3:CreateBucket", buckets),
             {**allow("RepairOwnBuckets", list(_REPAIRS), buckets), **ours},
-        ]}
+        ]
+        restore: list[dict[str, Any]] = []
+        declared = [p for r in resources for p in r.each]
+        # A recreated bucket refilled from its replica: read the copy (CopyObject and UploadPartCopy authorize
+        # s3:GetObject on the source), put objects into the bucket only; one statement per account owning copies.
+        copies: dict[str, list[Placed]] = {}
+        for p in declared:
+            if p.spec is not None and p.spec.copy_from not in (None, AWS_BACKUP):
+                copies.setdefault(p.spec.copy_account or "${AWS::AccountId}", []).append(p)
+        for i, (account, refilled) in enumerate(copies.items()):
+            number = str(i + 1) if len(copies) > 1 else ""
+            replicas = [_bucket_arn(_copy_name(p)) for p in refilled]
+            function.append({**allow(f"ReadThePhotosCopy{number}", ["s3:ListBucket", "s3:GetObject",
+                                                                     "s3:GetObjectTagging"],
+                                     [a for r in replicas for a in (r, f"{r}/*")]),
+                             "Condition": {"StringEquals": {"s3:ResourceAccount": account}}})
+            function.append({**allow(f"RefillThePhotosBucketFromItsCopy{number}",
+                                     ["s3:PutObject", "s3:AbortMultipartUpload"],
+                                     [f"{_bucket_arn(p.name)}/*" for p in refilled]), **ours})
+        # A recreated bucket refilled from its newest AWS Backup recovery point, by AWS Backup with the restore role.
+        backed = [p for p in declared if p.spec is not None and p.spec.copy_from == AWS_BACKUP]
+        if backed:
+            function += [
+                allow("FindAwsBackupRecoveryPointsNoResourceType", "backup:ListRecoveryPointsByResource", "*"),
+                allow("RestoreAwsBackupRecoveryPoints", "backup:StartRestoreJob",
+                      "arn:${AWS::Partition}:backup:${AWS::Region}:${AWS::AccountId}:recovery-point:*"),
+                allow("WatchRestoreJobsNoResourceType", "backup:DescribeRestoreJob", "*"),
+                {**allow("PassOnlyTheRestoreRoleToAwsBackup", "iam:PassRole", "${BackupRestoreRole.Arn}"),
+                 "Condition": {"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}},
+            ]
+            restore += [
+                {**allow("RestoreIntoThePhotosBucket", list(_RESTORE_BUCKET), [_bucket_arn(p.name) for p in backed]),
+                 **ours},
+                {**allow("RestoreThePhotosObjects", list(_RESTORE_OBJECTS),
+                         [f"{_bucket_arn(p.name)}/*" for p in backed]), **ours},
+            ]
+            keys = sorted({p.written.get("encryption", {}).get("kms_key") for p in backed
+                           if isinstance(p.written.get("encryption"), dict)} - {None, "aws-managed"})
+            if keys:  # the objects restored encrypted with the key the estate declares, through S3 only
+                restore.append({**allow("UseThePhotosKeyOnlyThroughS3",
+                                        ["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"],
+                                        [k if k.startswith("arn:") else
+                                         "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"
+                                         for k in keys]),
+                                "Condition": {"StringEquals": {"kms:ViaService": "s3.${AWS::Region}.amazonaws.com"}}})
+        return {FUNCTION_ROLE: function, RESTORE_ROLE: restore}
 
     def event_filters(self, resources: Sequence[Placed]) -> list[dict[str, Any]]:
         names = [{"prefix": r.prefix} if r.prefix is not None else r.name for r in resources]
         return [{"requestParameters": {"bucketName": names}}, {"eventName": sorted(ACCOUNT_EVENTS)}] if names else []
+
+    def rules(self, resources: Sequence[Placed]) -> Mapping[str, Mapping[str, Any]]:
+        # S3's own Object Deleted events of the buckets that warn of a mass delete (they send them to EventBridge).
+        warned = [r for r in resources if any(p.spec is None or p.spec.mass_delete for p in r.each)]
+        if not warned:
+            return {}
+        names = [{"prefix": r.prefix} if r.prefix is not None else r.name for r in warned]
+        return {"Deletions": {"source": ["aws.s3"], "detail-type": ["Object Deleted"],
+                              "detail": {"bucket": {"name": names}}}}
 
     def prefetch(self, ctx: RunContext, specs: Sequence[BucketSpec]) -> None:
         # Read alongside the buckets, not before them: only a bucket's plan waits for it.
