@@ -336,3 +336,31 @@ buckets:
     assert "Deletions" not in plain["Resources"]["Function"]["Properties"]["Events"]
     assert {"ReadThePhotosCopy", "WatchRestoreJobsNoResourceType"}.isdisjoint(
         s["Sid"] for s in function_role_statements(plain, "FunctionRole"))
+
+
+def granted(template: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(role, Sid, action) of both roles, both branches of a conditional statement."""
+    out = set()
+    for role in ("FunctionRole", "BackupRestoreRole"):
+        for statement in function_role_statements(template, role):
+            for action in as_list(statement["Action"]):
+                out.add((role, statement["Sid"], str(action)))
+    return out
+
+
+def test_template_yaml_and_the_kinds_grant_the_same_actions_under_the_same_sids(tmp_path: Path) -> None:
+    # The shipped estate with every feature the role serves declared (AWS Backup plans, a replica, a bucket restored
+    # by AWS Backup): a statement added to template.yaml and not to its kind (or the reverse) fails here.
+    doc = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    doc["vars"]["backup_role"] = "arn:aws:iam::123456789012:role/x"
+    doc["buckets"][0]["copy_from"] = "aws-backup"
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    doc["buckets"][0]["encryption"] = {"kms_key": key}
+    doc["buckets"][1]["copy_from"] = {"bucket": "galerly-images-replica"}
+    doc["backups"] = [{"name": "galerly-backups", "rules": [{"name": "nightly", "schedule": "cron(0 2 * * ? *)",
+                                                             "retention_days": 35}],
+                       "selection": {"role": "${backup_role}", "tables": ["${prefix}-users"]}}]
+    everything = write(tmp_path, "everything.yaml", yaml.safe_dump(doc, sort_keys=False))
+    generated = granted(load_template(built_template(tmp_path / "out", everything)))
+    shipped = granted(load_template(ROOT / "template.yaml"))
+    assert shipped - generated == set() and generated - shipped == set()
