@@ -15,6 +15,8 @@ of other names), broken and healed the same way under its own names.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -67,8 +69,10 @@ class Stack(NamedTuple):
 
 
 def generated(estate: Path) -> Path:
-    """The template `make build ESTATE=estate` writes (its code left out: only the role is read here)."""
+    """The template `make build ESTATE=estate` writes, made when the module is collected (parametrization reads its
+    role) and removed when the session ends."""
     out = Path(tempfile.mkdtemp(prefix="selfheal-built-"))
+    atexit.register(shutil.rmtree, out, True)
     return buildapp.write(buildapp.build([estate], out=out), out, [estate])
 
 

@@ -8,8 +8,9 @@ touches:
   - one module with a `Kind` subclass and `register(...)` (the shipped kinds keep their state types in selfheal/state,
     their reads in selfheal/observe, their pure planning in selfheal/plan and their import in selfheal/importing, each
     a module of its own);
-  - its `permissions` and `event_filters` (the role and the change rule `make build ESTATE=...` generates for an
-    estate: devtools/buildapp.py), and its CloudTrail event names in template.yaml's change rule;
+  - its `permissions`, `event_filters` and `rules` (the roles and the EventBridge rules `make build ESTATE=...`
+    generates for an estate: devtools/buildapp.py), and the same in template.yaml, the shipped estate's stack
+    (tests/unit/test_buildapp.py checks the two grant the same);
   - devtools/localaws.py: the local AWS's support for its service, where moto lacks something.
   - devtools/iam.py: the ARNs its calls are authorized against, when its service is new to the local IAM enforcer.
 No generic module changes.
