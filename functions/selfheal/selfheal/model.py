@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-Action = Literal["status", "plan", "apply"]
+Action = Literal["status", "plan", "apply", "drill"]  # drill: selfheal/drill, not the engine
 Trigger = Literal["cli", "deploy", "schedule", "manual", "followup", "change"]
 Progress = Callable[[str, str, str], None]  # (event, kind, name): what a run is at, for a progress display
 

@@ -1,6 +1,6 @@
 """What a kind of resource is: the one place that knows how to load, observe, plan, create, wait for, show, tell
-of, delete and import it, which CloudTrail calls name it, how its service's errors read, and what a deletion of one
-would lose now (its recoverability).
+of, delete and import it, which CloudTrail calls name it, how its service's errors read, what a deletion of one
+would lose now (its recoverability) and how a restore drill of one goes.
 
 The engine, the executor, the renderer, the CLI, change routing, the message, teardown and the importer know no kind by
 name: they ask the registry (selfheal/kinds/__init__.py) for the kind of a spec, a step or a result. Adding a kind
@@ -30,6 +30,7 @@ from ..model import Change, Outcome, Recovery, ResourcePlan, ResourceResult, Ste
 if TYPE_CHECKING:
     from ..aws import Clients
     from ..context import RunContext
+    from ..drill.base import KindDrill
     from ..importing import Section, Selection
 
 
@@ -178,6 +179,11 @@ class Kind(Generic[SpecT, StateT]):
         """The run's progress line for a restore it started (`changes`: what was done, the restore first)."""
         done = f" ({changes[0].new})" if changes else ""
         return f"restore started now{done}: AWS finishes it in its own time — its settings follow once it is done"
+
+    def drill(self) -> KindDrill[Any] | None:
+        """How a restore drill of one of these goes (`selfheal drill`, selfheal/drill): restore its newest copy under
+        a scratch name, verify it, remove the scratch copy. None: the kind holds no data to drill."""
+        return None
 
     # --- the stack's IAM and change rule (`make build ESTATE=...`: devtools/buildapp.py) ----------------------------
 

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
 
     from ..aws import Clients
     from ..context import RunContext
+    from ..drill.buckets import BucketDrill
     from ..importing import Section, Selection
 
 # --- the estate section: `buckets:`, each field declared once -------------------------------------------------------
@@ -623,6 +624,11 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         if result.outcome is Outcome.CREATED and any(n.startswith("recreated empty") for n in result.notes):
             return " (empty: its objects are gone)"
         return ""
+
+    def drill(self) -> BucketDrill:
+        from ..drill.buckets import BucketDrill  # noqa: PLC0415 - only a drill loads it
+
+        return BucketDrill()
 
     def details(self, spec: BucketSpec, state: BucketState | None) -> dict[str, Any]:
         if state is None:

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
     from ..aws import Clients
     from ..context import RunContext
+    from ..drill.tables import TableDrill
     from ..importing import Section, Selection
 
 # --- the estate section: `tables:` and `table_defaults:`, each field declared once ----------------------------------
@@ -406,6 +407,11 @@ class TableKind(Kind[TableSpec, TableState]):
             state = replace(state, backups=newest_first(find_backups(client, spec.name)
                                                         + self._recovery_points(ctx, spec)))
         return copies_recovery(state.backups, ctx.now())
+
+    def drill(self) -> TableDrill:
+        from ..drill.tables import TableDrill  # noqa: PLC0415 - only a drill loads it
+
+        return TableDrill()
 
     def details(self, spec: TableSpec, state: TableState | None) -> dict[str, Any]:
         if state is None:
