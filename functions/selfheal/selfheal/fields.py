@@ -567,6 +567,24 @@ TAGS = Union(
     description="{key: value}; keys may not start with aws:; undeclared tags are kept",
 )
 
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+RTO = Text(r"[1-9][0-9]{0,4}[mhd]", "a duration like 30m, 2h or 1d", fix="write minutes, hours or days, e.g. 2h",
+           description="recovery time objective: how long a restore may take, e.g. 2h (minutes m, hours h, days d); "
+           "a drill whose restore takes longer alarms")
+# A resource's recovery objectives (its `recovery:` block): only `rto` here; the objective's window and rpo join it.
+RECOVERY = Obj("recovery", {"rto": RTO}, description="recovery objectives")
+
+
+def duration_seconds(text: str) -> float:
+    """A duration that passed RTO ("30m", "2h", "1d") in seconds."""
+    return float(int(text[:-1]) * _UNIT_SECONDS[text[-1]])
+
+
+def rto_seconds(raw: dict[str, Any]) -> float | None:
+    """The `recovery.rto` of an entry that passed its fields, in seconds (None: not declared)."""
+    rto = (raw.get("recovery") or {}).get("rto")
+    return None if rto is None else duration_seconds(str(rto))
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Rendering and validating

@@ -78,6 +78,7 @@ class TableSpec:
     stream: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
     restore: bool = True  # look for a backup before creating a missing table
+    rto_seconds: float | None = None  # recovery.rto: how long a restore may take (a drill over it alarms)
 
     kind: ClassVar[Literal["table"]] = "table"
 
@@ -140,6 +141,7 @@ class BucketSpec:
     copy_from: str | None = None  # a bucket whose objects refill this one when it is recreated, or AWS_BACKUP
     copy_account: str | None = None  # the owner of the copy_from bucket (a backup account); None: this account
     mass_delete: tuple[int, int] | None = None  # (objects, minutes): more deleted within that window is reported
+    rto_seconds: float | None = None  # recovery.rto: how long a restore may take (a drill over it alarms)
 
     kind: ClassVar[Literal["bucket"]] = "bucket"
 

@@ -15,6 +15,7 @@ from ..apply.executor import Deadline, Deferred, Waits
 from ..apply.refill import refill
 from ..apply.wait import aws_waiter, budget
 from ..fields import (
+    RECOVERY,
     TAGS,
     VAR,
     Anything,
@@ -40,6 +41,7 @@ from ..fields import (
     kms_key,
     present,
     region_field,
+    rto_seconds,
     split_commas,
     tag_pairs,
 )
@@ -217,6 +219,7 @@ BUCKET = Obj(
         "cors": Listing(CORS),
         "lifecycle": Listing(LIFECYCLE),
         "tags": TAGS,
+        "recovery": RECOVERY,
         "exclusive": Union(
             Bool(), Listing(Choice(EXCLUSIVE_SECTIONS)),
             otherwise=lambda value, path: (path, f"{value!r} is not a list of sections",
@@ -317,6 +320,7 @@ def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: st
         copy_from=copy_from,
         copy_account=copy_account,
         mass_delete=mass_delete,
+        rto_seconds=rto_seconds(raw),
     )
     for i, rule in enumerate(lifecycle):
         for problem in destructive_rules(replace(spec, lifecycle=(rule,))):

@@ -13,6 +13,7 @@ from ..apply.executor import Deadline, Deferred, StepFailed, Waits
 from ..apply.wait import aws_waiter, budget, poll
 from ..aws import ACCESS_DENIED, AWS_ERRORS, error_code, http_status
 from ..fields import (
+    RECOVERY,
     TAGS,
     Bool,
     Checker,
@@ -30,6 +31,7 @@ from ..fields import (
     kms_key,
     present,
     region_field,
+    rto_seconds,
     tag_pairs,
 )
 from ..model import Change, Outcome, Recovery, ResourcePlan, ResourceResult, Step
@@ -138,6 +140,7 @@ _SETTINGS: dict[str, Field] = {
                  description="the TTL attribute name (false or null: none)"),
     "stream": Union(Null(), Const(False), Choice(STREAM_VIEWS), description="stream view type (false or null: none)"),
     "tags": TAGS,
+    "recovery": RECOVERY,
     "restore": Choice(("auto", "never"), default="auto",
                       description="auto (default): a missing table is restored from its newest backup; never: "
                       "created empty"),
@@ -210,6 +213,7 @@ def _table(checker: Checker, raw: dict[str, Any], path: str, default_region: str
         stream=None if stream is None or stream is False else str(stream),
         tags=tag_pairs(raw.get("tags")),
         restore=raw.get("restore", "auto") == "auto",
+        rto_seconds=rto_seconds(raw),
     )
 
 
