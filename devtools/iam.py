@@ -304,7 +304,8 @@ def _logical_id(value: Any) -> str | None:
 
 
 def function_role_statements(template: dict[str, Any], role: str | None = None) -> list[dict[str, Any]]:
-    """The statements of the function role: `role` (a logical id) or the role(s) the template's function(s) name.
+    """The statements of the function role: `role` (a logical id) or the role(s) the template's function(s) name —
+    the healer's own (logical id `Function`) where the template has it beside others (the drill's DrillFunction).
 
     Falls back to every statement of the template when no function role can be found.
     """
@@ -312,8 +313,8 @@ def function_role_statements(template: dict[str, Any], role: str | None = None) 
     roles: set[str] = {role} if role else set()
     out: list[dict[str, Any]] = []
     if not role:
-        for resource in resources.values():
-            if resource.get("Type") not in _FUNCTIONS:
+        for rid_of_function, resource in resources.items():
+            if resource.get("Type") not in _FUNCTIONS or ("Function" in resources and rid_of_function != "Function"):
                 continue
             props = resource.get("Properties") or {}
             rid = _logical_id(props.get("Role"))

@@ -1506,7 +1506,7 @@ def role_gate(config: Mapping[str, Any]) -> Gate | None:
 
     where = {k: str(config[k]) for k in ("region", "account") if config.get(k)}  # the stack's, else the defaults
     enforcer = Enforcer.from_template(config["template"], parameters=config.get("parameters") or None,
-                                      bucket_owner=bucket_owner, **where)
+                                      bucket_owner=bucket_owner, role=config.get("role") or None, **where)
     lock = threading.Lock()
     log: list[dict[str, Any]] = []  # every role request checked, with the answer: GET /_localaws/iam
 
@@ -2048,10 +2048,14 @@ class LocalAws:
         parameters: Mapping[str, str] | None = None,
         region: str | None = None,
         account: str | None = None,
+        role: str | None = None,
     ) -> None:
         """Enforce the function role's policy from `template` on selfheal's calls (`reset()` switches it off), for a
-        stack in `account` and `region` (default: moto's 123456789012 and us-east-1)."""
+        stack in `account` and `region` (default: moto's 123456789012 and us-east-1); `role`: another role of the
+        template by logical id (the drill's DrillRole)."""
         config: dict[str, Any] = {"template": os.fspath(template), "parameters": dict(parameters or {})}
+        if role:
+            config["role"] = role
         config.update({k: v for k, v in (("region", region), ("account", account)) if v})
         body = json.dumps(config).encode()
         request = urllib.request.Request(self.endpoint + CONTROL_PREFIX + "iam", method="POST", data=body)

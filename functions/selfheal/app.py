@@ -10,6 +10,9 @@ Events handled (see events/*.json):
 * EventBridge scheduled event — reconcile (trigger "schedule", guard on); returns the report as a dict.
 * Manual ``{"action": "plan" | "apply" | "status", "only": [names]}`` — that action (trigger "manual"); returns the
   report as a dict.
+* Drill ``{"action": "drill", "only": [names]}`` — the scheduled restore drill (selfheal/drill), sent by the drill
+  function's schedule (template.yaml: DrillSchedule, its own role): each copy restored under a scratch name, verified,
+  removed; a RestoreMinutes metric per resource, and one message on the alarm topic.
 * Follow-up ``{"source": "selfheal", "detail-type": "selfheal follow-up", "detail": {"link": n}}`` — sent by the
   one-time schedule an earlier run left for work AWS had not finished (a restore, an index build): reconcile again
   (trigger "followup", guard on); with ``"only": [names]`` just those (a change's second look).
@@ -214,6 +217,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | None:
             return on_change(parsed, context)
         case DeletionEvent():
             return on_deletion(parsed)
+        case ManualEvent() if parsed.action == "drill":
+            return on_drill(parsed.only, context)
         case ManualEvent():
             return _result(*run(parsed.action, "manual", context, only=parsed.only))
         case _:
@@ -322,6 +327,46 @@ def on_change(event: ChangeEvent, context: LambdaContext) -> dict[str, Any]:
             logger.warning("no lease for this change: bursts are not coalesced", extra={"problem": held.problem})
     report, handed_over = run("apply", "change", context, only=routed.resources, guard=False, change=routed)
     return {**_result(report, handed_over), "change": routed.to_dict()}
+
+
+# --- restore drills ---------------------------------------------------------------------------------------------
+
+
+def on_drill(only: tuple[str, ...], context: LambdaContext | None) -> dict[str, Any]:
+    """Drill the estate's copies (the drill function, under its own role): the report, a RestoreMinutes metric per
+    resource (and rto_exceeded), one message on the alarm topic. A drill that cannot start is one error line, one
+    message and a drills_failed metric: a schedule that drills nothing must not go unseen."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric  # noqa: PLC0415
+
+    from selfheal.drill import DrillProblem, run_drill  # noqa: PLC0415
+    from selfheal.drill import publish as told  # noqa: PLC0415
+
+    def emit(name: str, unit: str, value: float, dimensions: dict[str, str]) -> None:
+        with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace=told.NAMESPACE,
+                           default_dimensions=dimensions) as metric:
+            metric.add_metadata(key="request_id", value=context.aws_request_id if context is not None else "")
+
+    clients = _clients()
+    home = _home(context)
+    if home is not None:
+        clients.know_account(home[0])
+    topic = os.environ.get("SELFHEAL_TOPIC_ARN") or None
+    ends = deadline(context)
+    try:
+        report = run_drill(load_estate(), clients, only=only, trigger="manual",
+                           restore_role=os.environ.get("SELFHEAL_BACKUP_RESTORE_ROLE_ARN") or None,
+                           timeout_seconds=None if ends is None else max(1.0, ends - time.monotonic()))
+    except DrillProblem as exc:
+        logger.error("drill not run", extra={"reason": str(exc)})
+        emit("drills_failed", "Count", 1, {"service": "selfheal", "trigger": "drill"})
+        told.tell(clients, topic, told.problem_message(str(exc)))
+        return {"action": "drill", "error": str(exc)}
+    for result in report.results:
+        say = logger.info if result.outcome.value == "ok" else logger.error
+        say(f"drill {result.kind} {result.name}: {result.outcome.value}", extra={"drill": result.to_dict()})
+    told.metrics(report, emit)
+    told.tell(clients, topic, told.compose(report))
+    return report.to_dict()
 
 
 # --- CloudFormation ---------------------------------------------------------------------------------------------

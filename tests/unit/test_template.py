@@ -64,12 +64,20 @@ def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def the_function(resources: dict[str, Any]) -> dict[str, Any]:
     functions = of_type(resources, "AWS::Serverless::Function")
-    assert len(functions) == 1, functions.keys()
-    return next(iter(functions.values()))
+    # The healer, and the restore drill's function, which exists only with a DrillSchedule
+    assert set(functions) == {"Function", "DrillFunction"}, functions.keys()
+    assert functions["DrillFunction"]["Condition"] == "HasDrillSchedule"
+    return functions["Function"]
+
+
+# The restore drill's roles (template parameter DrillSchedule): the only ones that may delete, and only *-drill-* names.
+DRILL_ROLES = {"DrillRole", "DrillRestoreRole"}
 
 
 def allow_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for s in policy_statements(template) if s.get("Effect") == "Allow"]
+    """Every Allow statement of every role but the drill's (checked on their own below)."""
+    drill = [s for role in DRILL_ROLES for s in function_role_statements(template, role)]
+    return [s for s in policy_statements(template) if s.get("Effect") == "Allow" and s not in drill]
 
 
 # --- least privilege -----------------------------------------------------------------------------------------
@@ -114,6 +122,47 @@ def test_the_policies_grant_no_delete_action_even_by_wildcard(template: dict[str
         if can_delete(str(a)) and str(a).lower() not in RESTORE_ITEM_ACTIONS
     ]
     assert offending == []
+
+
+SCRATCH_TABLES = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${Prefix}-*-drill-*"
+SCRATCH_BUCKETS = ["arn:${AWS::Partition}:s3:::*-drill-*", "arn:${AWS::Partition}:s3:::*-drill-*/*"]
+
+
+def test_the_drill_roles_delete_only_scratch_names(template: dict[str, Any]) -> None:
+    # GIVEN the drill's own role and the role AWS Backup restores its scratch copies under
+    for role in DRILL_ROLES:
+        for statement in function_role_statements(template, role):
+            deletes = [str(a) for a in as_list(statement["Action"]) if can_delete(str(a))]
+            if not deletes:
+                continue
+            # THEN every delete they hold (tables, buckets, objects, and a restore's item writes) names only -drill-
+            resources = [r.get("Fn::Sub", str(r)) for r in as_list(statement["Resource"])]
+            assert resources in ([SCRATCH_TABLES], SCRATCH_BUCKETS), (role, statement["Sid"], resources)
+            assert "*" not in deletes and not any(a.endswith(":*") for a in deletes)
+    drill = {st["Sid"]: st for st in function_role_statements(template, "DrillRole")}
+    assert as_list(drill["DeleteOnlyScratchTables"]["Action"]) == ["dynamodb:DeleteTable"]
+    assert set(as_list(drill["ReadEmptyAndDeleteOnlyScratchBuckets"]["Action"])) >= {
+        "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket"}
+    # AND the drill passes only its own restore role, which writes nothing but scratch copies
+    (passes,) = [st for st in drill.values() if "iam:PassRole" in as_list(st["Action"])]
+    assert passes["Resource"] == {"Fn::GetAtt": ["DrillRestoreRole", "Arn"]}
+    for statement in function_role_statements(template, "DrillRestoreRole"):
+        resources = [r.get("Fn::Sub", str(r)) for r in as_list(statement["Resource"])]
+        assert resources in ([SCRATCH_TABLES], SCRATCH_BUCKETS), statement["Sid"]
+
+
+def test_the_drill_is_off_by_default_and_runs_under_its_own_role(resources: dict[str, Any]) -> None:
+    drill = [name for name, r in resources.items() if "Drill" in name]
+    assert all(resources[name]["Condition"] == "HasDrillSchedule" for name in drill)
+    assert sorted(drill) == ["DrillFailedAlarm", "DrillFunction", "DrillLogGroup", "DrillRestoreRole", "DrillRole",
+                             "DrillRtoAlarm"]
+    fn = resources["DrillFunction"]["Properties"]
+    assert fn["Role"] == {"Fn::GetAtt": ["DrillRole", "Arn"]}
+    assert fn["Environment"]["Variables"]["SELFHEAL_BACKUP_RESTORE_ROLE_ARN"] == {
+        "Fn::GetAtt": ["DrillRestoreRole", "Arn"]}
+    (event,) = fn["Events"].values()
+    assert event["Properties"]["Schedule"] == {"Ref": "DrillSchedule"}
+    assert event["Properties"]["Input"] == '{"action": "drill"}'
 
 
 def test_the_item_writes_a_restore_requires_are_scoped_to_the_estates_tables(template: dict[str, Any]) -> None:
@@ -567,12 +616,14 @@ def test_the_deps_layer_is_built_for_python312(resources: dict[str, Any]) -> Non
 
 
 def test_the_function_logs_to_its_own_log_group_with_retention(resources: dict[str, Any]) -> None:
-    ((name, group),) = of_type(resources, "AWS::Logs::LogGroup").items()
-    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    fn = the_function(resources)["Properties"]
-    assert fn["LoggingConfig"]["LogGroup"] == {"Ref": name}
-    # ... and the log group is the one Lambda would use anyway.
-    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/" + fn["FunctionName"]["Fn::Sub"]}
+    groups = of_type(resources, "AWS::Logs::LogGroup")
+    assert set(groups) == {"FunctionLogGroup", "DrillLogGroup"}
+    for function in of_type(resources, "AWS::Serverless::Function").values():  # the healer's, the drill's
+        fn = function["Properties"]
+        group = groups[fn["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        # ... and the log group is the one Lambda would use anyway.
+        assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/" + fn["FunctionName"]["Fn::Sub"]}
 
 
 def test_every_alarm_notifies_the_topic(resources: dict[str, Any]) -> None:

@@ -15,7 +15,8 @@ from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomRes
 
 from .model import Action, clip
 
-ACTIONS: dict[str, Action] = {"plan": "plan", "apply": "apply", "status": "status"}  # in the order messages list them
+# in the order messages list them; drill: the scheduled drill's event (its own function and role: template.yaml)
+ACTIONS: dict[str, Action] = {"plan": "plan", "apply": "apply", "status": "status", "drill": "drill"}
 MANUAL_FIELDS = ("action", "only")
 CFN_FIELDS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceType")
 CFN_REQUEST_TYPES = ("Create", "Update", "Delete")
@@ -23,7 +24,7 @@ SCHEDULED = "Scheduled Event"  # EventBridge's detail-type for a schedule rule's
 
 SHAPES = ("send a CloudFormation custom-resource request, an EventBridge scheduled event, a CloudTrail change "
           'event ("detail-type": "AWS API Call via CloudTrail"), an S3 "Object Deleted" event, or '
-          '{"action": "plan" | "apply" | "status", "only": [names]} (see events/)')
+          '{"action": "plan" | "apply" | "status" | "drill", "only": [names]} (see events/)')
 
 
 class InvalidEvent(ValueError):
@@ -61,7 +62,8 @@ class FollowupEvent(EventBridgeEvent):
 
 @dataclass(frozen=True)
 class ManualEvent:
-    """``{"action": "plan" | "apply" | "status", "only": [names]}``: one action, by hand."""
+    """``{"action": "plan" | "apply" | "status" | "drill", "only": [names]}``: one action, by hand (a drill: by its
+    schedule)."""
 
     action: Action
     only: tuple[str, ...] = ()
