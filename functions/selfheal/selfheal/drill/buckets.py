@@ -11,6 +11,7 @@ the object — so each would survive a delete or an overwrite as an old version.
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -110,10 +111,12 @@ class BucketDrill(KindDrill[BucketSpec]):
 
 
 def _older_keys(s3: Any, bucket: str, taken: datetime | None) -> list[str]:
-    """The bucket's keys last written at or before the copy's time: the copy must hold them as they are."""
+    """The bucket's keys last written before the copy's time: the copy must hold them as they are. LastModified has
+    whole seconds, so a key written within a second of the copy is left out (it may be newer)."""
     keys = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys += [o["Key"] for o in page.get("Contents", []) if taken is None or o["LastModified"] <= taken]
+        keys += [o["Key"] for o in page.get("Contents", [])
+                 if taken is None or o["LastModified"] + timedelta(seconds=1) <= taken]
     return keys
 
 
