@@ -105,13 +105,14 @@ invoke: $(STAMP)
 
 # --- Benchmark: regenerates docs/benchmarks.{md,json,png} on a local AWS with 50 ms per call: the engine's speed, client
 # construction and a cold Lambda init of the built function (about 6 minutes on a quiet machine); then bucket recovery
-# against s3-pit-restore (bench/recover.py: its own section of benchmarks.md). ---
+# against s3-pit-restore (bench/recover.py: its own section of benchmarks.md), and a restore drill's duration on AWS's
+# clock scaled down (bench/drill.py, alone: `.venv/bin/python -m bench.drill`). ---
 BENCH_ARGS ?=
 BENCH_VENV ?= .venv-bench
 .PHONY: bench bench-venv
 
 bench: $(STAMP) build $(BENCH_VENV)/.installed
-	$(PY) -m bench.run --recover $(BENCH_ARGS)
+	$(PY) -m bench.run --drill --recover $(BENCH_ARGS)
 
 # s3-pit-restore, the peer tool bench/recover.py times, in a venv of its own (never in the project's).
 $(BENCH_VENV)/.installed: Makefile

@@ -553,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where benchmarks.{json,md,png} go")
     parser.add_argument("--recover", action="store_true", help="then bench/recover.py (selfheal recover against "
                         "s3-pit-restore), which adds its own section to benchmarks.md")
+    parser.add_argument("--drill", action="store_true", help="then bench/drill.py (a restore drill on AWS's clock, "
+                        "scaled), which adds its own section to benchmarks.md")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     data = run(args.delay_ms, sizes, args.seq_budget_s, args.import_runs)
@@ -560,6 +562,10 @@ def main(argv: list[str] | None = None) -> int:
 
     write_all(data, args.out)
     print(f"wrote {args.out}/benchmarks.{{json,md,png}} in {data['bench_wall_s']:.0f}s")
+    if args.drill:
+        from bench.drill import main as bench_drill  # noqa: PLC0415
+
+        bench_drill(["--delay-ms", str(args.delay_ms), "--out", str(args.out)])
     if args.recover:
         from bench.recover import main as bench_recover  # noqa: PLC0415
 

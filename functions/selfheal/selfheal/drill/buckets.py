@@ -104,9 +104,15 @@ class BucketDrill(KindDrill[BucketSpec]):
         s3 = clients.client("s3", self._regions.get(scratch))
         if not self._exists(s3, scratch):  # a failed restore job made none: nothing to remove
             return
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=scratch):
-            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-                s3.delete_object(Bucket=scratch, Key=entry["Key"], VersionId=entry["VersionId"])
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=scratch):  # pages of at most 1,000
+            entries = [{"Key": e["Key"], "VersionId": e["VersionId"]}
+                       for e in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+            if entries:  # DeleteObjects takes up to 1,000 keys: one call per page, every version named
+                gone = s3.delete_objects(Bucket=scratch, Delete={"Objects": entries, "Quiet": True})
+                if gone.get("Errors"):
+                    first = gone["Errors"][0]
+                    raise DrillFailed(f"{len(gone['Errors'])} object(s) of {scratch} not deleted, e.g. "
+                                      f"{first.get('Key')}: {first.get('Code')} {first.get('Message', '')}")
         s3.delete_bucket(Bucket=scratch)
 
 

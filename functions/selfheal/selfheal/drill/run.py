@@ -167,9 +167,9 @@ def _drill(clients: Clients, p: _Planned, restore_role: str | None, poll: float,
             try:
                 p.drill.remove(clients, p.scratch)
                 result.removed = True
-            except AWS_ERRORS as exc:
-                result.notes.append(f"the scratch copy {p.scratch} was not removed: "
-                                    f"{kind.explain(exc, 'remove', p.scratch)} — delete it by hand")
+            except (*AWS_ERRORS, DrillFailed) as exc:
+                why = str(exc) if isinstance(exc, DrillFailed) else kind.explain(exc, "remove", p.scratch)
+                result.notes.append(f"the scratch copy {p.scratch} was not removed: {why} — delete it by hand")
         result.duration_s = clock() - began
     if result.rto_exceeded:
         result.notes.append(f"restore took {result.restore_seconds:.0f}s, over the declared rto "
