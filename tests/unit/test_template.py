@@ -711,7 +711,7 @@ def _role_table() -> dict[tuple[str, str], set[str]]:
     rows: dict[tuple[str, str], set[str]] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 3 or cells[0] not in ("function", "restore"):
+        if len(cells) < 3 or cells[0] not in ("function", "restore", "drill", "drill-restore"):
             continue
         rows[(cells[0], cells[1])] = {a.lower() for a in re.findall(r"`([a-z0-9-]+:[A-Za-z*]+)`", cells[2])}
     return rows
@@ -720,7 +720,8 @@ def _role_table() -> dict[tuple[str, str], set[str]]:
 def test_the_role_table_in_the_docs_matches_the_template(template: dict[str, Any]) -> None:
     # Both branches of a conditional statement count (the fleet's bus statement is there only with a bus).
     granted: dict[tuple[str, str], set[str]] = {}
-    for label, role in (("function", "FunctionRole"), ("restore", "BackupRestoreRole")):
+    for label, role in (("function", "FunctionRole"), ("restore", "BackupRestoreRole"), ("drill", "DrillRole"),
+                        ("drill-restore", "DrillRestoreRole")):
         for statement in function_role_statements(template, role):
             granted[(label, statement["Sid"])] = {str(a).lower() for a in as_list(statement["Action"])}
     documented = _role_table()
