@@ -1294,6 +1294,12 @@ def _own_resources(call: Call, action: str) -> list[str]:
         } or {"default"}
         here = f"arn:{call.partition}:events:{call.region}:{call.account}:event-bus/"
         return sorted(bus if bus.startswith("arn:") else here + bus for bus in buses)
+    if call.service == "lambda":  # SAR: function*, named by FunctionName (a name, an ARN, or an ARN with a qualifier)
+        name = call.path_params.get("FunctionName") or call.name
+        if not name:
+            return ["*"]
+        return [name if name.startswith("arn:") else f"arn:{call.partition}:lambda:{call.region}:{call.account}:"
+                f"function:{name}"]
     if call.service == "backup":
         if op in ("StartRestoreJob", "DescribeRecoveryPoint", "DeleteRecoveryPoint", "GetRecoveryPointRestoreMetadata"):
             arn = body.get("RecoveryPointArn") or call.path_params.get("recoveryPointArn")

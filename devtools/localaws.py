@@ -1342,7 +1342,7 @@ def _s3control_operation(method: str, path: str) -> str:
 
 # rest-json services whose operations are named from botocore's own model (method + requestUri); the name is the
 # request's first URI label (schedule name, resource ARN, restore job id) or, without one, the body's ARN / name.
-_MODEL_ROUTED_SERVICES = ("scheduler", "backup")
+_MODEL_ROUTED_SERVICES = ("scheduler", "backup", "lambda")
 _MODEL_BODY_NAMES = ("RecoveryPointArn", "ResourceArn", "Name", "BackupVaultName")
 
 

@@ -218,7 +218,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | None:
         case DeletionEvent():
             return on_deletion(parsed)
         case ManualEvent() if parsed.action == "drill":
-            return on_drill(parsed.only, context)
+            return on_drill(parsed, context)
         case ManualEvent():
             return _result(*run(parsed.action, "manual", context, only=parsed.only))
         case _:
@@ -332,13 +332,20 @@ def on_change(event: ChangeEvent, context: LambdaContext) -> dict[str, Any]:
 # --- restore drills ---------------------------------------------------------------------------------------------
 
 
-def on_drill(only: tuple[str, ...], context: LambdaContext | None) -> dict[str, Any]:
-    """Drill the estate's copies (the drill function, under its own role): the report, a RestoreMinutes metric per
-    resource (and rto_exceeded), one message on the alarm topic. A drill that cannot start is one error line, one
-    message and a drills_failed metric: a schedule that drills nothing must not go unseen."""
+DRILL_LINKS = 12  # a drill hands over to itself at most this often: 12 invocations of 15 minutes, 3 hours of restores
+
+
+def on_drill(event: ManualEvent, context: LambdaContext | None) -> dict[str, Any]:
+    """Drill the estate's copies (the drill function, under its own role). A restore AWS has not finished when the
+    invocation must end is handed to the function's next invocation (it invokes itself, asynchronously, with the
+    restores still running and the drills done); the last invocation tells: a RestoreMinutes metric per resource as
+    each finishes, the counts and one message on the alarm topic for the whole drill. A drill that cannot start is one
+    error line, one message and a drills_failed metric: a schedule that drills nothing must not go unseen."""
+    import json  # noqa: PLC0415
+
     from aws_lambda_powertools.metrics import MetricUnit, single_metric  # noqa: PLC0415
 
-    from selfheal.drill import DrillProblem, run_drill  # noqa: PLC0415
+    from selfheal.drill import DrillProblem, DrillResult, resume_drill, run_drill  # noqa: PLC0415
     from selfheal.drill import publish as told  # noqa: PLC0415
 
     def emit(name: str, unit: str, value: float, dimensions: dict[str, str]) -> None:
@@ -353,20 +360,42 @@ def on_drill(only: tuple[str, ...], context: LambdaContext | None) -> dict[str, 
     topic = os.environ.get("SELFHEAL_TOPIC_ARN") or None
     ends = deadline(context)
     try:
-        report = run_drill(load_estate(), clients, only=only, trigger="manual",
-                           restore_role=os.environ.get("SELFHEAL_BACKUP_RESTORE_ROLE_ARN") or None,
-                           timeout_seconds=None if ends is None else max(1.0, ends - time.monotonic()))
+        estate = load_estate()
+        if event.resume:
+            report = resume_drill(estate, clients, event.resume, trigger="manual", deadline=ends)
+        else:
+            report = run_drill(estate, clients, only=event.only, trigger="manual", deadline=ends,
+                               restore_role=os.environ.get("SELFHEAL_BACKUP_RESTORE_ROLE_ARN") or None)
     except DrillProblem as exc:
         logger.error("drill not run", extra={"reason": str(exc)})
         emit("drills_failed", "Count", 1, {"service": "selfheal", "trigger": "drill"})
         told.tell(clients, topic, told.problem_message(str(exc)))
         return {"action": "drill", "error": str(exc)}
     for result in report.results:
-        say = logger.info if result.outcome.value == "ok" else logger.error
+        say = logger.info if result.outcome.value in ("ok", "restoring") else logger.error
         say(f"drill {result.kind} {result.name}: {result.outcome.value}", extra={"drill": result.to_dict()})
-    told.metrics(report, emit)
-    told.tell(clients, topic, told.compose(report))
-    return report.to_dict()
+    finished: list[Any] = [r for r in report.results if getattr(r, "resume", None) is None]
+    told.metrics(report.__class__("drill", report.trigger, finished), emit, totals=False)
+    pending = [r.resume for r in report.results if isinstance(r, DrillResult) and r.resume is not None]
+    done = [*event.done, *(r.to_dict() for r in finished)]
+    out = report.to_dict()
+    arn = _function_arn(context)
+    if pending and arn and event.link < DRILL_LINKS:
+        follow = {"action": "drill", "resume": pending, "done": done, "link": event.link + 1}
+        try:
+            clients.client("lambda").invoke(FunctionName=arn, InvocationType="Event", Payload=json.dumps(follow))
+        except Exception as exc:  # noqa: BLE001 - told below: the drill ends here, its restores left to AWS
+            logger.error("drill not handed over", extra={"error": f"{type(exc).__name__}: {exc}"})
+        else:
+            logger.info("drill handed over", extra={"restoring": [p["scratch"] for p in pending],
+                                                    "link": event.link + 1})
+            return {**out, "handed_over": follow}
+    whole = report.__class__("drill", report.trigger, [*(DrillResult.from_dict(d) for d in event.done),
+                                                        *report.results])
+    whole.duration_s = report.duration_s
+    told.metrics(whole, emit, per_resource=False)
+    told.tell(clients, topic, told.compose(whole))
+    return out
 
 
 # --- CloudFormation ---------------------------------------------------------------------------------------------

@@ -8,16 +8,19 @@ for on the wall clock, so restore_seconds is what the drill measured.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from devtools.invoke import LambdaContext
 from devtools.localaws import LocalAws
 from selfheal.aws import Clients
 from selfheal.drill import buckets as bucket_drill
@@ -289,3 +292,64 @@ def test_the_scheduled_drill_sends_a_restore_metric_per_resource_and_one_message
     assert document["action"] == "drill"
     assert {r["name"]: (r["copy"], r["verified"]) for r in document["resources"]} == {
         PHOTOS: ("pitr", True), SITE: ("aws-backup", True), IMAGES: ("versions", True)}
+
+
+def test_a_restore_that_outlives_the_invocation_is_handed_to_the_drills_next_invocation(
+    aws: LocalAws, estate: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN restores of 10 minutes, a drill function with 8 s to live (Lambda plays it: the test delivers the async
+    # invocation the drill sends itself), and a queue on the alarm topic
+    for name in [n for n in os.environ if n.startswith("SELFHEAL_")]:
+        monkeypatch.delenv(name)
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=aws.endpoint)
+    lam = boto3.client("lambda", region_name="us-east-1", endpoint_url=aws.endpoint)
+    role = iam.create_role(RoleName="selfheal-DrillRole-1A2B", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("app.py", "def lambda_handler(event, context):\n    return None\n")
+    lam.create_function(FunctionName="selfheal-selfheal-drill", Runtime="python3.12", Role=role,
+                        Handler="app.lambda_handler", Code={"ZipFile": buf.getvalue()})
+    sns = boto3.client("sns", region_name="us-east-1", endpoint_url=aws.endpoint)
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=aws.endpoint)
+    topic = sns.create_topic(Name="selfheal-AlarmTopic-1A2B3C4D5E")["TopicArn"]
+    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    monkeypatch.setenv("SELFHEAL_ESTATE", str(estate))
+    monkeypatch.setenv("SELFHEAL_TOPIC_ARN", topic)
+    monkeypatch.setenv("SELFHEAL_BACKUP_RESTORE_ROLE_ARN", RESTORE_ROLE)
+    aws.set_clock(restore=600)
+
+    def inbox() -> list[Any]:
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        return [json.loads(m["Body"]) for m in got]
+
+    # WHEN the schedule fires
+    first = invoke({"action": "drill"}, LambdaContext("selfheal-selfheal-drill", timeout_s=8)).result
+
+    # THEN the versions check is done, the two restores are handed over (the drill invoked itself, asynchronously,
+    # with what they need) and nothing is removed or told yet
+    follow = first["handed_over"]
+    assert follow["link"] == 1 and {d["name"] for d in follow["done"]} == {IMAGES}
+    assert {p["name"] for p in follow["resume"]} == {PHOTOS, SITE}
+    assert {r["name"]: r["outcome"] for r in first["resources"]}[PHOTOS] == "restoring"
+    invoked = [c for c in role_calls(aws) if c["service"] == "lambda"]
+    assert [(c["operation"], c["status"]) for c in invoked] == [("Invoke", 202)]
+    assert [c for c in aws.iam_log() if c.get("denied")] == []
+    assert sorted(scratch_left(aws)) == sorted(p["scratch"] for p in follow["resume"])
+    assert inbox() == []
+
+    # WHEN AWS has finished and Lambda delivers that invocation
+    aws.advance_clock(600)
+    second = invoke(follow, LambdaContext("selfheal-selfheal-drill", timeout_s=60)).result
+
+    # THEN both are verified and removed, timed from when they were started (on the wall clock, across invocations)
+    got = by_name(second)
+    assert all(got[n]["verified"] and got[n]["removed"] for n in (PHOTOS, SITE)), second
+    assert all(got[n]["restore_seconds"] >= 5 for n in (PHOTOS, SITE)), second
+    assert "handed_over" not in second and scratch_left(aws) == []
+    # AND one message tells the whole drill, the first invocation's check included
+    (message,) = inbox()
+    document = json.loads(message["Message"])
+    assert {r["name"]: r["verified"] for r in document["resources"]} == {PHOTOS: True, SITE: True, IMAGES: True}
+    assert message["Subject"] == "selfheal drill: 3/3 verified"

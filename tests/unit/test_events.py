@@ -32,7 +32,7 @@ TYPES = {
     "cfn-create": CloudFormationCustomResourceEvent, "cfn-update": CloudFormationCustomResourceEvent,
     "cfn-delete": CloudFormationCustomResourceEvent, "scheduled": ScheduledEvent, "followup": FollowupEvent,
     "change-table-deleted": ChangeEvent, "change-pitr-off": ChangeEvent, "change-bucket-public": ChangeEvent,
-    "manual-plan": ManualEvent, "manual-apply": ManualEvent, "manual-status": ManualEvent,
+    "manual-plan": ManualEvent, "manual-apply": ManualEvent, "manual-status": ManualEvent, "drill": ManualEvent,
     "s3-object-deleted": DeletionEvent,
 }
 
@@ -72,6 +72,11 @@ def test_typed_fields_read_what_the_handler_needs() -> None:
     assert parse(load("manual-status")) == ManualEvent("status", ("galerly-users", "galerly-images-storage"))
     assert parse({"action": "apply"}) == ManualEvent("apply")
 
+    assert parse(load("drill")) == ManualEvent("drill")
+    pending = {"kind": "table", "name": "galerly-users", "scratch": "galerly-users-drill-202612050300"}
+    handed = parse({"action": "drill", "resume": [pending], "done": [], "link": 2})
+    assert handed == ManualEvent("drill", resume=(pending,), link=2)
+
 
 REFUSED = {
     "a list": ([1], "must be a JSON object"),
@@ -80,7 +85,11 @@ REFUSED = {
                                            "detail.only must be a list"),
     "an EventBridge event of another kind": ({"source": "aws.events", "detail-type": "Object Created"},
                                              "only scheduled events"),
-    "an action that is not a string": ({"action": ["plan"]}, r"action \['plan'\] is not one of plan, apply, status"),
+    "an action that is not a string": ({"action": ["plan"]},
+                                       r"action \['plan'\] is not one of plan, apply, status, drill"),
+    "a plan with a drill's hand-over": ({"action": "plan", "resume": []}, "unknown field"),
+    "a drill whose hand-over is not a list": ({"action": "drill", "resume": {"name": "x"}},
+                                              "resume and done must be lists of objects"),
     "an only with an empty name": ({"action": "plan", "only": [""]}, "only must be a list of declared resource names"),
 }
 

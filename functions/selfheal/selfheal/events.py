@@ -18,6 +18,7 @@ from .model import Action, clip
 # in the order messages list them; drill: the scheduled drill's event (its own function and role: template.yaml)
 ACTIONS: dict[str, Action] = {"plan": "plan", "apply": "apply", "status": "status", "drill": "drill"}
 MANUAL_FIELDS = ("action", "only")
+DRILL_FIELDS = ("resume", "done", "link")  # a drill handing over to itself: its pending restores, its results
 CFN_FIELDS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceType")
 CFN_REQUEST_TYPES = ("Create", "Update", "Delete")
 SCHEDULED = "Scheduled Event"  # EventBridge's detail-type for a schedule rule's event
@@ -67,6 +68,11 @@ class ManualEvent:
 
     action: Action
     only: tuple[str, ...] = ()
+    # a drill's next invocation (it invoked itself): the restores still running, the drills already done, how many
+    # invocations came before
+    resume: tuple[dict[str, Any], ...] = ()
+    done: tuple[dict[str, Any], ...] = ()
+    link: int = 0
 
 
 Event = CloudFormationCustomResourceEvent | ScheduledEvent | ChangeEvent | DeletionEvent | FollowupEvent | ManualEvent
@@ -118,7 +124,8 @@ def _check_cfn(event: dict[str, Any]) -> None:
 
 def parse_manual(event: dict[str, Any]) -> ManualEvent:
     """The action and resource names of a manual event; raises InvalidEvent naming the field and the fix."""
-    unknown = [k for k in keys(event) if k not in MANUAL_FIELDS]
+    unknown = [k for k in keys(event) if k not in MANUAL_FIELDS + (DRILL_FIELDS if event.get("action") == "drill"
+                                                                   else ())]
     if unknown:
         raise InvalidEvent(f"manual event: unknown field(s) {', '.join(unknown)} — use only "
                            '{"action": "plan" | "apply" | "status", "only": [names]}')
@@ -127,12 +134,20 @@ def parse_manual(event: dict[str, Any]) -> ManualEvent:
         raise InvalidEvent(f"manual event: action {short(action)} is not one of {', '.join(ACTIONS)} — "
                            'e.g. {"action": "plan"}')
     only = event.get("only")
+    carried: dict[str, Any] = {}
+    if action == "drill" and any(k in event for k in DRILL_FIELDS):
+        resume, done, link = event.get("resume") or [], event.get("done") or [], event.get("link", 0)
+        if not (isinstance(resume, list) and all(isinstance(e, dict) for e in resume) and isinstance(done, list)
+                and all(isinstance(e, dict) for e in done) and isinstance(link, int) and link >= 0):
+            raise InvalidEvent("drill event: resume and done must be lists of objects and link a count, as a drill "
+                               'hands them to its next invocation — or send {"action": "drill"} to start one')
+        carried = {"resume": tuple(resume), "done": tuple(done), "link": link}
     if only is None:
-        return ManualEvent(ACTIONS[action])
+        return ManualEvent(ACTIONS[action], **carried)
     if not isinstance(only, list) or not all(isinstance(n, str) and n for n in only):
         raise InvalidEvent('manual event: only must be a list of declared resource names, e.g. ["galerly-users"] '
                            "— or leave it out for the whole estate")
-    return ManualEvent(ACTIONS[action], tuple(only))
+    return ManualEvent(ACTIONS[action], tuple(only), **carried)
 
 
 def keys(event: Any) -> list[str]:

@@ -7,6 +7,7 @@ shipped kinds' drills; run.py runs them and reports; publish.py is what the sche
 """
 
 from .base import Copy, DrillProblem, KindDrill, Verification, scratch_name
-from .run import DrillResult, run_drill
+from .run import DrillResult, resume_drill, run_drill
 
-__all__ = ["Copy", "DrillProblem", "DrillResult", "KindDrill", "Verification", "run_drill", "scratch_name"]
+__all__ = ["Copy", "DrillProblem", "DrillResult", "KindDrill", "Verification", "resume_drill", "run_drill",
+           "scratch_name"]

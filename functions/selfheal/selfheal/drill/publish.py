@@ -18,22 +18,25 @@ OneMetric = Callable[[str, str, float, dict[str, str]], None]
 NAMESPACE = "Selfheal"
 
 
-def metrics(report: Report, emit: OneMetric) -> None:
-    """RestoreMinutes and rto_exceeded per resource (a restore that happened), then the run's drill counts."""
+def metrics(report: Report, emit: OneMetric, per_resource: bool = True, totals: bool = True) -> None:
+    """RestoreMinutes and rto_exceeded per resource (a restore that happened), then the drill's counts. A drill that
+    hands over to its next invocation sends each resource's as it finishes, and the counts once, at the end."""
     failed = exceeded = 0
     for result in report.results:
         r: Any = result
         failed += int(not r.verified)
-        if r.restore_seconds is None:
+        exceeded += int(r.rto_exceeded)
+        if r.restore_seconds is None or not per_resource:
             continue
         where = {"service": "selfheal", "resource": r.name, "kind": r.kind}
         emit("RestoreMinutes", "None", round(r.restore_seconds / 60, 3), where)
         emit("rto_exceeded", "Count", int(r.rto_exceeded), where)
-        exceeded += int(r.rto_exceeded)
-    totals = {"service": "selfheal", "trigger": "drill"}
-    emit("drills", "Count", len(report.results), totals)
-    emit("drills_failed", "Count", failed, totals)
-    emit("drills_rto_exceeded", "Count", exceeded, totals)
+    if not totals:
+        return
+    counts = {"service": "selfheal", "trigger": "drill"}
+    emit("drills", "Count", len(report.results), counts)
+    emit("drills_failed", "Count", failed, counts)
+    emit("drills_rto_exceeded", "Count", exceeded, counts)
 
 
 def compose(report: Report) -> Message:
