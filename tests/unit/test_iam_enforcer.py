@@ -735,8 +735,6 @@ def test_not_action_and_not_resource(tmp_path: Path) -> None:
     [
         (request("ssm", "GetParameter", None, {"Name": "/x"}, headers={"X-Amz-Target": "AmazonSSM.GetParameter"}),
          "ssm:GetParameter"),  # fmt: skip
-        (request("lambda", "Post/2015-03-31/functions/f/invocations", None, method="POST",
-                 path="/2015-03-31/functions/f/invocations"), "lambda:InvokeFunction"),  # fmt: skip
         (request("scheduler", "Post/nowhere", None, method="POST", path="/nowhere"), "scheduler:Post/nowhere"),
     ],
 )
@@ -745,6 +743,18 @@ def test_an_operation_without_a_rule_is_its_action_on_everything_never_allowed_s
 ) -> None:
     assert real.check(req) == denied(action, None)
     assert Enforcer.from_template(make_template(tmp_path, allow("*", "*"))).check(req) is None
+
+
+def test_a_lambda_call_is_authorized_against_the_function_it_names(real: Enforcer, tmp_path: Path) -> None:
+    # The drill's hand-over invokes its own function: lambda:InvokeFunction on that function's ARN (SAR: function*)
+    invoke = request("lambda", "Post/2015-03-31/functions/f/invocations", None, method="POST",
+                     path="/2015-03-31/functions/f/invocations")
+    function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function"
+    assert real.check(invoke) == denied("lambda:InvokeFunction", f"{function}:f")
+    assert Enforcer.from_template(make_template(tmp_path, allow("lambda:InvokeFunction", f"{function}:f"))).check(
+        invoke) is None
+    assert Enforcer.from_template(make_template(tmp_path, allow("lambda:InvokeFunction", f"{function}:g"))).check(
+        invoke) == denied("lambda:InvokeFunction", f"{function}:f")
 
 
 def test_get_caller_identity_needs_no_permission_even_under_a_deny(tmp_path: Path) -> None:
