@@ -13,7 +13,9 @@ changes from template.yaml, and only this:
   ``<Prefix>-frontend-app-<account id>-<region>``: bucket names are global);
 * new parameter ``NamePrefix`` (default ``selfheal``) stands for ``AWS::StackName`` in resource names: a StackSet
   names its stacks ``StackSet-<name>-<uuid>``, which would make ``<stack>-selfheal`` longer than the 64 characters a
-  function name or a schedule group name may have.
+  function name or a schedule group name may have;
+* no restore drills: the ``DrillSchedule`` parameter and what it adds (the drill function, its roles, log group and
+  alarms) are left out — an account of a fleet drills with ``selfheal drill`` or a stack of template.yaml.
 
 The zips are built from ``sam build``'s output (``.aws-sam/build``, ``make build``) deterministically: entries
 sorted, fixed timestamps and modes, no ``__pycache__``; the same build gives the same bytes and the same keys.
@@ -54,6 +56,7 @@ MANAGED_POLICIES = {
     "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
+DRILLS = ("DrillSchedule", "HasDrillSchedule")  # the parameter and the condition of template.yaml's restore drills
 CODE_PROPERTY = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
 NEW_PARAMETERS: dict[str, dict[str, Any]] = {
     "ArtifactBucketPrefix": {
@@ -181,6 +184,18 @@ def build_artifacts(template: dict[str, Any], build_dir: Path, out_dir: Path) ->
 # --------------------------------------------------------------------------------------------------------------
 # The transform
 # --------------------------------------------------------------------------------------------------------------
+
+
+def without_drills(template: dict[str, Any]) -> dict[str, Any]:
+    """template.yaml without its restore drills (DrillSchedule, and every resource only it adds)."""
+    parameter, condition = DRILLS
+    out = copy.deepcopy(template)
+    out["Resources"] = {k: r for k, r in out["Resources"].items() if r.get("Condition") != condition}
+    out.get("Parameters", {}).pop(parameter, None)
+    out.get("Conditions", {}).pop(condition, None)
+    for group in out.get("Metadata", {}).get("AWS::CloudFormation::Interface", {}).get("ParameterGroups", []):
+        group["Parameters"] = [p for p in group.get("Parameters", []) if p != parameter]
+    return out
 
 
 def prepare(template: dict[str, Any], artifacts: list[Artifact]) -> dict[str, Any]:
@@ -321,7 +336,7 @@ def generate(
     """Write out_dir/template.yaml, the zips and out_dir/manifest.json; return the manifest. With
     `sam_translation_path`, also write there what the single-account `sam deploy` path deploys (for comparison)."""
     version = samtranslator_version()
-    template = load_template(template_path)
+    template = without_drills(load_template(template_path))
     if template.get("Transform") != "AWS::Serverless-2016-10-31":
         raise FleetTemplateError(f"{template_path} is not a SAM template (Transform AWS::Serverless-2016-10-31)")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from devtools.fleet_template import ARTIFACT_BUCKET
+from devtools.fleet_template import ARTIFACT_BUCKET, without_drills
 from tests.support.fleet_build import ROOT, generate
 from tests.support.iam import as_list, load_template
 
@@ -55,7 +55,8 @@ def sam(built: Built) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def source() -> dict[str, Any]:
-    return load_template(TEMPLATE)
+    """template.yaml as the fleet template is made from it: without the restore drills (DrillSchedule)."""
+    return without_drills(load_template(TEMPLATE))
 
 
 def of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -250,3 +251,10 @@ def test_names_use_name_prefix_since_stackset_stack_names_are_too_long(fleet: di
     assert function["Properties"]["FunctionName"] == {"Fn::Sub": "${NamePrefix}-selfheal"}
     longest = "x" * int(re.search(r"\{1,(\d+)\}", fleet["Parameters"]["NamePrefix"]["AllowedPattern"]).group(1))
     assert len(f"{longest}-selfheal") <= 64 and len(f"{longest}-followups") <= 64  # function, schedule group
+
+
+def test_the_fleet_template_leaves_the_restore_drills_out(fleet: dict[str, Any]) -> None:
+    # A StackSet's accounts drill with `selfheal drill` or a stack of template.yaml: no DrillSchedule, no drill role
+    assert "DrillSchedule" not in fleet["Parameters"] and "HasDrillSchedule" not in fleet.get("Conditions", {})
+    assert not [name for name in fleet["Resources"] if name.startswith("Drill")]
+    assert "DrillSchedule" in load_template(TEMPLATE)["Parameters"]  # what is left out is there in template.yaml
