@@ -370,7 +370,7 @@ def on_drill(event: ManualEvent, context: LambdaContext | None) -> dict[str, Any
         logger.error("drill not run", extra={"reason": str(exc)})
         emit("drills_failed", "Count", 1, {"service": "selfheal", "trigger": "drill"})
         told.tell(clients, topic, told.problem_message(str(exc)))
-        return {"action": "drill", "error": str(exc)}
+        return {"action": "drill", "trigger": "manual", "error": str(exc)}
     for result in report.results:
         say = logger.info if result.outcome.value in ("ok", "restoring") else logger.error
         say(f"drill {result.kind} {result.name}: {result.outcome.value}", extra={"drill": result.to_dict()})

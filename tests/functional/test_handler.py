@@ -107,6 +107,8 @@ EXPECTED = {  # event file -> (CloudFormation Status or None, writes made?)
     "change-bucket-public.json": (None, True),
     # a deleted object is counted toward its bucket's mass-delete warning, where the stack's counter table is set
     "s3-object-deleted.json": (None, False),
+    # a drill of an empty account: nothing to drill (no table to compare a restore with), one line, no write
+    "drill.json": (None, False),
 }
 
 
@@ -149,6 +151,8 @@ def test_every_event_file_runs_with_the_right_outcome(name: str, aws: LocalAws) 
         assert [r["name"] for r in result["resources"]] == event["only"]
     elif name == "manual-plan.json":
         assert result["summary"]["pending"] == COUNT
+    elif name == "drill.json":
+        assert result["action"] == "drill" and "does not exist" in result["error"] and " — run " in result["error"]
     else:
         assert result["summary"]["healed"] == COUNT and result["summary"]["failed"] == 0
 
