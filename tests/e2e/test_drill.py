@@ -353,3 +353,36 @@ def test_a_restore_that_outlives_the_invocation_is_handed_to_the_drills_next_inv
     document = json.loads(message["Message"])
     assert {r["name"]: r["verified"] for r in document["resources"]} == {PHOTOS: True, SITE: True, IMAGES: True}
     assert message["Subject"] == "selfheal drill: 3/3 verified"
+
+
+@pytest.mark.iam_parameters(PhotosCopyBucketName="galerly-images-replica")  # the function role builds the estate
+def test_a_bucket_with_a_declared_replica_is_drilled_as_a_refill_from_it(
+    aws: LocalAws, s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a photos bucket whose declared copy is a replica bucket holding its objects (the stack names the replica)
+    path = tmp_path / "estate.yaml"
+    path.write_text("version: 1\nsettings: {poll_seconds: 0.1}\nbuckets:\n  - {name: galerly-images-storage, "
+                    "versioning: true, copy_from: {bucket: galerly-images-replica}}\n")
+    s3.create_bucket(Bucket="galerly-images-replica")
+    built = Engine(load_estate(path, env={}), Clients(endpoint_url=aws.endpoint)).apply()
+    assert built.exit_code == 0, [r.to_dict() for r in built.results]
+    for n in range(30):
+        for bucket in (IMAGES, "galerly-images-replica"):
+            s3.put_object(Bucket=bucket, Key=f"photos/{n:02d}.jpg", Body=bytes([n]) * 1024)
+    aws.enforce_iam(TEMPLATE, parameters={**DRILL_PARAMETERS, "PhotosCopyBucketName": "galerly-images-replica"},
+                    role="DrillRole")
+    aws.reset_calls()
+
+    # WHEN the drill runs
+    code, report, err = drill(capsys, aws, path, "--json")
+
+    # THEN the replica was copied into a scratch bucket by the refill's copier, checked and removed; the role was
+    # refused nothing and wrote nothing but the scratch bucket
+    images = by_name(report)[IMAGES]
+    assert code == 0 and images["copy"] == "replica" and images["verified"], (err, images)
+    assert images["copy_ref"] == "galerly-images-replica" and images["restore_seconds"] is not None
+    assert images["details"]["objects"] == {"sampled": 20, "matched": 20}
+    assert images["removed"] is True and scratch_left(aws) == []
+    assert [c for c in aws.iam_log() if c.get("denied")] == []
+    written = {c["name"] for c in role_calls(aws) if c["write"]}
+    assert written and all("-drill-" in str(name) for name in written), written

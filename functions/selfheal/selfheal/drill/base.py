@@ -38,6 +38,7 @@ class Copy:
     what: str  # as a person reads it
     restorable: bool = True  # False: nothing is restored (versions live in the bucket itself); verify only
     needs_role: bool = False  # restored by AWS Backup, which assumes a restore role
+    owner: str | None = None  # the account of a replica bucket, when not this one
 
     def age_seconds(self, now: datetime) -> float | None:
         return None if self.taken is None else max(0.0, (now - self.taken).total_seconds())

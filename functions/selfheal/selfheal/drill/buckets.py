@@ -1,6 +1,8 @@
-"""A bucket's drill. Its copy outside the bucket, an AWS Backup recovery point, is restored into a new scratch bucket
-(StartRestoreJob, NewBucket) and a sample of objects is compared by SHA-256 with the bucket's, then the scratch bucket
-is emptied and deleted.
+"""A bucket's drill. Its declared copy outside the bucket is restored into a new scratch bucket the way a lost bucket
+would be refilled: a replica (`copy_from: {bucket}`) copied over by the refill's own copier (apply/refill.py), an AWS
+Backup recovery point restored by AWS Backup (StartRestoreJob, NewBucket). A sample of objects is compared by SHA-256
+with the bucket's, then the scratch bucket is emptied and deleted. Without a declared replica, the newest AWS Backup
+recovery point is the copy.
 
 A bucket whose only copy is its own versions has nothing to restore elsewhere: copying current objects into a scratch
 bucket would prove nothing about getting deleted data back. Its drill checks what `selfheal recover` relies on:
@@ -11,22 +13,27 @@ the object — so each would survive a delete or an overwrite as an old version.
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import error_code
+from ..apply.executor import Deadline, Deferred, StepFailed, Waits
+from ..apply.refill import refill
+from ..aws import error_code, expected_owner
+from ..model import Step
 from ..observe.tables import find_recovery_points, newest_first
-from ..spec import BucketSpec, partition_of
+from ..spec import AWS_BACKUP, BucketSpec, partition_of
 from .base import SCRATCH, Copy, DrillFailed, KindDrill, Verification
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from ..aws import Clients
 
 SAMPLE = 20  # objects compared per drill: enough to catch a wrong or empty copy, cheap on any bucket
+# A replica lags its bucket: S3 Replication Time Control replicates "99.99 percent of new objects within 15 minutes"
+# (S3 User Guide, "Meeting compliance requirements with S3 Replication Time Control"). An object written since then
+# that the copy lacks or holds otherwise is not yet replicated, not lost.
+REPLICA_LAG = timedelta(minutes=15)
 _MISSING = ("404", "NoSuchBucket", "NotFound")
 
 
@@ -53,6 +60,17 @@ class BucketDrill(KindDrill[BucketSpec]):
         return True
 
     def newest_copy(self, clients: Clients, spec: BucketSpec) -> Copy | None:
+        if spec.copy_from and spec.copy_from != AWS_BACKUP:  # the declared replica: what a refill copies from
+            s3 = clients.client("s3", spec.region)
+            try:
+                s3.head_bucket(Bucket=spec.copy_from, **expected_owner(spec.copy_account))
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    return None
+                raise
+            owner = f" (account {spec.copy_account})" if spec.copy_account else ""
+            return Copy("replica", spec.copy_from, None, f"replica bucket {spec.copy_from}{owner}",
+                        owner=spec.copy_account)
         arn = f"arn:{partition_of(spec.region)}:s3:::{spec.name}"
         points = [p for p in newest_first(find_recovery_points(clients.client("backup", spec.region), arn)) if p.ready]
         if points:
@@ -65,12 +83,25 @@ class BucketDrill(KindDrill[BucketSpec]):
 
     def restore(self, clients: Clients, spec: BucketSpec, copy: Copy, scratch: str, restore_role: str | None) -> str:
         self._regions[scratch] = spec.region
+        if copy.source == "replica":  # a new scratch bucket, refilled as a recreated bucket would be: done on return
+            s3 = clients.client("s3", spec.region)
+            where = {} if spec.region == "us-east-1" else {
+                "CreateBucketConfiguration": {"LocationConstraint": spec.region}}
+            s3.create_bucket(Bucket=scratch, **where)
+            try:
+                refill(s3, Step("s3", "refill", {"Source": copy.ref, "SourceOwner": copy.owner, "Bucket": scratch}),
+                       Waits(), Deadline(None))
+            except (StepFailed, Deferred) as exc:
+                raise DrillFailed(str(exc)) from exc
+            return ""
         job = clients.client("backup", spec.region).start_restore_job(
             RecoveryPointArn=copy.ref, IamRoleArn=restore_role, ResourceType="S3",
             Metadata={"DestinationBucketName": scratch, "NewBucket": "true", "CreationToken": scratch})
         return str(job["RestoreJobId"])
 
     def restored(self, clients: Clients, scratch: str, handle: str) -> bool:
+        if not handle:  # a replica's copy is made by the time restore returns
+            return True
         job = clients.client("backup", self._regions.get(scratch)).describe_restore_job(RestoreJobId=handle)
         if job.get("Status") in ("FAILED", "ABORTED"):
             raise DrillFailed(f"AWS Backup restore job {handle} {job['Status']}: {job.get('StatusMessage', '')}")
@@ -81,21 +112,30 @@ class BucketDrill(KindDrill[BucketSpec]):
         if scratch is None:
             return _version_coverage(s3, spec.name)
         found = Verification()
-        keys = _sample(_older_keys(s3, spec.name, copy.taken))
-        matched = 0
+        written = _written(s3, spec.name)
+        # the copy must hold what was written before it: a recovery point's time; a replica, all but its lag
+        cutoff = copy.taken if copy.source != "replica" else datetime.now(UTC) - REPLICA_LAG
+        keys = _sample([k for k, at in written.items() if copy.source == "replica" or _before(at, cutoff)])
+        matched = lagging = 0
         for key in keys:
+            settled = _before(written[key], cutoff)  # a replica's newer objects may not be there yet
             try:
                 copied = _sha256(s3.get_object(Bucket=scratch, Key=key))
             except ClientError as exc:
                 if error_code(exc) not in ("NoSuchKey", "404"):
                     raise
-                found.problems.append(f"{key}: in the bucket since before the copy, missing from the copy")
+                if settled:
+                    found.problems.append(f"{key}: in the bucket since before the copy, missing from the copy")
+                else:
+                    lagging += 1
                 continue
-            if copied != _sha256(s3.get_object(Bucket=spec.name, Key=key)):
+            if copied == _sha256(s3.get_object(Bucket=spec.name, Key=key)):
+                matched += 1
+            elif settled:
                 found.problems.append(f"{key}: the copy's bytes differ from the bucket's (SHA-256)")
             else:
-                matched += 1
-        found.facts["objects"] = {"sampled": len(keys), "matched": matched}
+                lagging += 1
+        found.facts["objects"] = {"sampled": len(keys), "matched": matched, **({"lagging": lagging} if lagging else {})}
         return found
 
     def remove(self, clients: Clients, scratch: str) -> None:
@@ -116,14 +156,18 @@ class BucketDrill(KindDrill[BucketSpec]):
         s3.delete_bucket(Bucket=scratch)
 
 
-def _older_keys(s3: Any, bucket: str, taken: datetime | None) -> list[str]:
-    """The bucket's keys last written before the copy's time: the copy must hold them as they are. LastModified has
-    whole seconds, so a key written within a second of the copy is left out (it may be newer)."""
-    keys = []
+def _written(s3: Any, bucket: str) -> dict[str, datetime]:
+    """Every key of the bucket and when it was last written."""
+    found: dict[str, datetime] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys += [o["Key"] for o in page.get("Contents", [])
-                 if taken is None or o["LastModified"] + timedelta(seconds=1) <= taken]
-    return keys
+        found.update({o["Key"]: o["LastModified"] for o in page.get("Contents", [])})
+    return found
+
+
+def _before(written: datetime, cutoff: datetime | None) -> bool:
+    """Written before `cutoff` for sure: LastModified has whole seconds, so a key written within a second of it is
+    not (it may be newer)."""
+    return cutoff is None or written + timedelta(seconds=1) <= cutoff
 
 
 def _sample(keys: list[str]) -> list[str]:

@@ -158,7 +158,8 @@ def _resumed(entry: Mapping[str, Any], by_name: Mapping[str, Any]) -> _Planned:
     taken = copy.get("taken")
     return _Planned(spec, drill, Copy(str(copy.get("source")), str(copy.get("ref")),
                                       None if taken is None else datetime.fromisoformat(str(taken)),
-                                      str(copy.get("what", "")), needs_role=bool(copy.get("needs_role"))), scratch)
+                                      str(copy.get("what", "")), needs_role=bool(copy.get("needs_role")),
+                                      owner=copy.get("owner")), scratch)
 
 
 def _plan(clients: Clients, spec: Any, scratch: str, declared: set[str], restore_role: str | None) -> _Planned:
@@ -185,8 +186,8 @@ def _plan(clients: Clients, spec: Any, scratch: str, declared: set[str], restore
     except AWS_ERRORS as exc:
         raise DrillProblem(kind.explain(exc, "drill (reading its copies)", spec.name)) from None
     if copy is None:
-        fix = {"table": "turn PITR on (`pitr: true`) or back it up", "bucket": "turn versioning on or select it in "
-               "a `backups:` plan"}.get(kind.name, "give it a copy")
+        fix = {"table": "turn PITR on (`pitr: true`) or back it up", "bucket": "turn versioning on, select it in a "
+               "`backups:` plan, or declare a replica that exists (`copy_from`)"}.get(kind.name, "give it a copy")
         raise DrillProblem(f"{what}: no copy to restore — {fix}, or leave it out with --only")
     if copy.needs_role and not restore_role:
         raise DrillProblem(f"{what}: its newest copy is an AWS Backup recovery point, which AWS Backup restores "
@@ -243,7 +244,7 @@ def _finish(clients: Clients, p: _Planned, result: DrillResult, handle: str, pol
                                  "started_at": started_at, "copy_age_seconds": result.copy_age_seconds,
                                  "copy": {"source": p.copy.source, "ref": p.copy.ref, "what": p.copy.what,
                                           "taken": None if p.copy.taken is None else p.copy.taken.isoformat(),
-                                          "needs_role": p.copy.needs_role}}
+                                          "needs_role": p.copy.needs_role, "owner": p.copy.owner}}
                 return result
             time.sleep(poll)
         result.restore_seconds = restoring_for()
