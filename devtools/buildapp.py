@@ -13,7 +13,9 @@ does is generated here from the estate, loaded with the product's own loader:
 * one stack parameter per var the estate marks `{default: ..., overridable: true}` (the function gets it as
   SELFHEAL_VAR_<NAME>, the role and the rule name resources with it): template.yaml's own estate parameters go;
 * the function's code: functions/selfheal with this estate as its estate.yaml (`--out`/function), no file of selfheal
-  edited.
+  edited;
+* no restore drills: template.yaml's DrillSchedule and what it adds (its drill role names Galerly's buckets) are left
+  out, as in the StackSet template — such an estate drills with `selfheal drill`.
 
 Nothing here touches AWS. A problem is one line naming the file, the field and the fix, exit 1, nothing written.
 """
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "functions" / "selfheal"))
 
+from devtools.fleet_template import without_drills  # noqa: E402 - the StackSet template leaves them out too
 from devtools.iam import load_template  # noqa: E402 - a SafeLoader that reads !Ref/!Sub/... as long forms
 from selfheal.kinds import Kind, kinds  # noqa: E402
 from selfheal.kinds.base import FUNCTION_ROLE, RESTORE_ROLE, Placed  # noqa: E402
@@ -461,7 +464,7 @@ def build(paths: Sequence[Path], base: Path = TEMPLATE, out: Path = DEFAULT_OUT)
             Placed(names.sub(str(e["name"]), f"{kind.section}[{i}].name"), names.region(e, f"{kind.section}[{i}]"),
                    spec, names.written(e))
             for i, (e, spec) in enumerate(zip(entries, specs, strict=True)))
-    template_base = load_template(base)
+    template_base = without_drills(load_template(base))  # the drill's role is template.yaml's estate's (Galerly's)
     code_uri = "function/"
     layer_uri = os.path.relpath(LAYER_CODE, out) + "/"
 
