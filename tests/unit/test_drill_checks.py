@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from selfheal.drill import DrillProblem, DrillResult, publish, run_drill, scratch_name
+from selfheal.drill import DrillProblem, DrillResult, publish, resume_drill, run_drill, scratch_name
 from selfheal.loader import parse_estate
 from selfheal.model import Outcome
 from selfheal.report import Report
@@ -89,3 +89,20 @@ def test_one_message_tells_the_whole_drill() -> None:
     assert "table a: verified — pitr, restored in 25.0 min, copy 0.1 h old, rto 20 min EXCEEDED" in message.text
     assert "table b: NOT verified" in message.text and "119 items in the copy" in message.text
     assert message.attributes["failed"]["StringValue"] == "1"
+
+
+@pytest.mark.parametrize("entry", [
+    {"kind": "table", "name": "galerly-photos", "scratch": "galerly-users-drill-202612050907"},  # another's scratch
+    {"kind": "table", "name": "galerly-photos", "scratch": "galerly-photos"},  # the declared table itself
+    {"kind": "bucket", "name": "galerly-photos", "scratch": "galerly-photos-drill-202612050907"},  # not its kind
+    {"kind": "table", "name": "other-app-orders", "scratch": "other-app-orders-drill-202612050907"},  # undeclared
+])
+def test_a_hand_over_that_is_not_a_declared_resources_scratch_copy_is_refused_before_any_call(
+    entry: dict[str, Any]
+) -> None:
+    # A drill's next invocation gets its pending restores in its event: whatever the event says, it may only ever
+    # wait for, check and remove a scratch copy of a declared resource.
+    estate = parse_estate("version: 1\ntables:\n  - {name: galerly-photos, hash_key: id}\n", source="t.yaml", env={})
+    with pytest.raises(DrillProblem, match="is not the scratch copy of a declared table or bucket"):
+        pending = [{**entry, "handle": "", "started_at": 0, "copy": {"source": "pitr"}}]
+        resume_drill(estate, NoAws(), pending)  # type: ignore[arg-type]
