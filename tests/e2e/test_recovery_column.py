@@ -74,11 +74,12 @@ def test_each_resource_says_what_a_deletion_now_would_lose(
     assert found["galerly-frontend-app"] == {"recoverable_to": None, "sources": []}
     calls = role_calls(aws)
     assert [c for c in calls if c["status"] == 403] == []  # every read inside the role's policy
-    # The reads it adds: ListBackups + ListRecoveryPointsByResource per table without PITR, GetBucketVersioning for
-    # a bucket that does not declare it, ListRecoveryPointsByResource for an unversioned bucket. None for PITR.
-    extra = sorted((c["operation"], c["name"]) for c in calls
+    # The reads it adds: ListBackups + ListRecoveryPointsByResource per table without PITR, one ListBackups of the
+    # region for every PITR table (the newest backup beside PITR), GetBucketVersioning for a bucket that does not
+    # declare it, ListRecoveryPointsByResource for an unversioned bucket; a versioned one's replication and lock.
+    extra = sorted((c["operation"], c["name"] or "-") for c in calls
                    if c["operation"] in ("ListBackups", "ListRecoveryPointsByResource", "GetBucketVersioning"))
-    assert len([c for c in extra if c[0] == "ListBackups"]) == 3
+    assert len([c for c in extra if c[0] == "ListBackups"]) == 3 + 1
     assert len([c for c in extra if c[0] == "ListRecoveryPointsByResource"]) == 4
     # the photos bucket's own read (declared), and the frontend bucket's (not declared: read for this)
     assert len([c for c in extra if c[0] == "GetBucketVersioning"]) == 2
@@ -93,16 +94,21 @@ def test_each_resource_says_what_a_deletion_now_would_lose(
     assert "nothing: deleted objects stay as old versions for 30 days" in rows["galerly-images-storage"]
 
 
-def test_the_seed_estates_healthy_pass_adds_two_reads(aws: LocalAws, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_seed_estates_healthy_pass_reads_each_copy_once(aws: LocalAws, capsys: pytest.CaptureFixture[str]) -> None:
     heal_from_empty(aws.endpoint)
     aws.reset_calls()
     code = cli.main(["apply", "--json", "--endpoint-url", aws.endpoint, "--region", "us-east-1"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert all(r["recovery"]["sources"] == ["pitr"] for r in report["resources"] if r["kind"] == "table")
-    # PITR on every table (table_defaults): no further table read; the frontend bucket declares no versioning, so
-    # GetBucketVersioning and ListRecoveryPointsByResource are read for it, and only for it.
+    # Beside PITR (table_defaults), the newest backup: one ListBackups of the region for all 13 tables, and the
+    # AWS Backup points of each table the shipped backups selection names; the photos bucket (versioned, selected)
+    # reads its replication, its lock and its points; the frontend bucket (no versioning declared) its versioning
+    # and its points.
     calls = role_calls(aws)
-    assert [c["operation"] for c in calls if c["operation"] in ("ListBackups", "ListRecoveryPointsByResource")] == [
-        "ListRecoveryPointsByResource"]
+    counted = {op: [c["name"] for c in calls if c["operation"] == op] for op in (
+        "ListBackups", "ListRecoveryPointsByResource", "GetBucketReplication", "GetObjectLockConfiguration")}
+    assert len(counted["ListBackups"]) == 1
+    assert len(counted["ListRecoveryPointsByResource"]) == 13 + 2
+    assert counted["GetBucketReplication"] == counted["GetObjectLockConfiguration"] == ["galerly-images-storage"]
     assert [c for c in calls if c["write"]] == []

@@ -8,7 +8,7 @@ one place instead of a growing list of arguments.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from .apply.executor import Deadline, Waits
 from .aws import Clients
 from .observe.account import KeyResolver
+from .spec import Copy
 from .state.account import KeyInfo
 
 T = TypeVar("T")
@@ -50,6 +51,8 @@ class RunContext:
     deadline: Deadline = field(default_factory=lambda: Deadline(None))
     restore: bool = True  # False: a missing resource is created empty even if a copy exists (--no-restore)
     restore_role: str | None = None  # the role AWS Backup assumes to restore a recovery point
+    # The copies the estate declares of each resource with a recovery objective (Estate.copies)
+    copies: Mapping[tuple[str, str], tuple[Copy, ...]] = field(default_factory=dict)
     reads: Mapper = map  # one resource's independent reads side by side (the run's read pool)
     submit: Submit = _serial  # start a shared read in the background (the run's read pool)
     keys: KeyResolver = field(init=False)
@@ -78,6 +81,10 @@ class RunContext:
         self.start(name, read)
         result: T = self._facts[name].result()
         return result
+
+    def copies_of(self, spec: Any) -> tuple[Copy, ...]:
+        """The copies the estate declares of a resource (none unless it has a recovery objective)."""
+        return tuple(self.copies.get((spec.kind, spec.name), ()))
 
     @staticmethod
     def now() -> datetime:

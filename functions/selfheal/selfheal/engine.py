@@ -20,6 +20,7 @@ from .context import RunContext
 from .kinds import Kind, kind_of, kinds
 from .model import Action, Outcome, Progress, ResourcePlan, ResourceResult, Step, Trigger
 from .outcome import Attempt, classify, listed
+from .plan.objective import judge
 from .report import Report
 from .spec import Estate
 
@@ -99,7 +100,7 @@ class Engine:
         ):
             ctx = RunContext(self.clients, self.waits, Deadline(min(ends) if ends else None),
                              restore=self.options.restore, restore_role=self.options.restore_role,
-                             reads=reads.map, submit=reads.submit)
+                             copies=self.estate.copies, reads=reads.map, submit=reads.submit)
             for kind in kinds():  # shared reads (account facts, key ARNs) start alongside the resources
                 kind.prefetch(ctx, [r for r in resources if r.kind == kind.name])
             observed = list(pool.map(lambda spec: self._observe(ctx, spec), resources))
@@ -131,7 +132,17 @@ class Engine:
             reason = f"reading {spec.kind} {spec.name} failed unexpectedly: {type(exc).__name__}: {exc}"
             return None, ResourcePlan(spec.kind, spec.name, exists=True, error=reason)
         try:  # what a deletion now would lose: told, never a reason to fail the resource
-            return state, replace(plan, recovery=kind.recovery(ctx, spec, state))
+            recovery = kind.recovery(ctx, spec, state)
+            plan = replace(plan, recovery=recovery)
+            goal = kind.objective(spec)
+            if goal is not None and recovery is not None and state.exists:
+                after, repair = kind.after_apply(ctx, spec, state, plan, recovery.copies)
+                plan = judge(plan, goal, recovery.copies, after, kind.copy_fix, recovery.recoverable_to, ctx.now(),
+                             repair)
+            elif goal is not None:  # a missing one comes back as declared: only what the estate itself contradicts
+                declared = ctx.copies_of(spec)
+                plan = judge(plan, goal, declared, declared, kind.copy_fix, None, ctx.now(), "")
+            return state, plan
         except Exception as exc:  # noqa: BLE001 - the plan stands without it
             log.warning("reading what a deletion of %s %s would lose failed: %s", spec.kind, spec.name, exc)
             return state, replace(plan, notes=(*plan.notes, f"recoverability not read: {type(exc).__name__}: {exc}"))

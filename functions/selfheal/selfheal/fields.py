@@ -16,10 +16,11 @@ import importlib
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from functools import cache
 from typing import Any, Literal, NoReturn, Protocol
 
-from .spec import EstateError, choose
+from .spec import EstateError, Objective, choose, duration_text
 
 Mode = Literal["editor", "loader"]
 EDITOR: Mode = "editor"
@@ -571,8 +572,6 @@ _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 RTO = Text(r"[1-9][0-9]{0,4}[mhd]", "a duration like 30m, 2h or 1d", fix="write minutes, hours or days, e.g. 2h",
            description="recovery time objective: how long a restore may take, e.g. 2h (minutes m, hours h, days d); "
            "a drill whose restore takes longer alarms")
-# A resource's recovery objectives (its `recovery:` block): only `rto` here; the objective's window and rpo join it.
-RECOVERY = Obj("recovery", {"rto": RTO}, description="recovery objectives")
 
 
 def duration_seconds(text: str) -> float:
@@ -584,6 +583,51 @@ def rto_seconds(raw: dict[str, Any]) -> float | None:
     """The `recovery.rto` of an entry that passed its fields, in seconds (None: not declared)."""
     rto = (raw.get("recovery") or {}).get("rto")
     return None if rto is None else duration_seconds(str(rto))
+
+
+DURATION = r"[1-9][0-9]{0,6}[smhd]"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(description: str) -> Text:
+    """A duration as the estate writes it: a whole number and a unit (s, m, h, d): 30m, 1h, 35d."""
+    return Text(DURATION, "a duration", fix="write a whole number and a unit: 30m, 1h or 35d (s, m, h, d)",
+                numbers=False, description=description)
+
+
+def parse_duration(text: str) -> timedelta:
+    """A duration that passed `duration` (30m, 1h, 35d) as a timedelta."""
+    return timedelta(seconds=int(text[:-1]) * _UNITS[text[-1]])
+
+
+# A resource's recovery objective, `recovery:` on a table (or in table_defaults) or a bucket: its fields, declared once
+# here for every kind that holds data. A new field is one entry below and one field of spec.Objective.
+OBJECTIVE_FIELDS: dict[str, Field] = {
+    "window": duration("how far back its copies must reach: damage noticed this late can still be undone (35d)"),
+    "rpo": duration("how much a deletion now may lose at most: how old the newest copy may be (1h)"),
+    "rto": RTO,  # a drill's concern (spec's rto_seconds), not the copies': objective() leaves it out
+}
+RECOVERY = Union(
+    Obj("recovery", OBJECTIVE_FIELDS, description="the recovery objective: a resource whose copies fall short is a "
+        "problem in plan and status; apply switches on what the estate declares (PITR, versioning)"),
+    Null(), otherwise=0, description="recovery objective: {window: 35d, rpo: 1h}",
+)
+
+
+def objective(checker: Checker, raw: Any, path: str, longest: timedelta, why: str) -> Objective | None:
+    """A `recovery:` block that passed RECOVERY, as an Objective (None: not declared), with the rules across its
+    fields: a window AWS's copies can reach (`longest`, `why` says whose limit), an rpo within the window."""
+    if not raw:
+        return None
+    window = parse_duration(raw["window"]) if raw.get("window") is not None else None
+    rpo = parse_duration(raw["rpo"]) if raw.get("rpo") is not None else None
+    if window is not None and window > longest:
+        checker.fail(f"{path}.window", f"{raw['window']} is longer than {why} ({duration_text(longest)})",
+                     f"use window: {duration_text(longest)} or less")
+    if window is not None and rpo is not None and rpo > window:
+        checker.fail(f"{path}.rpo", f"{raw['rpo']} is longer than the window {raw['window']}",
+                     f"use an rpo of at most {raw['window']} (a copy older than the window is out of it)")
+    return None if window is None and rpo is None else Objective(window, rpo)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -753,8 +797,13 @@ class Section(Protocol):
     defaults: Obj | None  # a top-level mapping (its name is the key) merged under every entry, e.g. table_defaults
     defaults_probe: Mapping[str, Any]  # what completes the defaults into an entry, to check them by themselves
     entry_schema: dict[str, Any] | None
+    copy_fix: str  # how a copy of one is declared, for a recovery objective no declared copy meets
 
     def load(self, checker: Checker, raw: Any, path: str, region: str) -> Any: ...
+
+    def objective(self, spec: Any) -> Objective | None: ...
+
+    def copies(self, spec: Any, target: Any) -> tuple[Any, ...]: ...
 
 
 def sections() -> tuple[Section, ...]:

@@ -38,7 +38,8 @@ from .fields import (
     kind_word,
     sections,
 )
-from .spec import Estate, EstateError, Settings, choose
+from .plan.objective import unmeetable
+from .spec import Copy, Estate, EstateError, Settings, choose
 
 EstateParser = Checker  # the object a kind's `load` is given (its older name)
 
@@ -292,7 +293,28 @@ def _estate(checker: Checker, doc: Any, overrides: dict[str, str], env: Mapping[
             for i, raw in enumerate(entries)
         )
         checker.unique([s.name for s in specs[kind.section]], kind.section, kind.name)
-    return Estate(checker.source, specs, settings, tuple(sorted(variables.items())))
+    copies = _objectives(checker, kinds, specs)
+    return Estate(checker.source, specs, settings, tuple(sorted(variables.items())), copies)
+
+
+def _objectives(checker: Checker, kinds: tuple[Section, ...],
+                specs: Mapping[str, tuple[Any, ...]]) -> dict[tuple[str, str], tuple[Copy, ...]]:
+    """The copies the estate declares of each resource with a recovery objective (any section may keep them: a backups
+    selection copies a table), and an objective none of them can meet refused."""
+    every = [(kind, spec) for kind in kinds for spec in specs[kind.section]]
+    copies: dict[tuple[str, str], tuple[Copy, ...]] = {}
+    for kind in kinds:
+        for i, spec in enumerate(specs[kind.section]):
+            goal = kind.objective(spec)
+            if goal is None:
+                continue
+            declared = tuple(c for other, keeper in every for c in other.copies(keeper, spec))
+            copies[(spec.kind, spec.name)] = declared
+            short = unmeetable(goal, declared, kind.copy_fix)
+            if short is not None:
+                where = f"{kind.section}[{i}].recovery" + (f".{short.field}" if short.field else "")
+                checker.fail(where, f"cannot be met by any declared copy: {short.problem}", short.fix)
+    return copies
 
 
 # --- variables ------------------------------------------------------------------------------------------------

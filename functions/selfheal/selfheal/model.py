@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from .spec import Copy
+
 Action = Literal["status", "plan", "apply", "drill"]  # drill: selfheal/drill, not the engine
 Trigger = Literal["cli", "deploy", "schedule", "manual", "followup", "change"]
 Progress = Callable[[str, str, str], None]  # (event, kind, name): what a run is at, for a progress display
@@ -35,6 +37,8 @@ UNFINISHED = (Outcome.DEFERRED, Outcome.RESTORING, Outcome.IN_PROGRESS)  # nothi
 
 # What a change's `old` starts with when it is a finding (it widened access or destroyed data): its message says so.
 FINDING = "finding: "
+# What a note or conflict starts with when a resource's copies fall short of its recovery objective: messages show it.
+OBJECTIVE = "recovery objective "
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class Recovery:
     recoverable_to: datetime | None
     sources: tuple[str, ...]
     loses: str  # "nothing: any second of the last 35 days", "data since 02:00 (nightly backup)", "everything"
+    copies: tuple[Copy, ...] = ()  # the kinds of copy found (how far apart, how far back): judged by the objective
 
     def to_dict(self) -> dict[str, Any]:
         when = self.recoverable_to

@@ -22,7 +22,7 @@ from .aws import AWS_ERRORS, explain
 from .change import Change
 from .followup import Followup
 from .kinds import Kind, kind_named
-from .model import FAILED, FINDING, HEALED, UNFINISHED, Outcome, ResourceResult, clip
+from .model import FAILED, FINDING, HEALED, OBJECTIVE, UNFINISHED, Outcome, ResourceResult, clip
 from .report import Report
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def compose(report: Report, change: Change | None = None, handed_over: Followup 
             label = {Outcome.RESTORING: "in progress", Outcome.IN_PROGRESS: "in progress",
                      Outcome.DEFERRED: "not done yet", Outcome.ERROR: "failed", Outcome.CONFLICT: "not changed"}
             lines.append(f"  {label.get(r.outcome, 'done')}: {r.reason}")
+        lines += [f"  {n}" for n in r.notes if n.startswith(OBJECTIVE)]  # what the objective asked of this run
     if handed_over is not None:
         lines += ["", (f"Follow-up: scheduled for {handed_over.at.isoformat(timespec='seconds')}"
                        if handed_over.at else f"Follow-up: {handed_over.problem or 'already scheduled'}")]

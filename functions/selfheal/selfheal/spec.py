@@ -9,6 +9,7 @@ import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
 ON_DEMAND = "PAY_PER_REQUEST"
@@ -39,6 +40,41 @@ class EstateError(ValueError):
 
 # ---------------------------------------------------------------------------------------------------------------
 # The specs
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A resource's declared recovery objective (`recovery:`): how far back its copies must reach (window) and how much
+    a deletion now may lose at most (rpo). None: not declared."""
+
+    window: timedelta | None = None
+    rpo: timedelta | None = None
+
+    def __str__(self) -> str:
+        parts = [f"{name} {duration_text(value)}" for name, value in (("window", self.window), ("rpo", self.rpo))
+                 if value is not None]
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One kind of copy kept of a resource (declared, or found): how far apart its points are at worst (what a
+    deletion now loses with only this copy) and how far back it reaches."""
+
+    source: str  # pitr | versions | aws-backup | backup | replica (the `sources` of a report's `recovery`)
+    every: timedelta
+    keeps: timedelta | None  # None: until someone deletes it
+    what: str  # as a person reads it: "PITR (35 days)", "AWS Backup rule nightly of backups[0]"
+    lengthen: str = ""  # how to make it reach further back, when the estate can say so
+
+
+def duration_text(value: timedelta) -> str:
+    """A duration as the estate writes it: 35d, 1h, 30m, 45s (the largest unit that divides it)."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 @dataclass(frozen=True)
@@ -79,6 +115,7 @@ class TableSpec:
     tags: tuple[tuple[str, str], ...] = ()
     restore: bool = True  # look for a backup before creating a missing table
     rto_seconds: float | None = None  # recovery.rto: how long a restore may take (a drill over it alarms)
+    objective: Objective | None = None  # recovery: {window, rpo}
 
     kind: ClassVar[Literal["table"]] = "table"
 
@@ -142,6 +179,7 @@ class BucketSpec:
     copy_account: str | None = None  # the owner of the copy_from bucket (a backup account); None: this account
     mass_delete: tuple[int, int] | None = None  # (objects, minutes): more deleted within that window is reported
     rto_seconds: float | None = None  # recovery.rto: how long a restore may take (a drill over it alarms)
+    objective: Objective | None = None  # recovery: {window, rpo}
 
     kind: ClassVar[Literal["bucket"]] = "bucket"
 
@@ -186,6 +224,12 @@ class Estate:
     sections: Mapping[str, tuple[Any, ...]]
     settings: Settings = field(default_factory=Settings)
     variables: tuple[tuple[str, str], ...] = ()
+    # The copies the estate declares of each resource with a recovery objective, (kind, name) -> copies: found across
+    # sections (a backups selection copies a table) when the file is read, so `only` keeps them.
+    copies: Mapping[tuple[str, str], tuple[Copy, ...]] = field(default_factory=dict)
+
+    def copies_of(self, spec: Any) -> tuple[Copy, ...]:
+        return tuple(self.copies.get((spec.kind, spec.name), ()))
 
     def section(self, name: str) -> tuple[Any, ...]:
         """The specs of one section (empty when the file declares none)."""

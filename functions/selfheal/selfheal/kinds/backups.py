@@ -14,13 +14,14 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
 from ..fields import TAGS, Bool, Checker, Int, Listing, Obj, Strings, Text, present, region_field, tag_pairs
 from ..model import Change, ResourcePlan, Step
-from ..spec import partition_of
+from ..spec import Copy, duration_text, partition_of
 from .base import FUNCTION_ROLE, Column, Kind, Permissions, Placed, Routed, allow
 
 # AWS Backup's own limits (API reference: CreateBackupVault, BackupRuleInput, BackupSelection, Lifecycle).
@@ -159,6 +160,67 @@ def _compare(rule: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "copy_to": sorted((c.get("DestinationBackupVaultArn"), (c.get("Lifecycle") or {}).get("DeleteAfterDays"))
                           for c in rule.get("CopyActions") or []),
     }
+
+
+_DAYS = {name: i + 1 for i, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
+# AWS Backup's documented rpo for a continuous backup is none; a restore is "within 1 second of precision" of any
+# point kept. Its newest point is counted as late as PITR's (typically 5 minutes).
+CONTINUOUS_LAG = timedelta(minutes=5)
+
+
+def _values(text: str, low: int, high: int, names: Mapping[str, int] | None = None) -> list[int] | None:
+    """The values a cron field takes (None: every value, or one this reading cannot tell)."""
+    if text in ("*", "?"):
+        return None
+    out: set[int] = set()
+    try:
+        for part in text.upper().split(","):
+            body, _, step = part.partition("/")
+            first, _, last = body.partition("-")
+
+            def number(word: str) -> int:
+                return (names or {}).get(word) or int(word)
+
+            lo = low if first == "*" else number(first)
+            hi = (high if step or first == "*" else lo) if not last else number(last)
+            out.update(range(lo, hi + 1, int(step or 1)))
+    except (ValueError, KeyError):
+        return None
+    return sorted(out) or None
+
+
+def _widest(values: list[int], period: int) -> int:
+    """The longest gap between consecutive values that repeat every `period` (hours of a day, days of a week)."""
+    return max((b - a) % period or period for a, b in zip(values, values[1:] + values[:1], strict=True))
+
+
+def cron_gap(schedule: str) -> timedelta:
+    """The longest time between two backups of an AWS Backup cron(MIN HOUR DOM MONTH DOW YEAR) schedule: what a
+    deletion loses at worst with only its copies. Coarse where AWS's cron is rich (L, W, #: counted as monthly)."""
+    parts = schedule.strip()[5:-1].split()
+    if len(parts) != 6:
+        return timedelta(days=31)
+    minute, hour, dom, month, dow = parts[:5]
+    if month not in ("*", "?") or dom not in ("*", "?"):
+        return timedelta(days=31)
+    if dow not in ("*", "?"):
+        days = _values(dow, 1, 7, _DAYS)
+        return timedelta(days=_widest(days, 7) if days else 7)
+    hours = _values(hour, 0, 23)
+    if hours is not None:
+        return timedelta(hours=_widest(hours, 24))
+    if hour not in ("*", "?"):
+        return timedelta(days=1)
+    minutes = _values(minute, 0, 59)
+    return timedelta(minutes=_widest(minutes, 60) if minutes else 60)
+
+
+def _selects(spec: BackupSpec, target: Any) -> bool:
+    """Does the selection name this declared resource (by name, or by one of its declared tags: AWS Backup ORs a
+    selection's tag conditions)?"""
+    named = {"table": spec.tables, "bucket": spec.buckets}.get(getattr(target, "kind", ""), ())
+    return getattr(target, "region", spec.region) == spec.region and (
+        target.name in named or bool(set(spec.selection_tags) & set(getattr(target, "tags", ()))))
 
 
 def _shorter(old: int | None, new: int) -> bool:
@@ -356,6 +418,21 @@ class BackupKind(Kind[BackupSpec, BackupState]):
             tables=tuple(map(str, sel.get("tables") or ())), buckets=tuple(map(str, sel.get("buckets") or ())),
             selection_tags=tag_pairs(sel.get("tags")), lock=lock, tags=tag_pairs(raw.get("tags")),
         )
+
+    def copies(self, spec: BackupSpec, target: Any) -> tuple[Copy, ...]:
+        """Each rule's copies of a resource the selection names: as often as its schedule, kept its retention."""
+        if target is spec or not _selects(spec, target):
+            return ()
+        continuous_ok = getattr(target, "kind", "") == "bucket"  # AWS Backup's continuous backup: S3, not DynamoDB
+        return tuple(Copy(
+            "aws-backup",
+            CONTINUOUS_LAG if rule.continuous and continuous_ok else cron_gap(rule.schedule),
+            timedelta(days=rule.retention_days),
+            f"AWS Backup rule {rule.name} of {spec.name}, every "
+            f"{duration_text(CONTINUOUS_LAG if rule.continuous and continuous_ok else cron_gap(rule.schedule))}, "
+            f"kept {rule.retention_days} days",
+            f"declare retention_days: N or more on rule {rule.name} of backups {spec.name}",
+        ) for rule in spec.rules)
 
     def observe(self, ctx: Any, spec: BackupSpec) -> BackupState:
         client = ctx.clients.client("backup", spec.region)

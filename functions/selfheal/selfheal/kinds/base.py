@@ -26,6 +26,7 @@ from ..apply.executor import Deadline, Waits
 from ..aws import explain
 from ..fields import Checker, Obj
 from ..model import Change, Outcome, Recovery, ResourcePlan, ResourceResult, Step
+from ..spec import Copy, Objective
 
 if TYPE_CHECKING:
     from ..aws import Clients
@@ -131,6 +132,8 @@ class Kind(Generic[SpecT, StateT]):
     retry_later: ClassVar[frozenset[str]] = frozenset()
     # How a change's field paths read in a message's subject ("pitr" -> "PITR"); else the path's head, spaced.
     aspect_labels: ClassVar[Mapping[str, str]] = {}
+    # How a copy of one of these is declared, for a recovery objective no copy meets ("declare pitr: true, ...").
+    copy_fix: ClassVar[str] = "declare a copy of it"
     # CloudTrail: the EventBridge sources of its service ("aws.dynamodb") and the calls that can break one of them.
     event_sources: ClassVar[tuple[str, ...]] = ()
     events: ClassVar[frozenset[str]] = frozenset()
@@ -167,6 +170,23 @@ class Kind(Generic[SpecT, StateT]):
         """What a deletion now would lose, from what observe read (a further read only where that is not enough, and
         cheap): the latest restorable point and where from. None: the kind holds no data of its own."""
         return None
+
+    # --- the recovery objective (`recovery: {window, rpo}`; selfheal/plan/objective.py judges) --------------------
+
+    def objective(self, spec: SpecT) -> Objective | None:
+        """The resource's declared recovery objective (None: it declares none, or the kind holds no data)."""
+        return None
+
+    def copies(self, spec: SpecT, target: Any) -> tuple[Copy, ...]:
+        """The copies this declared resource keeps of `target` (a declared resource of any kind, itself included):
+        its own PITR or versions, a backup plan's rules that select it."""
+        return ()
+
+    def after_apply(self, ctx: RunContext, spec: SpecT, state: StateT, plan: ResourcePlan,
+                    found: tuple[Copy, ...]) -> tuple[tuple[Copy, ...], str]:
+        """The copies once apply has carried out `plan` (`found`: those there now), and how apply gets them there
+        ("apply switches PITR on, as declared")."""
+        return found, ""
 
     def finish(self, ctx: RunContext, results: Sequence[ResourceResult]) -> None:
         """After every resource of the run: what concerns all of this kind's results (a shared fact not read)."""

@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from botocore.exceptions import WaiterError
@@ -14,6 +15,7 @@ from botocore.exceptions import WaiterError
 from ..apply.executor import Deadline, Deferred, Waits
 from ..apply.refill import refill
 from ..apply.wait import aws_waiter, budget
+from ..aws import AWS_ERRORS, error_code
 from ..fields import (
     RECOVERY,
     TAGS,
@@ -39,6 +41,7 @@ from ..fields import (
     Types,
     Union,
     kms_key,
+    objective,
     present,
     region_field,
     rto_seconds,
@@ -60,8 +63,10 @@ from ..spec import (
     OWNERSHIP,
     POLICY_PRESETS,
     BucketSpec,
+    Copy,
     CorsRule,
     LifecycleRule,
+    Objective,
     Website,
     canonical_json,
     partition_of,
@@ -69,7 +74,7 @@ from ..spec import (
 )
 from ..state.account import AccountFacts
 from ..state.buckets import BucketState
-from ..state.tables import copies_recovery
+from ..state.tables import copies_recovery, newest_copy
 from .base import FUNCTION_ROLE, RESTORE_ROLE, Column, Kind, Permissions, Placed, Routed, allow
 
 if TYPE_CHECKING:
@@ -219,7 +224,6 @@ BUCKET = Obj(
         "cors": Listing(CORS),
         "lifecycle": Listing(LIFECYCLE),
         "tags": TAGS,
-        "recovery": RECOVERY,
         "exclusive": Union(
             Bool(), Listing(Choice(EXCLUSIVE_SECTIONS)),
             otherwise=lambda value, path: (path, f"{value!r} is not a list of sections",
@@ -253,6 +257,7 @@ BUCKET = Obj(
             description="where a recreated bucket's objects are copied back from: {bucket: REPLICA} or aws-backup "
             "(its newest AWS Backup recovery point); without it a recreated bucket comes back empty",
         ),
+        "recovery": RECOVERY,
     },
     required=("name",),
     description="an S3 bucket",
@@ -321,6 +326,8 @@ def _bucket(checker: Checker, raw: dict[str, Any], path: str, default_region: st
         copy_account=copy_account,
         mass_delete=mass_delete,
         rto_seconds=rto_seconds(raw),
+        objective=objective(checker, raw.get("recovery"), f"{path}.recovery", timedelta(days=LONGEST_RULE_DAYS),
+                            "a lifecycle rule can keep old versions"),
     )
     for i, rule in enumerate(lifecycle):
         for problem in destructive_rules(replace(spec, lifecycle=(rule,))):
@@ -403,13 +410,34 @@ def _lifecycle(checker: Checker, raw: dict[str, Any], path: str) -> LifecycleRul
                          accept_data_loss=bool(raw.get("accept_data_loss", False)))
 
 
+LONGEST_RULE_DAYS = 36500  # a lifecycle rule's days (the estate's bound, as S3's own examples go)
+# S3 Replication Time Control "replicates 99.99 percent of new objects within 15 minutes" (S3 User Guide): a replica's
+# newest object is counted that late, with or without RTC.
+REPLICA_LAG = timedelta(minutes=15)
+
+
+def versions_copy(rules: Sequence[tuple[str, int]], lock_days: int | None = None) -> Copy:
+    """Versioning as a copy: every write kept as a version, old versions kept as long as the shortest of these
+    lifecycle rules ((id, NoncurrentDays)) says, never less than an Object Lock's default retention."""
+    if not rules:
+        return Copy("versions", timedelta(0), None, "old versions, kept until deleted")
+    rule, days = min(rules, key=lambda r: r[1])
+    kept = max(days, lock_days or 0)
+    locked = f", Object Lock keeps them {lock_days} days" if lock_days and lock_days > days else ""
+    return Copy("versions", timedelta(0), timedelta(days=kept),
+                f"old versions, expired after {days} days by lifecycle rule {rule}{locked}",
+                f"declare noncurrent_version_expiration_days: N or more on lifecycle rule {rule}")
+
+
 log = logging.getLogger(__name__)
 ACCOUNT_EVENTS = frozenset({"PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"})
 # The IAM actions of a bucket's reads and repairs (HeadBucket is s3:ListBucket; each Get/Put of a configuration is
-# authorized as its own action, DeleteBucket* as the Put of the same configuration).
+# authorized as its own action, DeleteBucket* as the Put of the same configuration; replication and Object Lock are
+# read for what a deletion would lose).
 _READS = ("s3:ListBucket", "s3:GetBucketPublicAccessBlock", "s3:GetBucketOwnershipControls",
           "s3:GetEncryptionConfiguration", "s3:GetBucketVersioning", "s3:GetBucketWebsite", "s3:GetBucketPolicy",
-          "s3:GetBucketCORS", "s3:GetLifecycleConfiguration", "s3:GetBucketTagging", "s3:GetBucketNotification")
+          "s3:GetBucketCORS", "s3:GetLifecycleConfiguration", "s3:GetBucketTagging", "s3:GetBucketNotification",
+          "s3:GetReplicationConfiguration", "s3:GetBucketObjectLockConfiguration")
 _REPAIRS = ("s3:PutBucketPublicAccessBlock", "s3:PutBucketOwnershipControls", "s3:PutEncryptionConfiguration",
             "s3:PutBucketVersioning", "s3:PutBucketWebsite", "s3:PutBucketPolicy", "s3:PutBucketCORS",
             "s3:PutLifecycleConfiguration", "s3:PutBucketTagging", "s3:PutBucketNotification")
@@ -598,31 +626,81 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         return (str(bucket),)
 
     def recovery(self, ctx: RunContext, spec: BucketSpec, state: BucketState) -> Recovery | None:
-        """Versioning (and how long a lifecycle rule keeps old versions), from the aspects observe read (versioning is
-        read once more only where the estate does not declare it); without versioning, AWS Backup's recovery points of
-        the bucket (one list read). A declared `copy_from: {bucket}` that exists (observe's HeadBucket) is a `replica`
-        source; replication rules and Object Lock are not read."""
+        """Versioning (and how long lifecycle rules keep old versions), from the aspects observe read (versioning is
+        read once more only where the estate does not declare it); on a bucket versioned now or before (suspended),
+        its replication and Object Lock (a read each: a replica survives a delete, a lock keeps versions from it); a
+        declared `copy_from: {bucket}` that exists (observe's HeadBucket) is a `replica` source; AWS Backup's recovery
+        points where a declared selection names the bucket, `copy_from: aws-backup` says so or nothing else keeps a
+        copy (one list read)."""
         if not state.exists:
             return Recovery(None, (), "everything")
-        copy = state.copy
-        replica = spec.copy_from not in (None, AWS_BACKUP) and copy is not None and copy.exists and not copy.problem
+        s3 = _s3(ctx.clients, spec.region)
         status = state.aspects["versioning"] if "versioning" in state.aspects else \
-            _s3(ctx.clients, spec.region).get_bucket_versioning(Bucket=spec.name).get("Status")
-        if replica and status != "Enabled":
-            return Recovery(ctx.now(), ("replica",), f"what bucket {spec.copy_from} does not hold yet (it is copied "
-                            "back from there)")
-        if status == "Enabled":
-            lifecycle = state.aspects.get("lifecycle")
-            rules = [r for r in (lifecycle or {}).get("rules") or [] if r.get("Status") == "Enabled"]
-            days = [int(r["NoncurrentVersionExpiration"]["NoncurrentDays"]) for r in rules
-                    if (r.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays")]
-            kept = f"for {min(days)} days" if days else ("until deleted" if "lifecycle" in state.aspects
-                                                        else "as long as its lifecycle keeps them")
-            return Recovery(ctx.now(), ("versions", "replica") if replica else ("versions",),
-                            f"nothing: deleted objects stay as old versions {kept}")
+            s3.get_bucket_versioning(Bucket=spec.name).get("Status")
+        declared = tuple(c for c in ctx.copies_of(spec) if c.source == "aws-backup")  # a backups selection names it
+        copy = state.copy
+        refill = spec.copy_from not in (None, AWS_BACKUP) and copy is not None and copy.exists and not copy.problem
         arn = f"arn:{partition_of(spec.region)}:s3:::{spec.name}"
-        points = find_recovery_points(cast("Any", ctx.clients.client("backup", spec.region)), arn)
-        return copies_recovery(newest_first(points), ctx.now())
+        # Suspended, the versions, replica and lock made while it was on remain: read for both
+        lock, replicas = (_object_lock(s3, spec.name), _replicas(s3, spec.name)) if status else (None, [])
+        replica = tuple(Copy("replica", REPLICA_LAG, None, f"replica in {name}") for name in replicas)
+        if refill:  # the declared copy a recreated bucket is refilled from
+            replica += (Copy("replica", REPLICA_LAG, None, f"copy in bucket {spec.copy_from}"),)
+        if status != "Enabled":
+            if refill:  # AWS Backup is not read: the declared copy is what a deletion is refilled from
+                return Recovery(ctx.now(), ("replica",), f"what bucket {spec.copy_from} does not hold yet (it is "
+                                "copied back from there)", (*replica, *declared))
+            points = find_recovery_points(cast("Any", ctx.clients.client("backup", spec.region)), arn)
+            found = copies_recovery(newest_first(points), ctx.now())
+            if not replicas:
+                return replace(found, copies=declared)
+            return Recovery(ctx.now() - REPLICA_LAG, tuple(sorted({*found.sources, "replica"})),
+                            f"data since {REPLICA_LAG.seconds // 60} minutes ago (replica in {', '.join(replicas)})",
+                            (*replica, *declared))
+        rules = _noncurrent_rules(state)
+        versions = versions_copy(rules, lock[1] if lock else None)
+        kept = (f"for {versions.keeps.days} days" if versions.keeps else "until deleted") \
+            if "lifecycle" in state.aspects else "as long as its lifecycle keeps them"
+        text = [f"nothing: deleted objects stay as old versions {kept}"]
+        if lock:
+            text.append(f"Object Lock ({lock[0]}, {lock[1]} days) keeps each version from deletion")
+        sources = ["versions", *(["replica"] if replica else [])]
+        copies = [versions, *replica, *declared]
+        if replicas:
+            text.append(f"replicated to {', '.join(replicas)}")
+        if declared or spec.copy_from == AWS_BACKUP:
+            point = newest_copy(newest_first(find_recovery_points(
+                cast("Any", ctx.clients.client("backup", spec.region)), arn)), ctx.now())
+            if point:
+                sources.append("aws-backup")
+                text.append(f"newest AWS Backup point {point[2]}")
+        return Recovery(ctx.now(), tuple(sorted(sources)), "; ".join(text), tuple(copies))
+
+    copy_fix = "declare versioning: true, or name the bucket in a backups selection"
+
+    def objective(self, spec: BucketSpec) -> Objective | None:
+        return spec.objective
+
+    def copies(self, spec: BucketSpec, target: Any) -> tuple[Copy, ...]:
+        if target is not spec or not spec.versioning:
+            return ()
+        return (versions_copy([(r.id, r.noncurrent_version_expiration_days) for r in spec.lifecycle
+                               if r.noncurrent_version_expiration_days]),)
+
+    def after_apply(self, ctx: RunContext, spec: BucketSpec, state: BucketState, plan: ResourcePlan,
+                    found: tuple[Copy, ...]) -> tuple[tuple[Copy, ...], str]:
+        paths = {c.path.split(".")[0].split("[")[0] for c in plan.changes}
+        if not spec.versioning or not paths & {"versioning", "lifecycle"}:
+            return found, ""
+        # Apply writes the declared rules and keeps undeclared ones (those it removes as findings aside): a declared
+        # rule never lengthened, an undeclared one never shortened.
+        declared = {r.id: r.noncurrent_version_expiration_days for r in spec.lifecycle}
+        kept = [(rule, days) for rule, days in _noncurrent_rules(state) if rule not in declared
+                and not (days < MIN_NONCURRENT_DAYS and "lifecycle" in spec.exclusive_sections)]
+        rules = [(rule, days) for rule, days in declared.items() if days] + kept
+        after = (versions_copy(rules), *(c for c in found if c.source != "versions"))
+        return after, "apply switches versioning on, as the estate declares" if "versioning" in paths else \
+            "apply writes the declared lifecycle rules"
 
     def facts(self, result: ResourceResult) -> str:
         if result.outcome is Outcome.CREATED and any(n.startswith("recreated empty") for n in result.notes):
@@ -678,6 +756,41 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         from ..importing.buckets import import_buckets  # noqa: PLC0415 - only the CLI imports; the Lambda never does
 
         return import_buckets(clients, selection, names)
+
+
+def _noncurrent_rules(state: BucketState) -> list[tuple[str, int]]:
+    """The bucket's enabled lifecycle rules that expire old versions, as (id, NoncurrentDays)."""
+    lifecycle = state.aspects.get("lifecycle")
+    return [(str(r.get("ID", "?")), int(r["NoncurrentVersionExpiration"]["NoncurrentDays"]))
+            for r in (lifecycle or {}).get("rules") or [] if r.get("Status") == "Enabled"
+            and (r.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays")]
+
+
+def _object_lock(s3: Any, bucket: str) -> tuple[str, int] | None:
+    """The bucket's default Object Lock retention, (mode, days); None without one."""
+    try:
+        config = s3.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration") or {}
+    except AWS_ERRORS as exc:
+        if error_code(exc) == "ObjectLockConfigurationNotFoundError":
+            return None
+        raise
+    retention = (config.get("Rule") or {}).get("DefaultRetention") or {}
+    if config.get("ObjectLockEnabled") != "Enabled" or not retention:
+        return None
+    days = int(retention.get("Days") or 0) or int(retention.get("Years") or 0) * 365
+    return str(retention.get("Mode", "GOVERNANCE")), days
+
+
+def _replicas(s3: Any, bucket: str) -> list[str]:
+    """The buckets the bucket's enabled replication rules copy to (none without a configuration)."""
+    try:
+        config = s3.get_bucket_replication(Bucket=bucket).get("ReplicationConfiguration") or {}
+    except AWS_ERRORS as exc:
+        if error_code(exc) == "ReplicationConfigurationNotFoundError":
+            return []
+        raise
+    return sorted({str((r.get("Destination") or {}).get("Bucket", "?")).rsplit(":", 1)[-1]
+                   for r in config.get("Rules") or [] if r.get("Status") == "Enabled"})
 
 
 def _wait_bucket(client: Any, bucket: str, waits: Waits, deadline: Deadline) -> None:

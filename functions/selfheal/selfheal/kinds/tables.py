@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from botocore.exceptions import WaiterError
@@ -29,6 +30,7 @@ from ..fields import (
     Text,
     Union,
     kms_key,
+    objective,
     present,
     region_field,
     rto_seconds,
@@ -36,7 +38,14 @@ from ..fields import (
 )
 from ..model import Change, Outcome, Recovery, ResourcePlan, ResourceResult, Step
 from ..observe.account import AWS_MANAGED_DYNAMODB_KEY
-from ..observe.tables import find_backups, find_recovery_points, newest_first, observe_table, recovery_points
+from ..observe.tables import (
+    backups_by_table,
+    find_backups,
+    find_recovery_points,
+    newest_first,
+    observe_table,
+    recovery_points,
+)
 from ..plan.tables import RESTORED_FROM, plan_table
 from ..spec import (
     AWS_OWNED_KEY,
@@ -44,12 +53,14 @@ from ..spec import (
     ON_DEMAND,
     PROVISIONED,
     STREAM_VIEWS,
+    Copy,
     IndexSpec,
     KeyAttr,
+    Objective,
     TableSpec,
     partition_of,
 )
-from ..state.tables import Backup, TableState, copies_recovery
+from ..state.tables import Backup, TableState, copies_recovery, newest_copy
 from .base import FUNCTION_ROLE, RESTORE_ROLE, Column, Deleted, Kind, Permissions, Placed, Routed, allow
 
 if TYPE_CHECKING:
@@ -140,11 +151,20 @@ _SETTINGS: dict[str, Field] = {
                  description="the TTL attribute name (false or null: none)"),
     "stream": Union(Null(), Const(False), Choice(STREAM_VIEWS), description="stream view type (false or null: none)"),
     "tags": TAGS,
-    "recovery": RECOVERY,
     "restore": Choice(("auto", "never"), default="auto",
                       description="auto (default): a missing table is restored from its newest backup; never: "
                       "created empty"),
+    "recovery": RECOVERY,
 }
+PITR_DAYS = 35  # the longest PITR reaches back (RecoveryPeriodInDays 1-35): a table's window cannot be longer
+# "LatestRestorableDateTime is typically 5 minutes before the current time" (DescribeContinuousBackups)
+PITR_LAG = timedelta(minutes=5)
+
+
+def pitr_copy(days: int) -> Copy:
+    """PITR as a copy: any second of the last `days` days, its newest point minutes old."""
+    return Copy("pitr", PITR_LAG, timedelta(days=days), f"PITR, {days} days",
+                f"declare pitr: {{recovery_days: {PITR_DAYS}}}" if days < PITR_DAYS else "")
 _REGION = region_field("AWS region; default: the `region` var, else us-east-1")
 TABLE = Obj(
     "table",
@@ -214,6 +234,8 @@ def _table(checker: Checker, raw: dict[str, Any], path: str, default_region: str
         tags=tag_pairs(raw.get("tags")),
         restore=raw.get("restore", "auto") == "auto",
         rto_seconds=rto_seconds(raw),
+        objective=objective(checker, raw.get("recovery"), f"{path}.recovery", timedelta(days=PITR_DAYS),
+                            "point-in-time recovery reaches back"),
     )
 
 
@@ -401,16 +423,41 @@ class TableKind(Kind[TableSpec, TableState]):
         return f" ({items:,} items)" if result.outcome is Outcome.RESTORED and isinstance(items, int) else ""
 
     def recovery(self, ctx: RunContext, spec: TableSpec, state: TableState) -> Recovery | None:
-        """PITR's latest restorable time (read with the table's settings); without PITR, the newest backup or AWS
-        Backup recovery point: two list reads, made only for a table without PITR."""
+        """PITR's latest restorable time (read with the table's settings) and, beside it, the newest on-demand backup
+        (one listing of the region's backups for the whole run) and AWS Backup recovery point (listed for a table a
+        declared selection names); without PITR, the table's newest backup or recovery point (two list reads)."""
+        declared = tuple(c for c in ctx.copies_of(spec) if c.source != "pitr")  # a backups selection names it
         if state.exists and state.pitr:
-            return Recovery(state.pitr_latest or ctx.now(), ("pitr",),
-                            f"nothing: any second of the last {state.recovery_days or 35} days")
+            days = state.recovery_days or PITR_DAYS
+            client = _dynamodb(ctx.clients, spec.region)
+            beside = ctx.fact(f"backups {spec.region}", lambda: backups_by_table(client)).get(spec.name, ())
+            if any(c.source == "aws-backup" for c in declared):
+                beside += self._recovery_points(ctx, spec)
+            newest = newest_copy(newest_first(beside), ctx.now())
+            text = f"nothing: any second of the last {days} days"
+            return Recovery(state.pitr_latest or ctx.now(), ("pitr", *(newest[1] if newest else ())),
+                            text + (f"; newest backup {newest[2]}" if newest else ""), (pitr_copy(days), *declared))
         if state.exists:
             client = _dynamodb(ctx.clients, spec.region)
             state = replace(state, backups=newest_first(find_backups(client, spec.name)
                                                         + self._recovery_points(ctx, spec)))
-        return copies_recovery(state.backups, ctx.now())
+        return replace(copies_recovery(state.backups, ctx.now()), copies=declared)
+
+    copy_fix = "declare pitr: true, or name the table in a backups selection"
+
+    def objective(self, spec: TableSpec) -> Objective | None:
+        return spec.objective
+
+    def copies(self, spec: TableSpec, target: Any) -> tuple[Copy, ...]:
+        return (pitr_copy(spec.recovery_days),) if target is spec and spec.pitr else ()
+
+    def after_apply(self, ctx: RunContext, spec: TableSpec, state: TableState, plan: ResourcePlan,
+                    found: tuple[Copy, ...]) -> tuple[tuple[Copy, ...], str]:
+        if not any(c.path == "pitr" for c in plan.changes):
+            return found, ""
+        kept = max([spec.recovery_days, *(int(c.keeps.days) for c in found if c.source == "pitr" and c.keeps)])
+        return ((pitr_copy(kept), *(c for c in found if c.source != "pitr")),
+                f"apply switches PITR on ({spec.recovery_days} days), as the estate declares")
 
     def drill(self) -> TableDrill:
         from ..drill.tables import TableDrill  # noqa: PLC0415 - only a drill loads it

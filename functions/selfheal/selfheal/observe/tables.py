@@ -169,6 +169,24 @@ def find_backups(client: DynamoDBClient, table: str) -> tuple[Backup, ...]:
     return tuple(found)
 
 
+def backups_by_table(client: DynamoDBClient) -> dict[str, tuple[Backup, ...]]:
+    """Every DynamoDB backup of the region, restorable or being made, by table: one listing for a whole run (a table
+    with PITR shows its newest backup beside it without a call of its own)."""
+    found: dict[str, list[Backup]] = {}
+    kwargs: dict[str, Any] = {"BackupType": "ALL"}
+    while True:
+        page = client.list_backups(**kwargs)
+        for b in page.get("BackupSummaries", []):
+            if b.get("BackupStatus") in ("AVAILABLE", "CREATING") and b.get("TableName"):
+                found.setdefault(str(b["TableName"]), []).append(
+                    Backup(b["BackupArn"], b.get("BackupName", ""), b.get("BackupType", "USER"),
+                           b.get("BackupCreationDateTime"), b["BackupStatus"]))
+        if not page.get("LastEvaluatedBackupArn"):
+            break
+        kwargs["ExclusiveStartBackupArn"] = page["LastEvaluatedBackupArn"]
+    return {table: tuple(backups) for table, backups in found.items()}
+
+
 def backup_indexes(client: DynamoDBClient, backup: Backup) -> Backup:
     """The backup with the global secondary indexes its table had (DescribeBackup's SourceTableFeatureDetails)."""
     desc = client.describe_backup(BackupArn=backup.arn)["BackupDescription"]

@@ -94,14 +94,24 @@ _COPY_WORDS = {"SYSTEM": "system backup", "USER": "on-demand backup", "AWS_BACKU
                "RECOVERY_POINT": "AWS Backup recovery point"}
 
 
-def copies_recovery(copies: tuple[Backup, ...], now: datetime) -> Recovery:
-    """What a deletion now would lose with only these copies (newest first): the data written since the newest."""
+def newest_copy(copies: tuple[Backup, ...], now: datetime) -> tuple[datetime, tuple[str, ...], str] | None:
+    """The newest ready copy among these (newest first): when, the sources of every ready one, and "02:00 UTC
+    (on-demand backup)" (a date when it is not from today). None: no ready copy."""
     ready = [b for b in copies if b.ready and b.created is not None]
     if not ready:
-        return Recovery(None, (), "everything")
+        return None
     newest = ready[0]
     when = newest.created if newest.created is not None else now
     sources = tuple(sorted({"aws-backup" if b.via_aws_backup else "backup" for b in ready}))
     at = when.astimezone(now.tzinfo)
     since = f"{at:%H:%M}" if at.date() == now.date() else f"{at:%Y-%m-%d %H:%M}"
-    return Recovery(when, sources, f"data since {since} UTC ({_COPY_WORDS.get(newest.type, 'backup')})")
+    return when, sources, f"{since} UTC ({_COPY_WORDS.get(newest.type, 'backup')})"
+
+
+def copies_recovery(copies: tuple[Backup, ...], now: datetime) -> Recovery:
+    """What a deletion now would lose with only these copies (newest first): the data written since the newest."""
+    found = newest_copy(copies, now)
+    if found is None:
+        return Recovery(None, (), "everything")
+    when, sources, words = found
+    return Recovery(when, sources, f"data since {words}")
