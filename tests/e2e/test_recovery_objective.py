@@ -123,8 +123,8 @@ def test_an_undeclared_rule_shorter_than_the_window_is_a_conflict_and_left_as_it
     assert "recovery objective (window 60d, rpo 1h) not met" in photos["reason"]
     assert "lifecycle rule tidy" in photos["reason"] and "window: 40d" in photos["reason"]
     assert writes(aws) == []
-    assert s3.get_bucket_lifecycle_configuration(Bucket="galerly-images-storage")["Rules"][0]["NoncurrentVersionExpiration"] \
-        == {"NoncurrentDays": 40}
+    (kept,) = s3.get_bucket_lifecycle_configuration(Bucket="galerly-images-storage")["Rules"]
+    assert kept["NoncurrentVersionExpiration"] == {"NoncurrentDays": 40}
 
 
 def test_suspended_versioning_is_repaired_and_a_replica_and_lock_are_shown(

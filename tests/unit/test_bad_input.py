@@ -505,6 +505,29 @@ CASES: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "name": "app-backups", "selection": {"role": BACKUP_ROLE, "buckets": ["app-bucket"]},
         "rules": [{"name": "n", "schedule": "cron(0 2 * * ? *)", "retention_days": 7}] * 2}]}),
      "backups[0].rules[1].name", "declared twice", {}),
+    # --- the recovery objective: durations, AWS's limits, an rpo within the window, a copy that can meet it
+    ("recovery-duration-unparsed", table(recovery={"window": "35 days"}), "tables[0].recovery.window",
+     "is not a duration", {}),
+    ("recovery-duration-no-unit", table(recovery={"rpo": 60}), "tables[0].recovery.rpo", "expected a non-empty string",
+     {}),
+    ("recovery-unknown-field", table(recovery={"windows": "35d"}), "tables[0].recovery.windows", "unknown field", {}),
+    ("recovery-table-window-over-pitr", table(recovery={"window": "40d"}), "tables[0].recovery.window",
+     "longer than point-in-time recovery reaches back (35d)", {}),
+    ("recovery-defaults-window-over-pitr",
+     shipped_with(lambda d: d["table_defaults"]["recovery"].__setitem__("window", "36d")),
+     "table_defaults.recovery.window", "longer than point-in-time recovery", {}),
+    ("recovery-rpo-over-window", table(recovery={"window": "1d", "rpo": "2d"}), "tables[0].recovery.rpo",
+     "longer than the window 1d", {}),
+    ("recovery-table-without-any-copy", table(pitr=False, recovery={"window": "7d"}), "tables[0].recovery",
+     "cannot be met by any declared copy: no copy of it is kept", {}),
+    ("recovery-table-rpo-under-pitr-lag", table(recovery={"rpo": "1m"}), "tables[0].recovery.rpo",
+     "its newest copy can be 5m old (PITR, 35 days)", {}),
+    ("recovery-bucket-rpo-nightly-only", yaml.safe_dump({
+        "buckets": [{"name": "app-bucket", "recovery": {"rpo": "1m"}}],
+        "backups": [{"name": "app-backups", "rules": [{"name": "nightly", "schedule": "cron(0 2 * * ? *)",
+                                                       "retention_days": 35}],
+                     "selection": {"role": BACKUP_ROLE, "buckets": ["app-bucket"]}}]}, sort_keys=False),
+     "buckets[0].recovery.rpo", "can be 1d old (AWS Backup rule nightly of app-backups", {}),
     (
         "max-missing-env-not-a-number",
         shipped_with(lambda d: None),
@@ -542,6 +565,16 @@ def test_bad_estate_is_one_line_naming_the_field_and_the_fix(text, path, fragmen
 def test_there_are_enough_named_cases():
     ids = [c[0] for c in CASES]
     assert len(ids) == len(set(ids)) >= 45
+
+
+def test_an_objective_no_declared_copy_meets_stops_the_cli_before_any_aws_call(tmp_path, capsys):
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(bucket(recovery={"window": "30d", "rpo": "1h"}))
+    # no endpoint answers on port 9: any AWS call would fail otherwise than with the estate's line
+    assert cli.main(["apply", "--estate", str(estate), "--endpoint-url", "http://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "buckets[0].recovery: cannot be met by any declared copy" in err
+    assert "declare versioning: true, or name the bucket in a backups selection" in err
 
 
 # --- which estate the CLI reads: the named one, else $SELFHEAL_ESTATE, else ./estate.yaml --------------------------
