@@ -37,7 +37,7 @@ def targets(data: dict[str, Any]) -> list[tuple[str, bool, str]]:
     rows.append(
         (
             "≤ 2 reads per healthy table (+1 per declared TTL / tags); ≤ 1 per declared bucket aspect (+ HeadBucket, "
-            "+ versioning where undeclared)",
+            "+ versioning where undeclared, + replication and lock where versioned)",
             not misses,
             f"{len(misses)} over: {misses[0]}" if misses else "every resource within budget",
         )
@@ -316,7 +316,8 @@ def explanation(data: dict[str, Any]) -> list[str]:
         "- **Reads per resource.** A healthy table costs DescribeTable + DescribeContinuousBackups (+ "
         "DescribeTimeToLive where a TTL is declared, + ListTagsOfResource where tags are) — no more; a bucket costs "
         "HeadBucket + one read per declared aspect (+ GetBucketVersioning where versioning is not declared, and "
-        "ListRecoveryPointsByResource where it is off: what a deletion would lose). The account column is "
+        "ListRecoveryPointsByResource where it is off; GetBucketReplication and GetObjectLockConfiguration where it "
+        "is on: what a deletion would lose). The account column is "
         "GetCallerIdentity + GetPublicAccessBlock "
         "(read because a public bucket is declared) + one DescribeKey per run.",
         "- **Fresh heal** re-reads each created table (DescribeTable, PITR, TTL, tags) to find what CreateTable could "

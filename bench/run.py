@@ -213,7 +213,8 @@ def read_budget_misses(calls: list[dict[str, Any]], estate: Estate) -> list[str]
 
     Table: 2 reads (DescribeTable, DescribeContinuousBackups) + 1 per declared TTL and tags. Bucket: HeadBucket + 1 per
     declared aspect (public access block, ownership, encryption, versioning, website, policy, CORS, lifecycle, tags),
-    + GetBucketVersioning where versioning is not declared (what a deletion would lose: the recovery column).
+    + GetBucketVersioning where versioning is not declared, + GetBucketReplication and GetObjectLockConfiguration where
+    it is (what a deletion would lose: the recovery column).
     """
     reads = Counter(c.get("name") for c in calls if not c["write"])
     misses = []
@@ -224,6 +225,7 @@ def read_budget_misses(calls: list[dict[str, Any]], estate: Estate) -> list[str]
     for b in estate.buckets:
         declared = 3 + sum(bool(x) for x in (b.versioning, b.website, b.policy_statements, b.cors, b.lifecycle, b.tags))
         declared += not b.versioning  # versioning is read anyway: recoverability
+        declared += 2 * b.versioning  # a versioned bucket's replication and Object Lock: recoverability
         if reads[b.name] > declared + 1:
             misses.append(f"bucket {b.name}: {reads[b.name]} reads > {declared + 1}")
     return misses

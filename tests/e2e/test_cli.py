@@ -88,13 +88,13 @@ def test_empty_account_is_healed_once_and_then_left_alone(selfheal, aws, ddb, s3
     apply = selfheal("apply", "--json")
     assert apply.code == 0, apply.err
     report = apply.json
-    assert report["summary"]["checked"] == 15
-    assert report["summary"]["created"] == 15
-    assert [r["name"] for r in report["resources"]] == TABLES + BUCKETS
+    assert report["summary"]["checked"] == 16
+    assert report["summary"]["created"] == 16
+    assert [r["name"] for r in report["resources"]] == [*TABLES, *BUCKETS, "galerly-backups"]
     for r in report["resources"]:
         assert {"kind", "name", "outcome", "changes", "reason"} <= r.keys()
         assert r["outcome"] == "created"
-        assert r["kind"] == ("table" if r["name"] in TABLES else "bucket")
+        assert r["kind"] == ("table" if r["name"] in TABLES else "bucket" if r["name"] in BUCKETS else "backup")
         assert r["changes"] and all({"path", "from", "to"} <= c.keys() for c in r["changes"])
     assert table_names(ddb) == sorted(TABLES)
     assert bucket_names(s3) == sorted(BUCKETS)
@@ -110,7 +110,7 @@ def test_empty_account_is_healed_once_and_then_left_alone(selfheal, aws, ddb, s3
 
     plan = selfheal("plan", "--json")
     assert plan.code == 0, plan.err
-    assert plan.json["summary"]["checked"] == 15
+    assert plan.json["summary"]["checked"] == 16
     assert set(plan.outcomes().values()) == {"ok"}
     assert aws.writes() == []
 
@@ -302,8 +302,8 @@ def test_a_key_schema_conflict_is_reported_and_the_rest_is_healed(selfheal, aws,
     assert apply.code == 1
     outcomes = apply.outcomes()
     assert outcomes.pop("galerly-users") == "conflict"
-    assert set(outcomes.values()) == {"created"} and len(outcomes) == 14
-    assert apply.json["summary"]["healed"] == 14
+    assert set(outcomes.values()) == {"created"} and len(outcomes) == 15
+    assert apply.json["summary"]["healed"] == 15
     assert "galerly-users" not in {w["name"] for w in aws.writes()}
 
     desc = ddb.describe_table(TableName="galerly-users")["Table"]

@@ -114,6 +114,7 @@ def invoke(fleet: Fleet, member: Member, event: dict[str, Any], monkeypatch: pyt
         env.setenv("SELFHEAL_VAR_PREFIX", "galerly")
         env.setenv("SELFHEAL_VAR_FRONTEND_BUCKET", member.frontend_bucket)
         env.setenv("SELFHEAL_VAR_PHOTOS_BUCKET", member.photos_bucket)
+        env.setenv("SELFHEAL_VAR_BACKUP_ROLE", f"arn:aws:iam::{member.account}:role/galerly-BackupRole-1A2B3C4D5E6F")
         env.setenv("SELFHEAL_CENTRAL_EVENT_BUS_ARN", fleet.bus_arn)
         env.setenv("SELFHEAL_FOLLOWUP_ROLE_ARN", f"arn:aws:iam::{member.account}:role/{SCHEDULER_ROLE}")
         env.setenv("SELFHEAL_FOLLOWUP_GROUP", followups.GROUP)
@@ -153,7 +154,7 @@ def test_six_accounts_and_regions_heal_and_report_to_the_central_bus(
     for member in fleet.members:
         response = invoke(fleet, member, load("cfn-create.json"), monkeypatch)
         assert response["Status"] == "SUCCESS", response["Reason"]
-        assert response["Data"]["created"] == 15
+        assert response["Data"]["created"] == 16  # 13 tables, 2 buckets, the AWS Backup plan
     deployed = time.monotonic() - started
 
     # WHEN team-a's photos table is deleted in us-east-1 and team-b's photos bucket is made public there
@@ -211,7 +212,7 @@ def test_six_accounts_and_regions_heal_and_report_to_the_central_bus(
     assert rows[(team_b.account, "us-east-1")]["healed"] == [f"bucket {team_b.photos_bucket}: repaired"]
     assert sum(r["counts"]["healed"] for r in rows.values()) == 2
     assert all(r["in_error"] == [] and r["counts"]["failed"] == 0 and not r["stale"] for r in rows.values())
-    assert all(r["counts"]["ok"] + r["counts"]["healed"] == 15 for r in rows.values())
+    assert all(r["counts"]["ok"] + r["counts"]["healed"] == 16 for r in rows.values())
     assert (view["accounts"], view["account_regions"], view["failing"]) == (3, 6, 0)
 
     table = selfheal_fleet(fleet)

@@ -194,7 +194,7 @@ def test_scheduled_run_on_an_empty_account_trips_the_guard_and_writes_nothing(aw
     report = run(aws.endpoint, estate, "apply", trigger="schedule")
 
     assert report.guard_tripped
-    assert "blast-radius guard: 15 of 15 declared resources are missing" in report.guard
+    assert "blast-radius guard: 16 of 16 declared resources are missing" in report.guard
     assert "wrong account or region?" in report.guard
     assert report.exit_code == 1
     assert set(outcomes(report).values()) == {"deferred"}

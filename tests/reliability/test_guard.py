@@ -7,13 +7,13 @@ from selfheal.model import Outcome
 
 
 def test_scheduled_run_with_most_of_the_estate_missing_stops_and_alerts(seeded):
-    # 12 of 15 declared resources missing (80% > max_missing_percent 50).
+    # 13 of 16 declared resources missing (81% > max_missing_percent 50): 12 tables and the AWS Backup plan.
     report = seeded.run(trigger="schedule")
 
     assert report.guard_tripped is True
     assert report.exit_code == 1 and report.failed
     reason = report.failure_reason()
-    assert reason.startswith("blast-radius guard") and "12 of 15" in reason and "wrong account or region" in reason
+    assert reason.startswith("blast-radius guard") and "13 of 16" in reason and "wrong account or region" in reason
     assert "max_missing_percent" in reason  # how to heal on purpose
     assert seeded.aws.writes() == []
     held = {r.name for r in report.results if r.outcome is Outcome.DEFERRED}

@@ -619,15 +619,15 @@ def objective(checker: Checker, raw: Any, path: str, longest: timedelta, why: st
     fields: a window AWS's copies can reach (`longest`, `why` says whose limit), an rpo within the window."""
     if not raw:
         return None
-    window = parse_duration(raw["window"]) if raw.get("window") is not None else None
-    rpo = parse_duration(raw["rpo"]) if raw.get("rpo") is not None else None
+    given = {name: parse_duration(raw[name]) for name in OBJECTIVE_FIELDS if raw.get(name) is not None}
+    window, rpo = given.get("window"), given.get("rpo")
     if window is not None and window > longest:
         checker.fail(f"{path}.window", f"{raw['window']} is longer than {why} ({duration_text(longest)})",
                      f"use window: {duration_text(longest)} or less")
     if window is not None and rpo is not None and rpo > window:
         checker.fail(f"{path}.rpo", f"{raw['rpo']} is longer than the window {raw['window']}",
                      f"use an rpo of at most {raw['window']} (a copy older than the window is out of it)")
-    return None if window is None and rpo is None else Objective(window, rpo)
+    return Objective(**given) if given else None
 
 
 # ---------------------------------------------------------------------------------------------------------------

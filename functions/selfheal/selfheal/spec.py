@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
@@ -51,9 +51,8 @@ class Objective:
     rpo: timedelta | None = None
 
     def __str__(self) -> str:
-        parts = [f"{name} {duration_text(value)}" for name, value in (("window", self.window), ("rpo", self.rpo))
-                 if value is not None]
-        return ", ".join(parts)
+        given = ((f.name, getattr(self, f.name)) for f in fields(self))
+        return ", ".join(f"{name} {duration_text(value)}" for name, value in given if value is not None)
 
 
 @dataclass(frozen=True)
