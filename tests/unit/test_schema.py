@@ -155,6 +155,12 @@ SCHEMA_BLIND = {
     "backup-rule-named-twice",  # names compared
     "copy-from-itself",  # the bucket's own name
     "copy-from-account-a-number-without-its-zero",  # an unquoted id, read as a number: its digits counted
+    "recovery-table-window-over-pitr",  # a duration's length, in text
+    "recovery-defaults-window-over-pitr",
+    "recovery-rpo-over-window",  # one field against another
+    "recovery-table-without-any-copy",  # the copies the whole estate declares
+    "recovery-table-rpo-under-pitr-lag",
+    "recovery-bucket-rpo-nightly-only",
 }
 
 
