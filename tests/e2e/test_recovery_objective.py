@@ -72,6 +72,9 @@ def test_pitr_switched_off_is_a_problem_that_apply_repairs(
     assert writes(aws) == []
     code, report = run(aws, capsys, estate, "status")
     assert code == 0 and resource(report, "galerly-orders")["notes"] == orders["notes"]
+    assert cli.main(["status", "--estate", str(estate), "--endpoint-url", aws.endpoint, "--region", "us-east-1"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())  # rich wraps the line at the terminal's width
+    assert "galerly-orders: recovery objective (window 35d, rpo 1h) not met until apply: no copy of it is kept" in shown
 
     code, report = run(aws, capsys, estate, "apply")
     assert code == 0

@@ -70,6 +70,11 @@ def test_the_best_copy_answers_each_part_of_the_objective() -> None:
     assert window.fix.startswith("declare noncurrent_version_expiration_days: N or more on lifecycle rule tidy")
 
 
+def test_an_rpo_finer_than_pitr_is_fixed_by_the_rpo_alone() -> None:
+    (rpo,) = shortfalls(Objective(rpo=timedelta(minutes=1)), (pitr_copy(35),), "declare pitr: true")
+    assert rpo.fix == "use rpo: 5m or more: no copy of it can be newer"
+
+
 def test_a_copy_made_less_often_than_the_window_does_not_reach_it() -> None:
     yearly = Copy("aws-backup", timedelta(days=365), timedelta(days=3650), "yearly")
     (window,) = shortfalls(Objective(window=timedelta(days=30)), (yearly, versions_copy([("tidy", 7)])), "fix")

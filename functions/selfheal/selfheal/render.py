@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .kinds import Column, kinds
-from .model import HEALED, Outcome, ResourceResult
+from .model import HEALED, OBJECTIVE, Outcome, ResourceResult
 from .report import Report
 
 STYLE = {
@@ -70,6 +70,8 @@ def _status_tables(console: Console, report: Report) -> None:
     for r in report.results:
         if r.outcome not in (Outcome.OK, Outcome.PENDING) and r.reason:
             console.print(f"[{STYLE[r.outcome]}]{escape(r.name)}: {escape(r.reason)}[/]")
+        for note in (n for n in r.notes if n.startswith(OBJECTIVE)):  # copies short of it, until apply repairs them
+            console.print(f"[{STYLE[Outcome.PENDING]}]{escape(r.name)}: {escape(note)}[/]")
     for kind in kinds():
         rows = [r for r in report.results if r.kind == kind.name]
         if not rows:

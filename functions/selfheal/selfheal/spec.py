@@ -65,6 +65,7 @@ class Copy:
     keeps: timedelta | None  # None: until someone deletes it
     what: str  # as a person reads it: "PITR (35 days)", "AWS Backup rule nightly of backups[0]"
     lengthen: str = ""  # how to make it reach further back, when the estate can say so
+    finest: bool = False  # no copy the estate can declare of the resource is newer (a table's PITR)
 
 
 def duration_text(value: timedelta) -> str:

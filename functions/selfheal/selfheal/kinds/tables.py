@@ -164,7 +164,7 @@ PITR_LAG = timedelta(minutes=5)
 def pitr_copy(days: int) -> Copy:
     """PITR as a copy: any second of the last `days` days, its newest point minutes old."""
     return Copy("pitr", PITR_LAG, timedelta(days=days), f"PITR, {days} days",
-                f"declare pitr: {{recovery_days: {PITR_DAYS}}}" if days < PITR_DAYS else "")
+                f"declare pitr: {{recovery_days: {PITR_DAYS}}}" if days < PITR_DAYS else "", finest=True)
 _REGION = region_field("AWS region; default: the `region` var, else us-east-1")
 TABLE = Obj(
     "table",

@@ -42,7 +42,9 @@ def shortfalls(objective: Objective, copies: tuple[Copy, ...], fix: str) -> list
         if best.every > objective.rpo:
             found.append(Shortfall(
                 "rpo", f"its newest copy can be {duration_text(best.every)} old ({best.what}), more than the rpo "
-                f"{duration_text(objective.rpo)}", f"{fix}, or rpo: {duration_text(best.every)}"))
+                f"{duration_text(objective.rpo)}",
+                f"use rpo: {duration_text(best.every)} or more: no copy of it can be newer" if best.finest
+                else f"{fix}, or rpo: {duration_text(best.every)}"))
     if objective.window is not None:
         reach = [c for c in copies if c.every <= objective.window]  # a copy made less often than the window misses it
         longest = max(reach or copies, key=lambda c: timedelta.max if c.keeps is None else c.keeps)
