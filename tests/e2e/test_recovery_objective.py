@@ -130,12 +130,21 @@ def test_an_undeclared_rule_shorter_than_the_window_is_a_conflict_and_left_as_it
     assert kept["NoncurrentVersionExpiration"] == {"NoncurrentDays": 40}
 
 
-def test_suspended_versioning_is_repaired_and_a_replica_and_lock_are_shown(
+def test_suspended_versioning_is_repaired_and_a_replica_is_a_copy(
     aws: LocalAws, s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     estate = tmp_path / "estate.yaml"
     estate.write_text(ESTATE)
     assert run(aws, capsys, estate, "apply")[0] == 0
+    s3.put_bucket_versioning(Bucket="galerly-images-storage", VersioningConfiguration={"Status": "Suspended"})
+    code, report = run(aws, capsys, estate, "plan")
+    photos = resource(report, "galerly-images-storage")
+    assert code == 2 and photos["outcome"] == "pending"
+    assert any("no copy of it is kept — apply switches versioning on" in n for n in photos["notes"]), photos["notes"]
+    code, report = run(aws, capsys, estate, "apply")
+    assert code == 0 and resource(report, "galerly-images-storage")["outcome"] == "repaired"
+    assert s3.get_bucket_versioning(Bucket="galerly-images-storage")["Status"] == "Enabled"
+
     s3.create_bucket(Bucket="galerly-images-replica")
     s3.put_bucket_versioning(Bucket="galerly-images-replica", VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_replication(Bucket="galerly-images-storage", ReplicationConfiguration={
@@ -145,13 +154,4 @@ def test_suspended_versioning_is_repaired_and_a_replica_and_lock_are_shown(
                    "Destination": {"Bucket": "arn:aws:s3:::galerly-images-replica"}}]})
     code, report = run(aws, capsys, estate, "status")
     photos = resource(report, "galerly-images-storage")
-    assert code == 0 and photos["recovery"]["sources"] == ["replica", "versions"]
-
-    s3.put_bucket_versioning(Bucket="galerly-images-storage", VersioningConfiguration={"Status": "Suspended"})
-    code, report = run(aws, capsys, estate, "plan")
-    photos = resource(report, "galerly-images-storage")
-    assert code == 2 and photos["outcome"] == "pending"
-    assert any("apply switches versioning on" in n for n in photos["notes"]), photos["notes"]
-    code, report = run(aws, capsys, estate, "apply")
-    assert code == 0 and resource(report, "galerly-images-storage")["outcome"] == "repaired"
-    assert s3.get_bucket_versioning(Bucket="galerly-images-storage")["Status"] == "Enabled"
+    assert code == 0 and photos["recovery"]["sources"] == ["replica", "versions"] and photos["notes"] == []
