@@ -154,4 +154,4 @@ def test_suspended_versioning_is_repaired_and_a_replica_is_a_copy(
                    "Destination": {"Bucket": "arn:aws:s3:::galerly-images-replica"}}]})
     code, report = run(aws, capsys, estate, "status")
     photos = resource(report, "galerly-images-storage")
-    assert code == 0 and photos["recovery"]["sources"] == ["replica", "versions"] and photos["notes"] == []
+    assert code == 0 and photos["recovery"]["sources"] == ["versions", "replica"] and photos["notes"] == []

@@ -674,7 +674,7 @@ class BucketKind(Kind[BucketSpec, BucketState]):
             if point:
                 sources.append("aws-backup")
                 text.append(f"newest AWS Backup point {point[2]}")
-        return Recovery(ctx.now(), tuple(sorted(sources)), "; ".join(text), tuple(copies))
+        return Recovery(ctx.now(), tuple(sources), "; ".join(text), tuple(copies))
 
     copy_fix = "declare versioning: true, or name the bucket in a backups selection"
 
