@@ -135,11 +135,12 @@ class Engine:
             recovery = kind.recovery(ctx, spec, state)
             plan = replace(plan, recovery=recovery)
             goal = kind.objective(spec)
-            if goal is not None and recovery is not None and state.exists:
+            if goal is not None and recovery is not None and state.exists and not plan.restoring:
                 after, repair = kind.after_apply(ctx, spec, state, plan, recovery.copies)
                 plan = judge(plan, goal, recovery.copies, after, kind.copy_fix, recovery.recoverable_to, ctx.now(),
                              repair)
-            elif goal is not None:  # a missing one comes back as declared: only what the estate itself contradicts
+            elif goal is not None:  # missing or being restored, it comes back as declared: only what the estate
+                # itself contradicts
                 declared = ctx.copies_of(spec)
                 plan = judge(plan, goal, declared, declared, kind.copy_fix, None, ctx.now(), "")
             return state, plan
