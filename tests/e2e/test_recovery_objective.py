@@ -155,3 +155,36 @@ def test_suspended_versioning_is_repaired_and_a_replica_is_a_copy(
     code, report = run(aws, capsys, estate, "status")
     photos = resource(report, "galerly-images-storage")
     assert code == 0 and photos["recovery"]["sources"] == ["versions", "replica"] and photos["notes"] == []
+
+
+LOCKED = """\
+version: 1
+buckets:
+  - name: galerly-images-storage
+    versioning: true
+    lifecycle:
+      - {id: expire-old-versions, noncurrent_version_expiration_days: 7, accept_data_loss: true}
+    recovery: {window: 35d, rpo: 1h}
+"""
+
+
+def test_an_object_lock_keeps_versions_a_short_rule_would_expire(
+    aws: LocalAws, s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # rich would cut the table's cells at 80 columns
+    # GIVEN the photos bucket made with Object Lock, each version kept 40 days in governance mode
+    s3.create_bucket(Bucket="galerly-images-storage", ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket="galerly-images-storage", ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 40}}})
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(LOCKED)
+    # WHEN its declared rule expires old versions after 7 days, short of the 35-day window
+    code, report = run(aws, capsys, estate, "apply")
+    # THEN no version can go before 40 days: the objective holds, and the column says what the lock protects
+    photos = resource(report, "galerly-images-storage")
+    assert code == 0 and photos["outcome"] in ("repaired", "ok"), photos
+    code, report = run(aws, capsys, estate, "plan")
+    assert code == 0 and resource(report, "galerly-images-storage")["notes"] == []
+    assert cli.main(["status", "--estate", str(estate), "--endpoint-url", aws.endpoint, "--region", "us-east-1"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "Object Lock (GOVERNANCE, 40 days) keeps each version from deletion" in shown

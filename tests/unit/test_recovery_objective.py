@@ -70,6 +70,13 @@ def test_the_best_copy_answers_each_part_of_the_objective() -> None:
     assert window.fix.startswith("declare noncurrent_version_expiration_days: N or more on lifecycle rule tidy")
 
 
+def test_an_object_lock_keeps_old_versions_at_least_its_retention() -> None:
+    locked = versions_copy([("tidy", 7)], lock_days=40)
+    assert locked.keeps == timedelta(days=40) and "Object Lock keeps them 40 days" in locked.what
+    assert versions_copy([("tidy", 90)], lock_days=40).keeps == timedelta(days=90)
+    assert shortfalls(GOAL, (locked,), "fix") == []
+
+
 def test_an_rpo_finer_than_pitr_is_fixed_by_the_rpo_alone() -> None:
     (rpo,) = shortfalls(Objective(rpo=timedelta(minutes=1)), (pitr_copy(35),), "declare pitr: true")
     assert rpo.fix == "use rpo: 5m or more: no copy of it can be newer"

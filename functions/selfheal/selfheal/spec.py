@@ -66,6 +66,7 @@ class Copy:
     what: str  # as a person reads it: "PITR (35 days)", "AWS Backup rule nightly of backups[0]"
     lengthen: str = ""  # how to make it reach further back, when the estate can say so
     finest: bool = False  # no copy the estate can declare of the resource is newer (a table's PITR)
+    locked_days: int | None = None  # kept at least this long whatever a rule says (an Object Lock's retention)
 
 
 def duration_text(value: timedelta) -> str:

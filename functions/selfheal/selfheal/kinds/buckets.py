@@ -420,13 +420,14 @@ def versions_copy(rules: Sequence[tuple[str, int]], lock_days: int | None = None
     """Versioning as a copy: every write kept as a version, old versions kept as long as the shortest of these
     lifecycle rules ((id, NoncurrentDays)) says, never less than an Object Lock's default retention."""
     if not rules:
-        return Copy("versions", timedelta(0), None, "old versions, kept until deleted")
+        return Copy("versions", timedelta(0), None, "old versions, kept until deleted", locked_days=lock_days)
     rule, days = min(rules, key=lambda r: r[1])
     kept = max(days, lock_days or 0)
     locked = f", Object Lock keeps them {lock_days} days" if lock_days and lock_days > days else ""
     return Copy("versions", timedelta(0), timedelta(days=kept),
                 f"old versions, expired after {days} days by lifecycle rule {rule}{locked}",
-                f"declare noncurrent_version_expiration_days: N or more on lifecycle rule {rule}")
+                f"declare noncurrent_version_expiration_days: N or more on lifecycle rule {rule}",
+                locked_days=lock_days)
 
 
 log = logging.getLogger(__name__)
@@ -698,7 +699,8 @@ class BucketKind(Kind[BucketSpec, BucketState]):
         kept = [(rule, days) for rule, days in _noncurrent_rules(state) if rule not in declared
                 and not (days < MIN_NONCURRENT_DAYS and "lifecycle" in spec.exclusive_sections)]
         rules = [(rule, days) for rule, days in declared.items() if days] + kept
-        after = (versions_copy(rules), *(c for c in found if c.source != "versions"))
+        lock = next((c.locked_days for c in found if c.source == "versions"), None)  # no rule shortens a lock
+        after = (versions_copy(rules, lock), *(c for c in found if c.source != "versions"))
         return after, "apply switches versioning on, as the estate declares" if "versioning" in paths else \
             "apply writes the declared lifecycle rules"
 
