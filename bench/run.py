@@ -44,7 +44,7 @@ from bench.heal_time import time_to_heal  # noqa: E402
 from devtools.localaws import LocalAws  # noqa: E402
 from selfheal.aws import Clients  # noqa: E402
 from selfheal.engine import Engine, Options  # noqa: E402
-from selfheal.loader import parse_estate  # noqa: E402
+from selfheal.loader import DEFAULT_ESTATE_PATH, load_estate, parse_estate  # noqa: E402
 from selfheal.spec import Estate  # noqa: E402
 
 SCENARIOS = ("healthy", "fresh", "drift")
@@ -347,10 +347,11 @@ def child_cpu_ms(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def cold_init(aws: LocalAws, delay_ms: float, env: dict[str, str]) -> dict[str, Any]:
-    """One cold Lambda init (bench/cold.py in a fresh interpreter) against the local AWS, the seed estate healthy."""
+    """One cold Lambda init (bench/cold.py in a fresh interpreter) against the local AWS, the estate it reads (the
+    shipped one: the seed's tables and buckets and their AWS Backup plan) healthy."""
     aws.set_delay(0)
-    seed = parse_estate(estate_yaml(SEED_SIZE), source="seed")
-    assert Engine(seed, kept_clients(aws), Options(trigger="cli", poll_seconds=0.2)).apply().exit_code == 0
+    shipped = load_estate(DEFAULT_ESTATE_PATH, env={})
+    assert Engine(shipped, kept_clients(aws), Options(trigger="cli", poll_seconds=0.2)).apply().exit_code == 0
     aws.set_delay(delay_ms)
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "cold.py")], capture_output=True, text=True,
                           env={**env, "AWS_ENDPOINT_URL": aws.endpoint}, timeout=300, check=True)  # fmt: skip
