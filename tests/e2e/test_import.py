@@ -68,8 +68,11 @@ def test_the_seed_estate_round_trips_and_its_import_restores_a_deleted_table(sel
     text = imported(selfheal, aws, path, "--prefix", "galerly", "--bucket", *SEED_BUCKETS)
 
     plans_in_sync(selfheal, aws, path)
-    # The same estate as the shipped one, resource for resource, in fewer lines.
-    assert by_name(load_estate(path, env={})) == by_name(load_estate(GALERLY, env={}))
+    # The same tables and buckets as the shipped estate, resource for resource, in fewer lines: its recovery objective
+    # is an intent no account shows, and its AWS Backup plan is not imported.
+    shipped = {name: replace(r, objective=None) for name, r in by_name(load_estate(GALERLY, env={})).items()
+               if r.kind in ("table", "bucket")}
+    assert by_name(load_estate(path, env={})) == shipped
     assert "table_defaults:\n  tags: {app: galerly, managed-by: selfheal}" in text
     assert "# found:" not in text
     assert sorted(load_estate(path, env={}).only(list(SEED_TABLES)).variables) == [
