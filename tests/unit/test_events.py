@@ -128,4 +128,5 @@ def test_any_event_is_one_typed_event_or_refused(event: Any) -> None:
     if isinstance(parsed, FollowupEvent):
         assert parsed.link >= 1  # what was accepted reads without error
     if isinstance(parsed, ManualEvent):
-        assert parsed.action in ("plan", "apply", "status") and all(isinstance(n, str) and n for n in parsed.only)
+        assert parsed.action in ("plan", "apply", "status", "drill")
+        assert all(isinstance(n, str) and n for n in parsed.only)

@@ -16,6 +16,7 @@ import importlib
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields as dataclass_fields
 from datetime import timedelta
 from functools import cache
 from typing import Any, Literal, NoReturn, Protocol
@@ -619,7 +620,7 @@ def objective(checker: Checker, raw: Any, path: str, longest: timedelta, why: st
     fields: a window AWS's copies can reach (`longest`, `why` says whose limit), an rpo within the window."""
     if not raw:
         return None
-    given = {name: parse_duration(raw[name]) for name in OBJECTIVE_FIELDS if raw.get(name) is not None}
+    given = {f.name: parse_duration(raw[f.name]) for f in dataclass_fields(Objective) if raw.get(f.name) is not None}
     window, rpo = given.get("window"), given.get("rpo")
     if window is not None and window > longest:
         checker.fail(f"{path}.window", f"{raw['window']} is longer than {why} ({duration_text(longest)})",
