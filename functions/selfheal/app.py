@@ -31,9 +31,10 @@ schedules one follow-up run (selfheal/followup.py), and a deploy answers SUCCESS
 conflicts fail it. What follows a run (the follow-up, log lines, metrics, the message, the central event) is
 selfheal/sinks, called in one place.
 
-Events are parsed into typed events first (selfheal/events.py: Powertools' CloudFormationCustomResourceEvent and
-EventBridgeEvent). Anything else raises `InvalidEvent` (the invocation fails with a message naming the problem and
-the fix) before any AWS call; a CloudFormation-looking event that cannot be answered is never sent anywhere.
+Events are parsed into typed events first (selfheal/events.py: Powertools' CloudFormationCustomResourceEvent, imported
+for a CloudFormation request only, and EventBridge's envelope). Anything else raises `InvalidEvent` (the invocation
+fails with a message naming the problem and the fix) before any AWS call; a CloudFormation-looking event that cannot be
+answered is never sent anywhere.
 """
 
 from __future__ import annotations
@@ -45,12 +46,11 @@ import re
 import time
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
 
 from selfheal import sinks
 from selfheal.aws import Clients
@@ -62,6 +62,7 @@ from selfheal.events import (
     InvalidEvent,
     ManualEvent,
     ScheduledEvent,
+    is_cloudformation,
     keys,
     parse,
 )
@@ -70,9 +71,11 @@ from selfheal.model import Action, Trigger, clip
 from selfheal.report import Report
 from selfheal.spec import EstateError
 
-# Imported where a run needs them, not by every cold start: crhelper (CloudFormation requests), change (change
-# events), followup (follow-up events, unfinished work), notify (a message to send), fleet (a central bus).
+# Imported where a run needs them, not by every cold start: crhelper and Powertools' data classes (CloudFormation
+# requests), change (change events), followup (follow-up events, unfinished work), notify (a message to send), fleet
+# (a central bus).
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from crhelper import CfnResource
 
@@ -137,6 +140,7 @@ def _custom_resource() -> CfnResource:
     returns or raises, and its timer answers FAILED half a second before the Lambda times out — a run that outlives
     that raises `_Late` instead of returning (see `_answered_by_timer`).
     """
+    from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent  # noqa: PLC0415
     from crhelper import CfnResource  # noqa: PLC0415
 
     class _CfnResource(CfnResource):
@@ -200,15 +204,12 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | None:
     the report as a dict. Raises InvalidEvent for an event it does not handle."""
     try:
         parsed = parse(event)
-        if isinstance(parsed, CloudFormationCustomResourceEvent):
+        if is_cloudformation(parsed):
             _check_cfn_origin(event, _home(context))
     except InvalidEvent as exc:
         logger.error("event not handled", extra={"reason": str(exc), "event_keys": keys(event)})
         raise
     match parsed:
-        case CloudFormationCustomResourceEvent():
-            on_cloudformation(parsed, context)
-            return None
         case ScheduledEvent():
             return _result(*run("apply", "schedule", context))
         case FollowupEvent():
@@ -221,8 +222,9 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | None:
             return on_drill(parsed, context)
         case ManualEvent():
             return _result(*run(parsed.action, "manual", context, only=parsed.only))
-        case _:
-            assert_never(parsed)
+        case _:  # the one other kind, a CloudFormation request (a class imported only for one: selfheal/events.py)
+            on_cloudformation(parsed, context)
+            return None
 
 
 def _result(report: Report, handed_over: Followup | None) -> dict[str, Any]:

@@ -490,10 +490,28 @@ def test_delete_succeeds_even_when_crhelper_could_not_start() -> None:
 
 
 def test_a_cold_start_imports_only_what_every_request_needs() -> None:
-    # crhelper answers CloudFormation, change.py reads change events, followup.py schedules unfinished work,
-    # notify.py and fleet.py tell people and the fleet: a nightly run's import of the handler pays for none of them.
-    lazy = ("crhelper", "selfheal.change", "selfheal.followup", "selfheal.notify", "selfheal.fleet")
+    # crhelper and Powertools' data classes answer CloudFormation, change.py reads change events, followup.py
+    # schedules unfinished work, notify.py and fleet.py tell people and the fleet, difflib suggests a fix for a bad
+    # estate: a nightly run's import of the handler pays for none of them.
+    lazy = ("crhelper", DATA_CLASSES, "selfheal.change", "selfheal.followup", "selfheal.notify", "selfheal.fleet",
+            "difflib")
     done = run_isolated("", f"print(json.dumps(sorted(m for m in {lazy!r} if m in sys.modules)))",
                         {"POWERTOOLS_TRACE_DISABLED": "true"})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+DATA_CLASSES = "aws_lambda_powertools.utilities.data_classes"  # its __init__ imports all ~33 event modules
+
+
+def test_only_a_cloudformation_request_imports_powertools_data_classes() -> None:
+    # GIVEN every event file but CloudFormation's, parsed in a fresh interpreter, THEN no Powertools data class is
+    # loaded; WHEN a CloudFormation request is parsed THEN it is Powertools' class.
+    names = sorted(p.name for p in (ROOT / "events").glob("*.json") if not p.name.startswith("cfn-"))
+    done = run_isolated("", "from selfheal.events import parse\n"
+                        f"for name in {names!r}:\n    parse(json.loads(open('events/' + name).read()))\n"
+                        f"print({DATA_CLASSES!r} in sys.modules)\n"
+                        "request = parse(json.loads(open('events/cfn-create.json').read()))\n"
+                        "print(type(request).__module__)", {"POWERTOOLS_TRACE_DISABLED": "true"})
+    assert done.returncode == 0, done.stderr
+    assert len(names) >= 6 and done.stdout.split() == ["False", f"{DATA_CLASSES}.cloudformation_custom_resource_event"]

@@ -1,5 +1,5 @@
 """The events the Lambda handles, parsed into typed events (selfheal/events.py) before any AWS call: Powertools' event
-data classes for CloudFormation and EventBridge, this function's own shape for a manual event.
+data class for CloudFormation, EventBridge's envelope and this function's own shape for a manual event.
 
 GIVEN an event (a file in events/, a variation, or arbitrary JSON) WHEN it is parsed THEN it is exactly one typed
 event with the fields the handler reads, or InvalidEvent naming the problem and the fix — never another error.
@@ -12,18 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent, EventBridgeEvent
+from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfheal import events
 from selfheal.events import (
     ChangeEvent,
     DeletionEvent,
+    EventBridgeEnvelope,
     FollowupEvent,
     InvalidEvent,
     ManualEvent,
     ScheduledEvent,
+    is_cloudformation,
     parse,
 )
 
@@ -50,6 +51,7 @@ def test_every_event_file_parses_into_exactly_its_type(name: str) -> None:
     parsed = parse(load(name))
 
     assert type(parsed) is TYPES[name]
+    assert is_cloudformation(parsed) == name.startswith("cfn-")
 
 
 def test_typed_fields_read_what_the_handler_needs() -> None:
@@ -59,7 +61,8 @@ def test_typed_fields_read_what_the_handler_needs() -> None:
     assert request.stack_id.startswith("arn:aws:cloudformation:")
 
     scheduled = parse(load("scheduled"))
-    assert isinstance(scheduled, EventBridgeEvent) and scheduled.detail_type == "Scheduled Event"
+    assert isinstance(scheduled, EventBridgeEnvelope) and scheduled.detail_type == "Scheduled Event"
+    assert scheduled.source == "aws.events" and scheduled.raw_event is not None
 
     change = parse(load("change-pitr-off"))
     assert isinstance(change, ChangeEvent) and change.source == "aws.dynamodb"
@@ -124,7 +127,7 @@ def test_any_event_is_one_typed_event_or_refused(event: Any) -> None:
     except InvalidEvent as exc:
         assert "—" in str(exc)  # the problem, then the fix
         return
-    assert isinstance(parsed, events.Event.__args__)  # type: ignore[attr-defined]
+    assert isinstance(parsed, tuple(set(TYPES.values())))
     if isinstance(parsed, FollowupEvent):
         assert parsed.link >= 1  # what was accepted reads without error
     if isinstance(parsed, ManualEvent):

@@ -1,19 +1,21 @@
 """The events the Lambda handles (see events/*.json), parsed into typed events before any AWS call.
 
-CloudFormation's custom-resource requests and EventBridge's events are Powertools' event data classes; a follow-up,
-a change and the nightly schedule are EventBridge events told apart by their source and detail-type; a manual event
-is this function's own shape. Anything else raises `InvalidEvent`, whose message names the problem and the fix.
+CloudFormation's custom-resource requests are Powertools' event data class, imported only when one arrives; a
+follow-up, a change, a deleted object and the nightly schedule are EventBridge events (`EventBridgeEnvelope`) told apart
+by their source and detail-type; a manual event is this function's own shape. Anything else raises `InvalidEvent`, whose
+message names the problem and the fix.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard
 from urllib.parse import urlsplit
 
-from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent, EventBridgeEvent
-
 from .model import Action, clip
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
 
 # in the order messages list them; drill: the scheduled drill's event (its own function and role: template.yaml)
 ACTIONS: dict[str, Action] = {"plan": "plan", "apply": "apply", "status": "status", "drill": "drill"}
@@ -32,20 +34,43 @@ class InvalidEvent(ValueError):
     """The event is not one this function handles; the message names the problem and the fix."""
 
 
-class ScheduledEvent(EventBridgeEvent):
+class EventBridgeEnvelope:
+    """An EventBridge event: the envelope fields selfheal reads, and the event as it came (raw_event)."""
+
+    # Own, not Powertools' EventBridgeEvent: any Powertools data class imports all ~33 of its event modules (~23 ms).
+    __slots__ = ("raw_event",)
+
+    def __init__(self, raw_event: dict[str, Any]) -> None:
+        self.raw_event = raw_event
+
+    @property
+    def source(self) -> str:
+        return str(self.raw_event["source"])
+
+    @property
+    def detail_type(self) -> str:
+        return str(self.raw_event["detail-type"])
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        detail = self.raw_event.get("detail")
+        return detail if isinstance(detail, dict) else {}
+
+
+class ScheduledEvent(EventBridgeEnvelope):
     """A schedule rule's event (source aws.events, detail-type "Scheduled Event"): the nightly run."""
 
 
-class ChangeEvent(EventBridgeEvent):
+class ChangeEvent(EventBridgeEnvelope):
     """A CloudTrail record of an API call, as EventBridge delivers it; selfheal/change.py reads what it names."""
 
 
-class DeletionEvent(EventBridgeEvent):
+class DeletionEvent(EventBridgeEnvelope):
     """S3's notification of a deleted object (source aws.s3, detail-type "Object Deleted"): counted toward its
     bucket's mass-delete warning (selfheal/massdelete.py)."""
 
 
-class FollowupEvent(EventBridgeEvent):
+class FollowupEvent(EventBridgeEnvelope):
     """What a follow-up schedule sends (selfheal/followup.py made it): the link and the resources to look at."""
 
     @property
@@ -75,7 +100,14 @@ class ManualEvent:
     link: int = 0
 
 
-Event = CloudFormationCustomResourceEvent | ScheduledEvent | ChangeEvent | DeletionEvent | FollowupEvent | ManualEvent
+# A string: the CloudFormation class is imported only for a CloudFormation request.
+Event: TypeAlias = ("CloudFormationCustomResourceEvent | ScheduledEvent | ChangeEvent | DeletionEvent | FollowupEvent"
+                    " | ManualEvent")
+
+
+def is_cloudformation(event: Event) -> TypeGuard[CloudFormationCustomResourceEvent]:
+    """Is this parsed event a CloudFormation request (the one kind that is not this module's own class)?"""
+    return not isinstance(event, EventBridgeEnvelope | ManualEvent)
 
 
 def parse(event: Any) -> Event:
@@ -84,6 +116,9 @@ def parse(event: Any) -> Event:
         raise InvalidEvent(f"the event must be a JSON object, got {type(event).__name__} — {SHAPES}")
     if any(k in event for k in CFN_FIELDS):
         _check_cfn(event)
+        # Imported for a CloudFormation request only (a deploy, which loads crhelper too): never on a scheduled run.
+        from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent  # noqa: PLC0415
+
         return CloudFormationCustomResourceEvent(event)
     if event.get("source") == "aws.events":
         if event.get("detail-type") != SCHEDULED:

@@ -12,6 +12,8 @@ OUTCOMES = tuple(o for o in Outcome)
 
 @dataclass
 class Report:
+    """What one run found and did, resource by resource: every face prints it its own way."""
+
     action: Action
     trigger: Trigger
     results: list[ResourceResult] = field(default_factory=list)

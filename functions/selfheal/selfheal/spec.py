@@ -5,7 +5,6 @@ The estate file's loader (selfheal/loader.py) builds these from YAML; the planne
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -80,12 +79,16 @@ def duration_text(value: timedelta) -> str:
 
 @dataclass(frozen=True)
 class KeyAttr:
+    """A key attribute: its name and DynamoDB type."""
+
     name: str
     type: str  # S | N | B
 
 
 @dataclass(frozen=True)
 class IndexSpec:
+    """A declared secondary index (global or local)."""
+
     name: str
     hash_key: KeyAttr | None  # None for an LSI (it shares the table's hash key)
     range_key: KeyAttr | None
@@ -97,6 +100,8 @@ class IndexSpec:
 
 @dataclass(frozen=True)
 class TableSpec:
+    """A declared DynamoDB table."""
+
     name: str
     region: str
     hash_key: KeyAttr
@@ -136,6 +141,8 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class CorsRule:
+    """A declared CORS rule of a bucket."""
+
     allowed_origins: tuple[str, ...]
     allowed_methods: tuple[str, ...]
     allowed_headers: tuple[str, ...] = ()
@@ -146,6 +153,8 @@ class CorsRule:
 
 @dataclass(frozen=True)
 class LifecycleRule:
+    """A declared lifecycle rule of a bucket."""
+
     id: str
     prefix: str = ""
     abort_incomplete_multipart_upload_days: int | None = None
@@ -156,12 +165,16 @@ class LifecycleRule:
 
 @dataclass(frozen=True)
 class Website:
+    """A bucket's declared static website."""
+
     index_document: str = "index.html"
     error_document: str | None = None
 
 
 @dataclass(frozen=True)
 class BucketSpec:
+    """A declared S3 bucket."""
+
     name: str
     region: str
     public_access_block: tuple[tuple[str, bool], ...] = tuple((f, True) for f in BPA_FLAGS)
@@ -210,6 +223,8 @@ AWS_BACKUP = "aws-backup"  # BucketSpec.copy_from: the newest AWS Backup recover
 
 @dataclass(frozen=True)
 class Settings:
+    """The estate's run settings: the guard, the pool, the time budget and the waits."""
+
     max_missing_percent: float = 50.0  # blast-radius guard for scheduled runs
     pool_size: int = 16
     time_budget_seconds: float | None = None
@@ -307,6 +322,8 @@ def canonical_json(value: Any) -> str:
 
 def choose(word: str, options: list[str]) -> str:
     """The fix for an unknown word: the closest option, then all of them."""
+    import difflib  # noqa: PLC0415 - only a bad estate needs it, not every cold start
+
     close = difflib.get_close_matches(word, options, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"{hint}use one of: {', '.join(options)}" if options else "remove it"

@@ -34,6 +34,8 @@ class Deferred(Exception):
 
 @dataclass(frozen=True)
 class Waits:
+    """How long and how often a run waits for AWS, and how it retries what AWS says to try later."""
+
     poll_seconds: float = 5.0
     timeout_seconds: float = 900.0
     retry_base_seconds: float = 1.0

@@ -76,12 +76,16 @@ BACKUPS = Obj("backups", {
 
 @dataclass(frozen=True)
 class CopyTo:
+    """A copy of each recovery point to another vault, kept retention_days."""
+
     vault_arn: str
     retention_days: int
 
 
 @dataclass(frozen=True)
 class BackupRule:
+    """A declared rule of a backup plan."""
+
     name: str
     schedule: str
     retention_days: int
@@ -91,6 +95,8 @@ class BackupRule:
 
 @dataclass(frozen=True)
 class BackupSpec:
+    """A declared AWS Backup plan: its rules, role, vault lock, and the estate's resources it selects."""
+
     name: str
     region: str
     rules: tuple[BackupRule, ...]
@@ -106,6 +112,8 @@ class BackupSpec:
 
 @dataclass(frozen=True)
 class BackupState:
+    """A backup plan, its vault and its selection as AWS Backup describes them."""
+
     name: str
     exists: bool  # the plan is there (the vault may be, without it)
     vault: Mapping[str, Any] | None = None  # DescribeBackupVault's answer

@@ -11,6 +11,8 @@ from ..spec import KeyAttr
 
 @dataclass(frozen=True)
 class IndexState:
+    """A secondary index as DynamoDB describes it."""
+
     name: str
     hash_key: KeyAttr | None
     range_key: KeyAttr | None
