@@ -12,6 +12,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import servicedata
+
 # The only layer that retries throttling, 5xx and transport errors: 8 retries (9 attempts) per call, with backoff.
 # The executor retries on top only what AWS documents as "try again later" for a control-plane call (a kind's
 # retry_later).
@@ -135,11 +137,15 @@ _LOADERS_LOCK = threading.Lock()
 
 
 def share_service_data(session: boto3.Session) -> None:
-    """Make `session` read botocore's service data through this process's one loader (the first session's)."""
+    """Make `session` read botocore's service data through this process's one loader: the data parsed at build time
+    (selfheal/servicedata.py) where the package has it, else the first session's own loader."""
     core = session._session  # boto3 keeps its botocore Session here; the loader is one of its components
     path = core.get_config_variable("data_path")  # AWS_DATA_PATH: sessions that search elsewhere keep their own
     with _LOADERS_LOCK:
-        loader = _LOADERS.setdefault(path, core.get_component("data_loader"))
+        loader = _LOADERS.get(path)
+        if loader is None:
+            cached = servicedata.cached_loader() if path is None else None
+            loader = _LOADERS[path] = cached or core.get_component("data_loader")
     core.register_component("data_loader", loader)
 
 

@@ -1,0 +1,166 @@
+"""botocore's service data for the services the function calls, parsed at build time, so a cold start does not parse it.
+
+A new process's first clients cost what botocore needs to read their JSON: endpoints.json (1.25 MB), each service's
+model and endpoint rule set, partitions — and a scan of its data directory to find them. `make build` writes that data,
+already parsed, into the built function (`write`); `cached_loader` reads it back with marshal and answers botocore's
+loader from it, for the services listed here and botocore's version it was made with. Anything else — another
+service or data type, another botocore, a missing or unreadable file, models searched elsewhere (AWS_DATA_PATH,
+~/.aws/models) — is botocore's own loading, unchanged.
+
+marshal, not pickle or JSON: it reads only plain data and never runs code (pickle's loads can call any importable
+callable), and it reads this data ~5x faster than botocore's json.loads with OrderedDict (and ~20% faster than pickle).
+
+    python -m selfheal.servicedata OUT     (the Makefile runs it with the built layer's botocore first on the path)
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import botocore
+from botocore.exceptions import DataNotFoundError
+from botocore.loaders import Loader
+
+# Every service the package builds a client for (a test reads them from the code): the kinds' services, the account
+# reads, the run's sinks, the stack's status; logs and application-autoscaling for the CLI's fleet and import.
+SERVICES = ("dynamodb", "s3", "s3control", "kms", "sts", "backup", "scheduler", "sns", "events", "cloudformation",
+            "logs", "application-autoscaling")
+MODEL_TYPES = ("service-2", "endpoint-rule-set-1", "waiters-2", "paginators-1")
+DATA = ("endpoints", "partitions", "sdk-default-configuration")  # what every session or client reads
+EXTRAS = "sdk"  # botocore's own extras (<type>.sdk-extras.json), merged into the model as its loader does
+CACHE = Path(__file__).with_name("botocore-data.marshal")
+FORMAT = 1
+
+
+class CachedLoader(Loader):
+    """botocore's Loader, answering from data parsed at build time where it has it, else loading as botocore does.
+
+    Each entry stays marshalled until a client first asks for it: a run that builds five clients reads five models.
+    endpoints.json is kept for the cached services only (a twentieth of it); a client of any other service first
+    completes it from botocore's own file, so that service resolves as it would without the cache.
+    """
+
+    def __init__(self, models: dict[tuple[str, str], tuple[str, bytes]], data: dict[str, bytes]) -> None:
+        super().__init__()
+        self._models = models  # (service, type) -> (api version, the model with its extras merged, marshalled)
+        self._data = data
+        self._read: dict[object, Any] = {}
+        self._lock = threading.Lock()
+        self._endpoints_complete = False
+
+    @property
+    def services(self) -> frozenset[str]:
+        return frozenset(service for service, _ in self._models)
+
+    def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
+        found = self._models.get((service_name, type_name))
+        if found is not None and api_version in (None, found[0]):
+            return self._entry((service_name, type_name), found[1])
+        if type_name == "service-2":  # botocore reads a client's model before it resolves the client's endpoint
+            self._complete_endpoints()
+        return super().load_service_model(service_name, type_name, api_version)
+
+    def load_data_with_path(self, name: str) -> tuple[Any, str]:
+        if name in self._data:
+            return self._entry(name, self._data[name]), os.path.join(self.BUILTIN_DATA_PATH, name)  # botocore's path
+        return super().load_data_with_path(name)
+
+    def _entry(self, key: object, blob: bytes) -> Any:
+        with self._lock:
+            if key not in self._read:
+                self._read[key] = marshal.loads(blob)
+            return self._read[key]  # one object for every client, as botocore's own loader caches it
+
+    def _complete_endpoints(self) -> None:
+        """Add every service's endpoints to the cached ones, in place: the sessions' resolvers hold that object."""
+        with self._lock:
+            if self._endpoints_complete or "endpoints" not in self._data:
+                return
+            self._endpoints_complete = True
+            if "endpoints" not in self._read:
+                self._read["endpoints"] = super().load_data_with_path("endpoints")[0]
+                return
+            full = {p["partition"]: p for p in super().load_data_with_path("endpoints")[0]["partitions"]}
+            for partition in self._read["endpoints"]["partitions"]:
+                partition["services"].update(_plain(full[partition["partition"]]["services"]))
+
+
+def cached_loader(path: Path | None = None) -> CachedLoader | None:
+    """A loader answering from the data at `path`; None (use botocore's own) unless it was written for this botocore
+    and botocore would read only its own data directory."""
+    if os.environ.get("AWS_DATA_PATH") or os.path.isdir(Loader.CUSTOMER_DATA_PATH):
+        return None  # models searched elsewhere may replace botocore's: the cache would hide them
+    try:
+        raw = marshal.loads((path or CACHE).read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("botocore") != botocore.__version__:
+        return None
+    models, data = raw.get("models"), raw.get("data")
+    if not isinstance(models, dict) or not isinstance(data, dict):
+        return None
+    return CachedLoader(models, data)
+
+
+def collect(services: tuple[str, ...] = SERVICES) -> dict[str, Any]:
+    """The data to cache, read by botocore's own loader (its newest API version of each service), each entry
+    marshalled on its own."""
+    loader = Loader()
+    models: dict[tuple[str, str], tuple[str, bytes]] = {}
+    for service in services:
+        for type_name in MODEL_TYPES:
+            try:
+                version = loader.determine_latest_version(service, type_name)
+                model = loader.load_service_model(service, type_name, version)
+            except DataNotFoundError:
+                continue  # a service without waiters or paginators
+            kept = _undocumented(model) if type_name == "service-2" else model
+            models[(service, type_name)] = (version, marshal.dumps(_plain(kept)))
+    data = {name: _plain(loader.load_data(name)) for name in DATA}
+    for partition in data["endpoints"]["partitions"]:
+        partition["services"] = {k: v for k, v in partition["services"].items() if k in services}
+    return {"format": FORMAT, "botocore": botocore.__version__, "models": models,
+            "data": {name: marshal.dumps(value) for name, value in data.items()}}  # fmt: skip
+
+
+def write(out: Path, services: tuple[str, ...] = SERVICES) -> int:
+    """Write the cache to `out`; returns its size in bytes."""
+    blob = marshal.dumps(collect(services))
+    out.write_bytes(blob)
+    return len(blob)
+
+
+def _plain(value: Any) -> Any:
+    """botocore's OrderedDicts as dicts (marshal writes only plain types; a dict keeps its order)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _undocumented(model: dict[str, Any]) -> dict[str, Any]:
+    """A model without its operations' and shapes' documentation (two thirds of its size), which only help() and
+    docstrings read; botocore reads the rest of it (a client context parameter's documentation, say) as it is."""
+    return {**model, "documentation": "",
+            **{part: _without_docs(model[part]) for part in ("operations", "shapes") if part in model}}  # fmt: skip
+
+
+def _without_docs(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_docs(v) for k, v in value.items()
+                if not (k in ("documentation", "documentationUrl") and isinstance(v, str))}  # fmt: skip
+    if isinstance(value, list):
+        return [_without_docs(v) for v in value]
+    return value
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else CACHE
+    size = write(target)
+    print(f"{target}: botocore {botocore.__version__}'s data for {', '.join(SERVICES)} ({size / 1e6:.2f} MB)")

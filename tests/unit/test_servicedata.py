@@ -1,0 +1,166 @@
+"""selfheal/servicedata.py: botocore's service data parsed at build time, read back only when it was written for this
+botocore; anything else is botocore's own loading.
+
+GIVEN a cache written as `make build` writes it (for a few services, to stay fast) WHEN a loader or a Clients reads it
+THEN it answers what botocore's own loader answers (documentation aside) without reading botocore's files — or, for
+another botocore, a missing or unreadable file or models searched elsewhere, it is not used at all.
+"""
+
+from __future__ import annotations
+
+import marshal
+import re
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore
+import pytest
+from botocore.loaders import Loader
+
+from selfheal import aws, servicedata
+from selfheal.aws import Clients
+from selfheal.servicedata import CachedLoader, cached_loader
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("dynamodb", "s3", "sts")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("servicedata") / "botocore-data.marshal"
+    servicedata.write(path, SERVICES)
+    return path
+
+
+@pytest.fixture
+def shipped(cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The cache where the package looks for it, and a process that has not chosen its loader yet."""
+    monkeypatch.setattr(servicedata, "CACHE", cache)
+    monkeypatch.setattr(aws, "_LOADERS", {})
+    return cache
+
+
+def _botocore(service: str, type_name: str) -> Any:
+    return Loader().load_service_model(service, type_name)
+
+
+def _reads(loader: Loader, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    read: list[str] = []
+    real = loader.file_loader.load_file
+    monkeypatch.setattr(loader.file_loader, "load_file", lambda path: read.append(path) or real(path))
+    return read
+
+
+def test_a_hit_answers_as_botocore_without_reading_its_files(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loader = cached_loader(cache)
+    assert isinstance(loader, CachedLoader) and loader.services == frozenset(SERVICES)
+    read = _reads(loader, monkeypatch)
+
+    model = loader.load_service_model("dynamodb", "service-2")
+    waiters = loader.load_service_model("dynamodb", "waiters-2", model["metadata"]["apiVersion"])
+    rules = loader.load_service_model("s3", "endpoint-rule-set-1")
+    partitions = loader.load_data("partitions")
+
+    assert read == []
+    own = _botocore("dynamodb", "service-2")
+    assert model["operations"].keys() == own["operations"].keys() and model["metadata"] == own["metadata"]
+    assert model["shapes"]["TableDescription"]["members"].keys() == own["shapes"]["TableDescription"]["members"].keys()
+    assert "documentation" not in model["operations"]["DescribeTable"]  # only help() reads it
+    assert waiters == _botocore("dynamodb", "waiters-2")
+    assert rules == _botocore("s3", "endpoint-rule-set-1")
+    assert partitions == Loader().load_data("partitions")
+    assert loader.load_service_model("s3", "service-2") is loader.load_service_model("s3", "service-2")
+
+
+def test_the_cached_endpoints_are_botocores_for_the_cached_services(cache: Path) -> None:
+    loader = cached_loader(cache)
+    assert loader is not None
+    cached, path = loader.load_data_with_path("endpoints")
+    own = {p["partition"]: p for p in Loader().load_data("endpoints")["partitions"]}
+
+    assert loader.is_builtin_path(path)  # botocore marks its own endpoints as built in
+    for partition in cached["partitions"]:
+        assert set(partition["services"]) <= set(SERVICES)
+        assert partition["services"] == {k: v for k, v in own[partition["partition"]]["services"].items()
+                                         if k in SERVICES}  # fmt: skip
+        assert partition["regions"] == own[partition["partition"]]["regions"]
+
+
+def test_a_service_the_cache_does_not_name_is_botocores_own(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loader = cached_loader(cache)
+    assert loader is not None
+    read = _reads(loader, monkeypatch)
+
+    assert loader.load_service_model("sqs", "service-2") == _botocore("sqs", "service-2")
+    assert any("sqs" in path for path in read)
+
+
+def test_another_botocore_is_never_answered_from_the_cache(cache: Path, tmp_path: Path) -> None:
+    raw = marshal.loads(cache.read_bytes())
+    other = tmp_path / "other.marshal"
+    other.write_bytes(marshal.dumps({**raw, "botocore": "0.0.1"}))
+
+    assert cached_loader(other) is None
+
+
+@pytest.mark.parametrize("content", [None, b"", b"not marshal at all", marshal.dumps(["a", "list"]),
+                                     marshal.dumps({"format": 99})])  # fmt: skip
+def test_a_missing_or_unreadable_cache_is_not_used(content: bytes | None, tmp_path: Path) -> None:
+    path = tmp_path / "botocore-data.marshal"
+    if content is not None:
+        path.write_bytes(content)
+
+    assert cached_loader(path) is None
+
+
+def test_models_searched_elsewhere_are_never_hidden(cache: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
+    assert cached_loader(cache) is None
+    monkeypatch.delenv("AWS_DATA_PATH")
+    monkeypatch.setattr(Loader, "CUSTOMER_DATA_PATH", str(tmp_path))  # ~/.aws/models exists
+    assert cached_loader(cache) is None
+
+
+def test_clients_read_the_shipped_cache_and_fall_back_without_it(shipped: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    with_cache = Clients(session=boto3.Session(region_name="us-east-1"), endpoint_url="http://127.0.0.1:9")
+    assert isinstance(with_cache.session._session.get_component("data_loader"), CachedLoader)
+
+    monkeypatch.setattr(aws, "_LOADERS", {})
+    monkeypatch.setattr(botocore, "__version__", "0.0.1")  # a layer with another botocore than the cache's
+    without = Clients(session=boto3.Session(region_name="us-east-1"), endpoint_url="http://127.0.0.1:9")
+    loader = without.session._session.get_component("data_loader")
+    assert type(loader) is Loader
+    assert without.client("dynamodb").meta.service_model.operation_model("DescribeTable").documentation
+
+
+REGIONS = ("us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1")
+
+
+def _resolved(client: Any) -> tuple[Any, ...]:
+    signer = client._request_signer  # where botocore keeps the signing name and region it resolved
+    return (client.meta.endpoint_url, client.meta.region_name, signer.signing_name, signer.region_name,
+            client.meta.config.signature_version)  # fmt: skip
+
+
+def test_every_client_resolves_its_endpoint_as_without_the_cache(shipped: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN clients of cached services, then of services the cache does not cover (global ones among them), in every
+    # partition; THEN each resolves its endpoint, signing name and region exactly as botocore's own data does
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    cached = Clients(session=boto3.Session(region_name="us-east-1"))
+    assert isinstance(cached.session._session.get_component("data_loader"), CachedLoader)
+    plain = boto3.Session(region_name="us-east-1")
+    for service in (*SERVICES, "sqs", "iam", "route53", "cloudfront", *SERVICES):
+        for region in REGIONS:
+            assert _resolved(cached.client(service, region)) == _resolved(plain.client(service, region_name=region))
+
+
+def test_every_service_the_package_builds_a_client_for_is_cached() -> None:
+    package = ROOT / "functions" / "selfheal"
+    call = re.compile(r"\.client\(\s*\"([a-z0-9-]+)\"")
+    named = {service for path in package.rglob("*.py") for service in call.findall(path.read_text())}
+
+    assert named and named <= set(servicedata.SERVICES), sorted(named - set(servicedata.SERVICES))
