@@ -68,11 +68,21 @@ lint-template: $(SAM_STAMP)
 actionlint: $(SAM_STAMP)
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" actionlint .github/workflows/*.yml
 
-# Rebuilt only when an input changed; sam build needs the runtime's python3.12 first on PATH.
+# Rebuilt only when an input changed; sam build needs the runtime's python3.12 first on PATH. Then (SHIP_BUILD), with
+# that python and the built layer's botocore: its service data parsed for the function (selfheal/servicedata.py), and
+# bytecode for the function and the layer (Lambda's file system is read-only: a .pyc not shipped is compiled at every
+# cold start; unchecked-hash, as file times do not survive packaging).
 SAM_BUILD = PATH="$$(dirname "$$(tools/find-python312)"):$$PATH" $(SAM_ENV) $(SAM_VENV)/bin/sam build
+define SHIP_BUILD
+PYTHONPATH=.aws-sam/build/DepsLayer/python:.aws-sam/build/Function "$$(tools/find-python312)" -s -m \
+	selfheal.servicedata .aws-sam/build/Function/selfheal/botocore-data.marshal
+"$$(tools/find-python312)" -s -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+	.aws-sam/build/Function .aws-sam/build/DepsLayer/python
+endef
 $(BUILT): $(SAM_STAMP) template.yaml samconfig.toml layers/deps/requirements.txt \
-		$(shell find functions/selfheal -type f -not -path '*/__pycache__/*' 2>/dev/null)
+		$(shell find functions/selfheal -type f -not -path '*/__pycache__/*' -not -name '*.marshal' 2>/dev/null)
 	$(SAM_BUILD) --template-file template.yaml
+	$(SHIP_BUILD)
 	@touch $@
 
 # ESTATE=path/to/estate.yaml (several: merged, each resource declared once): the application for that estate —
@@ -93,6 +103,7 @@ build: $(STAMP) $(SAM_STAMP)
 	$(PY) devtools/buildapp.py --out $(APP_DIR) $(ESTATE)
 	$(SAM_VENV)/bin/cfn-lint $(APP_TEMPLATE)
 	$(SAM_BUILD) --template-file $(APP_TEMPLATE)
+	$(SHIP_BUILD)
 	@echo "$(ESTATE)" > $(BUILT_FOR)
 endif
 

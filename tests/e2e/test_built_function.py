@@ -104,3 +104,26 @@ def test_the_built_function_imports_its_dependencies_from_the_layer_not_the_proj
     app_file, selfheal_file, *deps = done.stdout.split()
     assert app_file.startswith(str(function)) and selfheal_file.startswith(str(function))
     assert all(path.startswith(str(layer)) for path in deps), deps
+
+
+def test_the_build_ships_bytecode_and_the_parsed_service_data() -> None:
+    # Lambda's file system is read-only: only the .pyc files the package carries spare a cold start compiling, and
+    # only unchecked-hash ones hold once packaging has changed the sources' times (PEP 552: flags 0b01).
+    function, layer = built_dirs()
+    sources = [*function.rglob("*.py"), *(p for d in ("boto3", "botocore", "aws_lambda_powertools", "yaml")
+                                          for p in (layer / d).rglob("*.py"))]  # fmt: skip
+    flags = {}
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
+        flags[source] = int.from_bytes(pyc.read_bytes()[4:8], "little") if pyc.exists() else None
+    assert len(sources) > 300 and {f for f in flags.values()} == {0b01}, [s for s, f in flags.items() if f != 0b01][:5]
+
+    # AND a cold start of the built function reads botocore's data from the build, not from botocore's JSON
+    code = ("import app; clients = app._clients(); clients.client('dynamodb'); "
+            "print(type(clients.session._session.get_component('data_loader')).__name__)")
+    env = {**os.environ, "PYTHONPATH": f"{function}{os.pathsep}{layer}", "PYTHONDONTWRITEBYTECODE": "1",
+           "POWERTOOLS_TRACE_DISABLED": "true", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # never called
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=function,
+                          env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["CachedLoader"]
