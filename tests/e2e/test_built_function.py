@@ -120,7 +120,7 @@ def test_the_build_ships_bytecode_and_the_parsed_service_data() -> None:
 
     # AND a cold start of the built function reads botocore's data from the build, not from botocore's JSON
     code = ("import app; clients = app._clients(); clients.client('dynamodb'); "
-            "print(type(clients.session._session.get_component('data_loader')).__name__)")
+            "print(type(clients.core.get_component('data_loader')).__name__)")
     env = {**os.environ, "PYTHONPATH": f"{function}{os.pathsep}{layer}", "PYTHONDONTWRITEBYTECODE": "1",
            "POWERTOOLS_TRACE_DISABLED": "true", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # never called
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=function,

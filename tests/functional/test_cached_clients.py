@@ -28,7 +28,7 @@ def _clients(aws_: LocalAws, monkeypatch: pytest.MonkeyPatch, cache: Path | None
     monkeypatch.setattr(servicedata, "CACHE", cache or Path("/nonexistent/botocore-data.marshal"))
     monkeypatch.setattr(aws, "_LOADERS", {})  # a fresh process: it chooses its loader again
     clients = Clients(session=boto3.Session(region_name="us-east-1"), endpoint_url=aws_.endpoint)
-    assert isinstance(clients.session._session.get_component("data_loader"), CachedLoader) == (cache is not None)
+    assert isinstance(clients.core.get_component("data_loader"), CachedLoader) == (cache is not None)
     return clients
 
 

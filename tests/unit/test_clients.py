@@ -30,7 +30,7 @@ def test_a_second_clients_reads_no_service_data_again(monkeypatch: pytest.Monkey
     # GIVEN one Clients that has built its DynamoDB and S3 clients
     first = Clients(session=_session(), endpoint_url=ENDPOINT)
     first.client("dynamodb"), first.client("s3")
-    loader = first.session._session.get_component("data_loader")
+    loader = first.core.get_component("data_loader")
     read: list[str] = []
     real_load = loader.file_loader.load_file
     monkeypatch.setattr(loader.file_loader, "load_file", lambda path: read.append(path) or real_load(path))
@@ -40,7 +40,7 @@ def test_a_second_clients_reads_no_service_data_again(monkeypatch: pytest.Monkey
     second.client("dynamodb"), second.client("s3")
 
     # THEN it reads them through the same loader, which parsed every file it needed already
-    assert second.session._session.get_component("data_loader") is loader
+    assert second.core.get_component("data_loader") is loader
     assert read == []
     assert second.client("dynamodb") is not first.client("dynamodb")  # its own clients all the same
 
@@ -49,13 +49,13 @@ def test_a_client_is_built_once_however_many_threads_ask_for_it() -> None:
     # GIVEN a Clients whose Session counts the clients it builds
     clients = Clients(session=_session(), endpoint_url=ENDPOINT)
     built: list[str] = []
-    real_client = clients.session.client
+    real_client = clients.core.create_client
 
     def counting_client(service: str, **kwargs: Any) -> Any:
         built.append(service)
-        return real_client(service, **kwargs)  # type: ignore[call-overload]
+        return real_client(service, **kwargs)
 
-    clients.session.client = counting_client  # type: ignore[method-assign]
+    clients.core.create_client = counting_client  # type: ignore[method-assign]
 
     # WHEN 32 threads ask for DynamoDB and S3 at once
     with ThreadPoolExecutor(32) as pool:
@@ -72,17 +72,17 @@ def test_calls_are_counted_while_another_client_is_being_built() -> None:
     ddb = clients.client("dynamodb")
     ddb.meta.events.register("before-send.dynamodb", _answer_empty)  # after the counting hook, as AWS would be
     building, release, ended = threading.Event(), threading.Event(), threading.Event()
-    real_client = clients.session.client
+    real_client = clients.core.create_client
 
     def held_client(service: str, **kwargs: Any) -> Any:
         building.set()
         try:
             assert release.wait(60), "the build was never released"
-            return real_client(service, **kwargs)  # type: ignore[call-overload]
+            return real_client(service, **kwargs)
         finally:
             ended.set()
 
-    clients.session.client = held_client  # type: ignore[method-assign]
+    clients.core.create_client = held_client  # type: ignore[method-assign]
     builder = threading.Thread(target=clients.client, args=("s3",))
 
     # WHEN a thread makes DynamoDB calls while the S3 client is being built

@@ -126,12 +126,12 @@ def test_models_searched_elsewhere_are_never_hidden(cache: Path, tmp_path: Path,
 def test_clients_read_the_shipped_cache_and_fall_back_without_it(shipped: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     with_cache = Clients(session=boto3.Session(region_name="us-east-1"), endpoint_url="http://127.0.0.1:9")
-    assert isinstance(with_cache.session._session.get_component("data_loader"), CachedLoader)
+    assert isinstance(with_cache.core.get_component("data_loader"), CachedLoader)
 
     monkeypatch.setattr(aws, "_LOADERS", {})
     monkeypatch.setattr(botocore, "__version__", "0.0.1")  # a layer with another botocore than the cache's
     without = Clients(session=boto3.Session(region_name="us-east-1"), endpoint_url="http://127.0.0.1:9")
-    loader = without.session._session.get_component("data_loader")
+    loader = without.core.get_component("data_loader")
     assert type(loader) is Loader
     assert without.client("dynamodb").meta.service_model.operation_model("DescribeTable").documentation
 
@@ -151,7 +151,7 @@ def test_every_client_resolves_its_endpoint_as_without_the_cache(shipped: Path,
     # partition; THEN each resolves its endpoint, signing name and region exactly as botocore's own data does
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     cached = Clients(session=boto3.Session(region_name="us-east-1"))
-    assert isinstance(cached.session._session.get_component("data_loader"), CachedLoader)
+    assert isinstance(cached.core.get_component("data_loader"), CachedLoader)
     plain = boto3.Session(region_name="us-east-1")
     for service in (*SERVICES, "sqs", "iam", "route53", "cloudfront", *SERVICES):
         for region in REGIONS:
