@@ -50,8 +50,10 @@ def main() -> dict[str, object]:
         "total": {k: imported[k] + built[k] + first_run[k] for k in imported},
         "summary": result["summary"],
         "clients_built": sorted(service for service, _ in clients._clients),
+        # botocore's service data: parsed at build time (selfheal/servicedata.py) or by botocore now
+        "service_data": type(clients.core.get_component("data_loader")).__name__,
         "api_calls": result.get("api_calls", {}),
-        "imported_from": {name: str(Path(sys.modules[name].__file__ or "").parent) for name in ("app", "boto3")},
+        "imported_from": {name: str(Path(sys.modules[name].__file__ or "").parent) for name in ("app", "botocore")},
     }
 
 

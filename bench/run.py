@@ -314,18 +314,29 @@ def function_paths() -> list[Path]:
     return [ROOT / "functions" / "selfheal"]
 
 
-def _python_env(cache: Path | None) -> dict[str, str]:
-    """A child interpreter's environment: the function's paths first, bytecode read from and written to `cache`
-    (None: never cached, every module compiled from source, as a package shipped without .pyc files)."""
+def shipped_bytecode() -> bool:
+    """Does the built package carry its own .pyc files (make build compiles the function and the layer)?"""
+    return len(function_paths()) > 1 and all(next(p.rglob("*.pyc"), None) is not None for p in function_paths())
+
+
+def _python_env(cache: Path | None, shipped: bool = False) -> dict[str, str]:
+    """A child interpreter's environment: the function's paths first, and its bytecode
+    - shipped: only the .pyc files beside the sources, none written (Lambda's file system is read-only): the package
+      as Lambda gets it;
+    - cache: read from and written to `cache` (a package that is not built, compiled once like any installed one);
+    - neither: never cached, every module compiled from source, as a package shipped without .pyc files."""
     env = {**os.environ, "POWERTOOLS_SERVICE_NAME": "selfheal", "POWERTOOLS_TRACE_DISABLED": "true",
            "PYTHONPATH": os.pathsep.join(str(p) for p in function_paths())}  # fmt: skip
     for var in [v for v in env if v.startswith("SELFHEAL_")]:
         del env[var]
-    if cache is None:
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if shipped:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    elif cache is None:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="bench-nopyc-")  # empty: no .pyc is found anywhere
     else:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(cache)
     return env
 
@@ -364,9 +375,10 @@ def cold_start(aws: LocalAws, delay_ms: float, runs: int) -> dict[str, Any]:
     """`import app` against `import boto3`, `selfheal --version` against a bare interpreter, and cold Lambda inits —
     with the bytecode cached (as for any installed package) and, once, with none (every module compiled)."""
     module = "app" if (function_paths()[0] / "app.py").exists() else "selfheal.engine"
+    shipped = shipped_bytecode()
     with tempfile.TemporaryDirectory(prefix="bench-pyc-") as cache:
-        env = _python_env(Path(cache))
-        import_cpu_ms(module, env)  # compiles and caches every module once
+        env = _python_env(Path(cache), shipped)
+        import_cpu_ms(module, env)  # compiles and caches every module once (reads them once, when shipped)
         handler, boto = [], []
         for _ in range(runs):
             boto.append(import_cpu_ms("boto3", env))
@@ -381,6 +393,7 @@ def cold_start(aws: LocalAws, delay_ms: float, runs: int) -> dict[str, Any]:
         inits = [cold_init(aws, delay_ms, env) for _ in range(runs)] if module == "app" else []
     uncompiled = cold_init(aws, delay_ms, _python_env(None)) if module == "app" else None
     build = ROOT / ".aws-sam" / "build"
+    service_data = build / "Function" / "selfheal" / "botocore-data.marshal"  # make build writes it
 
     def size(path: Path) -> int | None:
         if not path.exists():
@@ -394,6 +407,7 @@ def cold_start(aws: LocalAws, delay_ms: float, runs: int) -> dict[str, Any]:
         "module": module,
         "runs": runs,
         "method": "CPU time (process_time) of the import in a fresh interpreter, bytecode cached; median of runs",
+        "bytecode": "shipped" if shipped else "cached",
         "imported_from": [str(p.relative_to(ROOT)) for p in function_paths()],
         "handler_import_cpu_ms": statistics.median(handler),
         "boto3_import_cpu_ms": statistics.median(boto),
@@ -409,6 +423,8 @@ def cold_start(aws: LocalAws, delay_ms: float, runs: int) -> dict[str, Any]:
         "function_code_bytes": size(build / "Function"),
         "layer_bytes": size(build / "DepsLayer"),
         "layer_pyc_files": sum(1 for _ in (build / "DepsLayer").rglob("*.pyc")) if build.exists() else None,
+        "function_pyc_files": sum(1 for _ in (build / "Function").rglob("*.pyc")) if build.exists() else None,
+        "service_data_bytes": service_data.stat().st_size if service_data.is_file() else None,
     }
 
 
