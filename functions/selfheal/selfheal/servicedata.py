@@ -29,7 +29,7 @@ from botocore.loaders import Loader
 # Every service the package builds a client for (a test reads them from the code): the kinds' services, the account
 # reads, the run's sinks, the stack's status; logs and application-autoscaling for the CLI's fleet and import.
 SERVICES = ("dynamodb", "s3", "s3control", "kms", "sts", "backup", "scheduler", "sns", "events", "cloudformation",
-            "logs", "application-autoscaling")
+            "logs", "application-autoscaling", "lambda")
 MODEL_TYPES = ("service-2", "endpoint-rule-set-1", "waiters-2", "paginators-1")
 DATA = ("endpoints", "partitions", "sdk-default-configuration")  # what every session or client reads
 EXTRAS = "sdk"  # botocore's own extras (<type>.sdk-extras.json), merged into the model as its loader does
