@@ -1,11 +1,12 @@
-"""Local AWS for tests, the demo and the benchmark: a patched moto server behind a counting, delaying proxy.
+"""Local AWS for tests, the demo and the benchmark: a patched moto behind a counting, delaying proxy.
 
     python devtools/localaws.py serve [--port 0] [--delay-ms 0] [--clock restore=90,backup=5,gsi=10,bucket=3,create=1]
 
 binds 127.0.0.1, prints exactly one line ``READY http://127.0.0.1:<port>`` (the proxy) and runs until SIGTERM/SIGINT.
 
-The moto server runs in the same process, with small patches (see ``apply_moto_patches``) where plain moto 5 is
-not faithful to AWS, so product code never has to bend around moto:
+moto runs in the same process: the proxy calls moto's WSGI application directly (no second HTTP hop), with small
+patches (see ``apply_moto_patches``) where plain moto 5 is not faithful to AWS, so product code never has to bend
+around moto:
 
     RestoreTableFromBackup   honours BillingMode/ProvisionedThroughput/SSESpecification/GlobalSecondaryIndex
                              overrides (only the indexes named, with their capacity; an index the backup lacks:
@@ -129,6 +130,7 @@ import fnmatch
 import functools
 import http.client
 import http.server
+import io
 import json
 import math
 import os
@@ -140,6 +142,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -1138,13 +1141,6 @@ def _patch_s3_default_encryption() -> None:
     S3Backend.get_bucket_encryption = get_bucket_encryption
 
 
-def _patch_moto_server_nagle() -> None:
-    # Not an AWS behaviour: without TCP_NODELAY moto's keep-alive answers stall ~40 ms on delayed ACKs.
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-    MotoRequestHandler.disable_nagle_algorithm = True
-
-
 def _patch_moto_module_listing() -> None:
     # Not an AWS behaviour: moto's server lists its own package directory (listdir + an isdir per entry) on every
     # request to match the Host header against module names — a tenth of its CPU per call here. The listing does not
@@ -1294,7 +1290,6 @@ def apply_moto_patches() -> None:
     _patch_clock_indexes()
     _patch_events_other_accounts_bus()
     _patch_cloudformation_event_bus_policy()
-    _patch_moto_server_nagle()
     _patch_moto_module_listing()
     _patch_s3_list_versions_pages()
     _patched = True
@@ -1604,9 +1599,57 @@ def role_gate(config: Mapping[str, Any]) -> Gate | None:
     return gate
 
 
+# (status, reason, headers, body) of moto's answer
+Upstream = tuple[int, str, list[tuple[str, str]], bytes]
+
+
+def wsgi_environ(method: str, target: str, headers: Mapping[str, str], body: bytes,
+                 server: tuple[Any, ...]) -> dict[str, Any]:
+    """The WSGI environ moto's own server (werkzeug's WSGIRequestHandler with moto's MotoRequestHandler) makes of a
+    request: the path unquoted, headers as HTTP_*, and S3 metadata headers with underscores kept by their names."""
+    from moto.core.request import (
+        PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+        environ_key_for_header,
+        should_preserve_original_header_name,
+    )
+
+    def dance(text: str) -> str:  # WSGI carries text as latin-1 code points of its UTF-8 bytes
+        return text.encode().decode("latin1")
+
+    split = urllib.parse.urlsplit(target)
+    path = f"/{split.netloc}{split.path}" if not split.scheme and split.netloc else split.path
+    environ: dict[str, Any] = {
+        "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+        "SERVER_SOFTWARE": "localaws", "REQUEST_METHOD": method, "SCRIPT_NAME": "",
+        "PATH_INFO": dance(urllib.parse.unquote(path)), "QUERY_STRING": dance(split.query),
+        "REQUEST_URI": dance(target), "RAW_URI": dance(target), "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": 0,
+        "SERVER_NAME": str(server[0]), "SERVER_PORT": str(server[1]), "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    for name, value in headers.items():
+        if "_" in name:
+            continue
+        key = environ_key_for_header(name)
+        value = value.replace("\r\n", "")
+        if key in environ and key.startswith("HTTP_"):
+            value = f"{environ[key]},{value}"
+        environ[key] = value
+    dashed = {environ_key_for_header(name) for name in headers if "_" not in name}
+    names: dict[str, str] = {}
+    for name, value in headers.items():
+        key = environ_key_for_header(name)
+        if should_preserve_original_header_name(name) and key not in dashed:
+            names.setdefault(key, name)
+            environ[key] = value.replace("\r\n", "")
+    environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = names
+    return environ
+
+
 class ProxyState:
-    def __init__(self, upstream_host: str, upstream_port: int, delay_ms: float) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, delay_ms: float, app: Any = None) -> None:
         self.upstream = (upstream_host, upstream_port)
+        # moto's WSGI application, called in this process (serve); None: moto over HTTP at `upstream`
+        self.app = app
         self.delay_ms = float(delay_ms)
         self.lock = threading.Lock()
         self.calls: list[dict[str, Any]] = []
@@ -1726,7 +1769,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
                 return self._send_json(400, {"error": "POST /_localaws/delay?ms=N"})
             return self._send_json(200, {"delay_ms": state.delay_ms})
         if self.command == "POST" and action == "reset":
-            status, _, data = self._forward("POST", "/moto-api/reset", {"Content-Length": "0"}, b"", read_all=True)
+            status, _, _, data = self._forward("POST", "/moto-api/reset", {"Content-Length": "0"}, b"")
             state.reset()
             with state.lock:
                 state.calls.clear()
@@ -1793,10 +1836,11 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             return self._send_json(404, {"error": f"no table {one['table']!r} to snapshot: {error.message}"})
         return self._send_json(200, {"RecoveryPointArn": arn})
 
-    def _forward(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, read_all: bool = False
-    ) -> tuple[int, Any, Any]:
-        """Send to moto on this thread's keep-alive connection; retry once on a stale connection."""
+    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Upstream:
+        """moto's answer: from its WSGI application in this process, else over HTTP (this thread's keep-alive
+        connection, retried once when stale)."""
+        if self.state.app is not None:
+            return self._call_app(method, path, headers, body)
         for attempt in (0, 1):
             conn = self.state.connection(fresh=attempt == 1)
             try:
@@ -1806,10 +1850,33 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
                 if attempt == 1:
                     raise
                 continue
-            if read_all:
-                return response.status, response, response.read()
-            return response.status, response, None
+            return response.status, response.reason, response.getheaders(), response.read()
         raise AssertionError("unreachable")
+
+    def _call_app(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Upstream:
+        # Not an AWS behaviour: moto's own HTTP server closes the connection after every answer and starts a thread
+        # per request; called here, a request costs neither, nor a second parse of the HTTP.
+        address = self.server.server_address
+        assert isinstance(address, tuple)  # an AF_INET server: (host, port)
+        environ = wsgi_environ(method, path, headers, body, address)
+        started: list[Any] = []
+        chunks: list[bytes] = []
+
+        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, response_headers]
+            return chunks.append
+
+        try:
+            answer = self.state.app(environ, start_response)
+            try:
+                chunks.extend(answer)
+            finally:
+                getattr(answer, "close", lambda: None)()
+        except Exception:  # noqa: BLE001 - as moto's HTTP server answers an exception: 500, the traceback logged
+            traceback.print_exc()
+            return 500, "Internal Server Error", [("Content-Type", "text/plain")], b"moto raised; see the log"
+        code, _, reason = str(started[0]).partition(" ")
+        return int(code), reason, list(started[1]), b"".join(chunks)
 
     def _handle(self) -> None:
         self._rid = None
@@ -1894,7 +1961,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
 
     def _forward_and_relay(self, headers: dict[str, str], body: bytes, call: dict[str, Any] | None = None) -> int:
         try:
-            status, response, _ = self._forward(self.command, self.path, headers, body)
+            status, reason, out_headers, data = self._forward(self.command, self.path, headers, body)
         except (OSError, http.client.HTTPException) as exc:
             if call is not None:
                 self.state.record({**call, "status": 502})
@@ -1904,36 +1971,29 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             self.state.record({**call, "status": status})
             if call["service"] == "s3" and call["operation"] == "CreateBucket" and status == 200 and call["name"]:
                 self.state.bucket_created(call["name"])  # before the client can hear of the bucket
-        self._relay(response)
+        self._relay(status, reason, out_headers, data)
         return status
 
-    def _relay(self, response: http.client.HTTPResponse) -> None:
-        self.send_response_only(response.status, response.reason)
-        out_headers = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP]
-        no_body = self.command == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200
-        length = response.getheader("Content-Length")
-        if no_body:
-            response.read()
-            for k, v in out_headers:
-                self.send_header(k, v)
-            self.end_headers()
-            return
-        if length is None:
-            data = response.read()
-            for k, v in out_headers:
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            return
-        for k, v in out_headers:
+    def _relay(self, status: int, reason: str, headers: list[tuple[str, str]], data: bytes) -> None:
+        """moto's answer to the client: its headers (a HEAD's Content-Length is the object's), the body's length."""
+        self.send_response_only(status, reason)
+        no_body = self.command == "HEAD" or status in (204, 304) or 100 <= status < 200
+        names = set()
+        for k, v in headers:
+            name = k.lower()
+            if name in _HOP_BY_HOP or (name == "content-length" and not no_body):
+                continue
+            names.add(name)
             self.send_header(k, v)
+        if "date" not in names:
+            self.send_header("Date", self.date_time_string())
+        if "server" not in names:
+            self.send_header("Server", self.version_string())
+        if not no_body:
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        while True:
-            chunk = response.read(65536)
-            if not chunk:
-                break
-            self.wfile.write(chunk)
+        if not no_body:
+            self.wfile.write(data)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
 
@@ -1945,9 +2005,11 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
 
-def make_proxy(port: int, upstream_host: str, upstream_port: int, delay_ms: float) -> http.server.ThreadingHTTPServer:
-    """The proxy server; its ProxyState (calls, clock, gate) is ``server.state``."""
-    state = ProxyState(upstream_host, upstream_port, delay_ms)
+def make_proxy(port: int, upstream_host: str, upstream_port: int, delay_ms: float,
+               app: Any = None) -> http.server.ThreadingHTTPServer:
+    """The proxy server; its ProxyState (calls, clock, gate) is ``server.state``. With `app` (moto's WSGI
+    application) moto is called in this process, else over HTTP at upstream_host:upstream_port."""
+    state = ProxyState(upstream_host, upstream_port, delay_ms, app)
     handler = type("BoundProxyHandler", (ProxyHandler,), {"state": state})
     server = _ProxyServer(("127.0.0.1", port), handler)
     server.state = state  # type: ignore[attr-defined]
@@ -1957,15 +2019,12 @@ def make_proxy(port: int, upstream_host: str, upstream_port: int, delay_ms: floa
 def serve(port: int = 0, delay_ms: float = 0.0, clock: Mapping[str, float] | None = None) -> int:
     import logging
 
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     apply_moto_patches()
     CLOCK.set(**dict(clock or {}))
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    moto_host, moto_port = moto.get_host_and_port()
-    proxy = make_proxy(port, moto_host, moto_port, delay_ms)
+    proxy = make_proxy(port, "", 0, delay_ms, app=DomainDispatcherApplication(create_backend_app))
 
     stop = threading.Event()
 
@@ -1981,7 +2040,6 @@ def serve(port: int = 0, delay_ms: float = 0.0, clock: Mapping[str, float] | Non
         pass
     proxy.shutdown()
     proxy.server_close()
-    moto.stop()
     return 0
 
 

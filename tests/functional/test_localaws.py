@@ -366,6 +366,39 @@ def test_delay_applies_and_can_change_at_run_time(aws: LocalAws) -> None:
     assert fast < 0.1 and fast_again < 0.1
 
 
+def test_a_delayed_call_holds_up_no_other(aws: LocalAws) -> None:
+    # The delay is AWS's latency: a sleep on the request's own thread, holding no lock another request needs, so
+    # calls in flight together take about one delay, not one each.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.config import Config
+
+    ddb = boto3.client("dynamodb", config=Config(max_pool_connections=16))
+    ddb.list_tables()
+    aws.set_delay(400)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda _: ddb.list_tables(), range(16)))
+    elapsed = time.perf_counter() - started
+    aws.set_delay(0)
+    assert 0.4 <= elapsed < 1.6, elapsed  # one at a time would take 6.4 s
+
+
+def test_moto_in_process_answers_as_its_http_server_did(aws: LocalAws) -> None:
+    # The proxy calls moto's WSGI application itself: what reached moto over HTTP must reach it the same way.
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="answers-bucket")
+    s3.put_object(Bucket="answers-bucket", Key="dir/a b+c.jpg", Body=b"x" * 1234, ContentType="image/jpeg",
+                  Metadata={"camera_model": "x100", "lens-mm": "23"})
+    head = s3.head_object(Bucket="answers-bucket", Key="dir/a b+c.jpg")
+    assert (head["ContentLength"], head["ContentType"], head["Metadata"]) == (
+        1234, "image/jpeg", {"camera_model": "x100", "lens-mm": "23"})
+    assert head["ResponseMetadata"]["HTTPHeaders"]["date"]
+    got = s3.get_object(Bucket="answers-bucket", Key="dir/a b+c.jpg", Range="bytes=0-9")
+    assert (got["Body"].read(), got["ContentRange"]) == (b"x" * 10, "bytes 0-9/1234")
+    assert _error(lambda: s3.get_object(Bucket="answers-bucket", Key="missing")) == (404, "NoSuchKey")
+
+
 def test_reset_forgets_state_and_calls(aws: LocalAws) -> None:
     ddb, s3 = _ddb(), boto3.client("s3")
     _create_table(ddb, "orders")
