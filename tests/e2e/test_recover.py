@@ -447,3 +447,46 @@ def test_bucket_problem_before_the_manifest_is_created(aws: LocalAws, tmp_path: 
     with pytest.raises(BucketProblem, match="no such bucket"):
         recover(client, Request("no-such-photos", datetime.now(UTC)), "us-east-1", tmp_path / "m.jsonl")
     assert not (tmp_path / "m.jsonl").exists()
+
+
+def test_galleries_are_listed_side_by_side_and_every_key_comes_back_once(aws: LocalAws, s3: Any,
+                                                                           tmp_path: Path) -> None:
+    # GIVEN keys at the top, under photos/ and under three galleries, all deleted after TIME
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    keys = ["index.html", "photos/cover.jpg"] + [f"photos/g{g}/{n}.jpg" for g in range(3) for n in range(4)]
+    for key in keys:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
+    time.sleep(1.1)
+    when = datetime.now(UTC)
+    time.sleep(1.1)
+    for key in keys:
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    client, recorder = operator_client(aws)
+
+    # WHEN recover runs
+    result = recover(client, Request(BUCKET, when, page_size=2), "us-east-1", tmp_path / "m.jsonl")
+
+    # THEN the bucket and photos/ are listed by "/" and each gallery is a listing of its own, whole
+    lists = [(p.get("Prefix"), p.get("Delimiter")) for n, p in recorder.calls if n == "ListObjectVersions"]
+    assert {("", "/"), ("photos/", "/")} <= set(lists)
+    assert {("photos/g0/", None), ("photos/g1/", None), ("photos/g2/", None)} <= set(lists)
+    # AND every key was decided once and copied back once
+    assert result.tally.keys == len(keys) and result.done == {"copied": len(keys)}
+    assert sorted(e.key for e in read(tmp_path / "m.jsonl").entries) == sorted(keys)
+    for key in keys:
+        assert current(s3, key) == key.encode()
+
+
+def test_a_listing_that_fails_stops_the_run(aws: LocalAws, s3: Any, tmp_path: Path) -> None:
+    d = damage(s3)
+    client, recorder = operator_client(aws)
+
+    def deny_photos(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Prefix") == "photos/":  # an injected fault: one prefix this operator may not list
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "injected"}}, "ListObjectVersions")
+
+    client.meta.events.register("before-parameter-build.s3.ListObjectVersions", deny_photos)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        recover(client, Request(BUCKET, d.when), "us-east-1", tmp_path / "m.jsonl")
+    assert [n for n in recorder.names() if n in ("CopyObject", "DeleteObject")] == []

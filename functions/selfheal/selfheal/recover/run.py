@@ -19,6 +19,7 @@ from typing import Any
 from ..aws import AWS_ERRORS, error_code, error_message
 from .copy import COPY_LIMIT, DEFAULT_PART, Copier, SourceVersion, head_version
 from .decide import Decision, Tally, Version, decide, histories, iso, same_content
+from .listing import Listing
 from .manifest import Entry, Journal, Manifest
 
 # S3 Standard list prices, us-east-1 (https://aws.amazon.com/s3/pricing/, December 2026): per request and per
@@ -336,14 +337,25 @@ def recover(s3: Any, request: Request, region: str, manifest_path: Path | None =
     runner = _Runner(s3, request, result, journal, progress,
                      Copier(s3, request.multipart_threshold, request.part_size, parts))
 
+    def listed_page(seconds: float) -> None:
+        with runner.lock:
+            result.list_seconds += seconds
+            result.list_calls += 1
+            result.requests["tier1"] += 1
+
     def plan() -> Iterator[Decision]:
-        for history in histories(_timed_pages(s3, request, result)):
-            decision = decide(history, request.to, copies)
-            result.tally.add(decision)
-            acts = decision.case in ("copy", "archived") or (decision.case == "newer" and request.remove_newer)
-            progress.listed(result.tally.keys, result.pending, result.tally.bytes_to_copy)
-            if acts:
-                yield decision
+        listing = Listing(s3, request.bucket, request.prefix, request.page_size, listed_page,
+                          backlog=request.workers * 4)
+        try:
+            for history in listing:
+                decision = decide(history, request.to, copies)
+                result.tally.add(decision)
+                acts = decision.case in ("copy", "archived") or (decision.case == "newer" and request.remove_newer)
+                progress.listed(result.tally.keys, result.pending, result.tally.bytes_to_copy)
+                if acts:
+                    yield decision
+        finally:
+            listing.close()  # an interrupt stops the listings too
         progress.listing_done()
 
     try:

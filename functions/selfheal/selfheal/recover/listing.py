@@ -1,0 +1,106 @@
+"""ListObjectVersions for `recover`, several prefixes at once.
+
+One listing reads a page after the page before it (its marker comes from that page), so a bucket of millions of
+objects takes as many round trips in a row. A bucket whose keys have "/" in them splits: the prefix is listed with
+Delimiter "/" (its direct keys, and its sub-prefixes, CommonPrefixes), down to SPLIT_DEPTH levels; below that a
+sub-prefix is listed whole. Up to STREAMS listings run at once; a key belongs to exactly one of them, so each one's
+pages make whole key histories (decide.histories). A bucket without "/" is one listing, as before.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .decide import KeyHistory, histories
+
+STREAMS = 8  # listings in flight at once
+SPLIT_DEPTH = 2  # levels of "/" a prefix is split into (photos/ -> photos/<gallery>/)
+_DONE = object()  # one listing has ended
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class Listing:
+    """Key histories under a prefix, from up to STREAMS listings at once, in no particular order across them.
+
+    `on_page(seconds)` is called for every page (from listing threads). Iterate in one thread; `close()` (also on
+    an exception or an interrupt of that thread) stops the listings."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str, page_size: int | None,
+                 on_page: Callable[[float], None], backlog: int = 1024, streams: int = STREAMS) -> None:
+        self.s3, self.bucket, self.page_size, self.on_page = s3, bucket, page_size, on_page
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=backlog)  # flat memory: listings wait for the consumer
+        self.stop = threading.Event()
+        self.pool = ThreadPoolExecutor(streams, thread_name_prefix="recover-list")
+        self.lock = threading.Lock()
+        self.running = 0
+        self._start(prefix, 0)
+
+    def _start(self, prefix: str, depth: int) -> None:
+        with self.lock:
+            self.running += 1
+        self.pool.submit(self._list, prefix, depth)
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _pages(self, prefix: str, depth: int) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if depth < SPLIT_DEPTH:
+            kwargs["Delimiter"] = "/"
+        config: dict[str, Any] = {"PageSize": self.page_size} if self.page_size else {}
+        pages = iter(self.s3.get_paginator("list_object_versions").paginate(**kwargs, PaginationConfig=config))
+        while not self.stop.is_set():
+            started = time.perf_counter()
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            self.on_page(time.perf_counter() - started)
+            for common in page.get("CommonPrefixes") or ():
+                self._start(str(common["Prefix"]), depth + 1)
+            yield page
+
+    def _list(self, prefix: str, depth: int) -> None:
+        try:
+            for history in histories(self._pages(prefix, depth)):
+                if not self._put(history):
+                    return
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which raises it
+            self._put(_Failed(error))
+        finally:
+            self._put(_DONE)
+
+    def __iter__(self) -> Iterator[KeyHistory]:
+        try:
+            while True:
+                item = self.queue.get()
+                if item is _DONE:
+                    with self.lock:
+                        self.running -= 1
+                        if self.running == 0:  # a listing starts its sub-listings before it ends: none is missed
+                            return
+                    continue
+                if isinstance(item, _Failed):
+                    raise item.error
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
