@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from botocore.config import Config  # noqa: E402
 
 from bench import ROOT  # noqa: E402  (the benchmark's sandbox: fake credentials, no config files)
 from devtools.localaws import LocalAws  # noqa: E402
+from selfheal.recover.listing import STREAMS  # noqa: E402
 
 START, END = "<!-- bench/recover.py: start -->", "<!-- bench/recover.py: end -->"
 GALLERIES = 20
@@ -126,6 +128,22 @@ def timed(cmd: list[str], env: dict[str, str], cwd: str,
     return time.perf_counter() - started, proc
 
 
+def server_cpu(aws: LocalAws) -> float | None:
+    """CPU seconds the local AWS's process has used so far (Linux /proc), or None where that cannot be read."""
+    proc = getattr(aws, "_proc", None)
+    try:
+        with open(f"/proc/{proc.pid}/stat") as stat:  # type: ignore[union-attr]
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except (AttributeError, OSError, IndexError, ValueError):
+        return None
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def calls_by_operation(aws: LocalAws) -> dict[str, int]:
     out: dict[str, int] = {}
     for c in aws.calls():
@@ -170,14 +188,21 @@ def run(objects: int, delay_ms: float, workers: int, pit_python: Path | None, lo
         for tool, cmd in commands.items():
             aws.reset_calls()
             aws.set_delay(delay_ms)
+            load_at = os.getloadavg()[0]
+            server_before, tool_before = server_cpu(aws), children_cpu()
             wall, proc = timed(cmd, env, work, timeout=3600)
+            server_after, tool_after = server_cpu(aws), children_cpu()
             aws.set_delay(0)
             calls = calls_by_operation(aws)
             result = check(s3, buckets[tool], at_t, before[buckets[tool]])
             keys = objects + harm["new"]
             tools[tool] = {"wall_s": round(wall, 2), "exit_code": proc.returncode, "keys": keys,
                            "keys_per_s": round(keys / wall, 1), "calls": calls, "calls_total": sum(calls.values()),
-                           "check": result, "stderr_tail": proc.stderr.strip().splitlines()[-3:]}
+                           "check": result, "stderr_tail": proc.stderr.strip().splitlines()[-3:],
+                           "tool_cpu_s": round(tool_after - tool_before, 1),
+                           "server_cpu_s": None if server_before is None or server_after is None
+                           else round(server_after - server_before, 1),
+                           "load": [round(load_at, 2), round(os.getloadavg()[0], 2)]}
             log(f"  {tool}: {wall:.1f} s, exit {proc.returncode}, {sum(calls.values())} calls, "
                 f"correct={result['correct']} {result if not result['correct'] else ''}")
         per_call = per_call_cost(s3, aws, delay_ms)
@@ -215,36 +240,45 @@ def markdown(data: dict[str, Any]) -> str:
         f"bucket back to the time before, with {data['delay_ms']:g} ms added to every call (one call measured "
         f"{data['per_call_ms']} ms), in the same run (bench/recover.py). s3-pit-restore 0.9 from PyPI, in its own "
         "venv, as its README runs it (`-b B -B B -t T`, 10 workers); selfheal with "
-        f"`--remove-newer --workers {data['workers']}`.",
+        f"`--remove-newer --workers {data['workers']}`. CPU: seconds the local AWS's process and the tool's own "
+        "process used during the tool's run; load: the machine's 1-minute load average as the tool started and "
+        f"ended ({data['machine']['cores']} cores).",
         "",
-        "| tool | wall time | keys/s | calls | correct | what was wrong |",
-        "|---|---:|---:|---:|---|---|",
+        "| tool | wall time | keys/s | calls | local AWS CPU | tool CPU | load | correct | what was wrong |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for tool, t in tools.items():
         c = t["check"]
         wrong = "—" if c["correct"] else (f"{c['missing']} missing, {c['wrong_content']} wrong content, "
                                           f"{c['newer_left']} newer keys left, {c['versions_lost']} versions lost")
-        lines.append(f"| {tool} | **{t['wall_s']:.1f} s** | {t['keys_per_s']:.0f} | {t['calls_total']:,} | "
-                     f"{'yes' if c['correct'] else 'no'} | {wrong} |")
+        server = "—" if t.get("server_cpu_s") is None else f"{t['server_cpu_s']:.1f} s"
+        load = "—" if "load" not in t else f"{t['load'][0]:g} → {t['load'][1]:g}"
+        lines.append(f"| {tool} | **{t['wall_s']:.1f} s** | {t['keys_per_s']:.0f} | {t['calls_total']:,} | {server} | "
+                     f"{t.get('tool_cpu_s', 0):.1f} s | {load} | {'yes' if c['correct'] else 'no'} | {wrong} |")
     lines.append("")
     if "speedup" in data:
         up = data["speedup"]
+        met = [tool for tool in ("selfheal recover", FAST) if up[tool] >= 5]
+        verdict = ("met by both" if len(met) == 2 else f"met by `{met[0]}` only" if met else "not met in this run")
         lines.append(f"Against s3-pit-restore: `selfheal recover` **{up['selfheal recover']}×** as fast, keeping each "
-                     f"version's own encryption; with `--bucket-encryption` **{up[FAST]}×** (target: at least 5×). ")
+                     f"version's own encryption; with `--bucket-encryption` **{up[FAST]}×**. Target at least 5×: "
+                     f"{verdict}.")
+        lines.append("")
     sh, fast = tools["selfheal recover"]["calls"], tools[FAST]["calls"]
     lines += [
-        "Why: selfheal copies only the keys that differ from T, with 64 requests in flight while the listing goes "
-        "on; s3-pit-restore copies every key's version at T, changed or not, 10 at a time, and waits for each "
-        "listing page's copies before it reads the next page. By default selfheal reads each version's encryption "
-        "first (a HeadObject: a copy otherwise takes the bucket's default encryption, so an SSE-KMS photo would "
-        "lose its key); `--bucket-encryption` skips that read, as s3-pit-restore does, for buckets whose objects "
-        "all use the default. Calls: "
+        f"Why: selfheal copies only the keys that differ from T, with up to {data['workers']} requests in flight "
+        f"while the listing goes on, and lists up to {STREAMS} prefixes at once (the bucket and its first level by "
+        "\"/\", then each gallery whole); s3-pit-restore copies every key's version "
+        "at T, changed or not, 10 at a time, and waits for each listing page's copies before it reads the next "
+        "page. By default selfheal reads each changed version's encryption first: a copy that names no encryption "
+        "takes the destination bucket's default (CopyObject's `x-amz-server-side-encryption`; MetadataDirective "
+        "COPY carries metadata, not encryption, and ListObjectVersions does not say it), so without that "
+        "HeadObject an SSE-KMS photo would come back under another key. `--bucket-encryption` skips it, as "
+        "s3-pit-restore does, for buckets whose objects all use the default. Calls: "
         f"{', '.join(f'{k} {v:,}' for k, v in sh.items())} (default); "
         f"{', '.join(f'{k} {v:,}' for k, v in fast.items())} (`--bucket-encryption`).",
         "",
-        f"The machine is shared (load average {data['machine']['load_before'][0]} on {data['machine']['cores']} cores "
-        "when the run began) and the local AWS runs on it: both tools met the same server in the same run, so "
-        "the ratio means more than either wall time. " + _limits(data),
+        _limits(data),
         "",
         "Not in this damage: a listing page holding only delete markers, where s3-pit-restore 0.9 stops "
         "(`if not \"Versions\" in page: sys.exit(1)`), and objects over 5 GB, which it sends to one CopyObject "
@@ -255,25 +289,40 @@ def markdown(data: dict[str, Any]) -> str:
 
 
 def _limits(data: dict[str, Any]) -> str:
-    """What bounded each tool here, and what the calls alone predict where the server is not on this machine."""
-    tools, t_call = data["tools"], data["per_call_ms"] / 1000
-    sh = tools["selfheal recover"]
-    rate = sh["calls_total"] / sh["wall_s"]
-    text = (f"selfheal made {rate:.0f} calls a second, where {data['workers']} in flight at {data['per_call_ms']} ms "
-            f"would allow {data['workers'] / t_call:.0f}: the local AWS (moto and its proxy, one Python process) was "
-            "the limit, its CPU shared with the other work on this machine.")
+    """What bounded each tool in this run (from its CPU and the machine's load), and what the calls alone predict
+    where the server is not on this machine."""
+    tools, t_call, cores = data["tools"], data["per_call_ms"] / 1000, data["machine"]["cores"] or 1
+    parts = []
+    for tool in ("selfheal recover", FAST):
+        t = tools[tool]
+        if t.get("server_cpu_s") is None:
+            continue
+        busy = t["server_cpu_s"] / t["wall_s"]
+        per_call = 1000 * t["server_cpu_s"] / t["calls_total"]
+        client = 1000 * t.get("tool_cpu_s", 0) / t["calls_total"]
+        parts.append(f"`{tool}` kept the local AWS busy {busy:.0%} of its wall time ({per_call:.1f} ms of the "
+                     f"server's CPU and {client:.1f} ms of its own per call)")
+    text = ("; ".join(parts) + ". The local AWS is one Python process (moto and the proxy share one interpreter "
+            "lock, so one core at most): moto's own request handling is most of its CPU per call, and the added "
+            "latency is a sleep that holds no lock. Busy close to 100% means that server's CPU was the bound, "
+            "not selfheal's requests in flight.") if parts else ""
+    load = max(max(t.get("load", [0, 0])) for t in tools.values())
+    if load > cores:
+        text += (f" The machine was shared (load average up to {load:g} on {cores} cores during the run): the "
+                 "server and the tools got a share of the cores, so every wall time here is longer than on a quiet "
+                 "machine; both tools met the same server in the same run.")
     if "s3-pit-restore" in tools:
         pit = tools["s3-pit-restore"]
         floor = pit["calls_total"] * t_call / 10
         copies = data["damage"]["deleted"] + data["damage"]["overwritten"]
         chained = {"selfheal recover": 2, FAST: 1}
         predicted = {tool: (data["objects"] / 10) / (copies * n / data["workers"]) for tool, n in chained.items()}
-        text += (f" s3-pit-restore, 10 in flight, was bound by latency: {pit['calls_total']:,} calls × "
+        text += (f" s3-pit-restore, 10 in flight, is bound by latency: {pit['calls_total']:,} calls × "
                  f"{data['per_call_ms']} ms ÷ 10 = {floor:.0f} s at best. Against AWS, where the server side is not "
                  f"on this machine, the calls alone predict {predicted['selfheal recover']:.1f}× (a HeadObject and a "
-                 f"CopyObject per changed key, 64 at a time, against a CopyObject per key, 10 at a time) and "
-                 f"{predicted[FAST]:.1f}× with `--bucket-encryption` — computed, not measured.")
-    return text
+                 f"CopyObject per changed key, {data['workers']} at a time, against a CopyObject per key, 10 at a "
+                 f"time) and {predicted[FAST]:.1f}× with `--bucket-encryption` — computed, not measured.")
+    return text.strip()
 
 
 def write(data: dict[str, Any], out: Path) -> None:
