@@ -299,3 +299,23 @@ def test_manifest_header_is_json_with_the_recovery(tmp_path: Path) -> None:
     journal.close()
     header = json.loads(path.read_text().splitlines()[0])
     assert header == {"manifest": "selfheal-recover", "format": 1, **HEADER}
+
+
+# --- recover's client's dates ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "2026-12-05T13:18:19.000Z",  # ListObjectVersions' LastModified
+    "2026-12-05T13:18:19Z",
+    "Sat, 05 Dec 2026 13:18:19 GMT",  # HeadObject's Last-Modified
+    "2026-12-05T13:18:19+01:00",  # not S3's forms: botocore's own parser
+    "1733400000",
+    1733400000,
+])
+def test_recover_reads_s3_dates_as_botocore_does(text: str | int) -> None:
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    from selfheal.recover.listing import parse_timestamp
+
+    ours = parse_timestamp(text)
+    assert ours == botocore_parse(text) and ours.utcoffset() is not None

@@ -131,7 +131,10 @@ def _client(session: Any, region: str, opt: Any, workers: int) -> Any:
     from botocore.config import Config  # noqa: PLC0415
 
     from ..aws import CLIENT_CONFIG, OPERATOR_AGENT, Clients  # noqa: PLC0415
+    from .listing import parse_timestamp  # noqa: PLC0415
 
+    # this command's own session: its clients parse S3's dates without dateutil (botocore's documented hook)
+    session._session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
     # One connection per worker and per part copier; botocore's default pool of 10 would queue them.
     config = CLIENT_CONFIG.merge(Config(max_pool_connections=workers + 16))
     clients = Clients(session=session, region=region, endpoint_url=opt("endpoint_url"), config=config,

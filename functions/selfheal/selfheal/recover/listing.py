@@ -10,13 +10,34 @@ pages make whole key histories (decide.histories). A bucket without "/" is one l
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
+from botocore.utils import parse_timestamp as botocore_parse_timestamp
+
 from .decide import KeyHistory, histories
+
+_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+_HTTP_DATE = re.compile(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT")
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser for recover's client, without dateutil where the text is one of S3's two forms
+    (ListObjectVersions' ISO 8601 in UTC, HeadObject's Last-Modified HTTP date): a page of 1,000 versions parsed
+    1,000 dates with dateutil. The same instant either way; anything else goes to botocore's own parser."""
+    if isinstance(value, str):
+        if _ISO_UTC.fullmatch(value):
+            return datetime.fromisoformat(value[:-1] + "+00:00")
+        if _HTTP_DATE.fullmatch(value):
+            return parsedate_to_datetime(value)
+    return botocore_parse_timestamp(value)
+
 
 STREAMS = 8  # listings in flight at once
 SPLIT_DEPTH = 2  # levels of "/" a prefix is split into (photos/ -> photos/<gallery>/)
