@@ -490,3 +490,23 @@ def test_a_listing_that_fails_stops_the_run(aws: LocalAws, s3: Any, tmp_path: Pa
     with pytest.raises(ClientError, match="AccessDenied"):
         recover(client, Request(BUCKET, d.when), "us-east-1", tmp_path / "m.jsonl")
     assert [n for n in recorder.names() if n in ("CopyObject", "DeleteObject")] == []
+
+
+def test_a_website_redirect_comes_back_with_its_object(aws: LocalAws, s3: Any, tmp_path: Path) -> None:
+    # S3 leaves an object's website redirect out of a copy unless the request names it (CopyObject: the COPY
+    # directive does not carry x-amz-website-redirect-location). moto keeps it either way, so the request is checked.
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=BUCKET, Key="old-page.html", Body=b"moved", WebsiteRedirectLocation="/new-page.html")
+    s3.put_object(Bucket=BUCKET, Key="plain.html", Body=b"plain")
+    time.sleep(1.1)
+    when = datetime.now(UTC)
+    time.sleep(1.1)
+    for key in ("old-page.html", "plain.html"):
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    client, recorder = operator_client(aws)
+    assert recover(client, Request(BUCKET, when), "us-east-1", tmp_path / "m.jsonl").done == {"copied": 2}
+    copies = {p["Key"]: p for n, p in recorder.calls if n == "CopyObject"}
+    assert copies["old-page.html"]["WebsiteRedirectLocation"] == "/new-page.html"
+    assert "WebsiteRedirectLocation" not in copies["plain.html"]
+    assert s3.head_object(Bucket=BUCKET, Key="old-page.html")["WebsiteRedirectLocation"] == "/new-page.html"

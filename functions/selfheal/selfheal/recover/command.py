@@ -57,7 +57,8 @@ def add_parser(sub: Any, aws_options: argparse.ArgumentParser) -> None:
     p.add_argument("--thaw-days", type=int, default=7, metavar="D", help="days a thawed copy stays readable (7)")
     p.add_argument("--bucket-encryption", action="store_true",
                    help="copies take the bucket's default encryption instead of each version's own: one request per "
-                   "key instead of two (a HeadObject each); for buckets whose objects all use the default")
+                   "key instead of two (a HeadObject each); for buckets whose objects all use the default and carry "
+                   "no website redirect (which S3 copies only when the request names it)")
     p.add_argument("--manifest", metavar="FILE",
                    help="the run's journal and undo manifest (default: selfheal-recover-BUCKET-TIME.jsonl here)")
     p.add_argument("--undo", metavar="MANIFEST", help="put back what a recover run (its manifest) replaced")

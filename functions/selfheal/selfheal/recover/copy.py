@@ -113,9 +113,12 @@ class Copier:
         """Copy `src` onto bucket/key; returns the new version id (the key's new current version)."""
         if src.size > min(self.multipart_threshold, COPY_LIMIT):
             return self._multipart(src, bucket, key)
+        # S3 copies an object's website redirect only when the request names it (the COPY directive leaves it out).
+        redirect = {"WebsiteRedirectLocation": src.system["WebsiteRedirectLocation"]} \
+            if src.system.get("WebsiteRedirectLocation") else {}
         answer = self.s3.copy_object(
             Bucket=bucket, Key=key, CopySource=src.copy_source, **expected_owner(src.owner, source=True),
-            MetadataDirective="COPY", TaggingDirective="COPY", **_target_settings(src),
+            MetadataDirective="COPY", TaggingDirective="COPY", **_target_settings(src), **redirect,
         )
         return str(answer.get("VersionId") or "null")
 
