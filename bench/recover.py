@@ -298,14 +298,18 @@ def _limits(data: dict[str, Any]) -> str:
         if t.get("server_cpu_s") is None:
             continue
         busy = t["server_cpu_s"] / t["wall_s"]
+        both = (t["server_cpu_s"] + t.get("tool_cpu_s", 0)) / t["wall_s"]
         per_call = 1000 * t["server_cpu_s"] / t["calls_total"]
         client = 1000 * t.get("tool_cpu_s", 0) / t["calls_total"]
-        parts.append(f"`{tool}` kept the local AWS busy {busy:.0%} of its wall time ({per_call:.1f} ms of the "
-                     f"server's CPU and {client:.1f} ms of its own per call)")
+        parts.append(f"`{tool}` kept the local AWS busy {busy:.0%} of its wall time, the two together "
+                     f"{both:.1f} cores' worth ({per_call:.1f} ms of the server's CPU and {client:.1f} ms of its own "
+                     "per call)")
     text = ("; ".join(parts) + ". The local AWS is one Python process (moto and the proxy share one interpreter "
             "lock, so one core at most): moto's own request handling is most of its CPU per call, and the added "
-            "latency is a sleep that holds no lock. Busy close to 100% means that server's CPU was the bound, "
-            "not selfheal's requests in flight.") if parts else ""
+            "latency is a sleep that holds no lock. A server busy close to 100%, or the two together using what "
+            "the machine could give them, means CPU was the bound here, not selfheal's requests in flight "
+            f"({data['workers']} at {data['per_call_ms']} ms would allow {data['workers'] / t_call:.0f} calls a "
+            "second).") if parts else ""
     load = max(max(t.get("load", [0, 0])) for t in tools.values())
     if load > cores:
         text += (f" The machine was shared (load average up to {load:g} on {cores} cores during the run): the "
