@@ -301,7 +301,7 @@ def test_manifest_header_is_json_with_the_recovery(tmp_path: Path) -> None:
     assert header == {"manifest": "selfheal-recover", "format": 1, **HEADER}
 
 
-# --- recover's client's dates ------------------------------------------------------------------------------------------
+# --- recover's client's dates -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("text", [
