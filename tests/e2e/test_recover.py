@@ -449,9 +449,8 @@ def test_bucket_problem_before_the_manifest_is_created(aws: LocalAws, tmp_path: 
     assert not (tmp_path / "m.jsonl").exists()
 
 
-def test_galleries_are_listed_side_by_side_and_every_key_comes_back_once(aws: LocalAws, s3: Any,
-                                                                           tmp_path: Path) -> None:
-    # GIVEN keys at the top, under photos/ and under three galleries, all deleted after TIME
+def galleries(s3: Any) -> tuple[list[str], datetime]:
+    """Keys at the top, under photos/ and under three galleries, all deleted after TIME."""
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     keys = ["index.html", "photos/cover.jpg"] + [f"photos/g{g}/{n}.jpg" for g in range(3) for n in range(4)]
@@ -462,20 +461,46 @@ def test_galleries_are_listed_side_by_side_and_every_key_comes_back_once(aws: Lo
     time.sleep(1.1)
     for key in keys:
         s3.delete_object(Bucket=BUCKET, Key=key)
+    return keys, when
+
+
+def listings(recorder: Recorder) -> list[tuple[str, str | None]]:
+    return [(p.get("Prefix"), p.get("Delimiter")) for n, p in recorder.calls if n == "ListObjectVersions"]
+
+
+def test_galleries_are_listed_side_by_side_and_every_key_comes_back_once(aws: LocalAws, s3: Any,
+                                                                           tmp_path: Path) -> None:
+    keys, when = galleries(s3)
     client, recorder = operator_client(aws)
 
     # WHEN recover runs
-    result = recover(client, Request(BUCKET, when, page_size=2), "us-east-1", tmp_path / "m.jsonl")
+    result = recover(client, Request(BUCKET, when), "us-east-1", tmp_path / "m.jsonl")
 
-    # THEN the bucket and photos/ are listed by "/" and each gallery is a listing of its own, whole
-    lists = [(p.get("Prefix"), p.get("Delimiter")) for n, p in recorder.calls if n == "ListObjectVersions"]
-    assert {("", "/"), ("photos/", "/")} <= set(lists)
-    assert {("photos/g0/", None), ("photos/g1/", None), ("photos/g2/", None)} <= set(lists)
+    # THEN the bucket and photos/ are asked for one page by "/", and each gallery is a listing of its own, whole
+    assert sorted(listings(recorder), key=str) == sorted([("", "/"), ("photos/", "/"), ("photos/g0/", None),
+                                                          ("photos/g1/", None), ("photos/g2/", None)], key=str)
     # AND every key was decided once and copied back once
     assert result.tally.keys == len(keys) and result.done == {"copied": len(keys)}
     assert sorted(e.key for e in read(tmp_path / "m.jsonl").entries) == sorted(keys)
     for key in keys:
         assert current(s3, key) == key.encode()
+
+
+def test_a_prefix_over_a_page_or_the_budget_is_listed_whole(aws: LocalAws, s3: Any, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from selfheal.recover import listing
+
+    keys, when = galleries(s3)
+    client, recorder = operator_client(aws)
+    # GIVEN pages of 2 entries: the bucket's one page by "/" (index.html's version and marker, photos/) runs over
+    recover(client, Request(BUCKET, when, page_size=2), "us-east-1", tmp_path / "a.jsonl")
+    assert listings(recorder)[0] == ("", "/") and set(listings(recorder)[1:]) == {("", None)}
+    # GIVEN room for 2 sub-prefix listings: photos/ and its 3 galleries do not fit, photos/ is listed whole
+    monkeypatch.setattr(listing, "SPLIT_BUDGET", 2)
+    recorder.calls.clear()
+    result = recover(client, Request(BUCKET, when), "us-east-1", tmp_path / "b.jsonl")
+    assert sorted(listings(recorder), key=str) == sorted([("", "/"), ("photos/", "/"), ("photos/", None)], key=str)
+    assert result.tally.keys == len(keys) and result.done == {}  # the first run brought every key back
 
 
 def test_a_listing_that_fails_stops_the_run(aws: LocalAws, s3: Any, tmp_path: Path) -> None:

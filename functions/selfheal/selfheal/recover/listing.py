@@ -1,10 +1,12 @@
 """ListObjectVersions for `recover`, several prefixes at once.
 
 One listing reads a page after the page before it (its marker comes from that page), so a bucket of millions of
-objects takes as many round trips in a row. A bucket whose keys have "/" in them splits: the prefix is listed with
-Delimiter "/" (its direct keys, and its sub-prefixes, CommonPrefixes), down to SPLIT_DEPTH levels; below that a
-sub-prefix is listed whole. Up to STREAMS listings run at once; a key belongs to exactly one of them, so each one's
-pages make whole key histories (decide.histories). A bucket without "/" is one listing, as before.
+objects takes as many round trips in a row. A bucket whose keys have "/" in them splits: a prefix is first asked for
+one page with Delimiter "/"; when that page is the whole answer (its direct keys and at most SPLIT_BUDGET sub-prefixes
+in all), its keys are one listing and each sub-prefix another, down to SPLIT_DEPTH levels; otherwise, and below that
+depth, the prefix is listed whole. Up to STREAMS listings run at once; a key belongs to exactly one of them, so each
+one's pages make whole key histories (decide.histories). A split costs at most 1 + SPLIT_BUDGET extra calls, so a
+bucket of a million tiny prefixes is still listed 1,000 keys a call; a bucket without "/" is one listing, as before.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def parse_timestamp(value: Any) -> datetime:
 
 STREAMS = 8  # listings in flight at once
 SPLIT_DEPTH = 2  # levels of "/" a prefix is split into (photos/ -> photos/<gallery>/)
+SPLIT_BUDGET = 64  # sub-prefix listings a run may start in all
 _DONE = object()  # one listing has ended
 
 
@@ -63,6 +66,7 @@ class Listing:
         self.pool = ThreadPoolExecutor(streams, thread_name_prefix="recover-list")
         self.lock = threading.Lock()
         self.running = 0
+        self.budget = SPLIT_BUDGET
         self._start(prefix, 0)
 
     def _start(self, prefix: str, depth: int) -> None:
@@ -79,12 +83,37 @@ class Listing:
                 continue
         return False
 
+    def _call(self, **kwargs: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        page: dict[str, Any] = self.s3.list_object_versions(Bucket=self.bucket, **kwargs)
+        self.on_page(time.perf_counter() - started)
+        return page
+
+    def _split(self, prefix: str, depth: int) -> dict[str, Any] | None:
+        """One page by "/": when it is the whole answer and its sub-prefixes fit the budget, start their listings
+        and return it (its keys are this listing's); else None (the prefix is listed whole)."""
+        if depth >= SPLIT_DEPTH:
+            return None
+        page = self._call(Prefix=prefix, Delimiter="/", **({"MaxKeys": self.page_size} if self.page_size else {}))
+        subs = [str(common["Prefix"]) for common in page.get("CommonPrefixes") or ()]
+        with self.lock:
+            fits = not page.get("IsTruncated") and len(subs) <= self.budget
+            if fits:
+                self.budget -= len(subs)
+        if not fits:
+            return None
+        for sub in subs:
+            self._start(sub, depth + 1)
+        return page
+
     def _pages(self, prefix: str, depth: int) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        if depth < SPLIT_DEPTH:
-            kwargs["Delimiter"] = "/"
+        split = self._split(prefix, depth)
+        if split is not None:
+            yield split
+            return
         config: dict[str, Any] = {"PageSize": self.page_size} if self.page_size else {}
-        pages = iter(self.s3.get_paginator("list_object_versions").paginate(**kwargs, PaginationConfig=config))
+        pages = iter(self.s3.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=prefix, PaginationConfig=config))
         while not self.stop.is_set():
             started = time.perf_counter()
             try:
@@ -92,8 +121,6 @@ class Listing:
             except StopIteration:
                 return
             self.on_page(time.perf_counter() - started)
-            for common in page.get("CommonPrefixes") or ():
-                self._start(str(common["Prefix"]), depth + 1)
             yield page
 
     def _list(self, prefix: str, depth: int) -> None:
