@@ -280,12 +280,26 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         _limits(data),
         "",
+        *_previous(data),
         "Not in this damage: a listing page holding only delete markers, where s3-pit-restore 0.9 stops "
         "(`if not \"Versions\" in page: sys.exit(1)`), and objects over 5 GB, which it sends to one CopyObject "
         "(S3's limit is 5 GB); selfheal's handling of both is tested in tests/e2e/test_recover.py.",
         END,
     ]
     return "\n".join(lines) + "\n"
+
+
+def _previous(data: dict[str, Any]) -> list[str]:
+    """The run before this one, in brief: the same bench under the load it had."""
+    before = data.get("previous")
+    if not before:
+        return []
+    walls = ", ".join(f"{tool} {wall:.1f} s" for tool, wall in before["wall_s"].items())
+    loads = [x for load in before["load"].values() if load for x in load] or [0.0]
+    up = before.get("speedup")
+    ratio = f"; {up['selfheal recover']}× and {up[FAST]}× with `--bucket-encryption`" if up else ""
+    return [f"The run before this one (T = {before['T']}, load average {min(loads):g}–{max(loads):g}): "
+            f"{walls}{ratio}.", ""]
 
 
 def _limits(data: dict[str, Any]) -> str:
@@ -310,7 +324,7 @@ def _limits(data: dict[str, Any]) -> str:
             "the machine could give them, means CPU was the bound here, not selfheal's requests in flight "
             f"({data['workers']} at {data['per_call_ms']} ms would allow {data['workers'] / t_call:.0f} calls a "
             "second).") if parts else ""
-    load = max(max(t.get("load", [0, 0])) for t in tools.values())
+    load = max(max(t.get("load") or [0, 0]) for t in tools.values())
     if load > cores:
         text += (f" The machine was shared (load average up to {load:g} on {cores} cores during the run): the "
                  "server and the tools got a share of the cores, so every wall time here is longer than on a quiet "
@@ -321,6 +335,12 @@ def _limits(data: dict[str, Any]) -> str:
         copies = data["damage"]["deleted"] + data["damage"]["overwritten"]
         chained = {"selfheal recover": 2, FAST: 1}
         predicted = {tool: (data["objects"] / 10) / (copies * n / data["workers"]) for tool, n in chained.items()}
+        sh_load = max(max(tools[t].get("load") or [0, 0]) for t in ("selfheal recover", FAST))
+        pit_load = max(pit.get("load") or [0, 0])
+        if sh_load > 1.5 * pit_load > 0 or pit_load > 1.5 * sh_load > 0:
+            quieter = "s3-pit-restore" if sh_load > pit_load else "selfheal"
+            text += (f" The load moved during the run (up to {sh_load:g} while selfheal ran, {pit_load:g} while "
+                     f"s3-pit-restore did): the ratio favours {quieter}, which ran on the quieter machine.")
         text += (f" s3-pit-restore, 10 in flight, is bound by latency: {pit['calls_total']:,} calls × "
                  f"{data['per_call_ms']} ms ÷ 10 = {floor:.0f} s at best. Against AWS, where the server side is not "
                  f"on this machine, the calls alone predict {predicted['selfheal recover']:.1f}× (a HeadObject and a "
@@ -329,8 +349,23 @@ def _limits(data: dict[str, Any]) -> str:
     return text.strip()
 
 
+def headline(data: dict[str, Any]) -> dict[str, Any]:
+    """A run in brief, kept by the next run so that two figures under different loads stand side by side."""
+    return {"T": data.get("T"), "speedup": data.get("speedup"),
+            "wall_s": {tool: t["wall_s"] for tool, t in data["tools"].items()},
+            "load": {tool: t.get("load") for tool, t in data["tools"].items()}}
+
+
 def write(data: dict[str, Any], out: Path) -> None:
-    (out / "benchmarks-recover.json").write_text(json.dumps(data, indent=2) + "\n")
+    saved = out / "benchmarks-recover.json"
+    try:
+        before = json.loads(saved.read_text())
+    except (OSError, ValueError):
+        before = None
+    if before and before.get("T") != data.get("T") and before.get("tools") and \
+            (before.get("objects"), before.get("delay_ms")) == (data["objects"], data["delay_ms"]):
+        data["previous"] = headline(before)
+    saved.write_text(json.dumps(data, indent=2) + "\n")
     md = out / "benchmarks.md"
     text = md.read_text() if md.exists() else ""
     section = markdown(data)

@@ -34,3 +34,12 @@ def test_bench_recover_on_a_small_bucket(tmp_path: Path) -> None:
     assert text.count(START) == 1 and text.count(END) == 1
     assert "| selfheal recover |" in text and "local AWS CPU" in text and "kept the local AWS busy" in text
     assert json.loads((tmp_path / "benchmarks-recover.json").read_text())["objects"] == 200
+    assert "The run before this one" not in text  # the same run written again is not its own predecessor
+
+    # AND a later run (another T) keeps this one's figures beside its own, with the load each had
+    later = {**data, "T": "2099-01-01T00:00:00Z", "speedup": {"selfheal recover": 9.0,
+                                                              "selfheal recover --bucket-encryption": 9.5}}
+    write(later, tmp_path)
+    saved = json.loads((tmp_path / "benchmarks-recover.json").read_text())
+    assert saved["previous"]["T"] == data["T"] and saved["previous"]["wall_s"]["selfheal recover"] == tool["wall_s"]
+    assert f"The run before this one (T = {data['T']}" in md.read_text()
