@@ -40,8 +40,9 @@ from tests.e2e.conftest import put_items
 from tests.support.estates import GALERLY
 from tests.support.iam import conditioned, load_template, template_variables
 
-# Its module-scoped fixture is costly: one worker runs the whole module (make test: --dist loadgroup).
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("iam_mutations")]
+# Its module-scoped fixture records each stack's scenario once, and costly: the tests of one stack are one group, run
+# by one worker (make test: --dist loadgroup), so the two stacks' scenarios run side by side.
+pytestmark = [pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -81,6 +82,11 @@ HARBOR_NAMES = {"galerly-photos": "media-photos", "galerly-contact": "crm-contac
                 "galerly-images-storage": "harbor-media-example", "galerly-frontend-app": "harbor-site-example",
                 "galerly-backups": "vault-nightly", "galerly-backups-drift": "vault-drift"}
 STACKS = [Stack("shipped", TEMPLATE, {}), Stack("generated", generated(HARBOR), HARBOR_NAMES)]
+
+
+def of_stack(stack: Stack, *values: Any, id: str) -> Any:  # noqa: A002 - pytest.param's own name
+    """A parameter set run by the worker that recorded its stack's scenario."""
+    return pytest.param(stack, *values, id=id, marks=pytest.mark.xdist_group(f"iam_mutations:{stack.label}"))
 
 
 def role_actions(template: dict[str, Any]) -> list[tuple[str, str]]:
@@ -277,7 +283,7 @@ def denials(template: Path, log: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("stack", STACKS, ids=[s.label for s in STACKS])
+@pytest.mark.parametrize("stack", [of_stack(s, id=s.label) for s in STACKS])
 def test_the_scenario_needs_no_permission_the_role_lacks(stack: Stack, recorded: Any) -> None:
     log = recorded(stack)
     assert log and denials(stack.template, log) == []
@@ -289,7 +295,8 @@ MUTATIONS = [(stack, sid, action) for stack in STACKS for sid, action in role_ac
              if action not in NOT_EXERCISED and sid not in NOT_EXERCISED_STATEMENTS]
 
 
-@pytest.mark.parametrize(("stack", "sid", "action"), MUTATIONS, ids=[f"{k.label}:{s}:{a}" for k, s, a in MUTATIONS])
+@pytest.mark.parametrize(("stack", "sid", "action"),
+                         [of_stack(k, s, a, id=f"{k.label}:{s}:{a}") for k, s, a in MUTATIONS])
 def test_removing_any_action_the_engine_needs_denies_a_call_naming_it(
     stack: Stack, sid: str, action: str, recorded: Any, tmp_path: Path
 ) -> None:
