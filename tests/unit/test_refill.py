@@ -142,3 +142,37 @@ def test_a_replica_of_this_account_leaves_the_owner_checks_to_the_clients() -> N
     s3 = FakeS3({"replica": {"a.jpg": (10, "a")}, "photos": {}})
     refill(s3, step(), Waits(), Deadline(None))
     assert [owner for _, _, owner in s3.owners] == [{}, {}, {}]  # Clients put this account's on each
+
+
+class FakeBackup:
+    """AWS Backup's restore job as a run sees it: started once, RUNNING for as many reads as `running_for`."""
+
+    def __init__(self, running_for: int) -> None:
+        self.running_for, self.reads = running_for, 0
+
+    def start_restore_job(self, **params: Any) -> dict[str, str]:
+        return {"RestoreJobId": "job-1"}
+
+    def describe_restore_job(self, RestoreJobId: str) -> dict[str, Any]:  # noqa: N803 - AWS's parameter name
+        self.reads += 1
+        return {"RestoreJobId": RestoreJobId,
+                "Status": "RUNNING" if self.reads <= self.running_for else "COMPLETED", "PercentDone": "40.0%"}
+
+
+def restore_step() -> Step:
+    return Step("s3", "wait_refill", {"Bucket": "photos", "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:"
+                                      "recovery-point:p-1", "IamRoleArn": "arn:aws:iam::123456789012:role/restore",
+                                      "Metadata": {"DestinationBucketName": "photos"}, "ResourceType": "S3"})
+
+
+def test_a_run_that_does_not_wait_for_restores_reads_the_job_once_and_hands_it_over() -> None:
+    backup = FakeBackup(running_for=3)
+    with pytest.raises(Deferred, match="RUNNING"):
+        refill(backup, restore_step(), Waits(poll_seconds=0.001, timeout_seconds=5, restores=False), Deadline(None))
+    assert backup.reads == 1  # a Lambda run does not spend its time polling an hour-long job
+
+
+def test_a_run_that_waits_for_restores_polls_the_job_until_it_completes() -> None:
+    backup = FakeBackup(running_for=3)
+    refill(backup, restore_step(), Waits(poll_seconds=0.001, timeout_seconds=5), Deadline(None))
+    assert backup.reads == 4

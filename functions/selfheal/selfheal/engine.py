@@ -67,6 +67,7 @@ class Engine:
             poll_seconds=self.options.poll_seconds or settings.poll_seconds,
             timeout_seconds=settings.wait_timeout_seconds,
             retry_base_seconds=self.options.retry_base_seconds,
+            restores=self.options.wait_for_restores,
         )
         self.pool_size = self.options.pool_size or settings.pool_size
 

@@ -40,6 +40,7 @@ class Waits:
     timeout_seconds: float = 900.0
     retry_base_seconds: float = 1.0
     retry_attempts: int = 8
+    restores: bool = True  # wait for AWS's restores; False (Lambda): look once, and a follow-up run waits
 
 
 class Deadline:
