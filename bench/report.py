@@ -37,6 +37,7 @@ def targets(data: dict[str, Any]) -> list[tuple[str, bool, str]]:
     rows.append(
         (
             "≤ 2 reads per healthy table (+1 per declared TTL / tags); ≤ 1 per declared bucket aspect (+ HeadBucket, "
+            "+ policy, CORS and lifecycle for findings, + notifications where it warns of a mass delete, "
             "+ versioning where undeclared, + replication and lock where versioned)",
             not misses,
             f"{len(misses)} over: {misses[0]}" if misses else "every resource within budget",

@@ -212,9 +212,11 @@ def read_budget_misses(calls: list[dict[str, Any]], estate: Estate) -> list[str]
     """Resources read more than the target allows on a healthy pass.
 
     Table: 2 reads (DescribeTable, DescribeContinuousBackups) + 1 per declared TTL and tags. Bucket: HeadBucket + 1 per
-    declared aspect (public access block, ownership, encryption, versioning, website, policy, CORS, lifecycle, tags),
-    + GetBucketVersioning where versioning is not declared, + GetBucketReplication and GetObjectLockConfiguration where
-    it is (what a deletion would lose: the recovery column).
+    declared aspect (public access block, ownership, encryption, versioning, website, tags), + policy, CORS and
+    lifecycle declared or not (what is there beyond the declaration can widen access or destroy data: the findings),
+    + its EventBridge notifications where it warns of a mass delete, + GetBucketVersioning where versioning is not
+    declared, + GetBucketReplication and GetObjectLockConfiguration where it is (what a deletion would lose: the
+    recovery column).
     """
     reads = Counter(c.get("name") for c in calls if not c["write"])
     misses = []
@@ -223,7 +225,7 @@ def read_budget_misses(calls: list[dict[str, Any]], estate: Estate) -> list[str]
         if reads[t.name] > allowed:
             misses.append(f"table {t.name}: {reads[t.name]} reads > {allowed}")
     for b in estate.buckets:
-        declared = 3 + sum(bool(x) for x in (b.versioning, b.website, b.policy_statements, b.cors, b.lifecycle, b.tags))
+        declared = 3 + sum(bool(x) for x in (b.versioning, b.website, b.tags, b.mass_delete)) + 3  # + findings
         declared += not b.versioning  # versioning is read anyway: recoverability
         declared += 2 * b.versioning  # a versioned bucket's replication and Object Lock: recoverability
         if reads[b.name] > declared + 1:
