@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 import boto3
 
-from bench import ROOT  # the benchmark's sandbox: fake credentials, no config files
+from bench import ROOT, write_section  # the benchmark's sandbox: fake credentials, no config files
 from devtools.localaws import LocalAws
 from selfheal.aws import Clients
 from selfheal.drill import run_drill
@@ -123,14 +122,7 @@ with the number of resources.
 
 def write(data: dict[str, Any], out: Path) -> None:
     (out / "benchmarks-drill.json").write_text(json.dumps(data, indent=2) + "\n")
-    md = out / "benchmarks.md"
-    text = md.read_text() if md.exists() else ""
-    section = markdown(data)
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END) + r"\n?", lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    md.write_text(text)
+    write_section(out / "benchmarks.md", START, END, markdown(data))
 
 
 def main(argv: list[str] | None = None) -> int:

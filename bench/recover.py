@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import re
 import resource
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
-from bench import ROOT  # noqa: E402  (the benchmark's sandbox: fake credentials, no config files)
+from bench import ROOT, write_section  # noqa: E402  (the benchmark's sandbox: fake credentials, no config files)
 from devtools.localaws import LocalAws  # noqa: E402
 from selfheal.recover.listing import STREAMS  # noqa: E402
 
@@ -366,14 +365,7 @@ def write(data: dict[str, Any], out: Path) -> None:
             (before.get("objects"), before.get("delay_ms")) == (data["objects"], data["delay_ms"]):
         data["previous"] = headline(before)
     saved.write_text(json.dumps(data, indent=2) + "\n")
-    md = out / "benchmarks.md"
-    text = md.read_text() if md.exists() else ""
-    section = markdown(data)
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END) + r"\n?", lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    md.write_text(text)
+    write_section(out / "benchmarks.md", START, END, markdown(data))
 
 
 def main(argv: list[str] | None = None) -> int:
