@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ..model import FINDING, Change, ResourcePlan, Step
 from ..spec import (
@@ -28,6 +29,8 @@ from ..state.account import AccountFacts, KeyInfo
 from ..state.buckets import BPA_KEYS, REFILL_TAG, BucketState, declared_aspects
 from . import findings
 from .findings import Extra
+
+Item = TypeVar("Item")  # a policy statement, a CORS, lifecycle or routing rule as found
 
 POLICY_VERSION = "2012-10-17"
 
@@ -162,6 +165,26 @@ class _Review:
 
     def note(self, extras: list[Extra]) -> None:
         self.notes += findings.noted(extras)
+
+    def sift(self, have: Iterable[Item], classify: Callable[[Item], Extra],
+             declared: Callable[[Item], bool] = lambda _: False) -> tuple[list[Item], list[Change]]:
+        """A section's items as found, in order: what the merged document keeps (the declared ones, the harmless and
+        the conflicting extras) and the removal of each finding it drops; the extras noted."""
+        kept: list[Item] = []
+        removed: list[Change] = []
+        extras: list[Extra] = []
+        for item in have:
+            if declared(item):
+                kept.append(item)
+                continue
+            extra = classify(item)
+            extras.append(extra)
+            if self.keep(extra):
+                kept.append(item)
+            else:
+                removed.append(self.removed(extra))
+        self.note(extras)
+        return kept, removed
 
     def left_empty(self, section: str, removed: list[Change]) -> None:
         """Removing the findings would leave no document, and selfheal never deletes a whole one."""
@@ -403,17 +426,10 @@ def _website(spec: BucketSpec, have: dict[str, Any] | None, state: BucketState, 
     have = have or {}
     index = (have.get("IndexDocument") or {}).get("Suffix")
     error = (have.get("ErrorDocument") or {}).get("Key")
-    changes = []
-    routing: list[dict[str, Any]] = []
-    extras = []
-    for i, rule in enumerate(have.get("RoutingRules") or []):
-        extra = findings.routing_rule(rule, i)
-        extras.append(extra)
-        if review.keep(extra):
-            routing.append(rule)  # someone else's redirects within the site are kept
-        else:
-            changes.append(review.removed(extra))
-    review.note(extras)
+    # someone else's redirects within the site are kept
+    found = list(enumerate(have.get("RoutingRules") or []))
+    kept, changes = review.sift(found, lambda pair: findings.routing_rule(pair[1], pair[0]))
+    routing = [rule for _, rule in kept]
     if index != spec.website.index_document:
         changes.append(Change("website.index_document", index, spec.website.index_document))
     if spec.website.error_document and error != spec.website.error_document:
@@ -576,20 +592,8 @@ def _cors(spec: BucketSpec, have: list[dict[str, Any]], state: BucketState, revi
     wants = [cors_rule(declared, i) for i, declared in enumerate(spec.cors)]
     declared_keys = {_cors_key(w) for w in wants}
     declared_ids = {w["ID"] for w in wants}
-    rules: list[dict[str, Any]] = []
-    changes: list[Change] = []
-    extras: list[Extra] = []
-    for rule in have:
-        if _cors_key(rule) in declared_keys or rule.get("ID") in declared_ids:
-            rules.append(rule)
-            continue
-        extra = findings.cors_rule(rule)
-        extras.append(extra)
-        if review.keep(extra):
-            rules.append(rule)
-        else:
-            changes.append(review.removed(extra))
-    review.note(extras)
+    rules, changes = review.sift(
+        have, findings.cors_rule, lambda rule: _cors_key(rule) in declared_keys or rule.get("ID") in declared_ids)
     if changes and not rules and not wants:
         review.left_empty("CORS configuration", changes)
         return []
@@ -649,20 +653,8 @@ def _lifecycle_key(rule: dict[str, Any]) -> tuple[Any, ...]:
 
 def _lifecycle(spec: BucketSpec, have: dict[str, Any], state: BucketState, review: _Review) -> list[Step]:
     declared_ids = {r.id for r in spec.lifecycle}
-    rules: list[dict[str, Any]] = []
-    changes: list[Change] = []
-    extras: list[Extra] = []
-    for rule in have.get("rules") or []:
-        if rule.get("ID") in declared_ids:
-            rules.append(rule)
-            continue
-        extra = findings.lifecycle_rule(rule)
-        extras.append(extra)
-        if review.keep(extra):
-            rules.append(rule)
-        else:
-            changes.append(review.removed(extra))
-    review.note(extras)
+    rules, changes = review.sift(have.get("rules") or [], findings.lifecycle_rule,
+                                 lambda rule: rule.get("ID") in declared_ids)
     if changes and not rules and not spec.lifecycle:
         review.left_empty("lifecycle configuration", changes)
         return []
