@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
+from botocore import handlers, hooks
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -48,9 +49,9 @@ OPERATOR_AGENT = "selfheal-operator"  # the CLI's operator-only commands (delete
 class Clients:
     """Creates each client once per (service, region), when first asked for, and shares it between threads.
 
-    session: a boto3 Session (the CLI's, a test's) or, by default, a botocore Session of its own — the clients are
-    botocore's either way, and a Lambda's cold start does not import boto3's resources and transfer manager
-    (~8% of `import app`), which selfheal never uses.
+    session: a boto3 Session (the CLI's, a test's) or, by default, a RunSession (botocore's, quicker to build clients
+    from: below) of its own — the clients are botocore's either way, and a Lambda's cold start does not import boto3's
+    resources and transfer manager (~8% of `import app`), which selfheal never uses.
     endpoint_url: None lets botocore read AWS_ENDPOINT_URL itself (a moto server, say).
     """
 
@@ -156,8 +157,85 @@ def share_service_data(core: botocore.session.Session) -> None:
     core.register_component("data_loader", loader)
 
 
+class RunSession(botocore.session.Session):
+    """botocore's Session, with only the built-in handlers that can fire for the services this package calls.
+
+    botocore registers ~130 handlers in every Session (~60% for services selfheal never calls: EC2, RDS, Glacier... and
+    documentation), and copies them into each client it builds; registering and copying them is most of a cold
+    start's client construction. The others wait here, registered in botocore's order before a client of any other
+    service is built (which then behaves as with botocore's own Session). Documentation handlers are among them: a
+    client's docstrings (help() only) lack botocore's per-service touches until then.
+    """
+
+    def _register_builtin_handlers(self, events: Any) -> None:  # botocore's hook, called by Session.__init__
+        botocores: Any = self  # its emitter attributes are botocore's own, not in its type stubs
+        if events is botocores._events and type(events) is hooks.EventAliaser:
+            events = botocores._events = _SharedAliases(botocores._original_handler)
+        self._waiting: list[tuple[Any, ...]] | None = []
+        self._waiting_lock = threading.Lock()
+        for spec in handlers.BUILTIN_HANDLERS:
+            if _fires_only_for_others(spec[0]):
+                self._waiting.append(spec)
+            else:
+                _register(events, spec)
+
+    def create_client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        if service_name not in servicedata.SERVICES and getattr(self, "_waiting", None) is not None:
+            with self._waiting_lock:
+                for spec in self._waiting or ():
+                    _register(self.get_component("event_emitter"), spec)
+                self._waiting = None
+        return super().create_client(service_name, *args, **kwargs)
+
+
+class _SharedAliases(hooks.EventAliaser):
+    """botocore's EventAliaser, quicker: an event name no alias can apply to (almost all: botocore's table renames old
+    service names such as `autoscaling`) is known as such in a few µs instead of botocore's ~30–50 µs walk of its table,
+    and a name's alias, once known, is shared by every client of the process (each client's copy starts empty)."""
+
+    _NAMES: dict[str, str] = {}
+    _PLAIN = frozenset(k for k in hooks.EVENT_ALIASES if "." not in k)
+    _DOTTED = tuple(k for k in hooks.EVENT_ALIASES if "." in k)
+
+    def __init__(self, event_emitter: Any, event_aliases: dict[str, str] | None = None) -> None:
+        super().__init__(event_emitter, event_aliases)
+        botocores: Any = self  # EventAliaser's own attributes, not in botocore's type stubs
+        self._quick = botocores._event_aliases == hooks.EVENT_ALIASES
+        if self._quick:
+            botocores._alias_name_cache = self._NAMES
+
+    def _alias_event_name(self, event_name: str) -> str:  # botocore's: every register and emit asks it
+        if self._quick and event_name not in self._NAMES and self._PLAIN.isdisjoint(event_name.split(".")) and \
+                not any(old in event_name for old in self._DOTTED):  # fmt: skip
+            self._NAMES[event_name] = event_name  # what botocore's walk of its table finds: no part to rename
+        walk: Any = super()
+        return str(walk._alias_event_name(event_name))  # answered from the names known, or by the walk
+
+
+def _fires_only_for_others(event: str) -> bool:
+    """Is a built-in handler's event one no client of the package's services emits? `docs.<section>.<service>...`
+    events document; the others name the service second (`before-call.ec2.CopySnapshot`), in botocore's old names
+    (`logs` for cloudwatch-logs: the emitter aliases them), or concern every service (`before-sign`, `*`)."""
+    parts = event.split(".")
+    if parts[0] == "docs":
+        return True
+    if len(parts) < 2 or parts[1] == "*":
+        return False
+    return hooks.EVENT_ALIASES.get(parts[1], parts[1]) not in servicedata.EVENT_NAMES
+
+
+def _register(events: Any, spec: tuple[Any, ...]) -> None:
+    """Register one of botocore's BUILTIN_HANDLERS as botocore's own Session does."""
+    if len(spec) == 2:
+        events.register(spec[0], spec[1])
+    elif spec[2] is handlers.REGISTER_FIRST:
+        events.register_first(spec[0], spec[1])
+    elif spec[2] is handlers.REGISTER_LAST:
+        events.register_last(spec[0], spec[1])
+
+
 def _own_session(region: str | None) -> botocore.session.Session:
-    core = botocore.session.get_session()
+    core = RunSession()
     if region:
         core.set_config_variable("region", region)
     return core

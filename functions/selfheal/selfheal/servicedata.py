@@ -30,6 +30,9 @@ from botocore.loaders import Loader
 # reads, the run's sinks, the stack's status; logs and application-autoscaling for the CLI's fleet and import.
 SERVICES = ("dynamodb", "s3", "s3control", "kms", "sts", "backup", "scheduler", "sns", "events", "cloudformation",
             "logs", "application-autoscaling", "lambda")
+# Their names in botocore's events (the service id, hyphenated: a test checks them against botocore's models).
+EVENT_NAMES = frozenset({"dynamodb", "s3", "s3-control", "kms", "sts", "backup", "scheduler", "sns", "eventbridge",
+                         "cloudformation", "cloudwatch-logs", "application-auto-scaling", "lambda"})
 MODEL_TYPES = ("service-2", "endpoint-rule-set-1", "waiters-2", "paginators-1")
 DATA = ("endpoints", "partitions", "sdk-default-configuration")  # what every session or client reads
 EXTRAS = "sdk"  # botocore's own extras (<type>.sdk-extras.json), merged into the model as its loader does

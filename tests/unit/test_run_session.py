@@ -1,0 +1,107 @@
+"""The Lambda's botocore Session (selfheal.aws.RunSession) registers up front only the built-in handlers that can fire
+for the package's services: every event those services' clients emit finds exactly botocore's handlers, in order;
+a client of another service first gets the rest, and then finds botocore's too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import botocore.handlers
+import botocore.hooks
+import botocore.session
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from selfheal import servicedata
+from selfheal.aws import Clients, RunSession
+
+# Every kind of event a client emits (botocore's built-in handlers' first part, and those they do not name).
+EVENT_TYPES = sorted({spec[0].split(".")[0] for spec in botocore.handlers.BUILTIN_HANDLERS if spec[0][:5] != "docs."}
+                     | {"provide-client-params", "before-endpoint-resolution", "after-call-error", "request-created",
+                        "response-received", "needs-retry"})  # fmt: skip
+
+
+def _handlers(session: botocore.session.Session, event: str) -> list[Any]:
+    return list(session.get_component("event_emitter")._emitter._handlers.prefix_search(event))
+
+
+def _alias(session: botocore.session.Session, event: str) -> str:
+    return str(session.get_component("event_emitter")._alias_event_name(event))
+
+
+def _events(service: str) -> list[str]:
+    """The events a client of `service` emits, as botocore names them (its service id, hyphenated), per operation."""
+    model = botocore.session.get_session().get_service_model(service)
+    name = model.service_id.hyphenize()
+    per_operation = [f"{kind}.{name}.{op}" for kind in EVENT_TYPES for op in model.operation_names]
+    return per_operation + [f"{kind}.{name}" for kind in EVENT_TYPES] + [f"getattr.{name}.{op}" for op in
+                                                                          model.operation_names]  # fmt: skip
+
+
+@pytest.mark.parametrize("service", servicedata.SERVICES)
+def test_the_package_services_find_botocores_handlers_in_order(service: str) -> None:
+    run, full = RunSession(), botocore.session.get_session()
+    events = _events(service)
+    assert all(_handlers(run, _alias(run, e)) == _handlers(full, _alias(full, e)) for e in events)
+    assert any(_handlers(full, e) for e in events)  # the comparison compared something
+
+
+def test_fewer_handlers_wait_than_botocore_registers_and_none_of_the_packages() -> None:
+    run = RunSession()
+    waiting = run._waiting
+    assert waiting is not None and 0 < len(waiting) < len(botocore.handlers.BUILTIN_HANDLERS)
+    s3 = [spec for spec in botocore.handlers.BUILTIN_HANDLERS if spec[0].split(".")[1:2] == ["s3"]]
+    assert s3 and not any(spec in waiting for spec in s3)
+
+
+@pytest.mark.parametrize("service", ["ec2", "rds", "glacier"])
+def test_a_client_of_another_service_gets_botocores_handlers_first(service: str) -> None:
+    run, full = RunSession(), botocore.session.get_session()
+    before = [_handlers(run, _alias(run, e)) for e in _events(service)]
+    run.create_client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    after = [_handlers(run, _alias(run, e)) for e in _events(service)]
+    expected = [_handlers(full, _alias(full, e)) for e in _events(service)]
+    assert after == expected and before != expected
+    assert run._waiting is None
+
+
+def test_the_lambdas_clients_build_on_a_run_session_and_a_given_session_is_kept() -> None:
+    import boto3  # noqa: PLC0415 - the CLI's session
+
+    assert isinstance(Clients(region="us-east-1").core, RunSession)
+    given = boto3.Session(region_name="us-east-1")
+    assert Clients(session=given).core is given._session
+
+
+def test_the_event_names_are_botocores_service_ids() -> None:
+    session = botocore.session.get_session()
+    assert {session.get_service_model(s).service_id.hyphenize() for s in servicedata.SERVICES} == \
+        servicedata.EVENT_NAMES  # fmt: skip
+
+
+# botocore's alias table's names and their parts, and parts of the names clients emit
+TOKENS = sorted({part for key in botocore.hooks.EVENT_ALIASES for part in [key, *key.split(".")]}
+                | {"before-call", "docs", "s3", "dynamodb", "DescribeTable", "*", "x", "api", "data"})  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS) | st.text("abcdefgh.-", min_size=1, max_size=12), min_size=1, max_size=6))
+def test_an_event_name_is_aliased_as_botocore_aliases_it(parts: list[str]) -> None:
+    name = ".".join(parts)
+    ours = RunSession().get_component("event_emitter")
+    assert ours._alias_event_name(name) == botocore.hooks.EventAliaser(None)._alias_event_name(name)
+    assert ours._alias_event_name(name) == botocore.hooks.EventAliaser(None)._alias_event_name(name)  # when known
+
+
+def test_a_client_shares_its_sessions_known_aliases_and_emits_as_botocore() -> None:
+    run = RunSession()
+    client = run.create_client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    emitter = client.meta.events
+    assert type(emitter) is type(run.get_component("event_emitter"))
+    assert emitter._alias_name_cache is run.get_component("event_emitter")._alias_name_cache
+    seen: list[str] = []
+    emitter.register("before-call.dynamodb", lambda **kw: seen.append(kw["model"].name))
+    emitter.emit("before-call.dynamodb.ListTables", model=client.meta.service_model.operation_model("ListTables"),
+                 params={}, request_signer=None, context={})  # fmt: skip
+    assert seen == ["ListTables"]
