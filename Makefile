@@ -69,13 +69,17 @@ actionlint: $(SAM_STAMP)
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" actionlint .github/workflows/*.yml
 
 # Rebuilt only when an input changed; sam build needs the runtime's python3.12 first on PATH. Then (SHIP_BUILD), with
-# that python and the built layer's botocore: its service data parsed for the function (selfheal/servicedata.py), and
-# bytecode for the function and the layer (Lambda's file system is read-only: a .pyc not shipped is compiled at every
-# cold start; unchecked-hash, as file times do not survive packaging).
+# that python and the built layer's botocore: its service data parsed for the function (selfheal/servicedata.py), the
+# methods dataclasses write for the package's classes compiled (selfheal/classcode.py), and bytecode for the function
+# and the layer (Lambda's file system is read-only: a .pyc not shipped is compiled at every cold start; unchecked-hash,
+# as file times do not survive packaging).
 SAM_BUILD = PATH="$$(dirname "$$(tools/find-python312)"):$$PATH" $(SAM_ENV) $(SAM_VENV)/bin/sam build
 define SHIP_BUILD
 PYTHONPATH=.aws-sam/build/DepsLayer/python:.aws-sam/build/Function "$$(tools/find-python312)" -s -m \
 	selfheal.servicedata .aws-sam/build/Function/selfheal/botocore-data.marshal
+PYTHONPATH=.aws-sam/build/Function:.aws-sam/build/DepsLayer/python POWERTOOLS_TRACE_DISABLED=true \
+	"$$(tools/find-python312)" -s -c 'import sys, selfheal.classcode as c; c.main(sys.argv[1:])' \
+	.aws-sam/build/Function/selfheal/classcode.marshal
 "$$(tools/find-python312)" -s -m compileall -q -j 0 --invalidation-mode unchecked-hash \
 	.aws-sam/build/Function .aws-sam/build/DepsLayer/python
 endef
