@@ -371,7 +371,10 @@ def explanation(data: dict[str, Any]) -> list[str]:
         f"({data.get('client_construction', {}).get('cpu_ms', 0):.0f} ms). And Python's dataclasses compile each "
         "class's __init__, __repr__, __eq__... from source text when the class is defined (~0.6 ms a class, "
         "~45 classes on the import path), which no .pyc file can hold: `make build` records that code "
-        "(selfheal/classcode.py) and a cold start's dataclasses take it instead of compiling.",
+        "(selfheal/classcode.py) and a cold start's dataclasses take it instead of compiling. Last, the garbage "
+        "collector: during a cold start everything allocated lives on (modules, clients), so in Lambda "
+        "(AWS_LAMBDA_FUNCTION_NAME set, as here) app.py pauses it through its imports and then freezes what they "
+        "made (gc.freeze: never traversed again).",
     ]
     if raw := c.get("cold_init_uncompiled"):
         init = c["cold_init"]

@@ -343,7 +343,8 @@ def _python_env(cache: Path | None, shipped: bool = False) -> dict[str, str]:
     - cache: read from and written to `cache` (a package that is not built, compiled once like any installed one);
     - neither: never cached, every module compiled from source, as a package shipped without .pyc files."""
     env = {**os.environ, "POWERTOOLS_SERVICE_NAME": "selfheal", "POWERTOOLS_TRACE_DISABLED": "true",
-           "PYTHONPATH": os.pathsep.join(str(p) for p in function_paths())}  # fmt: skip
+           "PYTHONPATH": os.pathsep.join(str(p) for p in function_paths()),
+           "AWS_LAMBDA_FUNCTION_NAME": "selfheal"}  # as Lambda's runtime sets it: app.py's cold start depends on it
     for var in [v for v in env if v.startswith("SELFHEAL_")]:
         del env[var]
     env.pop("PYTHONPYCACHEPREFIX", None)

@@ -155,3 +155,22 @@ def test_a_cold_start_of_the_build_compiles_no_dataclass_method() -> None:
     # THEN none: each method came from the recorded code (a dataclass made by exec's own compile is still "<string>")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["0", "<string>"]
+
+
+@pytest.mark.parametrize("in_lambda", [True, False])
+def test_a_cold_start_in_lambda_freezes_what_it_imported_and_collects_again_after(in_lambda: bool) -> None:
+    # GIVEN the built function imported in a fresh interpreter, as Lambda's runtime (AWS_LAMBDA_FUNCTION_NAME set)
+    # or as any other host (a test, a tool) imports it
+    function, layer = built_dirs()
+    code = "import gc, app; print(gc.get_freeze_count() > 10000, gc.isenabled(), app._COLD_START)"
+    env = {**os.environ, "PYTHONPATH": f"{function}{os.pathsep}{layer}", "PYTHONDONTWRITEBYTECODE": "1",
+           "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    env.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+    if in_lambda:
+        env["AWS_LAMBDA_FUNCTION_NAME"] = "selfheal"
+    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=function, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    # THEN in Lambda its objects are frozen (never traversed by a collection again) and the collector runs again for
+    # what the runs make; elsewhere the process's collector is left alone
+    assert done.stdout.split() == [str(in_lambda), "True", str(in_lambda)]

@@ -4,8 +4,6 @@ a client of another service first gets the rest, and then finds botocore's too."
 
 from __future__ import annotations
 
-from typing import Any
-
 import botocore.handlers
 import botocore.hooks
 import botocore.session
