@@ -15,44 +15,51 @@ marshal, as for the .pyc files themselves: code objects are what it is made for,
         (the Makefile runs it with the built function and its layer on the path; selfheal/__init__.py installs it)
 """
 
-import builtins
-import dataclasses
-import importlib
-import marshal
-import sys
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from types import CodeType
-from typing import Any
+from __future__ import annotations  # compile() below never inherits it: dont_inherit
 
-CACHE = Path(__file__).with_name("classcode.marshal")
+import builtins
+import marshal
+import os
+import sys
+
+TYPE_CHECKING = False  # typing and pathlib cost `selfheal --version` more than all it does (type checkers read True)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from types import CodeType
+    from typing import Any
+
+CACHE = os.path.join(os.path.dirname(__file__), "classcode.marshal")
 FORMAT = 1
 # code objects are valid only for the Python that compiled them: its cache tag names its .pyc files too (cpython-312)
 _STAMP = (FORMAT, sys.implementation.cache_tag)
 
 
 def compiled(source: str) -> CodeType:
-    """`source` compiled as dataclasses' exec compiles it: as a module's text, under no caller's __future__ flags
-    (this module has none either: exec would otherwise inherit them)."""
+    """`source` compiled as dataclasses' exec compiles it: as a module's text, under no __future__ flag (compile would
+    otherwise inherit this module's)."""
     return compile(source, "<string>", "exec", dont_inherit=True)
 
 
-def install(path: Path | None = None) -> bool:
+def install(path: str | os.PathLike[str] | None = None) -> bool:
     """Let dataclasses' exec use the code recorded at `path` (default: the built package's); False when there is none
     for this Python."""
     try:
-        stamp, codes = marshal.loads((path or CACHE).read_bytes())
+        with open(path or CACHE, "rb") as file:
+            stamp, codes = marshal.loads(file.read())
     except (OSError, EOFError, ValueError, TypeError):
         return False
     if stamp != _STAMP or not isinstance(codes, dict):
         return False
+    import dataclasses  # noqa: PLC0415 - only where there is code for it: `selfheal --version` does not need it
+
     vars(dataclasses)["exec"] = _exec_from(codes)  # a global of dataclasses' own: found before the builtin
     return True
 
 
 def uninstall() -> None:
     """dataclasses' exec is the builtin again."""
-    vars(dataclasses).pop("exec", None)
+    if "dataclasses" in sys.modules:
+        vars(sys.modules["dataclasses"]).pop("exec", None)
 
 
 def _exec_from(codes: Mapping[str, CodeType]) -> Callable[..., None]:
@@ -74,14 +81,16 @@ def record(modules: list[str]) -> dict[str, CodeType]:
             codes[source] = code
         builtins.exec(code, globals, locals)
 
-    import pkgutil  # noqa: PLC0415 - the build's, not a cold start's
+    import dataclasses  # noqa: PLC0415 - the build's imports, not a cold start's
+    import importlib  # noqa: PLC0415
+    import pkgutil  # noqa: PLC0415
 
-    package = Path(__file__).parent
+    package = os.path.dirname(__file__)
     vars(dataclasses)["exec"] = exec_recording
     try:
         for name in modules:
             importlib.import_module(name)
-        for module in pkgutil.walk_packages([str(package)], "selfheal."):
+        for module in pkgutil.walk_packages([package], "selfheal."):
             if module.name.endswith(".__main__"):
                 continue  # the CLI's entry: it runs, not defines
             try:
@@ -95,16 +104,17 @@ def record(modules: list[str]) -> dict[str, CodeType]:
     return codes
 
 
-def write(out: Path, modules: list[str]) -> int:
+def write(out: str | os.PathLike[str], modules: list[str]) -> int:
     """Record the package's dataclass code (importing `modules` first) into `out`; returns how many sources."""
     codes = record(modules)
-    out.write_bytes(marshal.dumps((_STAMP, codes)))
+    with open(out, "wb") as file:
+        file.write(marshal.dumps((_STAMP, codes)))
     return len(codes)
 
 
 def main(argv: list[str]) -> None:
     """`make build`: record the built function's dataclass code into argv[0]."""
     if len(argv) != 1:
-        sys.exit(f"usage: main([OUT]): OUT is the built function's selfheal/{CACHE.name}")
-    count = write(Path(argv[0]), ["app"])
+        sys.exit(f"usage: main([OUT]): OUT is the built function's selfheal/{os.path.basename(CACHE)}")
+    count = write(argv[0], ["app"])
     print(f"{argv[0]}: {count} dataclass methods compiled for Python {sys.version.split()[0]}")
