@@ -501,6 +501,21 @@ def test_a_cold_start_imports_only_what_every_request_needs() -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
+def test_yaml_and_the_validators_are_imported_by_the_first_estate_read_not_before() -> None:
+    # `import app` and `selfheal --version` read no estate file: neither pays for PyYAML or fastjsonschema.
+    done = run_isolated("", "from selfheal import cli\n"
+                        "imported = lambda: sorted(m for m in ('yaml', 'fastjsonschema') if m in sys.modules)\n"
+                        "assert cli.main(['--version']) in (0, None)\n"
+                        "before = imported()\n"
+                        "import os\n"
+                        "from selfheal.loader import load_estate\n"
+                        "load_estate(env=os.environ)\n"
+                        "print(json.dumps([before, imported()]))",
+                        {"POWERTOOLS_TRACE_DISABLED": "true"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[], ["fastjsonschema", "yaml"]]
+
+
 DATA_CLASSES = "aws_lambda_powertools.utilities.data_classes"  # its __init__ imports all ~33 event modules
 
 

@@ -31,3 +31,13 @@ def no_subprocess_no_server(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse("starts a subprocess"))
     monkeypatch.setattr(socket.socket, "listen", refuse("starts a server"))
+
+
+@pytest.fixture(params=["libyaml", "pure-yaml"])
+def yaml_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The estate read by libyaml's parser (where PyYAML has it), then by the pure-Python one: a module's tests run
+    with both through `pytestmark = pytest.mark.usefixtures("yaml_parser")`."""
+    from selfheal import loader  # noqa: PLC0415 - only the modules that ask for it
+
+    monkeypatch.setattr(loader, "LIBYAML", request.param == "libyaml")
+    return str(request.param)

@@ -18,6 +18,8 @@ from tests.support.estates import GALERLY
 
 SHIPPED = yaml.safe_load(GALERLY.read_text(encoding="utf-8"))
 
+pytestmark = pytest.mark.usefixtures("yaml_parser")  # each test twice: libyaml's parser, then the pure-Python one
+
 MINIMAL = """
 version: 1
 tables:

@@ -9,6 +9,8 @@ from selfheal.spec import ON_DEMAND, PROVISIONED, EstateError
 from tests.support.estates import GALERLY
 from tests.support.seed import SEED_BUCKETS, SEED_TABLES
 
+pytestmark = pytest.mark.usefixtures("yaml_parser")  # each test twice: libyaml's parser, then the pure-Python one
+
 
 def shipped(**kwargs):
     kwargs.setdefault("env", {})

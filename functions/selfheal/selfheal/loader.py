@@ -16,9 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from .fields import (
     Anything,
@@ -40,6 +38,9 @@ from .fields import (
 )
 from .plan.objective import unmeetable
 from .spec import Copy, Estate, EstateError, Settings, choose
+
+if TYPE_CHECKING:
+    import yaml
 
 EstateParser = Checker  # the object a kind's `load` is given (its older name)
 
@@ -167,38 +168,86 @@ REQUIRED: Mapping[str, tuple[str, ...]] = _Declared("required")
 # Loading
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of keeping the last one silently."""
+LIBYAML = True  # parse with libyaml where PyYAML has it (tests turn it off to run the pure-Python parser as well)
 
 
-def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+@cache
+def _strict_loaders() -> tuple[type[yaml.CSafeLoader] | None, type[yaml.SafeLoader]]:
+    """PyYAML's safe loaders, refusing duplicate keys and impossible dates: libyaml's where PyYAML was built with it
+    (a fraction of the pure parser's time; None without it) and the pure-Python one."""
+    import yaml  # noqa: PLC0415 - a run that reads no estate file (selfheal --version) does not import it
+
+    class Pure(yaml.SafeLoader):
+        """SafeLoader that refuses duplicate keys instead of keeping the last one silently."""
+
+    Pure.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+    Pure.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+    if getattr(yaml, "CSafeLoader", None) is None:  # PyYAML built without libyaml has no C loaders
+        return None, Pure
+
+    class Fast(yaml.CSafeLoader):
+        """CSafeLoader that refuses duplicate keys instead of keeping the last one silently."""
+
+    Fast.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+    Fast.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+    return Fast, Pure
+
+
+def _no_duplicates(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.MappingNode,
+                   deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         try:
-            duplicate = key in seen
-        except TypeError:  # a list or mapping as a key
-            raise yaml.constructor.ConstructorError(
-                None, None, "a key must be a plain value, not a list or mapping", key_node.start_mark
-            ) from None
-        if duplicate:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            duplicate: bool | None = key in seen
+        except TypeError:
+            duplicate = None  # a list or mapping as a key
+        if duplicate is not False:
+            from yaml.constructor import ConstructorError  # noqa: PLC0415 - imported with the loaders, never before
+
+            problem = f"duplicate key {key!r}" if duplicate else "a key must be a plain value, not a list or mapping"
+            raise ConstructorError(None, None, problem, key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
 
-def _timestamp(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
+def _timestamp(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.ScalarNode) -> Any:
     """PyYAML raises a bare ValueError for date-like text that is no date (2024-13-45): make it a YAML error."""
     try:
         return loader.construct_yaml_timestamp(node)
     except ValueError as exc:
-        raise yaml.constructor.ConstructorError(
+        from yaml.constructor import ConstructorError  # noqa: PLC0415
+
+        raise ConstructorError(
             None, None, f"{node.value!r} looks like a date but is none ({exc}); quote it", node.start_mark
         ) from None
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+# What libyaml reads otherwise than the pure parser: a tab (accepted in plain scalars) or another control character, a
+# line break NEL/LS/PS or a byte-order mark inside the text, a tag (an empty `!` node is '' there, None here), a comment
+# right after a block scalar's `|` or `>`. Text with one of them is read by the pure parser alone, as before libyaml.
+# (A pattern, compiled by `re` at the first read: `import app` does not pay for it.)
+_NOT_FOR_LIBYAML = (r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff\u2028\u2029!]"
+                    r"|(?:^|\s)[|>][-+0-9]*#")
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """The estate file's YAML as data; EstateError names the line and column of a problem."""
+    import yaml  # noqa: PLC0415
+
+    fast, pure = _strict_loaders()
+    if fast is not None and LIBYAML and not re.search(_NOT_FOR_LIBYAML, text):
+        try:
+            return yaml.load(text, Loader=fast)  # noqa: S506 - a CSafeLoader subclass
+        except yaml.YAMLError:
+            pass  # libyaml words errors and places some marks otherwise: the pure parser reads it again to tell it
+    try:
+        return yaml.load(text, Loader=pure)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise EstateError(source, where, f"not valid YAML: {problem}", "fix the YAML syntax at that line") from None
 
 
 def load_estate(
@@ -235,13 +284,7 @@ def parse_estate(
 ) -> Estate:
     """Validate estate YAML text; see `load_estate`."""
     env = {} if env is None else env
-    try:
-        doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise EstateError(source, where, f"not valid YAML: {problem}", "fix the YAML syntax at that line") from None
+    doc = read_yaml(text, source)
     return _estate(Checker(source), doc, dict(overrides or {}), env, dict(soft_overrides or {}))
 
 
