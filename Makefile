@@ -77,6 +77,7 @@ SAM_BUILD = PATH="$$(dirname "$$(tools/find-python312)"):$$PATH" $(SAM_ENV) $(SA
 define SHIP_BUILD
 PYTHONPATH=.aws-sam/build/DepsLayer/python:.aws-sam/build/Function "$$(tools/find-python312)" -s -m \
 	selfheal.servicedata .aws-sam/build/Function/selfheal/botocore-data.marshal
+PYTHONPATH=.aws-sam/build/DepsLayer/python:.aws-sam/build/Function "$$(tools/find-python312)" -s -m selfheal.validators .aws-sam/build/Function/selfheal/_validators
 PYTHONPATH=.aws-sam/build/Function:.aws-sam/build/DepsLayer/python POWERTOOLS_TRACE_DISABLED=true \
 	"$$(tools/find-python312)" -s -c 'import sys, selfheal.classcode as c; c.main(sys.argv[1:])' \
 	.aws-sam/build/Function/selfheal/classcode.marshal

@@ -352,7 +352,7 @@ def explanation(data: dict[str, Any]) -> list[str]:
         "created and restored tables.",
         "- **Cold start.** `import app` is botocore (not boto3: the function builds botocore's clients itself) plus "
         "what every scheduled run needs: Powertools' Logger and Metrics, "
-        "PyYAML and the estate loader, the engine. crhelper and Powertools' event data classes (CloudFormation "
+        "the estate loader, the engine. crhelper and Powertools' event data classes (CloudFormation "
         "requests), the change router, follow-ups, "
         "notifications and the fleet's run event are imported only by the requests that use them. The X-Ray SDK is "
         "imported only when tracing can run (inside Lambda, POWERTOOLS_TRACE_DISABLED unset), so it is not in these "
@@ -374,7 +374,10 @@ def explanation(data: dict[str, Any]) -> list[str]:
         "(selfheal/classcode.py) and a cold start's dataclasses take it instead of compiling. Last, the garbage "
         "collector: during a cold start everything allocated lives on (modules, clients), so in Lambda "
         "(AWS_LAMBDA_FUNCTION_NAME set, as here) app.py pauses it through its imports and then freezes what they "
-        "made (gc.freeze: never traversed again).",
+        "made (gc.freeze: never traversed again). "
+        "The estate's validators are compiled at build time as well (selfheal/validators.py: fastjsonschema's "
+        "generated code, used only for the schema and the fastjsonschema it was made from), and its YAML is read by "
+        "libyaml, imported at the first read rather than by `import app`.",
     ]
     if raw := c.get("cold_init_uncompiled"):
         init = c["cold_init"]

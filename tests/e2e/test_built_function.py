@@ -174,3 +174,21 @@ def test_a_cold_start_in_lambda_freezes_what_it_imported_and_collects_again_afte
     # THEN in Lambda its objects are frozen (never traversed by a collection again) and the collector runs again for
     # what the runs make; elsewhere the process's collector is left alone
     assert done.stdout.split() == [str(in_lambda), "True", str(in_lambda)]
+
+
+def test_the_build_ships_the_estate_validators_and_libyaml_so_a_cold_load_compiles_nothing() -> None:
+    # GIVEN the built function and layer, fastjsonschema unable to compile anything WHEN a fresh process loads the
+    # estate THEN every validator comes from the build (selfheal/validators.py) and libyaml reads the YAML
+    function, layer = built_dirs()
+    code = ("import fastjsonschema\n"
+            "def refused(*_, **__): raise AssertionError('compiled at run time')\n"
+            "fastjsonschema.compile = refused\n"
+            "from selfheal import loader\n"
+            f"estate = loader.load_estate({str(GALERLY)!r}, env={{}})\n"
+            "print(len(estate.tables), len(estate.buckets), loader._strict_loaders()[0].__mro__[1].__name__)")
+    env = {**os.environ, "PYTHONPATH": f"{function}{os.pathsep}{layer}", "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=function,
+                          env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = load_estate(GALERLY, env={})
+    assert done.stdout.split() == [str(len(expected.tables)), str(len(expected.buckets)), "CSafeLoader"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -315,6 +316,13 @@ CASES: list[tuple[str, str, str, str, dict[str, Any]]] = [
         bucket(policy={"statements": '{"Sid": "X", "Effect": '}),
         "buckets[0].policy.statements",
         "not valid JSON",
+        {},
+    ),
+    (
+        "policy-statements-json-with-a-bad-effect",
+        bucket(policy={"statements": json.dumps([stmt(Effect="Maybe")])}),
+        "buckets[0].policy.statements[0].Effect",
+        "'Maybe' is not allowed",
         {},
     ),
     (

@@ -142,6 +142,7 @@ SCHEMA_BLIND = {
     "gsi-capacity-on-on-demand-table",  # billing may come from table_defaults
     "duplicate-bucket-names",
     "policy-statements-not-json",  # JSON inside a string
+    "policy-statements-json-with-a-bad-effect",
     "statement-resource-of-another-bucket",  # the bucket's own name
     "statement-sid-clashes-with-preset",
     "public-read-on-blocking-bucket",

@@ -3,8 +3,9 @@
 A kind declares its entry as a tree of fields (`Obj`, `Text`, `Int`, `Choice`, `Union`, ...). `render(field, EDITOR)`
 is the JSON Schema editors complete and check with (a `${var}` is accepted wherever a value goes, and the cross-field
 rules a kind checks by hand are added as hints); `render(field, LOADER)` is what the loader validates a resolved file
-with (fastjsonschema: compiled once, light enough for the Lambda's cold start). A schema error is explained by the
-field it belongs to, in the one line of today's messages: the field's path, the problem, the fix.
+with (fastjsonschema: its code generated at `make build` by selfheal/validators.py, else compiled once at first use).
+A schema error is explained by the field it belongs to, in the one line of today's messages: the field's path, the
+problem, the fix.
 
 Neither the loader nor the kinds import each other: both import this module. `Checker` is what a kind's `load` is
 given to report a problem (`fail`), check a value against a field (`check`) or names (`unique`).
@@ -683,9 +684,15 @@ def _count(field: Field, uses: dict[int, int], seen: set[int]) -> None:
 
 @cache
 def _validator(field: Field, detailed: bool) -> Callable[[Any], Any]:
+    from . import validators  # noqa: PLC0415 - it imports this module
+
+    document = Render(LOADER).document(field)
+    found = validators.generated(document, detailed)  # made by `make build` from this very document, if it was
+    if found is not None:
+        return found
     import fastjsonschema  # noqa: PLC0415 - compiled on first use, once per field
 
-    return fastjsonschema.compile(Render(LOADER).document(field), detailed_exceptions=detailed)
+    return fastjsonschema.compile(document, detailed_exceptions=detailed)
 
 
 def explain(field: Field, value: Any, path: str) -> Problem | None:

@@ -377,7 +377,7 @@ def _variables(checker: Checker, raw: Any, overrides: dict[str, str], env: Mappi
         if not isinstance(key, str) or not VAR_NAME.fullmatch(key):
             checker.fail(f"vars.{key}", "variable names are lower_snake_case", "rename it, e.g. photos_bucket")
         if isinstance(val, dict):  # {default: VALUE, overridable: true}: a var that may rename resources
-            val = checker.mapping(val, f"vars.{key}", ("default", "overridable"), ("default",))
+            val = checker.check(val, _DEFAULTED, f"vars.{key}")
             if checker.check(val.get("overridable", False), _OVERRIDABLE, f"vars.{key}.overridable"):
                 overridable.add(key)
             val = val["default"]
@@ -425,6 +425,7 @@ def _variables(checker: Checker, raw: Any, overrides: dict[str, str], env: Mappi
     return resolved
 
 
+_DEFAULTED = Obj(None, {"default": Anything(), "overridable": Anything()}, ("default",))  # {default: VALUE, ...}
 _OVERRIDABLE = Bool()
 
 

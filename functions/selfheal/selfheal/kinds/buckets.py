@@ -154,12 +154,13 @@ STATEMENT = Obj(
     description="a bucket policy statement (the bucket's own ARNs only)",
     hints={"allOf": [{"oneOf": [present(a), present(b)]} for a, b in _PAIRS]},  # exactly one: checked by `statement`
 )
+STATEMENTS = Listing(STATEMENT)
 _POLICY = Obj(
     "policy",
     {
         "presets": Listing(Choice(POLICY_PRESETS),
                            description="public-read (GetObject for everyone), tls-only (deny plain HTTP)"),
-        "statements": Union(Text(numbers=False, description="the statements as JSON"), Listing(STATEMENT), otherwise=1),
+        "statements": Union(Text(numbers=False, description="the statements as JSON"), STATEMENTS, otherwise=1),
     },
     description="bucket policy statements, merged into the bucket's policy",
 )
@@ -361,7 +362,7 @@ def _policy(checker: Checker, value: Any, path: str, bucket: str, bpa: dict[str,
             extra = extra.get("Statement", extra)
         if isinstance(extra, dict):
             extra = [extra]
-        checker.check(extra, Listing(STATEMENT), f"{path}.statements")
+        checker.check(extra, STATEMENTS, f"{path}.statements")
     for i, stmt in enumerate(extra or []):
         statements.append(statement(checker, stmt, f"{path}.statements[{i}]", bucket, partition))
     checker.unique([s["Sid"] for s in statements], f"{path}.statements", "statement Sid")
