@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"cannot read {args.event}: {exc}")
 
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here
+    os.environ.setdefault("AWS_LAMBDA_FUNCTION_NAME", args.function_name)  # as Lambda sets it: app.py reads it
     # The estate the function carries, named as the template names /var/task/estate.yaml
     os.environ.setdefault("SELFHEAL_ESTATE", str(args.code_dir.resolve() / "estate.yaml"))
     region = os.environ.setdefault("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
