@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import botocore
+import botocore.session
 import pytest
 from botocore.loaders import Loader
 
@@ -71,6 +72,25 @@ def test_a_hit_answers_as_botocore_without_reading_its_files(cache: Path, monkey
     assert rules == _botocore("s3", "endpoint-rule-set-1")
     assert partitions == Loader().load_data("partitions")
     assert loader.load_service_model("s3", "service-2") is loader.load_service_model("s3", "service-2")
+
+
+def test_a_models_shapes_are_botocores_and_each_is_read_only_when_a_call_resolves_it(cache: Path) -> None:
+    loader = cached_loader(cache)
+    assert loader is not None
+    model = loader.load_service_model("s3", "service-2")
+    shapes = model["shapes"]
+    undocumented = servicedata._undocumented(_botocore("s3", "service-2"))["shapes"]
+    # GIVEN a client built from the cached model THEN it has read none of its shapes
+    session = botocore.session.get_session()
+    session.register_component("data_loader", loader)
+    client = session.create_client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    assert isinstance(shapes, servicedata.Shapes) and shapes._read == {}
+    # WHEN one call's input is serialized THEN only the shapes it reaches are read, each botocore's own
+    request = client._convert_to_request_dict(
+        {"Bucket": "b"}, client.meta.service_model.operation_model("GetBucketVersioning"), "https://b.example", {})
+    assert request["url_path"] == "/b?versioning" and 0 < len(shapes._read) < 10
+    assert shapes.keys() == undocumented.keys() and all(shapes[n] == undocumented[n] for n in undocumented)
+    assert shapes["BucketName"] is shapes["BucketName"]  # read once, kept
 
 
 def test_the_cached_endpoints_are_botocores_for_the_cached_services(cache: Path) -> None:

@@ -19,6 +19,7 @@ import marshal
 import os
 import sys
 import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,14 @@ MODEL_TYPES = ("service-2", "endpoint-rule-set-1", "waiters-2", "paginators-1")
 DATA = ("endpoints", "partitions", "sdk-default-configuration")  # what every session or client reads
 EXTRAS = "sdk"  # botocore's own extras (<type>.sdk-extras.json), merged into the model as its loader does
 CACHE = Path(__file__).with_name("botocore-data.marshal")
-FORMAT = 1
+FORMAT = 2  # 2: a model's shapes marshalled one by one (Shapes)
 
 
 class CachedLoader(Loader):
     """botocore's Loader, answering from data parsed at build time where it has it, else loading as botocore does.
 
-    Each entry stays marshalled until a client first asks for it: a run that builds five clients reads five models.
+    Each entry stays marshalled until a client first asks for it: a run that builds five clients reads five models,
+    and of each model's shapes only those its calls resolve (Shapes).
     endpoints.json is kept for the cached services only (a twentieth of it); a client of any other service first
     completes it from botocore's own file, so that service resolves as it would without the cache.
     """
@@ -76,7 +78,10 @@ class CachedLoader(Loader):
     def _entry(self, key: object, blob: bytes) -> Any:
         with self._lock:
             if key not in self._read:
-                self._read[key] = marshal.loads(blob)
+                value = marshal.loads(blob)
+                if isinstance(key, tuple) and key[1] == "service-2":
+                    value["shapes"] = Shapes(value["shapes"])
+                self._read[key] = value
             return self._read[key]  # one object for every client, as botocore's own loader caches it
 
     def _complete_endpoints(self) -> None:
@@ -91,6 +96,28 @@ class CachedLoader(Loader):
             full = {p["partition"]: p for p in super().load_data_with_path("endpoints")[0]["partitions"]}
             for partition in self._read["endpoints"]["partitions"]:
                 partition["services"].update(_plain(full[partition["partition"]]["services"]))
+
+
+class Shapes(Mapping[str, Any]):
+    """A model's shapes, each read (unmarshalled) when botocore first resolves it. Building a client reads its model's
+    operations, not its shapes; a run resolves the shapes of the calls it makes — a few dozen of s3's ~600 — and
+    botocore's ShapeResolver asks for nothing else than `shapes[name]` and the names."""
+
+    def __init__(self, raw: dict[str, bytes]) -> None:
+        self._raw = raw
+        self._read: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        found = self._read.get(name)
+        if found is None:  # two threads may read one shape at once: both get the first one kept
+            found = self._read.setdefault(name, marshal.loads(self._raw[name]))
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
 
 def cached_loader(path: Path | None = None) -> CachedLoader | None:
@@ -122,8 +149,10 @@ def collect(services: tuple[str, ...] = SERVICES) -> dict[str, Any]:
                 model = loader.load_service_model(service, type_name, version)
             except DataNotFoundError:
                 continue  # a service without waiters or paginators
-            kept = _undocumented(model) if type_name == "service-2" else model
-            models[(service, type_name)] = (version, marshal.dumps(_plain(kept)))
+            kept = _plain(_undocumented(model) if type_name == "service-2" else model)
+            if type_name == "service-2":
+                kept["shapes"] = {name: marshal.dumps(shape) for name, shape in kept.get("shapes", {}).items()}
+            models[(service, type_name)] = (version, marshal.dumps(kept))
     data = {name: _plain(loader.load_data(name)) for name in DATA}
     for partition in data["endpoints"]["partitions"]:
         partition["services"] = {k: v for k, v in partition["services"].items() if k in services}
