@@ -4,6 +4,8 @@ a client of another service first gets the rest, and then finds botocore's too."
 
 from __future__ import annotations
 
+from typing import Any
+
 import botocore
 import botocore.handlers
 import botocore.hooks
@@ -112,3 +114,26 @@ def test_a_client_shares_its_sessions_known_aliases_and_emits_as_botocore() -> N
     emitter.emit("before-call.dynamodb.ListTables", model=client.meta.service_model.operation_model("ListTables"),
                  params={}, request_signer=None, context={})  # fmt: skip
     assert seen == ["ListTables"]
+
+
+def test_credentials_from_the_environment_skip_the_rest_of_botocores_chain(monkeypatch: pytest.MonkeyPatch,
+                                                                            tmp_path: Any) -> None:  # fmt: skip
+    # GIVEN a Lambda's environment credentials: THEN the same credentials as botocore's chain finds, from the
+    # environment provider alone (no metadata fetchers, no HTTP sessions built for them)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "env-token")
+    run, full = RunSession(), botocore.session.get_session()
+    assert run.get_credentials().get_frozen_credentials() == full.get_credentials().get_frozen_credentials()
+    assert [p.METHOD for p in run.get_component("credential_provider").providers] == ["env"]
+    assert run.get_credentials().method == full.get_credentials().method == "env"
+
+    # GIVEN none in the environment (a CLI with a profile) THEN botocore's whole chain: a credentials file's
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var)
+    (tmp_path / "credentials").write_text("[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = file\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    run, full = RunSession(), botocore.session.get_session()
+    assert run.get_credentials().access_key == full.get_credentials().access_key == "AKIDFILE"
+    assert len(run.get_component("credential_provider").providers) > 5

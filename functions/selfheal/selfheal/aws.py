@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
-from botocore import handlers, hooks
+from botocore import credentials, handlers, hooks
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -178,6 +178,16 @@ class RunSession(botocore.session.Session):
                 self._waiting.append(spec)
             else:
                 _register(events, spec)
+
+    def _create_credential_resolver(self) -> Any:  # botocore's, called once, when the first client is built
+        """The environment's credentials (a Lambda's role) are the first botocore's chain would find: with them, the
+        chain's other providers (files, SSO, the container and instance metadata, each with an HTTP session) are not
+        built. Without them, botocore's whole chain."""
+        env = credentials.EnvProvider()
+        if env.load() is not None:
+            return credentials.CredentialResolver(providers=[env])
+        chain: Any = super()  # botocore's own method, not in its type stubs
+        return chain._create_credential_resolver()
 
     def create_client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:
         if service_name not in servicedata.SERVICES and getattr(self, "_waiting", None) is not None:
