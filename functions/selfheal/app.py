@@ -43,11 +43,14 @@ from __future__ import annotations
 import gc
 import os
 
+from selfheal import classcode
+
 # A cold start in Lambda: the collector would traverse the imported modules' objects again and again (~80 times)
 # and find nothing to free. They live as long as the container, so they are frozen once imported (end of this file).
 _COLD_START = "AWS_LAMBDA_FUNCTION_NAME" in os.environ and gc.isenabled()
 if _COLD_START:
     gc.disable()
+classcode.install()  # before the package's classes are defined: their methods compiled by `make build`, when built
 
 import importlib.util
 import logging

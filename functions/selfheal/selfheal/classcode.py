@@ -12,7 +12,8 @@ the recorded file (a development checkout) nothing is installed.
 marshal, as for the .pyc files themselves: code objects are what it is made for, and it never runs code on reading.
 
     python -c 'import sys, selfheal.classcode as c; c.main(sys.argv[1:])' OUT
-        (the Makefile runs it with the built function and its layer on the path; selfheal/__init__.py installs it)
+        (the Makefile runs it with the built function and its layer on the path; app.py installs it: the function's
+        cold start, not the CLI's)
 """
 
 from __future__ import annotations  # compile() below never inherits it: dont_inherit
