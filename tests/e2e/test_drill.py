@@ -253,10 +253,10 @@ def test_bad_input_is_one_line_exit_1_and_no_write(
     assert [c for c in role_calls(aws) if c["write"]] == []
 
 
-def test_the_scheduled_drill_sends_a_restore_metric_per_resource_and_one_message(
-    aws: LocalAws, estate: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # GIVEN the drill function's environment (template.yaml's DrillFunction) and a queue on the alarm topic
+def drill_environment(aws: LocalAws, estate: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+    """The drill function's environment (template.yaml's DrillFunction): the estate, the restore role, the alarm topic
+    with a queue subscribed to it (SNS's JSON rendering of each message), and no other SELFHEAL_ setting. Returns the
+    queue's client and URL."""
     for name in [n for n in os.environ if n.startswith("SELFHEAL_")]:
         monkeypatch.delenv(name)
     sns = boto3.client("sns", region_name="us-east-1", endpoint_url=aws.endpoint)
@@ -268,6 +268,14 @@ def test_the_scheduled_drill_sends_a_restore_metric_per_resource_and_one_message
     monkeypatch.setenv("SELFHEAL_ESTATE", str(estate))
     monkeypatch.setenv("SELFHEAL_TOPIC_ARN", topic)
     monkeypatch.setenv("SELFHEAL_BACKUP_RESTORE_ROLE_ARN", RESTORE_ROLE)
+    return sqs, str(queue)
+
+
+def test_the_scheduled_drill_sends_a_restore_metric_per_resource_and_one_message(
+    aws: LocalAws, estate: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the drill function's environment (template.yaml's DrillFunction) and a queue on the alarm topic
+    sqs, queue = drill_environment(aws, estate, monkeypatch)
     with open(EVENTS / "drill.json", encoding="utf-8") as fh:
         event = json.load(fh)
     capsys.readouterr()
@@ -299,8 +307,6 @@ def test_a_restore_that_outlives_the_invocation_is_handed_to_the_drills_next_inv
 ) -> None:
     # GIVEN restores of 10 minutes, a drill function with 8 s to live (Lambda plays it: the test delivers the async
     # invocation the drill sends itself), and a queue on the alarm topic
-    for name in [n for n in os.environ if n.startswith("SELFHEAL_")]:
-        monkeypatch.delenv(name)
     iam = boto3.client("iam", region_name="us-east-1", endpoint_url=aws.endpoint)
     lam = boto3.client("lambda", region_name="us-east-1", endpoint_url=aws.endpoint)
     role = iam.create_role(RoleName="selfheal-DrillRole-1A2B", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -309,15 +315,7 @@ def test_a_restore_that_outlives_the_invocation_is_handed_to_the_drills_next_inv
         archive.writestr("app.py", "def lambda_handler(event, context):\n    return None\n")
     lam.create_function(FunctionName="selfheal-selfheal-drill", Runtime="python3.12", Role=role,
                         Handler="app.lambda_handler", Code={"ZipFile": buf.getvalue()})
-    sns = boto3.client("sns", region_name="us-east-1", endpoint_url=aws.endpoint)
-    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=aws.endpoint)
-    topic = sns.create_topic(Name="selfheal-AlarmTopic-1A2B3C4D5E")["TopicArn"]
-    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    monkeypatch.setenv("SELFHEAL_ESTATE", str(estate))
-    monkeypatch.setenv("SELFHEAL_TOPIC_ARN", topic)
-    monkeypatch.setenv("SELFHEAL_BACKUP_RESTORE_ROLE_ARN", RESTORE_ROLE)
+    sqs, queue = drill_environment(aws, estate, monkeypatch)
     aws.set_clock(restore=600)
 
     def inbox() -> list[Any]:

@@ -70,6 +70,15 @@ def current(s3: Any, key: str, bucket: str = BUCKET) -> bytes | None:
         return None
 
 
+def a_moment_between() -> datetime:
+    """A point in time strictly after what was written before and before what is changed after (S3 keeps a version's
+    time to the second)."""
+    time.sleep(1.1)
+    when = datetime.now(UTC)
+    time.sleep(1.1)
+    return when
+
+
 def damage(s3: Any) -> Damage:
     """30 photos (tags, metadata, SSE-S3 on some) and an 11 MiB video; TIME; then a mass delete of 20 photos and the
     video, 5 overwrites, 3 new keys, and one photo deleted three times (its delete markers fill a page alone)."""
@@ -87,9 +96,7 @@ def damage(s3: Any) -> Damage:
     s3.put_object(Bucket=BUCKET, Key="photos/video.mp4", Body=video, ContentType="video/mp4",
                   Metadata={"camera": "x100"}, Tagging="kind=video")
     before["photos/video.mp4"] = video
-    time.sleep(1.1)
-    when = datetime.now(UTC)
-    time.sleep(1.1)
+    when = a_moment_between()
     damaged: dict[str, bytes | None] = dict(before)
     for n in range(20):
         s3.delete_object(Bucket=BUCKET, Key=f"photos/p{n:02d}.jpg")
@@ -250,9 +257,7 @@ def test_sse_kms_version_comes_back_under_its_own_key_and_bucket_encryption_skip
     s3.put_object(Bucket=BUCKET, Key="kms/secret.jpg", Body=b"kms photo", ServerSideEncryption="aws:kms",
                   SSEKMSKeyId=key_id, Metadata={"who": "me"}, Tagging="a=1")
     s3.put_object(Bucket=BUCKET, Key="plain/a.jpg", Body=b"plain photo", Metadata={"who": "you"}, Tagging="b=2")
-    time.sleep(1.1)
-    when = datetime.now(UTC)
-    time.sleep(1.1)
+    when = a_moment_between()
     for key in ("kms/secret.jpg", "plain/a.jpg"):
         s3.delete_object(Bucket=BUCKET, Key=key)
     client, recorder = operator_client(aws)
@@ -310,9 +315,7 @@ def test_archived_versions_are_listed_thawed_on_request_and_copied_once_thawed(a
     cold = s3.put_object(Bucket=BUCKET, Key="old/cold.jpg", Body=b"cold photo", StorageClass="GLACIER")["VersionId"]
     s3.put_object(Bucket=BUCKET, Key="old/thawed.jpg", Body=b"thawed photo", StorageClass="GLACIER")
     s3.restore_object(Bucket=BUCKET, Key="old/thawed.jpg", RestoreRequest={"Days": 1})  # readable again at once here
-    time.sleep(1.1)
-    when = datetime.now(UTC)
-    time.sleep(1.1)
+    when = a_moment_between()
     s3.delete_object(Bucket=BUCKET, Key="old/cold.jpg")
     s3.delete_object(Bucket=BUCKET, Key="old/thawed.jpg")
     client, recorder = operator_client(aws)
@@ -456,9 +459,7 @@ def galleries(s3: Any) -> tuple[list[str], datetime]:
     keys = ["index.html", "photos/cover.jpg"] + [f"photos/g{g}/{n}.jpg" for g in range(3) for n in range(4)]
     for key in keys:
         s3.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
-    time.sleep(1.1)
-    when = datetime.now(UTC)
-    time.sleep(1.1)
+    when = a_moment_between()
     for key in keys:
         s3.delete_object(Bucket=BUCKET, Key=key)
     return keys, when
@@ -524,9 +525,7 @@ def test_a_website_redirect_comes_back_with_its_object(aws: LocalAws, s3: Any, t
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     s3.put_object(Bucket=BUCKET, Key="old-page.html", Body=b"moved", WebsiteRedirectLocation="/new-page.html")
     s3.put_object(Bucket=BUCKET, Key="plain.html", Body=b"plain")
-    time.sleep(1.1)
-    when = datetime.now(UTC)
-    time.sleep(1.1)
+    when = a_moment_between()
     for key in ("old-page.html", "plain.html"):
         s3.delete_object(Bucket=BUCKET, Key=key)
     client, recorder = operator_client(aws)
