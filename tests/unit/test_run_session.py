@@ -4,9 +4,12 @@ a client of another service first gets the rest, and then finds botocore's too."
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import botocore
+import botocore.compat
 import botocore.handlers
 import botocore.hooks
 import botocore.session
@@ -15,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfheal import servicedata
-from selfheal.aws import Clients, RunSession
+from selfheal.aws import Clients, RunSession, _plainly_takes_kwargs
 
 # Every kind of event a client emits (botocore's built-in handlers' first part, and those they do not name).
 EVENT_TYPES = sorted({spec[0].split(".")[0] for spec in botocore.handlers.BUILTIN_HANDLERS if spec[0][:5] != "docs."}
@@ -137,3 +140,66 @@ def test_credentials_from_the_environment_skip_the_rest_of_botocores_chain(monke
     run, full = RunSession(), botocore.session.get_session()
     assert run.get_credentials().access_key == full.get_credentials().access_key == "AKIDFILE"
     assert len(run.get_component("credential_provider").providers) > 5
+
+
+def _plain(a: int, **kwargs: Any) -> None: ...
+
+
+def _no_kwargs(a: int, *args: Any) -> None: ...
+
+
+class _Handler:
+    def method(self, **kwargs: Any) -> None: ...
+
+    def positional(self, a: int) -> None: ...
+
+    @staticmethod
+    def static(**kwargs: Any) -> None: ...
+
+    def __call__(self, **kwargs: Any) -> None: ...
+
+
+def _signed(**kwargs: Any) -> None: ...
+
+
+_signed.__signature__ = inspect.Signature([])  # type: ignore[attr-defined]  # what inspect reports instead
+
+
+@functools.wraps(_no_kwargs)
+def _wrapping(*args: Any, **kwargs: Any) -> None: ...
+
+
+HANDLERS = [_plain, _no_kwargs, _Handler().method, _Handler().positional, _Handler.static, _Handler(), _signed,
+            _wrapping, functools.partial(_plain, 1), functools.partial(_no_kwargs, 1), lambda **kw: None,
+            lambda a: None, print, dict.get, *(spec[1] for spec in botocore.handlers.BUILTIN_HANDLERS)]  # fmt: skip
+
+
+@pytest.mark.parametrize("handler", HANDLERS, ids=lambda h: getattr(h, "__qualname__", type(h).__name__))
+def test_a_handler_is_accepted_or_refused_as_botocore_does(handler: Any) -> None:
+    # GIVEN any callable: plain, bound, static, partial, an instance, one whose signature inspect reads otherwise than
+    # its code, built in, and every one of botocore's own handlers
+    def registered(emitter: botocore.hooks.HierarchicalEmitter) -> str:
+        try:
+            emitter.register("before-call.s3", handler)
+        except ValueError as refused:
+            return str(refused)
+        return "registered"
+
+    # THEN the RunSession's emitter registers it, or refuses it with the same error, exactly as botocore's does
+    assert registered(RunSession().get_component("event_emitter")._emitter) == \
+        registered(botocore.hooks.HierarchicalEmitter())  # fmt: skip
+    if _plainly_takes_kwargs(handler):  # and its quick answer is only ever what inspect finds
+        assert botocore.compat.accepts_kwargs(handler)
+
+
+def test_a_cold_start_asks_inspect_about_almost_no_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN inspect's reading of a signature counted WHEN a Clients on a RunSession builds a cold start's five clients
+    asked: list[Any] = []
+    real = botocore.hooks.accepts_kwargs
+    monkeypatch.setattr(botocore.hooks, "accepts_kwargs", lambda func: asked.append(func) or real(func))
+    clients = Clients(region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    session_emitter = type(clients.core.get_component("event_emitter")._emitter)
+    for service in ("kms", "sts", "dynamodb", "s3control", "s3"):
+        assert type(clients.client(service).meta.events._emitter) is session_emitter  # each client's copy too
+    # THEN inspect reads no handler's signature (botocore's own Session has it read ~90: all plain functions, methods)
+    assert asked == []
