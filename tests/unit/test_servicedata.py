@@ -84,7 +84,7 @@ def test_a_models_shapes_are_botocores_and_each_is_read_only_when_a_call_resolve
     session = botocore.session.get_session()
     session.register_component("data_loader", loader)
     client = session.create_client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    assert isinstance(shapes, servicedata.Shapes) and shapes._read == {}
+    assert isinstance(shapes, servicedata.Shapes) and shapes._read == {} and shapes._spans is None  # nor their index
     # WHEN one call's input is serialized THEN only the shapes it reaches are read, each botocore's own
     request = client._convert_to_request_dict(
         {"Bucket": "b"}, client.meta.service_model.operation_model("GetBucketVersioning"), "https://b.example", {})
@@ -117,16 +117,40 @@ def test_a_service_the_cache_does_not_name_is_botocores_own(cache: Path, monkeyp
 
 
 def test_another_botocore_is_never_answered_from_the_cache(cache: Path, tmp_path: Path) -> None:
-    raw = marshal.loads(cache.read_bytes())
+    index, entries = servicedata.read(cache)
     other = tmp_path / "other.marshal"
-    other.write_bytes(marshal.dumps({**raw, "botocore": "0.0.1"}))
+    other.write_bytes(servicedata.pack({**index, "botocore": "0.0.1"}, bytes(entries)))
 
     assert cached_loader(other) is None
+    other.write_bytes(servicedata.pack(index, bytes(entries)))  # the same, for this botocore: read
+    assert cached_loader(other) is not None
+
+
+def test_a_rewritten_cache_leaves_a_reader_its_own(cache: Path, tmp_path: Path) -> None:
+    # GIVEN a process reading the cache (mapped) WHEN the cache is written again (the next `make build`)
+    path = tmp_path / "botocore-data.marshal"
+    servicedata.write(path, ("sts",))
+    reading = cached_loader(path)
+    assert reading is not None
+    servicedata.write(path, SERVICES)
+    # THEN the reader still reads what it mapped, and a new one reads the new cache
+    assert reading.services == frozenset({"sts"})
+    assert reading.load_service_model("sts", "service-2")["shapes"]["Credentials"]["type"] == "structure"
+    assert cached_loader(path).services == frozenset(SERVICES)  # type: ignore[union-attr]
+
+
+def _format_2(cache: Path) -> bytes:
+    """The cache as the previous FORMAT wrote it: one marshalled dict, read whole."""
+    index, _ = servicedata.read(cache)
+    return marshal.dumps({**index, "format": 2})
 
 
 @pytest.mark.parametrize("content", [None, b"", b"not marshal at all", marshal.dumps(["a", "list"]),
-                                     marshal.dumps({"format": 99})])  # fmt: skip
-def test_a_missing_or_unreadable_cache_is_not_used(content: bytes | None, tmp_path: Path) -> None:
+                                     marshal.dumps({"format": 99}), servicedata.MAGIC, servicedata.MAGIC + b"\x05",
+                                     servicedata.MAGIC + b"\x05" + bytes(7) + b"short", _format_2])  # fmt: skip
+def test_a_missing_or_unreadable_cache_is_not_used(content: Any, tmp_path: Path, cache: Path) -> None:
+    if callable(content):
+        content = content(cache)
     path = tmp_path / "botocore-data.marshal"
     if content is not None:
         path.write_bytes(content)

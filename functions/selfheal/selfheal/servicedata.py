@@ -10,13 +10,19 @@ service or data type, another botocore, a missing or unreadable file, models sea
 marshal, not pickle or JSON: it reads only plain data and never runs code (pickle's loads can call any importable
 callable), and it reads this data ~5x faster than botocore's json.loads with OrderedDict (and ~20% faster than pickle).
 
+The file is mapped, not read: an index up front, then each entry (a model, a model's shape, a data file) marshalled on
+its own and read in place when first asked for. A cold start touches the ~0.6 MB its five clients need, not the whole
+1.4 MB twice (read, then copied out entry by entry): every 4 KiB of fresh memory costs a page fault, ~2.5 µs here.
+
     python -m selfheal.servicedata OUT     (the Makefile runs it with the built layer's botocore first on the path)
 """
 
 from __future__ import annotations
 
 import marshal
+import mmap
 import os
+import struct
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -38,22 +44,27 @@ MODEL_TYPES = ("service-2", "endpoint-rule-set-1", "waiters-2", "paginators-1")
 DATA = ("endpoints", "partitions", "sdk-default-configuration")  # what every session or client reads
 EXTRAS = "sdk"  # botocore's own extras (<type>.sdk-extras.json), merged into the model as its loader does
 CACHE = Path(__file__).with_name("botocore-data.marshal")
-FORMAT = 2  # 2: a model's shapes marshalled one by one (Shapes)
+FORMAT = 3  # 2: a model's shapes marshalled one by one (Shapes); 3: the file mapped, entries read in place
+MAGIC = b"selfheal botocore data\n"
+_LENGTH = struct.Struct("<Q")  # the index's length, after MAGIC; the entries follow the index
+Span = tuple[int, int]  # an entry's offset from the first entry, and its length
 
 
 class CachedLoader(Loader):
     """botocore's Loader, answering from data parsed at build time where it has it, else loading as botocore does.
 
-    Each entry stays marshalled until a client first asks for it: a run that builds five clients reads five models,
-    and of each model's shapes only those its calls resolve (Shapes).
+    Each entry stays marshalled, in the mapped file, until a client first asks for it: a run that builds five clients
+    reads five models, and of each model's shapes only those its calls resolve (Shapes).
     endpoints.json is kept for the cached services only (a twentieth of it); a client of any other service first
     completes it from botocore's own file, so that service resolves as it would without the cache.
     """
 
-    def __init__(self, models: dict[tuple[str, str], tuple[str, bytes]], data: dict[str, bytes]) -> None:
+    def __init__(self, models: dict[tuple[str, str], tuple[str, Span]], data: dict[str, Span],
+                 entries: memoryview) -> None:  # fmt: skip
         super().__init__()
-        self._models = models  # (service, type) -> (api version, the model with its extras merged, marshalled)
+        self._models = models  # (service, type) -> (api version, where the model, extras merged, is in entries)
         self._data = data
+        self._entries = entries
         self._read: dict[object, Any] = {}
         self._lock = threading.Lock()
         self._endpoints_complete = False
@@ -75,12 +86,12 @@ class CachedLoader(Loader):
             return self._entry(name, self._data[name]), os.path.join(self.BUILTIN_DATA_PATH, name)  # botocore's path
         return super().load_data_with_path(name)
 
-    def _entry(self, key: object, blob: bytes) -> Any:
+    def _entry(self, key: object, span: Span) -> Any:
         with self._lock:
             if key not in self._read:
-                value = marshal.loads(blob)
+                value = marshal.loads(self._entries[span[0] : span[0] + span[1]])
                 if isinstance(key, tuple) and key[1] == "service-2":
-                    value["shapes"] = Shapes(value["shapes"])
+                    value["shapes"] = Shapes(value["shapes"], self._entries)
                 self._read[key] = value
             return self._read[key]  # one object for every client, as botocore's own loader caches it
 
@@ -103,14 +114,23 @@ class Shapes(Mapping[str, Any]):
     operations, not its shapes; a run resolves the shapes of the calls it makes — a few dozen of s3's ~600 — and
     botocore's ShapeResolver asks for nothing else than `shapes[name]` and the names."""
 
-    def __init__(self, raw: dict[str, bytes]) -> None:
-        self._raw = raw
+    def __init__(self, index: Span, entries: memoryview) -> None:
+        self._index = index  # where the shapes' own spans are: read at the first shape asked for, not with the model
+        self._spans: dict[str, Span] | None = None
+        self._entries = entries
         self._read: dict[str, Any] = {}
+
+    @property
+    def _raw(self) -> dict[str, Span]:
+        if self._spans is None:  # two threads may read it at once: the same spans either way
+            self._spans = marshal.loads(self._entries[self._index[0] : self._index[0] + self._index[1]])
+        return self._spans
 
     def __getitem__(self, name: str) -> Any:
         found = self._read.get(name)
         if found is None:  # two threads may read one shape at once: both get the first one kept
-            found = self._read.setdefault(name, marshal.loads(self._raw[name]))
+            start, length = self._raw[name]
+            found = self._read.setdefault(name, marshal.loads(self._entries[start : start + length]))
         return found
 
     def __iter__(self) -> Iterator[str]:
@@ -126,22 +146,41 @@ def cached_loader(path: Path | None = None) -> CachedLoader | None:
     if os.environ.get("AWS_DATA_PATH") or os.path.isdir(Loader.CUSTOMER_DATA_PATH):
         return None  # models searched elsewhere may replace botocore's: the cache would hide them
     try:
-        raw = marshal.loads((path or CACHE).read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
+        index, entries = read(path or CACHE)
+    except (OSError, EOFError, ValueError, TypeError, struct.error):
         return None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("botocore") != botocore.__version__:
+    if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("botocore") != botocore.__version__:
         return None
-    models, data = raw.get("models"), raw.get("data")
+    models, data = index.get("models"), index.get("data")
     if not isinstance(models, dict) or not isinstance(data, dict):
         return None
-    return CachedLoader(models, data)
+    return CachedLoader(models, data, entries)
 
 
-def collect(services: tuple[str, ...] = SERVICES) -> dict[str, Any]:
-    """The data to cache, read by botocore's own loader (its newest API version of each service), each entry
-    marshalled on its own."""
+def read(path: Path) -> tuple[Any, memoryview]:
+    """The file's index, and its entries as mapped (read-only, in place: an entry is read when it is unmarshalled)."""
+    with open(path, "rb") as file:
+        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)  # stays mapped after the file is closed
+    view = memoryview(mapped)
+    if view[: len(MAGIC)] != MAGIC:
+        raise ValueError(f"{path} is not selfheal's botocore data")
+    (length,) = _LENGTH.unpack_from(view, len(MAGIC))
+    start = len(MAGIC) + _LENGTH.size
+    return marshal.loads(view[start : start + length]), view[start + length :]
+
+
+def collect(services: tuple[str, ...] = SERVICES) -> tuple[dict[str, Any], bytes]:
+    """The data to cache, read by botocore's own loader (its newest API version of each service): the index, and the
+    entries it points into, each marshalled on its own (a service model's shapes each on their own too)."""
     loader = Loader()
-    models: dict[tuple[str, str], tuple[str, bytes]] = {}
+    entries = bytearray()
+
+    def put(value: Any) -> Span:
+        blob = marshal.dumps(value)
+        entries.extend(blob)
+        return len(entries) - len(blob), len(blob)
+
+    models: dict[tuple[str, str], tuple[str, Span]] = {}
     for service in services:
         for type_name in MODEL_TYPES:
             try:
@@ -151,19 +190,29 @@ def collect(services: tuple[str, ...] = SERVICES) -> dict[str, Any]:
                 continue  # a service without waiters or paginators
             kept = _plain(_undocumented(model) if type_name == "service-2" else model)
             if type_name == "service-2":
-                kept["shapes"] = {name: marshal.dumps(shape) for name, shape in kept.get("shapes", {}).items()}
-            models[(service, type_name)] = (version, marshal.dumps(kept))
+                kept["shapes"] = put({name: put(shape) for name, shape in kept.get("shapes", {}).items()})
+            models[(service, type_name)] = (version, put(kept))
     data = {name: _plain(loader.load_data(name)) for name in DATA}
     for partition in data["endpoints"]["partitions"]:
         partition["services"] = {k: v for k, v in partition["services"].items() if k in services}
-    return {"format": FORMAT, "botocore": botocore.__version__, "models": models,
-            "data": {name: marshal.dumps(value) for name, value in data.items()}}  # fmt: skip
+    index = {"format": FORMAT, "botocore": botocore.__version__, "models": models,
+             "data": {name: put(value) for name, value in data.items()}}  # fmt: skip
+    return index, bytes(entries)
+
+
+def pack(index: dict[str, Any], entries: bytes) -> bytes:
+    """The file: MAGIC, the index's length and the index, then the entries."""
+    head = marshal.dumps(index)
+    return MAGIC + _LENGTH.pack(len(head)) + head + entries
 
 
 def write(out: Path, services: tuple[str, ...] = SERVICES) -> int:
-    """Write the cache to `out`; returns its size in bytes."""
-    blob = marshal.dumps(collect(services))
-    out.write_bytes(blob)
+    """Write the cache to `out`; returns its size in bytes. A new file replaces the old one: a process that has the
+    old one mapped keeps reading it (rewritten in place, its pages would change under that process)."""
+    blob = pack(*collect(services))
+    written = out.with_name(out.name + ".new")
+    written.write_bytes(blob)
+    written.replace(out)
     return len(blob)
 
 
