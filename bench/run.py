@@ -419,7 +419,8 @@ def cold_start(aws: LocalAws, delay_ms: float, runs: int) -> dict[str, Any]:
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
     def median_init(key: str) -> dict[str, float]:
-        return {m: statistics.median(i[key][m] for i in inits) for m in ("cpu_ms", "wall_ms")}
+        return {m: statistics.median(i[key][m] for i in inits) for m in ("cpu_ms", "wall_ms", "page_faults")
+                if all(m in i[key] for i in inits)}  # fmt: skip
 
     return {
         "module": module,

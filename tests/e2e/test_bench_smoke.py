@@ -52,6 +52,9 @@ def test_bench_harness_on_the_seed_estate(tmp_path: Path) -> None:
     assert saved["client_construction"]["cpu_ms"] > 0
     md = (tmp_path / "benchmarks.md").read_text()
     assert "| target | met | measured |" in md and "| cold init: the first five clients |" in md
+    # each phase counts the fresh memory it faulted in: the clients' row says how much
+    faults = cold["cold_init"]["clients"]["page_faults"]
+    assert init["clients"]["page_faults"] > 0 and f"; {faults:.0f} page faults" in md
     assert (tmp_path / "benchmarks.png").stat().st_size > 0
     # time to heal after each change of the demo: the deleted table is restored in two runs, the others repaired
     healing = saved["time_to_heal"]
