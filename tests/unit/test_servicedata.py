@@ -208,3 +208,22 @@ def test_every_service_the_package_builds_a_client_for_is_cached() -> None:
     named = {service for path in package.rglob("*.py") for service in call.findall(path.read_text())}
 
     assert named and named <= set(servicedata.SERVICES), sorted(named - set(servicedata.SERVICES))
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_a_string_repeated_in_an_entry_is_read_back_as_one_object(cache: Path) -> None:
+    loader = cached_loader(cache)
+    assert loader is not None
+    rules = loader.load_service_model("s3", "endpoint-rule-set-1")
+    strings = _strings(rules)
+    # THEN a rule set's thousands of strings are a few hundred objects (fresh memory a cold start need not fault in)
+    assert len(strings) > 5 * len(set(strings))
+    assert len({id(s) for s in strings}) == len(set(strings))
+    assert rules == Loader().load_service_model("s3", "endpoint-rule-set-1")  # and still botocore's rule set
