@@ -15,9 +15,13 @@ from typing import Any
 
 import boto3
 import botocore
+import botocore.exceptions
 import botocore.session
 import pytest
+from botocore.endpoint_provider import EndpointProvider
 from botocore.loaders import Loader
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from selfheal import aws, servicedata
 from selfheal.aws import Clients
@@ -227,3 +231,70 @@ def test_a_string_repeated_in_an_entry_is_read_back_as_one_object(cache: Path) -
     assert len(strings) > 5 * len(set(strings))
     assert len({id(s) for s in strings}) == len(set(strings))
     assert rules == Loader().load_service_model("s3", "endpoint-rule-set-1")  # and still botocore's rule set
+
+
+# Values a rule set's string parameters are drawn from: partitions, virtual-host and path-style buckets, S3 Express,
+# access point, Outposts, Object Lambda and multi-region ARNs, custom endpoints, DynamoDB's account modes and ARNs.
+STRING_VALUES = {
+    "Region": ["us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1", "us-iso-east-1", "aws-global", "bad region"],
+    "Bucket": ["photos", "my.dotted.bucket", "Invalid_Bucket", "photos--usw2-az1--x-s3",
+               "arn:aws:s3:us-west-2:123456789012:accesspoint:reports",
+               "arn:aws:s3-outposts:us-west-2:123456789012:outpost:op-01234567890123456:accesspoint:reports",
+               "arn:aws:s3-object-lambda:us-east-1:123456789012:accesspoint/banner",
+               "arn:aws:s3::123456789012:accesspoint:mfzwi23gnjvgw.mrap"],
+    "Endpoint": ["http://127.0.0.1:5000", "https://example.com/path"],
+    "AccountId": ["123456789012"],
+    "AccountIdEndpointMode": ["preferred", "required", "disabled"],
+    "ResourceArn": ["arn:aws:dynamodb:us-east-1:222222222222:table/t"],
+}
+
+
+def _parameters(rules: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    def values(name: str, spec: dict[str, Any]) -> st.SearchStrategy[Any]:
+        if spec["type"] == "boolean":
+            return st.booleans()
+        if spec["type"] == "stringArray":
+            return st.lists(st.sampled_from(STRING_VALUES["ResourceArn"]), max_size=2)
+        return st.sampled_from(STRING_VALUES.get(name, ["a-key", "a/prefix"]))
+
+    drawn = {name: st.none() | values(name, spec) for name, spec in rules["parameters"].items()}
+    return st.fixed_dictionaries({}, optional=drawn)
+
+
+def _resolve(provider: Any, params: dict[str, Any]) -> Any:
+    """The rule set's answer, evaluated again each time (resolve_endpoint would answer a repeat from its cache)."""
+    try:
+        return provider.ruleset.evaluate({k: v for k, v in params.items() if v is not None})
+    except botocore.exceptions.BotoCoreError as error:
+        return type(error).__name__, str(error)
+
+
+def _containers(value: Any, found: dict[int, Any]) -> dict[int, Any]:
+    if isinstance(value, (dict, list)) and id(value) not in found:
+        found[id(value)] = value
+        for part in value.values() if isinstance(value, dict) else value:
+            _containers(part, found)
+    return found
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_rule_set_with_shared_parts_resolves_every_endpoint_as_botocores(cache: Path, service: str) -> None:
+    # GIVEN a provider over the cached rule set (its equal parts one object each) and one over botocore's own, each
+    # kept across the whole run: a resolution that changed a shared part would change the rules that share it
+    loader = cached_loader(cache)
+    assert loader is not None
+    partitions = Loader().load_data("partitions")
+    rules, own_rules = (x.load_service_model(service, "endpoint-rule-set-1") for x in (loader, Loader()))
+    assert rules == own_rules and len(_containers(rules, {})) < len(_containers(own_rules, {}))  # parts shared
+    cached, own = EndpointProvider(rules, partitions), EndpointProvider(own_rules, partitions)
+    seen: list[dict[str, Any]] = []
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(_parameters(Loader().load_service_model(service, "endpoint-rule-set-1")))
+    def resolves_alike(params: dict[str, Any]) -> None:
+        seen.append(params)
+        assert _resolve(cached, params) == _resolve(own, params)
+
+    resolves_alike()
+    # THEN every endpoint (or error) is botocore's, and so is each again after all the others
+    assert all(_resolve(cached, p) == _resolve(own, p) for p in seen)
