@@ -11,8 +11,8 @@ marshal, not pickle or JSON: it reads only plain data and never runs code (pickl
 callable), and it reads this data ~5x faster than botocore's json.loads with OrderedDict (and ~20% faster than pickle).
 
 The file is mapped, not read: an index up front, then each entry (a model, a model's shape, a data file) marshalled on
-its own and read in place when first asked for. A cold start touches the ~0.6 MB its five clients need, not the whole
-1.4 MB twice (read, then copied out entry by entry): every 4 KiB of fresh memory costs a page fault, ~2.5 µs here.
+its own and read in place when first asked for. A cold start reads the entries its five clients need, not the whole
+file twice (read, then copied out entry by entry): every 4 KiB of fresh memory costs a page fault, ~2.5 µs here.
 
     python -m selfheal.servicedata OUT     (the Makefile runs it with the built layer's botocore first on the path)
 """
