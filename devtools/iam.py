@@ -215,7 +215,7 @@ _POLICY_HOLDERS = {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolic
 _FUNCTIONS = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # libyaml's: 10x faster
     """A SafeLoader that reads CloudFormation short tags (`!Ref x`, `!Sub s`, `!GetAtt a.b`, ...) as long forms."""
 
 
