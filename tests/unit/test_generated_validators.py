@@ -20,6 +20,10 @@ from selfheal.spec import EstateError
 from tests.support.estates import GALERLY
 from tests.unit.test_bad_input import CASES
 
+# Its module-scoped fixtures (every bad estate parsed four ways, ~3 s) run once: one worker runs the module (make test:
+# --dist loadgroup), not both.
+pytestmark = pytest.mark.xdist_group("generated_validators")
+
 # the shipped estate (named on purpose: whatever it declares) and the tests' own
 ESTATES = [DEFAULT_ESTATE_PATH, *sorted(GALERLY.parent.glob("*.yaml"))]
 GENERATED = "estate_validators_under_test"  # the package written here, as `make build` writes selfheal._validators
