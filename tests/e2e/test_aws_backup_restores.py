@@ -10,6 +10,8 @@ by this run, leaves no table, exits non-zero and prints one reason, never a trac
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,9 +20,11 @@ import pytest
 from devtools.breakage import delete_table, switch_off_pitr
 from devtools.followups import RESTORE_ROLE
 from devtools.localaws import LocalAws
+from selfheal.loader import load_estate
 from tests.e2e.conftest import put_items
 from tests.support import cli
 from tests.support.cli import Run
+from tests.support.estates import GALERLY
 from tests.support.shapes import problems
 
 pytestmark = pytest.mark.e2e
@@ -29,8 +33,22 @@ PHOTOS = "galerly-photos"
 ITEMS = 40
 
 
-def selfheal(*args: str) -> Run:
-    return cli.selfheal(*args, "--only", PHOTOS)
+@pytest.fixture(scope="module")
+def polling_estate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tests' Galerly estate, checking on AWS's slow work every 0.2 s, not every 5: a 1 s restore is waited for
+    about 1 s on the wall clock, not a whole 5 s poll."""
+    path = tmp_path_factory.mktemp("polling") / "estate.yaml"
+    path.write_text(GALERLY.read_text(encoding="utf-8").replace("settings:\n", "settings:\n  poll_seconds: 0.2\n", 1),
+                    encoding="utf-8")
+    assert load_estate(path, env={}).settings.poll_seconds == 0.2
+    return path
+
+
+@pytest.fixture
+def selfheal(aws: LocalAws, polling_estate: Path) -> Callable[..., Run]:
+    """`selfheal ARGS --only galerly-photos` in a subprocess, as a person runs it (on the local AWS of `aws`)."""
+    env = cli.environment(SELFHEAL_ESTATE=str(polling_estate))
+    return lambda *args: cli.selfheal(*args, "--only", PHOTOS, env=env)
 
 
 def points(aws: LocalAws) -> list[dict[str, Any]]:
@@ -49,7 +67,7 @@ def assert_refused_cleanly(run: Run, ddb: Any) -> None:
 
 
 @pytest.fixture
-def only_copy_in_aws_backup(aws: LocalAws) -> Any:
+def only_copy_in_aws_backup(aws: LocalAws, selfheal: Callable[..., Run]) -> Any:
     """GIVEN the photos table with items, PITR off (no $DeletedTableBackup), restores taking 1 s on AWS's clock."""
     ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws.endpoint)
     made = selfheal("apply")
@@ -63,7 +81,7 @@ def only_copy_in_aws_backup(aws: LocalAws) -> Any:
 @pytest.mark.parametrize("role", [True, False], ids=["with a restore role", "without one"])
 @pytest.mark.parametrize("advanced", [True, False], ids=["backup ARN", "DynamoDB backup ARN"])
 def test_a_table_whose_only_copy_is_an_aws_backup_point_comes_back_with_its_items(
-    aws: LocalAws, only_copy_in_aws_backup: Any, advanced: bool, role: bool
+    aws: LocalAws, only_copy_in_aws_backup: Any, selfheal: Callable[..., Run], advanced: bool, role: bool
 ) -> None:
     ddb = only_copy_in_aws_backup
     point = aws.add_recovery_point(PHOTOS, advanced=advanced)
@@ -97,7 +115,7 @@ def test_a_table_whose_only_copy_is_an_aws_backup_point_comes_back_with_its_item
 @pytest.mark.parametrize("role", [True, False], ids=["with a restore role", "without one"])
 @pytest.mark.parametrize("advanced", [True, False], ids=["backup ARN", "DynamoDB backup ARN"])
 def test_a_point_still_being_made_listed_without_a_vault_is_waited_for_never_replaced_by_an_empty_table(
-    aws: LocalAws, only_copy_in_aws_backup: Any, advanced: bool, role: bool
+    aws: LocalAws, only_copy_in_aws_backup: Any, selfheal: Callable[..., Run], advanced: bool, role: bool
 ) -> None:
     ddb = only_copy_in_aws_backup
     # GIVEN the only copy is still CREATING for 10 minutes
