@@ -5,7 +5,6 @@ recovery point (a restore job into the recreated bucket, on the local AWS's cloc
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -182,7 +181,6 @@ def test_a_deleted_bucket_comes_back_from_its_aws_backup_recovery_point(enforced
     aws.reset_calls()
 
     # WHEN the scheduled run (as the role, restores not waited for) recreates the bucket
-    started = time.monotonic()
     first = photos_result(role_engine(aws, estate, trigger="schedule", wait_for_restores=False,
                                       restore_role=followups.RESTORE_ROLE).apply())
 
@@ -194,8 +192,8 @@ def test_a_deleted_bucket_comes_back_from_its_aws_backup_recovery_point(enforced
     assert len(starts) == 1
 
     # WHEN the follow-up runs once the job is done, THEN it finds the same job (no second restore) and the photos are
-    # back
-    time.sleep(max(0.0, 4.5 - (time.monotonic() - started)))
+    # back (AWS's clock moved on past the job's 4 s, no wall-clock wait)
+    aws.advance_clock(4.5)
     aws.reset_calls()
     second = photos_result(role_engine(aws, estate, trigger="followup", wait_for_restores=False,
                                        restore_role=followups.RESTORE_ROLE).apply())
@@ -216,12 +214,11 @@ def test_a_refill_from_aws_backup_never_writes_over_an_object_put_into_the_recre
     aws.set_clock(restore=3)
     estate = estate_with(tmp_path, "aws-backup", wait_seconds=0.5)
     engine = role_engine(aws, estate, trigger="schedule", wait_for_restores=False, restore_role=followups.RESTORE_ROLE)
-    started = time.monotonic()
     assert photos_result(engine.apply()).outcome.value == "restoring"
     # WHEN the app uploads a photo under a key the point also holds, while the restore job runs
     newer = sorted(photos)[3]
     s3.put_object(Bucket=PHOTOS, Key=newer, Body=b"uploaded while the restore ran")
-    time.sleep(max(0.0, 3.5 - (time.monotonic() - started)))
+    aws.advance_clock(3.5)  # the job done on AWS's clock
     result = photos_result(role_engine(aws, estate, trigger="followup", wait_for_restores=False,
                                        restore_role=followups.RESTORE_ROLE).apply())
     # THEN the restore brought back every other photo and left that one as the app wrote it (one version: never
