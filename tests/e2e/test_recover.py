@@ -71,11 +71,11 @@ def current(s3: Any, key: str, bucket: str = BUCKET) -> bytes | None:
 
 
 def a_moment_between() -> datetime:
-    """A point in time strictly after what was written before and before what is changed after (S3 keeps a version's
-    time to the second)."""
-    time.sleep(1.1)
+    """A point in time after what was written before and before what is changed after. S3 keeps a version's time to
+    the second, cut (not rounded): what was written is at or before now, and what is changed after waits for the next
+    whole second, so it is later than now to the second too."""
     when = datetime.now(UTC)
-    time.sleep(1.1)
+    time.sleep(1.02 - when.timestamp() % 1)
     return when
 
 
