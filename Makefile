@@ -32,11 +32,14 @@ lint: $(STAMP) lint-template actionlint
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-# The suite also runs the built function (.aws-sam/build), so it builds first. Two workers, each with its own local
-# AWS, each taking the next test as it finishes one (the slowest modules no longer load one worker); a module whose
-# module- or class-scoped fixture is costly is one xdist_group, run by one worker (its fixture runs once).
+# The suite also runs the built function (.aws-sam/build), so it builds first. Lint and build do not depend on each
+# other: once both venvs exist they run side by side (each mostly one core: mypy, cfn-lint, sam build), their output
+# kept whole per target. Two workers, each with its own local AWS, each taking the next test as it finishes one (the
+# slowest modules no longer load one worker); a module whose module- or class-scoped fixture is costly is one
+# xdist_group, run by one worker (its fixture runs once).
 PYTEST_WORKERS ?= 2
-test: lint build $(STAMP)
+test: $(STAMP) $(SAM_STAMP)
+	@$(MAKE) --no-print-directory -j2 --output-sync=target lint build
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 demo: $(STAMP)
