@@ -66,7 +66,8 @@ def estate(aws: LocalAws, ddb: Any, s3: Any, tmp_path: Path) -> Path:
     for n in range(25):
         s3.put_object(Bucket=SITE, Key=f"pages/{n:02d}.html", Body=f"<p>page {n}</p>".encode() * 40)
         s3.put_object(Bucket=IMAGES, Key=f"photos/{n:02d}.jpg", Body=bytes([n]) * 2048)
-    time.sleep(1.1)  # S3's LastModified has whole seconds: the copy is made a second after the objects
+    # S3's LastModified has whole seconds (cut): the copy is made in the whole second after the last object's
+    time.sleep(1.02 - time.time() % 1)
     aws.add_bucket_recovery_point(SITE)
     aws.enforce_iam(TEMPLATE, parameters=DRILL_PARAMETERS, role="DrillRole")
     aws.set_clock(restore=2)
