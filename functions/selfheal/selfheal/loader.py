@@ -177,20 +177,16 @@ def _strict_loaders() -> tuple[type[yaml.CSafeLoader] | None, type[yaml.SafeLoad
     (a fraction of the pure parser's time; None without it) and the pure-Python one."""
     import yaml  # noqa: PLC0415 - a run that reads no estate file (selfheal --version) does not import it
 
-    class Pure(yaml.SafeLoader):
-        """SafeLoader that refuses duplicate keys instead of keeping the last one silently."""
+    def strict(base: Any) -> Any:
+        class Strict(base):  # type: ignore[misc]  # one of PyYAML's two safe loaders
+            """A safe loader that refuses duplicate keys instead of keeping the last one silently."""
 
-    Pure.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-    Pure.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
-    if getattr(yaml, "CSafeLoader", None) is None:  # PyYAML built without libyaml has no C loaders
-        return None, Pure
+        Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+        Strict.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+        return Strict
 
-    class Fast(yaml.CSafeLoader):
-        """CSafeLoader that refuses duplicate keys instead of keeping the last one silently."""
-
-    Fast.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-    Fast.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
-    return Fast, Pure
+    c_loader = getattr(yaml, "CSafeLoader", None)  # PyYAML built without libyaml has no C loaders
+    return (strict(c_loader) if c_loader is not None else None), strict(yaml.SafeLoader)
 
 
 def _no_duplicates(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.MappingNode,
